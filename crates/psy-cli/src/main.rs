@@ -1,0 +1,2 @@
+//! The `psy` command.
+fn main() {}

@@ -1,0 +1,1 @@
+//! psy-config (placeholder).

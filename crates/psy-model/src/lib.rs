@@ -1,0 +1,17 @@
+//! Psyduck's shared vocabulary: the types every other crate speaks (no I/O here).
+//!
+//! Lower layers (config, sandbox, scheduler, store) and higher ones (runner, reporters,
+//! later the server and agents) exchange only these types, so a remote agent can consume
+//! the same [`events::RunEvent`] stream a local reporter does.
+
+pub mod events;
+pub mod ids;
+pub mod outcome;
+pub mod resources;
+pub mod test;
+
+pub use events::RunEvent;
+pub use ids::{RunId, TestId};
+pub use outcome::{AttemptResult, AttemptStatus, ExitInfo, TestResult, TestStatus};
+pub use resources::{Capacity, CpuPolicy, Resources, MILLI_PER_CPU};
+pub use test::TestSpec;

@@ -1,0 +1,78 @@
+//! Resource requests of a test and the capacity of a machine.
+//!
+//! CPU is counted in milli-CPUs (1000 = one core) so fractional requests (`cpus = 0.5`) stay
+//! integral and additions never drift.
+
+use serde::{Deserialize, Serialize};
+
+/// Milli-CPUs in one core.
+pub const MILLI_PER_CPU: u32 = 1000;
+
+/// How CPU requests are enforced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CpuPolicy {
+    /// CFS quota (`cpu.cfs_quota_us` / `cpu.max`) plus proportional shares.
+    #[default]
+    Shared,
+    /// Whole-core requests get an exclusive cpuset; fractional ones share the remaining cores.
+    Exclusive,
+}
+
+/// What one attempt of a test is guaranteed (and limited to).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Milli-CPUs (1000 = one core).
+    pub cpu_millis: u32,
+    /// Hard memory limit in bytes (no swap).
+    pub memory_bytes: u64,
+    /// Maximum number of processes/threads.
+    pub pids: u32,
+    /// Size of the private writable `/tmp` (a tmpfs, charged to the memory limit).
+    pub tmp_bytes: u64,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            cpu_millis: MILLI_PER_CPU,
+            memory_bytes: 512 << 20,
+            pids: 1024,
+            tmp_bytes: 64 << 20,
+        }
+    }
+}
+
+impl Resources {
+    /// Whole cores requested, if the request is a whole number of cores.
+    pub fn whole_cores(&self) -> Option<u32> {
+        (self.cpu_millis > 0 && self.cpu_millis % MILLI_PER_CPU == 0)
+            .then_some(self.cpu_millis / MILLI_PER_CPU)
+    }
+}
+
+/// What the machine can guarantee to tests at once, after the reserve for `psy` itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// Milli-CPUs available to tests.
+    pub cpu_millis: u32,
+    /// Bytes of memory available to tests.
+    pub memory_bytes: u64,
+    /// Ids of the cores tests may use (for exclusive cpusets), e.g. `[0, 1]`.
+    pub cores: Vec<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_cores() {
+        let mut r = Resources::default();
+        assert_eq!(r.whole_cores(), Some(1));
+        r.cpu_millis = 2500;
+        assert_eq!(r.whole_cores(), None);
+        r.cpu_millis = 0;
+        assert_eq!(r.whole_cores(), None);
+    }
+}

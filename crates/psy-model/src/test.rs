@@ -1,0 +1,34 @@
+//! A fully resolved test instance: one `[[test]]` (or discovered test) crossed with one variant.
+
+use crate::{Resources, TestId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything needed to run one test id, after defaults, discovery and variants are applied.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestSpec {
+    /// `name` or `name@variant`.
+    pub id: TestId,
+    /// The test's name without the variant.
+    pub name: String,
+    /// The variant's name, if the suite has variants.
+    pub variant: Option<String>,
+    /// argv; `command[0]` is resolved through `PATH` inside the container.
+    pub command: Vec<String>,
+    /// Working directory inside the container (absolute).
+    pub cwd: PathBuf,
+    /// Extra environment (on top of the inherited one and the `PSY_*` variables).
+    pub env: BTreeMap<String, String>,
+    /// Wall-clock limit of one attempt.
+    pub timeout: Duration,
+    /// How many times a failed attempt is retried.
+    pub retries: u32,
+    /// Guaranteed resources of one attempt.
+    pub resources: Resources,
+    pub tags: Vec<String>,
+    /// Where the test was defined, for error messages, e.g. `psyduck.toml:12` or
+    /// `psyduck.toml:20 (discover glob "tests/*.sh")`.
+    pub origin: String,
+}

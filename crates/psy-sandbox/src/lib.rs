@@ -1,0 +1,1 @@
+//! psy-sandbox (placeholder).

@@ -1,0 +1,1 @@
+//! psy-store (placeholder).
