@@ -1,1 +1,30 @@
-//! psy-config (placeholder).
+//! The `psyduck.toml` manifest: parsing with `file:line:col` errors, validation, test
+//! discovery (globs, list commands, nextest, pytest) and expansion into [`psy_model::TestSpec`]s.
+//!
+//! [`load`] reads and checks a manifest without running anything; [`Manifest::expand`] runs
+//! discovery and crosses tests with variants; [`check_fits`] refuses requests larger than the
+//! machine. The format is documented in `docs/manifest.md`.
+
+mod discover;
+mod error;
+mod expand;
+mod fits;
+mod load;
+mod locate;
+mod manifest;
+mod raw;
+mod template;
+mod units;
+mod values;
+
+pub use error::{ConfigError, Location};
+pub use fits::check_fits;
+pub use load::{load, parse};
+pub use manifest::{
+    find_manifest, DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions,
+    PytestOptions, PytestPer, Settings, TestDef, Variant, DEFAULT_TIMEOUT, MANIFEST_FILE,
+};
+pub use units::{
+    cpus_to_millis, format_cpus, format_duration, format_size, parse_duration, parse_size,
+    UnitError,
+};

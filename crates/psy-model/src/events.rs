@@ -58,17 +58,29 @@ pub enum RunEvent {
         started_at_ms: u64,
     },
     /// A guarantee that cannot be enforced on this host (said once per run).
-    Warning { message: String },
+    Warning {
+        message: String,
+    },
     AttemptStarted {
         test_id: TestId,
         attempt: u32,
         resources: Resources,
     },
-    AttemptFinished { result: AttemptResult },
+    AttemptFinished {
+        result: AttemptResult,
+    },
     /// A failed attempt will be retried.
-    AttemptRetrying { test_id: TestId, next_attempt: u32 },
-    TestFinished { result: TestResult },
-    RunFinished { run_id: RunId, summary: RunSummary },
+    AttemptRetrying {
+        test_id: TestId,
+        next_attempt: u32,
+    },
+    TestFinished {
+        result: TestResult,
+    },
+    RunFinished {
+        run_id: RunId,
+        summary: RunSummary,
+    },
 }
 
 #[cfg(test)]
@@ -77,7 +89,9 @@ mod tests {
 
     #[test]
     fn events_are_tagged_json() {
-        let e = RunEvent::Warning { message: "no cgroup".into() };
+        let e = RunEvent::Warning {
+            message: "no cgroup".into(),
+        };
         let json = serde_json::to_string(&e).unwrap();
         assert_eq!(json, r#"{"type":"warning","message":"no cgroup"}"#);
         let back: RunEvent = serde_json::from_str(&json).unwrap();

@@ -49,7 +49,13 @@ impl TestId {
         let mut out: String = self
             .0
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         if out.len() > 120 {
             // Keep names unique after truncation by appending a short hash of the full id.
@@ -99,7 +105,10 @@ mod tests {
 
     #[test]
     fn hostname_is_sanitised() {
-        assert_eq!(TestId::new("Foo::bar baz", Some("debug")).hostname(), "foo-bar-baz-debug");
+        assert_eq!(
+            TestId::new("Foo::bar baz", Some("debug")).hostname(),
+            "foo-bar-baz-debug"
+        );
         assert_eq!(TestId("::".into()).hostname(), "psy-test");
         assert!(TestId("x".repeat(200)).hostname().len() <= 63);
     }

@@ -130,9 +130,18 @@ mod tests {
 
     #[test]
     fn verdicts() {
-        assert_eq!(TestStatus::from_last_attempt(AttemptStatus::Pass, 1), TestStatus::Pass);
-        assert_eq!(TestStatus::from_last_attempt(AttemptStatus::Pass, 2), TestStatus::Flaky);
-        assert_eq!(TestStatus::from_last_attempt(AttemptStatus::Oom, 3), TestStatus::Oom);
+        assert_eq!(
+            TestStatus::from_last_attempt(AttemptStatus::Pass, 1),
+            TestStatus::Pass
+        );
+        assert_eq!(
+            TestStatus::from_last_attempt(AttemptStatus::Pass, 2),
+            TestStatus::Flaky
+        );
+        assert_eq!(
+            TestStatus::from_last_attempt(AttemptStatus::Oom, 3),
+            TestStatus::Oom
+        );
         assert!(TestStatus::Flaky.is_success(false));
         assert!(!TestStatus::Flaky.is_success(true));
         assert_eq!("flaky".parse::<TestStatus>(), Ok(TestStatus::Flaky));

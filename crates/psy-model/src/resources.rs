@@ -46,7 +46,7 @@ impl Default for Resources {
 impl Resources {
     /// Whole cores requested, if the request is a whole number of cores.
     pub fn whole_cores(&self) -> Option<u32> {
-        (self.cpu_millis > 0 && self.cpu_millis % MILLI_PER_CPU == 0)
+        (self.cpu_millis > 0 && self.cpu_millis.is_multiple_of(MILLI_PER_CPU))
             .then_some(self.cpu_millis / MILLI_PER_CPU)
     }
 }

@@ -1,1 +1,11 @@
-//! psy-runner (placeholder).
+//! The engine of `psy run`: selects tests, schedules attempts onto the machine, executes them
+//! through an [`executor::Executor`], records every attempt in a [`psy_store::Store`] before
+//! reporting it, and emits [`psy_model::RunEvent`]s for any number of consumers.
+
+pub mod capacity;
+pub mod executor;
+pub mod layout;
+pub mod run;
+pub mod select;
+
+pub use run::{run, RunError, RunSettings};

@@ -1,1 +1,230 @@
-//! psy-sandbox (placeholder).
+//! The container every test attempt runs in.
+//!
+//! Each attempt gets new PID, mount, IPC, UTS and network namespaces (loopback only), the host
+//! root read-only, a private size-limited `/tmp`, a writable scratch directory, and a cgroup with
+//! CPU, memory and pids limits (v1 or v2, detected at runtime). Without root, a user namespace
+//! gives the same isolation and cgroup limits apply only where a v2 subtree is delegated.
+//!
+//! The start path is a hand-made `clone3` + `execve` because start time is a product requirement
+//! (a few milliseconds, close to a plain fork+exec); see `docs/architecture.md`.
+
+pub mod cgroup;
+mod child;
+mod container;
+mod error;
+mod prepared;
+mod spec;
+mod sys;
+
+pub use container::{Container, Outcome};
+pub use error::{SandboxError, SetupStep};
+pub use spec::ContainerSpec;
+
+use cgroup::{CgroupDriver, CgroupLimits};
+use prepared::{IdMaps, Prepared};
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::time::Instant;
+
+/// The prefix of every cgroup Psyduck creates (`psy-<pid>-<run>`), so `gc` touches only ours.
+pub const CGROUP_PREFIX: &str = "psy";
+
+/// Starts containers for one run of psy.
+#[derive(Debug)]
+pub struct Sandbox {
+    cgroups: Option<Box<dyn CgroupDriver>>,
+    /// `psy-<pid>-<run>`: the run's cgroup, parent of every attempt's.
+    run_group: String,
+    unprivileged: Option<(u32, u32)>,
+    warnings: Vec<String>,
+}
+
+impl Sandbox {
+    /// Detects what this host allows (root or not, cgroup v1/v2/none) and prepares the run's group.
+    pub fn new(run_name: &str) -> Result<Self, SandboxError> {
+        // SAFETY: trivial getters.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let mut warnings = Vec::new();
+        let unprivileged = (euid != 0).then_some((euid, egid));
+        let cgroups = match cgroup::detect(Path::new("/proc"), CGROUP_PREFIX) {
+            Ok(detected) => {
+                if let Some(reason) = &detected.reason {
+                    warnings.push(format!(
+                        "cgroup limits (CPU, memory, pids) are NOT enforced: {reason}"
+                    ));
+                }
+                detected.driver
+            }
+            Err(e) => {
+                warnings.push(format!(
+                    "cgroup limits (CPU, memory, pids) are NOT enforced: {e}"
+                ));
+                None
+            }
+        };
+        if let Some(driver) = &cgroups {
+            for missing in driver.missing_guarantees() {
+                warnings.push(format!("not enforced on this host: {missing}"));
+            }
+        }
+        let run_group = format!("{CGROUP_PREFIX}-{}-{run_name}", std::process::id());
+        Ok(Sandbox {
+            cgroups,
+            run_group,
+            unprivileged,
+            warnings,
+        })
+    }
+
+    /// Guarantees that cannot be enforced here, to tell the user once.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The cgroup driver in use, if any.
+    pub fn cgroup_driver(&self) -> Option<&dyn CgroupDriver> {
+        self.cgroups.as_deref()
+    }
+
+    /// Starts one container. Must be called from a thread that outlives the container: the
+    /// container's init is killed when the thread that created it exits (`PR_SET_PDEATHSIG`).
+    pub fn spawn(
+        &self,
+        spec: ContainerSpec,
+        limits: &CgroupLimits,
+    ) -> Result<Container, SandboxError> {
+        let started = Instant::now();
+        let cgroup = match &self.cgroups {
+            Some(driver) => {
+                let name = format!("{}/{}", self.run_group, spec.cgroup_name);
+                Some(
+                    driver
+                        .create(&name, limits)
+                        .map_err(|source| SandboxError::Cgroup { name, source })?,
+                )
+            }
+            None => None,
+        };
+        let procs = match &cgroup {
+            Some(cg) => cg
+                .procs_files()
+                .iter()
+                .map(|p| open_wronly(p))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        let (status_rx, status_tx) = pipe()?;
+        let stdin = File::open("/dev/null").map_err(|source| SandboxError::Os {
+            what: "stdin (/dev/null)",
+            source,
+        })?;
+        let id_maps = self.unprivileged.map(|(uid, gid)| IdMaps {
+            uid_map: CString::new(format!("0 {uid} 1")).expect("no NUL in a number"),
+            gid_map: CString::new(format!("0 {gid} 1")).expect("no NUL in a number"),
+        });
+        let prepared = Prepared::new(spec, procs, status_tx, stdin.into(), id_maps)?;
+
+        let mut flags = libc::CLONE_NEWPID
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWNET
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_PIDFD;
+        if self.unprivileged.is_some() {
+            flags |= libc::CLONE_NEWUSER;
+        }
+        let mut pidfd: libc::c_int = -1;
+        let mut args = sys::CloneArgs {
+            flags: flags as u64,
+            pidfd: &mut pidfd as *mut libc::c_int as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            ..Default::default()
+        };
+        // SAFETY: fork-like clone; the child only runs `container_init`, which is
+        // async-signal-safe and never returns.
+        let pid = unsafe { sys::clone3(&mut args) };
+        if pid == 0 {
+            // SAFETY: we are the child of the clone above.
+            unsafe { child::container_init(&prepared) }
+        }
+        if pid < 0 {
+            let err = SandboxError::os("namespaces (clone3)");
+            if let Some(cg) = cgroup {
+                let _ = cg.remove();
+            }
+            return Err(err);
+        }
+        drop(prepared); // closes our copies of the write end, stdio and cgroup files
+        Ok(Container {
+            pid: pid as libc::pid_t,
+            // SAFETY: clone3 with CLONE_PIDFD stored a new owned fd here.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+            status_rx,
+            cgroup,
+            started,
+            exited_at: None,
+            reaped: false,
+        })
+    }
+
+    /// Removes the run's (empty) cgroup. Call after every container finished.
+    pub fn close(&self) {
+        if let Some(driver) = &self.cgroups {
+            if let Err(e) = driver.remove_group(&self.run_group) {
+                tracing::warn!(group = %self.run_group, "removing the run's cgroup: {e}");
+            }
+        }
+    }
+}
+
+fn open_wronly(path: &Path) -> Result<OwnedFd, SandboxError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|source| SandboxError::Os {
+            what: "cgroup membership file",
+            source,
+        })
+}
+
+/// A close-on-exec, non-blocking pipe: (read end, write end).
+fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid 2-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
+        return Err(SandboxError::os("status pipe"));
+    }
+    // SAFETY: pipe2 returned two new fds we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Whether a process with this pid exists (for finding what dead psy processes left behind).
+pub fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Kills and removes the cgroups of psy processes that are gone; returns how many were removed.
+pub fn gc_stale_cgroups() -> Result<usize, SandboxError> {
+    let detected = cgroup::detect(Path::new("/proc"), CGROUP_PREFIX).map_err(|source| {
+        SandboxError::Cgroup {
+            name: CGROUP_PREFIX.into(),
+            source,
+        }
+    })?;
+    let Some(driver) = detected.driver else {
+        return Ok(0);
+    };
+    let report = driver
+        .gc(&cgroup::pid_alive_in(Path::new("/proc")))
+        .map_err(|source| SandboxError::Cgroup {
+            name: CGROUP_PREFIX.into(),
+            source,
+        })?;
+    for (name, err) in &report.failed {
+        tracing::warn!("removing stale cgroup {name}: {err}");
+    }
+    Ok(report.removed.len())
+}

@@ -1,0 +1,124 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "psy",
+    version,
+    about = "Run every test in its own resource-guaranteed container"
+)]
+pub(crate) struct Cli {
+    /// Debug logging on stderr (finer control: PSY_LOG=target=level,...).
+    #[arg(short, long, global = true)]
+    pub(crate) verbose: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the suite (or the tests matching FILTER...).
+    Run(RunArgs),
+    /// List the tests with their resources and expected durations.
+    List(ListArgs),
+    /// Show a run's results (default: the latest run).
+    Show(ShowArgs),
+    /// Show the past attempts of one test.
+    History(HistoryArgs),
+    /// Remove what killed psy processes left behind (cgroups, scratch dirs) and mark their runs aborted.
+    Gc(ManifestArg),
+    /// Benchmarks against peers (results for BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(crate::commands::bench::BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManifestArg {
+    /// The manifest.
+    #[arg(short = 'm', long = "manifest", default_value = "psyduck.toml")]
+    pub(crate) manifest: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SelectArgs {
+    #[command(flatten)]
+    pub(crate) manifest: ManifestArg,
+    /// Only tests whose id contains FILTER, or `tag:NAME` for tests with that tag.
+    pub(crate) filters: Vec<String>,
+    /// Only these variants (repeatable).
+    #[arg(long = "variant", value_name = "V")]
+    pub(crate) variants: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) select: SelectArgs,
+    /// Also write JUnit XML here.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) junit: Option<PathBuf>,
+    /// `json`: one event per line on stdout (schema: docs/events.md); the human view stays on stderr.
+    #[arg(long, value_enum, default_value = "human")]
+    pub(crate) message_format: MessageFormat,
+    /// Retries of a failed attempt, for every test (overrides the manifest).
+    #[arg(long, value_name = "N")]
+    pub(crate) retries: Option<u32>,
+    /// Count flaky tests (failed, then passed on retry) as failures.
+    #[arg(long)]
+    pub(crate) flaky_fail: bool,
+    /// At most N attempts at once.
+    #[arg(short = 'j', long, value_name = "N")]
+    pub(crate) jobs: Option<usize>,
+    /// Use at most this many CPUs (fractional allowed) for tests.
+    #[arg(long, value_name = "CPUS")]
+    pub(crate) cpus: Option<f64>,
+    /// Print a line for every passing test too.
+    #[arg(long)]
+    pub(crate) show_passing: bool,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) color: Color,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    pub(crate) select: SelectArgs,
+    #[arg(long, value_enum, default_value = "human")]
+    pub(crate) message_format: MessageFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    #[command(flatten)]
+    pub(crate) manifest: ManifestArg,
+    /// Run id (or a unique prefix); default: the latest run.
+    pub(crate) run: Option<String>,
+    /// Show every attempt, not only each test's verdict.
+    #[arg(long)]
+    pub(crate) attempts: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    #[command(flatten)]
+    pub(crate) manifest: ManifestArg,
+    /// The test id (e.g. `smoke` or `smoke@debug`).
+    pub(crate) test: String,
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+}

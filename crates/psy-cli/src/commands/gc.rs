@@ -1,0 +1,55 @@
+//! `psy gc`, also run at the start of every `psy run`: removes what killed psy processes left
+//! behind (their cgroups and scratch directories) and marks their runs aborted.
+
+use super::context::{load_manifest, open_store};
+use crate::cli::ManifestArg;
+use psy_runner::layout::StateDir;
+use psy_store::Store;
+use std::process::ExitCode;
+
+pub(crate) fn gc(args: ManifestArg) -> anyhow::Result<ExitCode> {
+    let manifest = load_manifest(&args)?;
+    let state = StateDir::new(&manifest.dir);
+    let mut store = open_store(&state)?;
+    let report = collect(&state, &mut store)?;
+    eprintln!(
+        "gc: removed {} cgroups and {} scratch directories of dead psy processes; {} runs marked aborted",
+        report.cgroups, report.scratch_dirs, report.aborted_runs
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct GcReport {
+    pub(crate) cgroups: usize,
+    pub(crate) scratch_dirs: usize,
+    pub(crate) aborted_runs: usize,
+}
+
+pub(crate) fn collect(state: &StateDir, store: &mut dyn Store) -> anyhow::Result<GcReport> {
+    let mut report = GcReport {
+        cgroups: psy_sandbox::gc_stale_cgroups()?,
+        ..GcReport::default()
+    };
+    if let Ok(entries) = std::fs::read_dir(state.scratch_root()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let owner = name
+                .to_str()
+                .and_then(|n| n.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok());
+            if owner.is_some_and(|pid| !psy_sandbox::process_alive(pid)) {
+                if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                    tracing::warn!(
+                        "removing stale scratch directory {}: {e}",
+                        entry.path().display()
+                    );
+                } else {
+                    report.scratch_dirs += 1;
+                }
+            }
+        }
+    }
+    report.aborted_runs = store.abort_unfinished_runs()?;
+    Ok(report)
+}

@@ -1,0 +1,61 @@
+//! `psy list`: the selected tests with their resources and expected durations.
+
+use super::context::{open_store, selected_tests};
+use crate::cli::{ListArgs, MessageFormat};
+use psy_report::format;
+use psy_runner::layout::StateDir;
+use psy_store::Store;
+use std::io::Write;
+use std::process::ExitCode;
+
+pub(crate) fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let (manifest, tests) = selected_tests(&args.select)?;
+    let state = StateDir::new(&manifest.dir);
+    let expected = if state.database().exists() {
+        open_store(&state)?.expected_durations()?
+    } else {
+        Default::default()
+    };
+    let mut out = std::io::stdout().lock();
+    if args.message_format == MessageFormat::Json {
+        for t in &tests {
+            let line = serde_json::json!({
+                "id": t.id, "name": t.name, "variant": t.variant, "command": t.command,
+                "cwd": t.cwd, "timeout_ms": t.timeout.as_millis() as u64, "retries": t.retries,
+                "resources": t.resources, "tags": t.tags, "origin": t.origin,
+                "expected_ms": expected.get(&t.id).map(|d| d.as_millis() as u64),
+            });
+            writeln!(out, "{line}")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = tests
+        .iter()
+        .map(|t| t.id.as_str().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    writeln!(
+        out,
+        "{:width$}  {:>5}  {:>9}  {:>5}  {:>9}  {:>8}  {:>9}",
+        "TEST", "CPUS", "MEMORY", "PIDS", "TMP", "TIMEOUT", "EXPECTED"
+    )?;
+    for t in &tests {
+        let r = &t.resources;
+        writeln!(
+            out,
+            "{:width$}  {:>5}  {:>9}  {:>5}  {:>9}  {:>8}  {:>9}",
+            t.id.as_str(),
+            format!("{}", f64::from(r.cpu_millis) / 1000.0),
+            format::bytes(r.memory_bytes),
+            r.pids,
+            format::bytes(r.tmp_bytes),
+            format::duration(t.timeout.as_millis() as u64),
+            expected
+                .get(&t.id)
+                .map_or("-".into(), |d| format::duration(d.as_millis() as u64)),
+        )?;
+    }
+    writeln!(out, "{} tests", tests.len())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,23 @@
+//! One module per subcommand; [`dispatch`] picks one.
+
+pub(crate) mod bench;
+mod context;
+mod gc;
+mod history;
+mod list;
+mod run;
+mod show;
+
+use crate::cli::{Cli, Command};
+use std::process::ExitCode;
+
+pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::List(args) => list::list(args),
+        Command::Show(args) => show::show(args),
+        Command::History(args) => history::history(args),
+        Command::Gc(args) => gc::gc(args),
+        Command::Bench(cmd) => bench::bench(cmd),
+    }
+}

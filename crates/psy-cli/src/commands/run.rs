@@ -1,0 +1,119 @@
+//! `psy run`: run the selected tests, report them, exit 0/1/2.
+
+use super::context::{open_store, selected_tests};
+use crate::cli::{Color, MessageFormat, RunArgs};
+use crate::exit::{usage, TESTS_FAILED};
+use anyhow::Context;
+use psy_model::{RunId, MILLI_PER_CPU};
+use psy_report::{
+    ColorChoice, Fanout, HumanOptions, HumanReporter, JsonReporter, JunitOptions, JunitReporter,
+    Reporter,
+};
+use psy_runner::executor::ContainerExecutor;
+use psy_runner::layout::StateDir;
+use psy_runner::{capacity, RunSettings};
+use psy_sandbox::Sandbox;
+use psy_scheduler::Limits;
+use std::process::ExitCode;
+
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let (manifest, tests) = selected_tests(&args.select)?;
+    let host = &manifest.host;
+    let capacity = capacity::detect(host.reserve_cpu_millis, host.reserve_memory_bytes);
+    psy_config::check_fits(&tests, &capacity).map_err(usage)?;
+    let cpu_cap_millis = match args.cpus {
+        Some(c) if !(c > 0.0) => return Err(usage(format!("--cpus {c}: must be more than 0"))),
+        Some(c) => Some((c * f64::from(MILLI_PER_CPU)).round() as u32),
+        None => None,
+    };
+    if args.jobs == Some(0) {
+        return Err(usage("--jobs 0: must be at least 1"));
+    }
+
+    let state = StateDir::new(&manifest.dir);
+    let mut store = open_store(&state)?;
+    super::gc::collect(&state, &mut store)?;
+
+    let run_id = new_run_id();
+    let sandbox = Sandbox::new(run_id.as_str()).context("preparing the sandbox")?;
+    let mut executor = ContainerExecutor::new(sandbox, host.cpu_policy);
+
+    let mut reporters = Fanout::new(Vec::new());
+    let color = match args.color {
+        Color::Auto => ColorChoice::Auto,
+        Color::Always => ColorChoice::Always,
+        Color::Never => ColorChoice::Never,
+    };
+    reporters.push(Box::new(HumanReporter::stderr(HumanOptions {
+        color,
+        verbose: args.show_passing,
+        ..HumanOptions::default()
+    })));
+    if args.message_format == MessageFormat::Json {
+        reporters.push(Box::new(JsonReporter::new(std::io::stdout())));
+    }
+    if let Some(path) = &args.junit {
+        reporters.push(Box::new(JunitReporter::new(
+            path,
+            JunitOptions {
+                suite_name: Some("psyduck".into()),
+                ..JunitOptions::default()
+            },
+        )));
+    }
+
+    let settings = RunSettings {
+        run_id,
+        project_dir: manifest.dir.clone(),
+        state,
+        tests,
+        capacity,
+        cpu_policy: host.cpu_policy,
+        limits: Limits {
+            max_jobs: args.jobs,
+            cpu_cap_millis,
+        },
+        retries: args.retries,
+        manifest: manifest.path.display().to_string(),
+        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let mut report_error = None;
+    let summary = psy_runner::run(settings, &mut store, &mut executor, &mut |event| {
+        if let Err(e) = reporters.on_event(event) {
+            report_error.get_or_insert(e);
+        }
+    })?;
+    reporters.finish().context("finishing the reports")?;
+    if let Some(e) = report_error {
+        return Err(anyhow::Error::new(e).context("writing the reports"));
+    }
+    Ok(if summary.failures(args.flaky_fail) > 0 {
+        ExitCode::from(TESTS_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `YYYYMMDD-HHMMSS-xxxx`: sortable by start time, unique enough for one project.
+fn new_run_id() -> RunId {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as libc::time_t;
+    // SAFETY: gmtime_r fills the tm we pass.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::gmtime_r(&secs, &mut tm);
+        tm
+    };
+    let salt = (now.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    RunId(format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}-{salt:04x}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    ))
+}

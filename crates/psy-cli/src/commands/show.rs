@@ -1,0 +1,92 @@
+//! `psy show [RUN]`: one run's results from the store.
+
+use super::context::{load_manifest, open_store};
+use crate::cli::ShowArgs;
+use crate::exit::usage;
+use psy_report::format;
+use psy_runner::layout::StateDir;
+use psy_store::Store;
+use std::io::Write;
+use std::process::ExitCode;
+
+pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let manifest = load_manifest(&args.manifest)?;
+    let store = open_store(&StateDir::new(&manifest.dir))?;
+    let run = match &args.run {
+        Some(id) => store.run(id)?.ok_or_else(|| {
+            usage(format!(
+                "no run {id:?} in this project (see `psy show` for the latest)"
+            ))
+        })?,
+        None => store
+            .latest_run()?
+            .ok_or_else(|| usage("no runs recorded yet: `psy run` first"))?,
+    };
+    let mut out = std::io::stdout().lock();
+    let s = &run.summary;
+    writeln!(
+        out,
+        "run {}  ({:?}, {} tests, {})",
+        run.run_id,
+        run.state,
+        s.total,
+        format::duration(s.duration_ms)
+    )?;
+    writeln!(out, "  {}", run.command_line)?;
+    writeln!(
+        out,
+        "  passed {}  failed {}  flaky {}  timeout {}  oom {}  error {}  not run {}",
+        s.passed, s.failed, s.flaky, s.timed_out, s.oom, s.errors, s.not_run
+    )?;
+    if args.attempts {
+        let attempts = store.attempts(&run.run_id)?;
+        let width = attempts
+            .iter()
+            .map(|a| a.test_id.as_str().len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        writeln!(
+            out,
+            "{:width$}  {:>3}  {:8}  {:>9}  {:>9}  {:>9}  {}",
+            "TEST", "TRY", "STATUS", "TIME", "CPU", "PEAK MEM", "EXIT"
+        )?;
+        for a in attempts {
+            writeln!(
+                out,
+                "{:width$}  {:>3}  {:8}  {:>9}  {:>9}  {:>9}  {}",
+                a.test_id.as_str(),
+                a.attempt,
+                a.status.as_str(),
+                format::duration(a.duration_ms),
+                a.cpu_time_ms.map_or("-".into(), format::duration),
+                a.peak_memory_bytes.map_or("-".into(), format::bytes),
+                format::exit(&a.exit),
+            )?;
+        }
+    } else {
+        let results = store.test_results(&run.run_id)?;
+        let width = results
+            .iter()
+            .map(|r| r.test_id.as_str().len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        writeln!(
+            out,
+            "{:width$}  {:8}  {:>8}  {:>9}",
+            "TEST", "STATUS", "ATTEMPTS", "TIME"
+        )?;
+        for r in results {
+            writeln!(
+                out,
+                "{:width$}  {:8}  {:>8}  {:>9}",
+                r.test_id.as_str(),
+                r.status.as_str(),
+                r.attempts,
+                format::duration(r.duration_ms)
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

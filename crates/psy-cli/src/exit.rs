@@ -1,0 +1,34 @@
+//! The documented exit codes: 0 all passed, 1 a test failed, 2 usage or configuration error
+//! (nothing ran), 3 psy itself failed (store, sandbox or I/O error during a run).
+
+use std::fmt;
+use std::process::ExitCode;
+
+pub(crate) const TESTS_FAILED: u8 = 1;
+pub(crate) const USAGE: u8 = 2;
+pub(crate) const INTERNAL: u8 = 3;
+
+/// An error the user must fix before anything runs (bad manifest, unknown run or test, bad flag).
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Wraps any displayable error as a usage error.
+pub(crate) fn usage(err: impl fmt::Display) -> anyhow::Error {
+    UsageError(err.to_string()).into()
+}
+
+pub(crate) fn code_for(err: &anyhow::Error) -> ExitCode {
+    if err.downcast_ref::<UsageError>().is_some() {
+        ExitCode::from(USAGE)
+    } else {
+        ExitCode::from(INTERNAL)
+    }
+}

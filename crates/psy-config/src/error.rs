@@ -1,0 +1,89 @@
+//! Everything that can go wrong between a `psyduck.toml` and a list of test specs.
+//!
+//! Every message is one line that names the file and line, the test, or the command at fault.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A place in the manifest, shown as `path:line:col` (both 1-based, columns in characters).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.col)
+    }
+}
+
+/// Why a manifest could not be loaded, expanded or fitted onto this machine.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read manifest: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// The manifest is invalid at `at`; `key` is the key path, e.g. `test[2].memory`
+    /// (empty for a syntax error outside any key).
+    #[error("{at}: {}{problem}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
+    Invalid {
+        at: Location,
+        key: String,
+        problem: String,
+    },
+
+    #[error("{origin}: cannot run `{command}`: {source}")]
+    DiscoverSpawn {
+        origin: String,
+        command: String,
+        source: std::io::Error,
+    },
+
+    #[error("{origin}: `{command}` failed ({status}): {output_tail}")]
+    DiscoverFailed {
+        origin: String,
+        command: String,
+        status: String,
+        /// The last lines of its stderr (or stdout when stderr is empty), joined with ` | `.
+        output_tail: String,
+    },
+
+    #[error("{origin}: cannot understand the output of `{command}`: {problem}")]
+    DiscoverOutput {
+        origin: String,
+        command: String,
+        problem: String,
+    },
+
+    #[error("{origin}: cannot read {}: {source}", path.display())]
+    GlobRead {
+        origin: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("duplicate test id \"{id}\": defined at {first} and again at {second}")]
+    DuplicateId {
+        id: String,
+        first: String,
+        second: String,
+    },
+
+    #[error("unknown variant \"{name}\" ({})", if defined.is_empty() { "this manifest defines no variants".to_string() } else { format!("defined: {}", defined.join(", ")) })]
+    UnknownVariant { name: String, defined: Vec<String> },
+
+    /// `asked` and `available` are rendered for people ("4 CPUs", "3GiB of memory").
+    #[error("test \"{test}\" ({origin}) asks for {asked} but this machine has only {available} for tests")]
+    DoesNotFit {
+        test: String,
+        origin: String,
+        resource: &'static str,
+        asked: String,
+        available: String,
+    },
+}

@@ -1,0 +1,129 @@
+//! From manifest to test specs: run discovery, apply defaults, cross with variants, and make
+//! sure every test id is unique.
+
+use crate::discover;
+use crate::error::ConfigError;
+use crate::manifest::{Manifest, Settings, Variant};
+use crate::template;
+use psy_model::{TestId, TestSpec};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+/// A test before variants: the `[[test]]` or discovered test with its own settings.
+struct Base {
+    name: String,
+    command: Vec<String>,
+    cwd: PathBuf,
+    env: BTreeMap<String, String>,
+    settings: Settings,
+    tags: Vec<String>,
+    origin: String,
+}
+
+impl Manifest {
+    /// Runs discovery and crosses every test with the variants. `variants`, if not empty, keeps
+    /// only the named ones (an unknown name is an error). Without variants each test runs once,
+    /// with `variant: None`.
+    pub fn expand(&self, variants: &[String]) -> Result<Vec<TestSpec>, ConfigError> {
+        let selected = self.select_variants(variants)?;
+        let mut bases: Vec<Base> = self
+            .tests
+            .iter()
+            .map(|t| Base {
+                name: t.name.clone(),
+                command: template::render_argv(&t.command, &[("name", &t.name)]),
+                cwd: t.cwd.clone(),
+                env: t.env.clone(),
+                settings: self.defaults.overlay(&t.settings),
+                tags: t.tags.clone(),
+                origin: t.origin.clone(),
+            })
+            .collect();
+        for entry in &self.discover {
+            for found in discover::run(entry, &self.dir)? {
+                let mut env = found.env;
+                env.extend(entry.env.clone());
+                bases.push(Base {
+                    name: found.name,
+                    command: found.command,
+                    cwd: entry
+                        .cwd
+                        .clone()
+                        .or(found.cwd)
+                        .unwrap_or_else(|| self.dir.clone()),
+                    env,
+                    settings: self.defaults.overlay(&entry.settings),
+                    tags: entry.tags.clone(),
+                    origin: entry.origin.clone(),
+                });
+            }
+        }
+
+        let mut specs = Vec::with_capacity(bases.len() * selected.len());
+        let mut origins: HashMap<TestId, usize> = HashMap::new();
+        for base in &bases {
+            for variant in &selected {
+                let spec = instantiate(base, *variant);
+                if let Some(&first) = origins.get(&spec.id) {
+                    let first: &TestSpec = &specs[first];
+                    return Err(ConfigError::DuplicateId {
+                        id: spec.id.to_string(),
+                        first: first.origin.clone(),
+                        second: spec.origin,
+                    });
+                }
+                origins.insert(spec.id.clone(), specs.len());
+                specs.push(spec);
+            }
+        }
+        Ok(specs)
+    }
+
+    /// `[None]` without variants, else the selected variants in manifest order.
+    fn select_variants(&self, names: &[String]) -> Result<Vec<Option<&Variant>>, ConfigError> {
+        if let Some(unknown) = names
+            .iter()
+            .find(|n| !self.variants.iter().any(|v| &v.name == *n))
+        {
+            return Err(ConfigError::UnknownVariant {
+                name: unknown.clone(),
+                defined: self.variants.iter().map(|v| v.name.clone()).collect(),
+            });
+        }
+        if self.variants.is_empty() {
+            return Ok(vec![None]);
+        }
+        Ok(self
+            .variants
+            .iter()
+            .filter(|v| names.is_empty() || names.contains(&v.name))
+            .map(Some)
+            .collect())
+    }
+}
+
+fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
+    let mut command = base.command.clone();
+    let mut env = base.env.clone();
+    let mut settings = base.settings.clone();
+    if let Some(v) = variant {
+        command.extend(v.args.iter().cloned());
+        env.extend(v.env.clone());
+        settings = settings.overlay(&v.settings);
+    }
+    let (timeout, retries, resources) = settings.resolve();
+    let variant_name = variant.map(|v| v.name.clone());
+    TestSpec {
+        id: TestId::new(&base.name, variant_name.as_deref()),
+        name: base.name.clone(),
+        variant: variant_name,
+        command,
+        cwd: base.cwd.clone(),
+        env,
+        timeout,
+        retries,
+        resources,
+        tags: base.tags.clone(),
+        origin: base.origin.clone(),
+    }
+}

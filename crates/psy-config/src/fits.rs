@@ -1,0 +1,95 @@
+//! Refusing tests that could never start: a request larger than the whole machine would wait
+//! in the queue forever.
+
+use crate::error::ConfigError;
+use crate::units::{format_cpus, format_size};
+use psy_model::{Capacity, TestSpec};
+
+/// Checks every test's CPU and memory request against what the machine offers to tests.
+/// The error names the first test that cannot fit, the resource, its request and the capacity.
+pub fn check_fits(tests: &[TestSpec], capacity: &Capacity) -> Result<(), ConfigError> {
+    for test in tests {
+        let r = &test.resources;
+        let too_big = if r.cpu_millis > capacity.cpu_millis {
+            Some(("CPU", cpus(r.cpu_millis), cpus(capacity.cpu_millis)))
+        } else if r.memory_bytes > capacity.memory_bytes {
+            Some((
+                "memory",
+                format!("{} of memory", format_size(r.memory_bytes)),
+                format_size(capacity.memory_bytes),
+            ))
+        } else {
+            None
+        };
+        if let Some((resource, asked, available)) = too_big {
+            return Err(ConfigError::DoesNotFit {
+                test: test.id.to_string(),
+                origin: test.origin.clone(),
+                resource,
+                asked,
+                available,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn cpus(millis: u32) -> String {
+    let n = format_cpus(millis);
+    if n == "1" {
+        "1 CPU".into()
+    } else {
+        format!("{n} CPUs")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use psy_model::{Resources, TestId};
+    use std::time::Duration;
+
+    fn spec(id: &str, cpu_millis: u32, memory_bytes: u64) -> TestSpec {
+        TestSpec {
+            id: TestId(id.into()),
+            name: id.into(),
+            variant: None,
+            command: vec!["true".into()],
+            cwd: "/".into(),
+            env: Default::default(),
+            timeout: Duration::from_secs(1),
+            retries: 0,
+            resources: Resources {
+                cpu_millis,
+                memory_bytes,
+                ..Resources::default()
+            },
+            tags: vec![],
+            origin: "psyduck.toml:3".into(),
+        }
+    }
+
+    #[test]
+    fn names_the_test_resource_request_and_capacity() {
+        let capacity = Capacity {
+            cpu_millis: 1500,
+            memory_bytes: 1 << 30,
+            cores: vec![0, 1],
+        };
+        assert!(check_fits(&[spec("ok", 1500, 1 << 30)], &capacity).is_ok());
+        let err = check_fits(
+            &[spec("ok", 500, 1 << 20), spec("big@debug", 4000, 1 << 20)],
+            &capacity,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "test \"big@debug\" (psyduck.toml:3) asks for 4 CPUs but this machine has only 1.5 CPUs for tests"
+        );
+        let err = check_fits(&[spec("fat", 1000, 3 << 30)], &capacity).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "test \"fat\" (psyduck.toml:3) asks for 3GiB of memory but this machine has only 1GiB for tests"
+        );
+    }
+}

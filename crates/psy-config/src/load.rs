@@ -1,0 +1,334 @@
+//! Reading `psyduck.toml` and checking what serde alone cannot: one source per discover
+//! entry, placeholders that exist for that source, directories that exist, unique variants.
+
+use crate::error::ConfigError;
+use crate::locate::Source;
+use crate::manifest::{
+    DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions, PytestOptions, TestDef,
+    Variant,
+};
+use crate::raw::{RawDiscover, RawHost, RawManifest, RawTest, RawVariant};
+use crate::template;
+use crate::values::{Argv, Toggle};
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Reads, parses and validates a manifest. Discovery does not run yet (see [`Manifest::expand`]).
+pub fn load(path: &Path) -> Result<Manifest, ConfigError> {
+    let read_err = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(read_err)?;
+    let absolute = std::fs::canonicalize(path).map_err(read_err)?;
+    let dir = absolute.parent().unwrap_or(Path::new("/")).to_path_buf();
+    parse(path, &dir, &text)
+}
+
+/// Parses manifest text as if it were the file `path` in directory `dir` (absolute).
+pub fn parse(path: &Path, dir: &Path, text: &str) -> Result<Manifest, ConfigError> {
+    let src = Source { path, text };
+    let raw: RawManifest = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
+    let file = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
+    let checker = Checker {
+        src: &src,
+        dir,
+        file,
+    };
+    let host = checker.host(raw.host)?;
+    let must_exist = host.rootfs.is_none();
+    Ok(Manifest {
+        path: path.to_path_buf(),
+        dir: dir.to_path_buf(),
+        defaults: raw.defaults.map(|d| d.settings()).unwrap_or_default(),
+        tests: raw
+            .test
+            .into_iter()
+            .map(|t| checker.test(t, must_exist))
+            .collect::<Result<_, _>>()?,
+        discover: raw
+            .discover
+            .into_iter()
+            .map(|d| checker.discover(d, must_exist))
+            .collect::<Result<_, _>>()?,
+        variants: checker.variants(raw.variant)?,
+        host,
+    })
+}
+
+struct Checker<'a> {
+    src: &'a Source<'a>,
+    dir: &'a Path,
+    /// The manifest's file name, for origins (`psyduck.toml:12`).
+    file: String,
+}
+
+impl Checker<'_> {
+    fn host(&self, raw: Option<RawHost>) -> Result<HostConfig, ConfigError> {
+        let Some(raw) = raw else {
+            return Ok(HostConfig::default());
+        };
+        let rootfs = match raw.rootfs {
+            Some(rootfs) => Some(self.directory(&rootfs, true)?),
+            None => None,
+        };
+        Ok(HostConfig {
+            reserve_cpu_millis: raw.reserve_cpus.map_or(0, |c| c.0),
+            reserve_memory_bytes: raw.reserve_memory.map_or(0, |m| m.0),
+            cpu_policy: raw.cpu_policy.unwrap_or_default(),
+            rootfs,
+        })
+    }
+
+    fn test(&self, raw: Spanned<RawTest>, must_exist: bool) -> Result<TestDef, ConfigError> {
+        let origin = format!("{}:{}", self.file, self.src.line_of(raw.span().start));
+        let raw = raw.into_inner();
+        self.non_blank(&raw.name)?;
+        self.placeholders(&raw.command, &["name"], "[[test]] commands")?;
+        let cwd = match &raw.cwd {
+            Some(cwd) => self.directory(cwd, must_exist)?,
+            None => self.dir.to_path_buf(),
+        };
+        let settings = raw.settings();
+        Ok(TestDef {
+            name: raw.name.into_inner(),
+            command: raw.command.into_inner().0,
+            cwd,
+            env: raw.env,
+            settings,
+            tags: raw.tags,
+            origin,
+        })
+    }
+
+    fn discover(
+        &self,
+        raw: Spanned<RawDiscover>,
+        must_exist: bool,
+    ) -> Result<DiscoverDef, ConfigError> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let source = self.source(&raw, span.clone())?;
+        let line = self.src.line_of(span.start);
+        let origin = match &source {
+            DiscoverSource::Glob(pattern) => {
+                format!("{}:{line} (discover glob {pattern:?})", self.file)
+            }
+            DiscoverSource::List(argv) => {
+                format!("{}:{line} (discover list {:?})", self.file, argv.join(" "))
+            }
+            other => format!("{}:{line} (discover {})", self.file, other.kind()),
+        };
+        let command_vars: &[&str] = match source {
+            DiscoverSource::Glob(_) => template::ALL,
+            _ => &["name"],
+        };
+        let what = format!("{} discovery", source.kind());
+        match (&source, &raw.command) {
+            (DiscoverSource::Glob(_) | DiscoverSource::List(_), None) => {
+                return Err(self.src.error_at_key(
+                    Some(span),
+                    Some("command"),
+                    format!("missing: {what} needs a run template such as [\"./run-test\", \"{{name}}\"]"),
+                ));
+            }
+            (DiscoverSource::Nextest(_) | DiscoverSource::Pytest(_), Some(command)) => {
+                return Err(self.src.error(
+                    Some(command.span()),
+                    format!("not allowed: {what} builds each test's command itself"),
+                ));
+            }
+            (_, Some(command)) => self.placeholders(command, command_vars, &what)?,
+            _ => {}
+        }
+        if let Some(name) = &raw.name {
+            if !matches!(source, DiscoverSource::Glob(_)) {
+                return Err(self.src.error(
+                    Some(name.span()),
+                    format!("not allowed: {what} names tests itself (name templates are for glob discovery)"),
+                ));
+            }
+            self.non_blank(name)?;
+            let allowed = &["path", "stem", "file"];
+            if let Some(word) = template::first_unavailable(name.get_ref(), allowed) {
+                return Err(self.src.error(
+                    Some(name.span()),
+                    format!(
+                        "placeholder {{{word}}} is not available in test names (use {})",
+                        braced(allowed)
+                    ),
+                ));
+            }
+        }
+        let cwd = match &raw.cwd {
+            Some(cwd) => Some(self.directory(cwd, must_exist)?),
+            None => None,
+        };
+        let settings = raw.settings();
+        Ok(DiscoverDef {
+            source,
+            command: raw.command.map(|c| c.into_inner().0),
+            name: raw.name.map(Spanned::into_inner),
+            cwd,
+            env: raw.env,
+            settings,
+            tags: raw.tags,
+            origin,
+        })
+    }
+
+    fn source(
+        &self,
+        raw: &RawDiscover,
+        table: Range<usize>,
+    ) -> Result<DiscoverSource, ConfigError> {
+        let mut found: Vec<(&str, Range<usize>)> = Vec::new();
+        if let Some(glob) = &raw.glob {
+            found.push(("glob", glob.span()));
+        }
+        if let Some(list) = &raw.list {
+            found.push(("list", list.span()));
+        }
+        if let Some(span) = enabled(&raw.nextest) {
+            found.push(("nextest", span));
+        }
+        if let Some(span) = enabled(&raw.pytest) {
+            found.push(("pytest", span));
+        }
+        match found.as_slice() {
+            [] => Err(self.src.error(
+                Some(table),
+                "no test source: set exactly one of glob, list, nextest or pytest",
+            )),
+            [_] => Ok(self.only_source(raw)?),
+            [(first, _), (second, span), ..] => Err(self.src.error(
+                Some(span.clone()),
+                format!(
+                    "several test sources ({first} and {second}): use one [[discover]] per source"
+                ),
+            )),
+        }
+    }
+
+    fn only_source(&self, raw: &RawDiscover) -> Result<DiscoverSource, ConfigError> {
+        if let Some(glob) = &raw.glob {
+            if let Err(e) = glob::Pattern::new(glob.get_ref()) {
+                return Err(self.src.error(
+                    Some(glob.span()),
+                    format!("invalid glob pattern {:?}: {e}", glob.get_ref()),
+                ));
+            }
+            return Ok(DiscoverSource::Glob(glob.get_ref().clone()));
+        }
+        if let Some(list) = &raw.list {
+            return Ok(DiscoverSource::List(list.get_ref().0.clone()));
+        }
+        if let Some(Toggle::On(n)) = raw.nextest.as_ref().map(Spanned::get_ref) {
+            return Ok(DiscoverSource::Nextest(NextestOptions {
+                workspace: n.workspace,
+                args: n.args.clone(),
+            }));
+        }
+        match raw.pytest.as_ref().map(Spanned::get_ref) {
+            Some(Toggle::On(p)) => Ok(DiscoverSource::Pytest(PytestOptions {
+                args: p.args.clone(),
+                per: p.per,
+                python: p.python.clone().unwrap_or_else(|| "python3".to_string()),
+            })),
+            _ => unreachable!("source() counted exactly one source"),
+        }
+    }
+
+    fn variants(&self, raw: Vec<Spanned<RawVariant>>) -> Result<Vec<Variant>, ConfigError> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for variant in raw {
+            let variant = variant.into_inner();
+            self.non_blank(&variant.name)?;
+            let name = variant.name.get_ref();
+            if name.contains('@') {
+                return Err(self.src.error(
+                    Some(variant.name.span()),
+                    format!(
+                        "variant name {name:?} must not contain '@' (test ids are name@variant)"
+                    ),
+                ));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(self.src.error(
+                    Some(variant.name.span()),
+                    format!("variant {name:?} is defined twice"),
+                ));
+            }
+            let settings = variant.settings();
+            out.push(Variant {
+                name: name.clone(),
+                env: variant.env,
+                args: variant.args,
+                settings,
+            });
+        }
+        Ok(out)
+    }
+
+    fn non_blank(&self, value: &Spanned<String>) -> Result<(), ConfigError> {
+        if value.get_ref().trim().is_empty() {
+            return Err(self.src.error(Some(value.span()), "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn placeholders(
+        &self,
+        command: &Spanned<Argv>,
+        allowed: &[&str],
+        what: &str,
+    ) -> Result<(), ConfigError> {
+        for arg in &command.get_ref().0 {
+            if let Some(word) = template::first_unavailable(arg, allowed) {
+                return Err(self.src.error(
+                    Some(command.span()),
+                    format!(
+                        "placeholder {{{word}}} is not available in {what} (use {})",
+                        braced(allowed)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves a directory relative to the manifest's; checks it exists when tests see the
+    /// host's filesystem (with a custom rootfs the host path says nothing).
+    fn directory(&self, value: &Spanned<String>, must_exist: bool) -> Result<PathBuf, ConfigError> {
+        let path = self.dir.join(value.get_ref());
+        if must_exist && !path.is_dir() {
+            return Err(self.src.error(
+                Some(value.span()),
+                format!("directory {} does not exist", path.display()),
+            ));
+        }
+        Ok(path)
+    }
+}
+
+/// The span of a `nextest`/`pytest` key unless it is absent or `false`.
+fn enabled<T>(toggle: &Option<Spanned<Toggle<T>>>) -> Option<Range<usize>> {
+    toggle
+        .as_ref()
+        .filter(|t| matches!(t.get_ref(), Toggle::On(_)))
+        .map(Spanned::span)
+}
+
+fn braced(words: &[&str]) -> String {
+    words
+        .iter()
+        .map(|w| format!("{{{w}}}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

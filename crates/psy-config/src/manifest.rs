@@ -1,0 +1,189 @@
+//! The checked manifest: what `psyduck.toml` asks for, with paths made absolute and units
+//! resolved, before discovery runs.
+
+use psy_model::{CpuPolicy, Resources};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The manifest's conventional file name.
+pub const MANIFEST_FILE: &str = "psyduck.toml";
+
+/// Timeout of one attempt when neither `[defaults]`, the test nor the variant sets one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A parsed and validated `psyduck.toml`.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// The path it was loaded from, as given (used in messages).
+    pub path: PathBuf,
+    /// Its directory, absolute: relative paths, globs and list commands start here.
+    pub dir: PathBuf,
+    pub host: HostConfig,
+    /// `[defaults]`.
+    pub defaults: Settings,
+    /// `[[test]]` tables, in file order.
+    pub tests: Vec<TestDef>,
+    /// `[[discover]]` tables, in file order.
+    pub discover: Vec<DiscoverDef>,
+    /// `[[variant]]` tables, in file order.
+    pub variants: Vec<Variant>,
+}
+
+/// `[host]`: how psy uses this machine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostConfig {
+    /// Milli-CPUs kept for psy itself.
+    pub reserve_cpu_millis: u32,
+    pub reserve_memory_bytes: u64,
+    pub cpu_policy: CpuPolicy,
+    /// Root filesystem for the containers instead of the host's `/` (absolute).
+    pub rootfs: Option<PathBuf>,
+}
+
+/// Timeout, retries and resources as set at one level (`[defaults]`, a test, a variant);
+/// `None` leaves the level below in force.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub cpu_millis: Option<u32>,
+    pub memory_bytes: Option<u64>,
+    pub pids: Option<u32>,
+    pub tmp_bytes: Option<u64>,
+}
+
+impl Settings {
+    /// `self`, with every value that `top` sets replaced by `top`'s.
+    pub fn overlay(&self, top: &Settings) -> Settings {
+        Settings {
+            timeout: top.timeout.or(self.timeout),
+            retries: top.retries.or(self.retries),
+            cpu_millis: top.cpu_millis.or(self.cpu_millis),
+            memory_bytes: top.memory_bytes.or(self.memory_bytes),
+            pids: top.pids.or(self.pids),
+            tmp_bytes: top.tmp_bytes.or(self.tmp_bytes),
+        }
+    }
+
+    /// The timeout, retries and resources with built-in defaults for what is unset.
+    pub fn resolve(&self) -> (Duration, u32, Resources) {
+        let base = Resources::default();
+        let resources = Resources {
+            cpu_millis: self.cpu_millis.unwrap_or(base.cpu_millis),
+            memory_bytes: self.memory_bytes.unwrap_or(base.memory_bytes),
+            pids: self.pids.unwrap_or(base.pids),
+            tmp_bytes: self.tmp_bytes.unwrap_or(base.tmp_bytes),
+        };
+        (
+            self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            self.retries.unwrap_or(0),
+            resources,
+        )
+    }
+}
+
+/// One `[[test]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestDef {
+    pub name: String,
+    pub command: Vec<String>,
+    /// Absolute working directory.
+    pub cwd: PathBuf,
+    pub env: BTreeMap<String, String>,
+    pub settings: Settings,
+    pub tags: Vec<String>,
+    /// `psyduck.toml:12`.
+    pub origin: String,
+}
+
+/// One `[[discover]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoverDef {
+    pub source: DiscoverSource,
+    /// Run template (glob and list sources; nextest and pytest build their own).
+    pub command: Option<Vec<String>>,
+    /// Test-name template.
+    pub name: Option<String>,
+    /// Absolute working directory of the tests, if set.
+    pub cwd: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+    pub settings: Settings,
+    pub tags: Vec<String>,
+    /// `psyduck.toml:20 (discover glob "tests/*.sh")`.
+    pub origin: String,
+}
+
+/// Where a `[[discover]]` finds its tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiscoverSource {
+    /// One test per file matching the pattern (relative to the manifest's directory).
+    Glob(String),
+    /// A command printing one test name per line.
+    List(Vec<String>),
+    /// `cargo nextest list`.
+    Nextest(NextestOptions),
+    /// `python -m pytest --collect-only`.
+    Pytest(PytestOptions),
+}
+
+impl DiscoverSource {
+    /// The source's key in the manifest.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DiscoverSource::Glob(_) => "glob",
+            DiscoverSource::List(_) => "list",
+            DiscoverSource::Nextest(_) => "nextest",
+            DiscoverSource::Pytest(_) => "pytest",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NextestOptions {
+    /// Pass `--workspace`.
+    pub workspace: bool,
+    /// Extra arguments of `cargo nextest list`.
+    pub args: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PytestOptions {
+    /// Extra arguments of the collection (`tests/`, `-m "not slow"`).
+    pub args: Vec<String>,
+    pub per: PytestPer,
+    /// The interpreter, `python3` unless set.
+    pub python: String,
+}
+
+/// How collected pytest items become psy tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PytestPer {
+    /// One psy test per pytest node id.
+    #[default]
+    Test,
+    /// One psy test per file: interpreter start-up dominates small Python tests.
+    File,
+}
+
+/// One `[[variant]]`: every test runs once per variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Variant {
+    pub name: String,
+    /// Added to (and overriding) each test's environment.
+    pub env: BTreeMap<String, String>,
+    /// Appended to each test's command.
+    pub args: Vec<String>,
+    /// Overrides applied after the test's own settings.
+    pub settings: Settings,
+}
+
+/// The nearest `psyduck.toml` in `start` or one of its parents.
+pub fn find_manifest(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(MANIFEST_FILE))
+        .find(|candidate| candidate.is_file())
+}

@@ -1,0 +1,117 @@
+//! The manifest exactly as written: serde types mirroring the TOML (kebab-case, unknown keys
+//! rejected). [`crate::manifest`] turns them into checked, resolved values.
+
+use crate::manifest::Settings;
+use crate::values::{Argv, Cpus, Size, Timeout, Toggle};
+use psy_model::CpuPolicy;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use toml::Spanned;
+
+/// Declares a table that also takes the shared settings keys (timeout, retries, resources).
+/// serde cannot combine `flatten` with `deny_unknown_fields`, hence the macro.
+macro_rules! with_settings {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        pub(crate) struct $name {
+            $($(#[$fmeta])* pub(crate) $field: $ty,)*
+            pub(crate) timeout: Option<Timeout>,
+            pub(crate) retries: Option<u32>,
+            pub(crate) cpus: Option<Cpus<true>>,
+            pub(crate) memory: Option<Size<true>>,
+            pub(crate) pids: Option<NonZeroU32>,
+            pub(crate) tmp: Option<Size<true>>,
+        }
+
+        impl $name {
+            pub(crate) fn settings(&self) -> Settings {
+                Settings {
+                    timeout: self.timeout.map(|t| t.0),
+                    retries: self.retries,
+                    cpu_millis: self.cpus.map(|c| c.0),
+                    memory_bytes: self.memory.map(|m| m.0),
+                    pids: self.pids.map(NonZeroU32::get),
+                    tmp_bytes: self.tmp.map(|t| t.0),
+                }
+            }
+        }
+    };
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawManifest {
+    pub(crate) defaults: Option<RawDefaults>,
+    pub(crate) host: Option<RawHost>,
+    #[serde(default)]
+    pub(crate) test: Vec<Spanned<RawTest>>,
+    #[serde(default)]
+    pub(crate) discover: Vec<Spanned<RawDiscover>>,
+    #[serde(default)]
+    pub(crate) variant: Vec<Spanned<RawVariant>>,
+}
+
+with_settings!(RawDefaults {});
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawHost {
+    pub(crate) reserve_cpus: Option<Cpus<false>>,
+    pub(crate) reserve_memory: Option<Size<false>>,
+    pub(crate) cpu_policy: Option<CpuPolicy>,
+    pub(crate) rootfs: Option<Spanned<String>>,
+}
+
+with_settings!(RawTest {
+    name: Spanned<String>,
+    command: Spanned<Argv>,
+    cwd: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    tags: Vec<String>,
+});
+
+with_settings!(RawDiscover {
+    glob: Option<Spanned<String>>,
+    list: Option<Spanned<Argv>>,
+    nextest: Option<Spanned<Toggle<RawNextest>>>,
+    pytest: Option<Spanned<Toggle<RawPytest>>>,
+    command: Option<Spanned<Argv>>,
+    name: Option<Spanned<String>>,
+    cwd: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    tags: Vec<String>,
+});
+
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawNextest {
+    #[serde(default)]
+    pub(crate) workspace: bool,
+    #[serde(default)]
+    pub(crate) args: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawPytest {
+    #[serde(default)]
+    pub(crate) args: Vec<String>,
+    #[serde(default)]
+    pub(crate) per: crate::manifest::PytestPer,
+    pub(crate) python: Option<String>,
+}
+
+with_settings!(RawVariant {
+    name: Spanned<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    args: Vec<String>,
+});

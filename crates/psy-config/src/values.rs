@@ -1,0 +1,183 @@
+//! Manifest values that need more than serde's defaults: sizes, durations, CPU counts, argv
+//! lists and the `true`-or-table discover sources. Checking them during deserialization lets
+//! `toml` attach the value's span, so the error points at the value itself.
+
+use crate::units::{cpus_to_millis, parse_duration, parse_size};
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use std::fmt;
+use std::time::Duration;
+
+/// A size in bytes; `NONZERO` rejects 0 (memory limits, tmpfs sizes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Size<const NONZERO: bool>(pub(crate) u64);
+
+/// A timeout: must be longer than zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Timeout(pub(crate) Duration);
+
+/// A CPU count in milli-CPUs; `NONZERO` rejects 0 (requests, as opposed to reserves).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cpus<const NONZERO: bool>(pub(crate) u32);
+
+/// A non-empty argv list whose program is non-empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Argv(pub(crate) Vec<String>);
+
+/// `nextest = true` or `pytest = true`, or their option tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Toggle<T> {
+    Off,
+    On(T),
+}
+
+fn nonzero_check<E: de::Error>(nonzero: bool, is_zero: bool, what: &str) -> Result<(), E> {
+    if nonzero && is_zero {
+        return Err(E::custom(format!("{what} must be greater than zero")));
+    }
+    Ok(())
+}
+
+struct SizeVisitor(bool);
+
+impl Visitor<'_> for SizeVisitor {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a size such as \"512MiB\" or a number of bytes")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        let bytes = u64::try_from(v)
+            .map_err(|_| E::custom(format!("invalid size {v} (must not be negative)")))?;
+        self.visit_u64(bytes)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        nonzero_check(self.0, v == 0, "size")?;
+        Ok(v)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+        let bytes = parse_size(v).map_err(E::custom)?;
+        nonzero_check(self.0, bytes == 0, "size")?;
+        Ok(bytes)
+    }
+}
+
+impl<'de, const NONZERO: bool> Deserialize<'de> for Size<NONZERO> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SizeVisitor(NONZERO)).map(Size)
+    }
+}
+
+struct TimeoutVisitor;
+
+impl Visitor<'_> for TimeoutVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration such as \"60s\" or a number of seconds")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+        self.visit_f64(v as f64)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+        self.visit_f64(v as f64)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+        let d = parse_duration(v).map_err(E::custom)?;
+        nonzero_check(true, d.is_zero(), "timeout")?;
+        Ok(d)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TimeoutVisitor).map(Timeout)
+    }
+}
+
+struct CpusVisitor(bool);
+
+impl Visitor<'_> for CpusVisitor {
+    type Value = u32;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number of CPUs such as 2 or 0.5")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u32, E> {
+        self.visit_f64(v as f64)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u32, E> {
+        self.visit_f64(v as f64)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<u32, E> {
+        let millis = cpus_to_millis(v).map_err(E::custom)?;
+        if self.0 && millis == 0 {
+            return Err(E::custom(format!(
+                "invalid cpus {v} (must be at least 0.001)"
+            )));
+        }
+        Ok(millis)
+    }
+}
+
+impl<'de, const NONZERO: bool> Deserialize<'de> for Cpus<NONZERO> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CpusVisitor(NONZERO)).map(Cpus)
+    }
+}
+
+impl<'de> Deserialize<'de> for Argv {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let argv = Vec::<String>::deserialize(d)?;
+        match argv.first() {
+            None => Err(de::Error::custom(
+                "empty command (expected an argv list such as [\"sh\", \"-c\", \"./test.sh\"])",
+            )),
+            Some(program) if program.is_empty() => Err(de::Error::custom(
+                "the command's program (its first element) is empty",
+            )),
+            Some(_) => Ok(Argv(argv)),
+        }
+    }
+}
+
+struct ToggleVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for ToggleVisitor<T> {
+    type Value = Toggle<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("true, false or a table of options")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Toggle<T>, E> {
+        Ok(if v {
+            Toggle::On(T::default())
+        } else {
+            Toggle::Off
+        })
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Toggle<T>, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Toggle::On)
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Toggle<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ToggleVisitor(std::marker::PhantomData))
+    }
+}

@@ -1,0 +1,106 @@
+//! Glob and list discovery against temp directories.
+
+use crate::{expand, parse_in, project};
+use psy_config::ConfigError;
+
+#[test]
+fn glob_makes_one_test_per_file() {
+    let p = project(&[
+        ("tests/sql/b.sql", "", false),
+        ("tests/sql/a.sql", "", false),
+        ("tests/sql/notes.txt", "", false),
+        ("tests/sql/dir.sql/x", "", false),
+    ]);
+    let text = "[defaults]\nretries = 2\n\n[[discover]]\nglob = \"tests/sql/*.sql\"\n\
+                command = [\"./run-sql\", \"{path}\", \"{stem}\", \"{file}\", \"{name}\"]\nname = \"sql/{stem}\"\n\
+                env = { DB = \"x\" }\ntags = [\"sql\"]\ntimeout = \"5s\"\n";
+    let specs = expand(&parse_in(p.path(), text).unwrap()).unwrap();
+    let ids: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["sql/a", "sql/b"], "sorted, files only");
+    assert_eq!(
+        specs[0].command,
+        ["./run-sql", "tests/sql/a.sql", "a", "a.sql", "sql/a"]
+    );
+    assert_eq!(specs[0].cwd, p.path());
+    assert_eq!(specs[0].env["DB"], "x");
+    assert_eq!(specs[0].tags, ["sql"]);
+    assert_eq!((specs[0].retries, specs[0].timeout.as_secs()), (2, 5));
+    assert_eq!(
+        specs[1].origin,
+        "psyduck.toml:4 (discover glob \"tests/sql/*.sql\")"
+    );
+}
+
+#[test]
+fn glob_names_default_to_the_relative_path() {
+    let p = project(&[("tests/one.sh", "", true)]);
+    let text =
+        "[[discover]]\nglob = \"tests/*.sh\"\ncommand = [\"sh\", \"{path}\"]\ncwd = \"tests\"\n";
+    let specs = expand(&parse_in(p.path(), text).unwrap()).unwrap();
+    assert_eq!(specs[0].name, "tests/one.sh");
+    assert_eq!(specs[0].cwd, p.path().join("tests"));
+}
+
+#[test]
+fn glob_matching_nothing_is_not_an_error() {
+    let p = project(&[]);
+    let text = "[[discover]]\nglob = \"tests/*.nothing\"\ncommand = [\"x\", \"{path}\"]\n";
+    assert_eq!(expand(&parse_in(p.path(), text).unwrap()).unwrap(), vec![]);
+}
+
+#[test]
+fn list_runs_in_the_manifest_dir() {
+    let p = project(&[
+        ("list-tests.sh", "#!/bin/sh\n# proves the cwd: marker only exists in the manifest dir\ntest -f marker || exit 9\nprintf 'alpha\\n\\n  beta  \\n'\n", true),
+        ("marker", "", false),
+    ]);
+    let text =
+        "[[discover]]\nlist = [\"./list-tests.sh\"]\ncommand = [\"./run-test.sh\", \"{name}\"]\n\n\
+                [[variant]]\nname = \"v1\"\n\n[[variant]]\nname = \"v2\"\nargs = [\"--fast\"]\n";
+    let specs = expand(&parse_in(p.path(), text).unwrap()).unwrap();
+    let ids: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["alpha@v1", "alpha@v2", "beta@v1", "beta@v2"]);
+    assert_eq!(specs[3].command, ["./run-test.sh", "beta", "--fast"]);
+    assert_eq!(
+        specs[0].origin,
+        "psyduck.toml:1 (discover list \"./list-tests.sh\")"
+    );
+}
+
+#[test]
+fn failing_list_names_command_status_and_stderr() {
+    let p = project(&[(
+        "ls.sh",
+        "#!/bin/sh\necho one\necho 'warming up' >&2\necho 'database not reachable' >&2\nexit 3\n",
+        true,
+    )]);
+    let text = "\n[[discover]]\nlist = [\"./ls.sh\", \"--all\"]\ncommand = [\"x\", \"{name}\"]\n";
+    let err = expand(&parse_in(p.path(), text).unwrap()).unwrap_err();
+    assert!(matches!(err, ConfigError::DiscoverFailed { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "psyduck.toml:2 (discover list \"./ls.sh --all\"): `./ls.sh --all` failed (exit status: 3): warming up | database not reachable"
+    );
+}
+
+#[test]
+fn missing_list_command_is_reported() {
+    let p = project(&[]);
+    let text = "[[discover]]\nlist = [\"./nope.sh\"]\ncommand = [\"x\", \"{name}\"]\n";
+    let err = expand(&parse_in(p.path(), text).unwrap()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "psyduck.toml:1 (discover list \"./nope.sh\"): cannot run `./nope.sh`: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn discovered_and_declared_ids_must_not_clash() {
+    let p = project(&[("ls.sh", "#!/bin/sh\necho smoke\n", true)]);
+    let text = "[[test]]\nname = \"smoke\"\ncommand = [\"true\"]\n\n[[discover]]\nlist = [\"./ls.sh\"]\ncommand = [\"x\", \"{name}\"]\n";
+    let err = expand(&parse_in(p.path(), text).unwrap()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "duplicate test id \"smoke\": defined at psyduck.toml:1 and again at psyduck.toml:5 (discover list \"./ls.sh\")"
+    );
+}

@@ -1,0 +1,184 @@
+//! Every manifest error is one line: `path:line:col: key: problem`.
+
+use crate::error;
+
+#[test]
+fn bad_size_points_at_the_value() {
+    let text = "# comment\n\n[defaults]\ntimeout = \"60s\"\nretries = 1\ncpus = 1\nmemory = \"12 potatoes\"\n";
+    assert_eq!(
+        error(text),
+        "psyduck.toml:7:10: defaults.memory: invalid size \"12 potatoes\" (expected e.g. \"512MiB\", \"1GB\" or a number of bytes)"
+    );
+    assert_eq!(
+        error("[defaults]\ntmp = -5\n"),
+        "psyduck.toml:2:7: defaults.tmp: invalid size -5 (must not be negative)"
+    );
+    assert_eq!(
+        error("[defaults]\nmemory = 0\n"),
+        "psyduck.toml:2:10: defaults.memory: size must be greater than zero"
+    );
+}
+
+#[test]
+fn bad_duration_cpus_and_types() {
+    assert_eq!(
+        error("[[test]]\nname = \"a\"\ncommand = [\"true\"]\ntimeout = \"10 parsecs\"\n"),
+        "psyduck.toml:4:11: test[0].timeout: invalid duration \"10 parsecs\" (expected e.g. \"500ms\", \"60s\", \"5m\", \"1h30m\" or a number of seconds)"
+    );
+    assert_eq!(
+        error("[defaults]\ntimeout = 0\n"),
+        "psyduck.toml:2:11: defaults.timeout: timeout must be greater than zero"
+    );
+    assert_eq!(
+        error("[defaults]\ncpus = 0\n"),
+        "psyduck.toml:2:8: defaults.cpus: invalid cpus 0 (must be at least 0.001)"
+    );
+    assert_eq!(
+        error("[defaults]\ncpus = -1.5\n"),
+        "psyduck.toml:2:8: defaults.cpus: invalid cpus -1.5 (expected a positive number of CPUs such as 2 or 0.5)"
+    );
+    assert_eq!(
+        error("[defaults]\ncpus = \"two\"\n"),
+        "psyduck.toml:2:8: defaults.cpus: invalid type: string \"two\", expected a number of CPUs such as 2 or 0.5"
+    );
+    assert_eq!(
+        error("[defaults]\nretries = \"x\"\n"),
+        "psyduck.toml:2:11: defaults.retries: invalid type: string \"x\", expected u32"
+    );
+    assert_eq!(
+        error("[host]\ncpu-policy = \"greedy\"\n"),
+        "psyduck.toml:2:14: host.cpu-policy: unknown variant `greedy`, expected `shared` or `exclusive`"
+    );
+}
+
+#[test]
+fn unknown_keys_point_at_the_key() {
+    assert_eq!(
+        error("[defaults]\nretries = 1\nmemroy = \"1GiB\"\n"),
+        "psyduck.toml:3:1: defaults.memroy: unknown field `memroy`, expected one of `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`"
+    );
+    assert_eq!(
+        error("[[test]]\nname = \"a\"\ncommand = [\"true\"]\n\n[[test]]\nname = \"b\"\ncommand = [\"true\"]\nenvv = {}\n"),
+        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`"
+    );
+    assert_eq!(
+        error("[[discover]]\nnextest = { workspace = true, feature = \"x\" }\n"),
+        "psyduck.toml:2:31: discover[0].nextest.feature: unknown field `feature`, expected `workspace` or `args`"
+    );
+    assert!(error("[[tests]]\nname = \"a\"\n")
+        .starts_with("psyduck.toml:1:3: tests: unknown field `tests`"));
+}
+
+#[test]
+fn commands_must_be_present_and_non_empty() {
+    assert_eq!(
+        error("[defaults]\nretries = 0\n\n[[test]]\nname = \"a\"\n"),
+        "psyduck.toml:4:1: test[0]: missing field `command`"
+    );
+    assert_eq!(
+        error("[[test]]\nname = \"a\"\ncommand = []\n"),
+        "psyduck.toml:3:11: test[0].command: empty command (expected an argv list such as [\"sh\", \"-c\", \"./test.sh\"])"
+    );
+    assert_eq!(
+        error("[[test]]\nname = \"a\"\ncommand = \"./t.sh\"\n"),
+        "psyduck.toml:3:11: test[0].command: invalid type: string \"./t.sh\", expected a sequence"
+    );
+    assert_eq!(
+        error("[[test]]\nname = \" \"\ncommand = [\"x\"]\n"),
+        "psyduck.toml:2:8: test[0].name: must not be empty"
+    );
+    assert_eq!(
+        error("[[test]]\nname = \"a\"\ncommand = [\"./run\", \"{path}\"]\n"),
+        "psyduck.toml:3:11: test[0].command: placeholder {path} is not available in [[test]] commands (use {name})"
+    );
+}
+
+#[test]
+fn discover_entries_need_exactly_one_source() {
+    assert_eq!(
+        error("[[discover]]\ncommand = [\"./run\", \"{path}\"]\n"),
+        "psyduck.toml:1:1: discover[0]: no test source: set exactly one of glob, list, nextest or pytest"
+    );
+    assert_eq!(
+        error("[[discover]]\nnextest = false\ncommand = [\"x\"]\n"),
+        "psyduck.toml:1:1: discover[0]: no test source: set exactly one of glob, list, nextest or pytest"
+    );
+    assert_eq!(
+        error("[[discover]]\nglob = \"*.sh\"\nlist = [\"./ls\"]\ncommand = [\"x\"]\n"),
+        "psyduck.toml:3:8: discover[0].list: several test sources (glob and list): use one [[discover]] per source"
+    );
+    assert_eq!(
+        error("[[discover]]\nglob = \"*.sh\"\n"),
+        "psyduck.toml:1:1: discover[0].command: missing: glob discovery needs a run template such as [\"./run-test\", \"{name}\"]"
+    );
+    assert_eq!(
+        error("[[discover]]\npytest = true\ncommand = [\"x\"]\n"),
+        "psyduck.toml:3:11: discover[0].command: not allowed: pytest discovery builds each test's command itself"
+    );
+    assert_eq!(
+        error("[[discover]]\nglob = \"a[\"\ncommand = [\"x\"]\n"),
+        "psyduck.toml:2:8: discover[0].glob: invalid glob pattern \"a[\": Pattern syntax error near position 1: invalid range pattern"
+    );
+    assert_eq!(
+        error("[[discover]]\nlist = [\"./ls\"]\ncommand = [\"./run\", \"{stem}\"]\n"),
+        "psyduck.toml:3:11: discover[0].command: placeholder {stem} is not available in list discovery (use {name})"
+    );
+    assert_eq!(
+        error("[[discover]]\nlist = [\"./ls\"]\ncommand = [\"x\"]\nname = \"l/{name}\"\n"),
+        "psyduck.toml:4:8: discover[0].name: not allowed: list discovery names tests itself (name templates are for glob discovery)"
+    );
+    assert_eq!(
+        error("[[discover]]\npytest = { per = \"module\" }\n"),
+        "psyduck.toml:2:18: discover[0].pytest.per: unknown variant `module`, expected `test` or `file`"
+    );
+}
+
+#[test]
+fn variants_are_unique_and_plain() {
+    let twice = "[[variant]]\nname = \"debug\"\n\n[[variant]]\nname = \"debug\"\n";
+    assert_eq!(
+        error(twice),
+        "psyduck.toml:5:8: variant[1].name: variant \"debug\" is defined twice"
+    );
+    assert_eq!(
+        error("[[variant]]\nname = \"a@b\"\n"),
+        "psyduck.toml:2:8: variant[0].name: variant name \"a@b\" must not contain '@' (test ids are name@variant)"
+    );
+}
+
+#[test]
+fn directories_must_exist() {
+    assert_eq!(
+        error("[[test]]\nname = \"a\"\ncommand = [\"x\"]\ncwd = \"no/such/dir\"\n"),
+        "psyduck.toml:4:7: test[0].cwd: directory /no/such/dir does not exist"
+    );
+    assert_eq!(
+        error("[host]\nrootfs = \"nope\"\n"),
+        "psyduck.toml:2:10: host.rootfs: directory /nope does not exist"
+    );
+}
+
+#[test]
+fn syntax_errors_are_one_line_too() {
+    assert_eq!(
+        error("[defaults]\nretries = 1\n[[test\n"),
+        "psyduck.toml:3:7: invalid TOML: invalid table header; expected `.`, `]]`"
+    );
+    assert_eq!(
+        error("x = \"unterminated\n"),
+        "psyduck.toml:1:18: invalid TOML: invalid basic string"
+    );
+    assert_eq!(
+        error("[[test]]\nname = \"a\"\ncommand = [\"x\"]\nenv = { A = 1 }\n"),
+        "psyduck.toml:4:13: test[0].env.A: invalid type: integer `1`, expected a string"
+    );
+}
+
+#[test]
+fn unreadable_manifest_names_the_path() {
+    let err = psy_config::load(std::path::Path::new("/no/such/psyduck.toml")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/no/such/psyduck.toml: cannot read manifest: No such file or directory (os error 2)"
+    );
+}

@@ -1,0 +1,323 @@
+//! The report for people: a live progress bar on a terminal, a line per failing, flaky or retried
+//! test as it happens, and at the end the output tails of failed tests and a totals table.
+
+mod color;
+mod lines;
+mod progress;
+mod summary;
+
+pub use color::ColorChoice;
+
+use crate::{ReportError, Reporter};
+use color::{Painter, Style};
+use indicatif::ProgressDrawTarget;
+use lines::Finished;
+use progress::{Counts, Progress};
+use psy_model::events::RunSummary;
+use psy_model::{AttemptResult, Resources, RunEvent, RunId, TestId, TestStatus};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io::{self, IsTerminal, Write};
+use std::time::Instant;
+
+/// How the human report looks.
+#[derive(Clone, Debug)]
+pub struct HumanOptions {
+    pub color: ColorChoice,
+    /// Also print a `PASS` line for every passing test.
+    pub verbose: bool,
+    /// How many last lines of stdout and of stderr to show for each failed test at the end.
+    pub tail_lines: usize,
+}
+
+impl Default for HumanOptions {
+    fn default() -> Self {
+        HumanOptions {
+            color: ColorChoice::Auto,
+            verbose: false,
+            tail_lines: 20,
+        }
+    }
+}
+
+/// Writes the human report to stderr or to any writer.
+pub struct HumanReporter<W: Write + Send> {
+    out: W,
+    /// Names the output in errors.
+    target: &'static str,
+    progress: Option<Progress>,
+    paint: Painter,
+    options: HumanOptions,
+    run_id: Option<RunId>,
+    started: Option<Instant>,
+    total: usize,
+    tally: RunSummary,
+    running: usize,
+    warned: HashSet<String>,
+    /// Limits of each test's current attempt (for `peak X of Y`); dropped when the test finishes.
+    limits: HashMap<TestId, Resources>,
+    /// Each unfinished test's latest finished attempt.
+    last_attempt: HashMap<TestId, AttemptResult>,
+    /// Failed tests in the order they finished, for the tails at the end.
+    failures: Vec<Finished>,
+    ended: bool,
+}
+
+impl HumanReporter<io::Stderr> {
+    /// Reports to stderr: with a live progress bar when stderr is a terminal, otherwise plain
+    /// lines. Colour follows `options.color`, the terminal and `NO_COLOR`.
+    pub fn stderr(options: HumanOptions) -> Self {
+        let tty = io::stderr().is_terminal();
+        let color = options
+            .color
+            .should_color(tty, std::env::var_os("NO_COLOR").as_deref());
+        let progress = tty.then(|| Progress::new(ProgressDrawTarget::stderr(), color));
+        Self::build(io::stderr(), "stderr", options, color, progress)
+    }
+}
+
+impl<W: Write + Send> HumanReporter<W> {
+    /// Reports to `out` as plain lines, never with a bar. A writer is not a terminal, so
+    /// [`ColorChoice::Auto`] means no colour here; [`ColorChoice::Always`] still colours.
+    pub fn new(out: W, options: HumanOptions) -> Self {
+        let color = options.color.should_color(false, None);
+        Self::build(out, "the given writer", options, color, None)
+    }
+
+    fn build(
+        out: W,
+        target: &'static str,
+        options: HumanOptions,
+        color: bool,
+        progress: Option<Progress>,
+    ) -> Self {
+        HumanReporter {
+            out,
+            target,
+            progress,
+            paint: Painter { enabled: color },
+            options,
+            run_id: None,
+            started: None,
+            total: 0,
+            tally: RunSummary::default(),
+            running: 0,
+            warned: HashSet::new(),
+            limits: HashMap::new(),
+            last_attempt: HashMap::new(),
+            failures: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// The writer, e.g. to inspect what a test reporter wrote.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    fn emit(&mut self, lines: &[String]) -> Result<(), ReportError> {
+        let out = &mut self.out;
+        let mut write = || -> io::Result<()> {
+            for line in lines {
+                writeln!(out, "{line}")?;
+            }
+            out.flush()
+        };
+        let result = match &self.progress {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        };
+        result.map_err(|source| ReportError::HumanWrite {
+            target: self.target,
+            source,
+        })
+    }
+
+    fn refresh_bar(&self) {
+        if let Some(bar) = &self.progress {
+            let t = &self.tally;
+            let counts = Counts {
+                passed: t.passed,
+                failed: t.failed + t.timed_out + t.oom + t.errors,
+                flaky: t.flaky,
+                running: self.running,
+            };
+            bar.update(t.passed + t.flaky + counts.failed, counts);
+        }
+    }
+
+    fn test_finished(&mut self, finished: Finished) -> Result<(), ReportError> {
+        let status = finished.result.status;
+        self.tally.count(status);
+        if status != TestStatus::Pass || self.options.verbose {
+            self.emit(&[finished.line(self.paint)])?;
+        }
+        if !status.is_success(false) {
+            self.failures.push(finished);
+        }
+        Ok(())
+    }
+
+    /// Output tails of failed tests and the totals; once, at the end of the run or on abort.
+    fn end(&mut self, summary: Option<&RunSummary>) -> Result<(), ReportError> {
+        if self.ended {
+            return Ok(());
+        }
+        self.ended = true;
+        if let Some(bar) = self.progress.take() {
+            bar.clear();
+        }
+        let aborted = summary.is_none();
+        let summary = summary.cloned().unwrap_or_else(|| {
+            let mut s = self.tally.clone();
+            s.total = self.total;
+            let finished = s.passed + s.flaky + s.failed + s.timed_out + s.oom + s.errors;
+            s.not_run = self.total.saturating_sub(finished);
+            s.duration_ms = self.started.map_or(0, |t| t.elapsed().as_millis() as u64);
+            s
+        });
+        let mut lines = Vec::new();
+        for f in &self.failures {
+            lines.push(String::new());
+            lines.extend(summary::failure_tail(
+                self.paint,
+                f,
+                self.options.tail_lines,
+            ));
+        }
+        lines.extend(summary::table(
+            self.paint,
+            &summary,
+            self.run_id.as_ref(),
+            aborted,
+        ));
+        self.emit(&lines)
+    }
+}
+
+impl<W: Write + Send> Reporter for HumanReporter<W> {
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
+        match event {
+            RunEvent::RunStarted { run_id, total, .. } => {
+                self.run_id = Some(run_id.clone());
+                self.total = *total;
+                self.started = Some(Instant::now());
+                if let Some(bar) = &self.progress {
+                    bar.start(*total);
+                }
+                let line = format!("Running {total} tests (run {run_id})");
+                self.emit(&[self.paint.paint(Style::Bold, &line)])?;
+            }
+            RunEvent::Warning { message } => {
+                if self.warned.insert(message.clone()) {
+                    let line = format!(
+                        "{} {message}",
+                        lines::label(self.paint, "WARN", Style::Yellow)
+                    );
+                    self.emit(&[line])?;
+                }
+            }
+            RunEvent::AttemptStarted {
+                test_id, resources, ..
+            } => {
+                self.running += 1;
+                self.limits.insert(test_id.clone(), resources.clone());
+            }
+            RunEvent::AttemptFinished { result } => {
+                self.running = self.running.saturating_sub(1);
+                self.last_attempt
+                    .insert(result.test_id.clone(), result.clone());
+            }
+            RunEvent::AttemptRetrying {
+                test_id,
+                next_attempt,
+            } => {
+                let line = lines::retry_line(
+                    self.paint,
+                    test_id.as_str(),
+                    *next_attempt,
+                    self.last_attempt.get(test_id),
+                    self.limits.get(test_id),
+                );
+                self.emit(&[line])?;
+            }
+            RunEvent::TestFinished { result } => {
+                let finished = Finished {
+                    last: self.last_attempt.remove(&result.test_id),
+                    resources: self.limits.remove(&result.test_id),
+                    result: result.clone(),
+                };
+                self.test_finished(finished)?;
+            }
+            RunEvent::RunFinished { run_id, summary } => {
+                self.run_id = Some(run_id.clone());
+                self.end(Some(summary))?;
+            }
+        }
+        self.refresh_bar();
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), ReportError> {
+        self.end(None)?;
+        self.out.flush().map_err(|source| ReportError::HumanWrite {
+            target: self.target,
+            source,
+        })
+    }
+}
+
+impl<W: Write + Send> fmt::Debug for HumanReporter<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HumanReporter")
+            .field("target", &self.target)
+            .field("progress", &self.progress)
+            .field("options", &self.options)
+            .field("run_id", &self.run_id)
+            .field("tally", &self.tally)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bar path: lines still reach the writer, and the bar is gone after the run.
+    #[test]
+    fn lines_pass_through_a_progress_bar() {
+        let progress = Progress::new(ProgressDrawTarget::hidden(), false);
+        let mut r = HumanReporter::build(
+            Vec::new(),
+            "test",
+            HumanOptions::default(),
+            false,
+            Some(progress),
+        );
+        r.on_event(&RunEvent::RunStarted {
+            run_id: RunId("r1".into()),
+            total: 1,
+            started_at_ms: 0,
+        })
+        .unwrap();
+        r.on_event(&RunEvent::Warning {
+            message: "no cgroup v2".into(),
+        })
+        .unwrap();
+        r.on_event(&RunEvent::RunFinished {
+            run_id: RunId("r1".into()),
+            summary: RunSummary {
+                total: 1,
+                not_run: 1,
+                ..RunSummary::default()
+            },
+        })
+        .unwrap();
+        assert!(r.progress.is_none());
+        r.finish().unwrap();
+        let text = String::from_utf8(r.into_inner()).unwrap();
+        assert!(text.contains("   WARN no cgroup v2\n"), "{text}");
+        assert!(text.contains("psy show r1"), "{text}");
+    }
+}

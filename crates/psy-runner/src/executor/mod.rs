@@ -1,0 +1,64 @@
+//! How an attempt is executed: the [`Executor`] trait and its implementations. The run loop only
+//! needs a file descriptor to wait on, a way to kill, and the outcome; a remote agent or another
+//! isolation technology plugs in here.
+
+mod container;
+
+pub use container::ContainerExecutor;
+
+use psy_model::{ExitInfo, RunId, TestSpec};
+use std::fs::File;
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One attempt to start.
+#[derive(Debug)]
+pub struct AttemptRequest<'a> {
+    pub run_id: &'a RunId,
+    pub test: &'a TestSpec,
+    pub attempt: u32,
+    /// Exclusive cores placed by the scheduler, if any.
+    pub cores: Option<Vec<u32>>,
+    /// The complete environment of the test.
+    pub env: Vec<(String, String)>,
+    pub stdout: File,
+    pub stderr: File,
+    /// Writable per-attempt directory (exists).
+    pub scratch: PathBuf,
+    /// The project (manifest) directory, visible read-only.
+    pub project_dir: PathBuf,
+    /// Unique within the run; used to name the attempt's cgroup.
+    pub key: u64,
+}
+
+/// What an executor measured when the attempt ended.
+#[derive(Debug, Default)]
+pub struct ExecOutcome {
+    pub exit: ExitInfo,
+    /// Why the attempt could not run (sandbox set-up, command not found...).
+    pub error: Option<String>,
+    pub wall_time: Duration,
+    pub cpu_time: Option<Duration>,
+    pub peak_memory_bytes: Option<u64>,
+    pub oom_killed: bool,
+}
+
+/// A started attempt.
+pub trait Running: std::fmt::Debug {
+    /// Readable when the attempt has ended.
+    fn wait_fd(&self) -> RawFd;
+    /// Kills everything the attempt started.
+    fn kill(&mut self);
+    /// Reaps and measures; blocks until the attempt is gone.
+    fn finish(self: Box<Self>) -> ExecOutcome;
+}
+
+/// Starts attempts.
+pub trait Executor {
+    fn start(&mut self, request: AttemptRequest<'_>) -> Result<Box<dyn Running>, String>;
+    /// Guarantees this executor cannot give on this host (reported once per run).
+    fn warnings(&self) -> Vec<String>;
+    /// Releases run-wide resources after the last attempt.
+    fn close(&mut self);
+}

@@ -1,0 +1,266 @@
+//! Resource limits for one test attempt: cgroup v1 and v2 behind one trait, chosen at runtime.
+//!
+//! [`detect`] reads `/proc` to find the host's setup ([`inspect`]) and prepares it ([`setup`]),
+//! giving a [`CgroupDriver`] that creates one [`Cgroup`] per attempt under Psyduck's base
+//! directory (`psyduck` in each v1 hierarchy or under the v2 root, or the caller's own delegated
+//! v2 cgroup). Knobs the host lacks are skipped and listed by
+//! [`CgroupDriver::missing_guarantees`] rather than failing.
+
+mod detect;
+mod error;
+mod files;
+mod kill;
+mod v1;
+mod v2;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use psy_model::Resources;
+
+pub use detect::{detect, inspect, setup, Detected, Layout, BASE_DIR_NAME, SUPERVISOR_LEAF};
+pub use error::{CgroupError, FsOp};
+pub use v1::{V1Controller, V1Hierarchy};
+
+/// CFS period used for CPU quotas (100 ms, the kernel default).
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// Which cgroup API a driver speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupVersion {
+    V1,
+    V2,
+}
+
+/// What one group may use. A zero means "not limited" for that resource.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CgroupLimits {
+    /// CFS quota of `cpu_millis * period / 1000` per 100 ms period, plus proportional
+    /// `cpu.shares` / `cpu.weight` (1000 millis = 1024 shares = weight 100).
+    pub cpu_millis: u32,
+    /// Cores the group may run on (`cpuset.cpus`); `None` inherits the parent's set.
+    pub exclusive_cores: Option<Vec<u32>>,
+    /// Hard memory limit, swap included (no swapping past it).
+    pub memory_bytes: u64,
+    /// Maximum number of tasks (processes and threads).
+    pub pids: u32,
+}
+
+impl CgroupLimits {
+    /// Limits for an attempt with these resources, pinned to `cores` if given.
+    pub fn from_resources(resources: &Resources, cores: Option<Vec<u32>>) -> Self {
+        CgroupLimits {
+            cpu_millis: resources.cpu_millis,
+            exclusive_cores: cores,
+            memory_bytes: resources.memory_bytes,
+            pids: resources.pids,
+        }
+    }
+
+    /// CFS quota in microseconds per [`CPU_PERIOD_US`], `None` for unlimited. The kernel's
+    /// minimum quota is 1 ms.
+    pub fn cpu_quota_us(&self) -> Option<u64> {
+        (self.cpu_millis > 0).then(|| (u64::from(self.cpu_millis) * CPU_PERIOD_US / 1000).max(1000))
+    }
+}
+
+/// Usage of a group, read before it is removed. `None` where the host cannot tell.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CgroupStats {
+    pub cpu_time: Option<Duration>,
+    pub peak_memory_bytes: Option<u64>,
+    /// The kernel OOM killer killed at least one process of the group.
+    pub oom_killed: bool,
+}
+
+/// What [`CgroupDriver::gc`] did.
+#[derive(Debug, Default)]
+pub struct GcReport {
+    /// Names (relative to the base) of the stale groups removed.
+    pub removed: Vec<String>,
+    /// Processes that were still running in them and got SIGKILL.
+    pub killed_pids: usize,
+    /// Stale groups that could not be removed, with why.
+    pub failed: Vec<(String, CgroupError)>,
+}
+
+/// Creates and reclaims groups under Psyduck's base directory.
+pub trait CgroupDriver: Send + Sync + std::fmt::Debug {
+    fn version(&self) -> CgroupVersion;
+
+    /// Creates `<base>/<name>` (`name` may contain `/`, e.g. `psy-<pid>-<run>/<attempt>`) with
+    /// `limits` applied to the last component. An existing directory of that name is reused.
+    fn create(&self, name: &str, limits: &CgroupLimits) -> Result<Box<dyn Cgroup>, CgroupError>;
+
+    /// Kills every process in `<base>/<name>` and below, then removes those directories
+    /// (e.g. a run's group once all its attempts are done). A missing group is not an error.
+    fn remove_group(&self, name: &str) -> Result<(), CgroupError>;
+
+    /// Kills and removes every direct child of the base named `<prefix>-<pid>-...` whose pid is
+    /// not alive (a crashed psy), depth-first. Failures of one group do not stop the others.
+    fn gc(&self, is_alive: &dyn Fn(u32) -> bool) -> Result<GcReport, CgroupError>;
+
+    /// Guarantees this host cannot enforce, worded for a one-time warning.
+    fn missing_guarantees(&self) -> Vec<String>;
+}
+
+/// One created group. Dropping it leaves the directories behind (see [`Cgroup::remove`]).
+pub trait Cgroup: Send + std::fmt::Debug {
+    /// Files a process writes `"0"` to in order to move itself into the group (one per v1
+    /// hierarchy). Open them `O_WRONLY` before `clone()` so the child needs no path lookup.
+    fn procs_files(&self) -> Vec<PathBuf>;
+
+    /// Moves process `pid` (all its threads) into the group.
+    fn add_pid(&self, pid: u32) -> Result<(), CgroupError>;
+
+    /// SIGKILLs every process in the group (and below) until it is empty.
+    fn kill_all(&self) -> Result<(), CgroupError>;
+
+    /// CPU time, peak memory and OOM kills so far; read before [`Cgroup::remove`].
+    fn stats(&self) -> Result<CgroupStats, CgroupError>;
+
+    /// Pids in the group and its sub-groups, sorted.
+    fn pids(&self) -> Result<Vec<u32>, CgroupError>;
+
+    /// Kills stragglers and removes the group's directories (in every v1 hierarchy). Parents
+    /// created by `create` stay (see [`CgroupDriver::remove_group`]).
+    fn remove(self: Box<Self>) -> Result<(), CgroupError>;
+}
+
+/// The group name prefix for runs of process `pid`: `<prefix>-<pid>-<run>`, the shape
+/// [`CgroupDriver::gc`] recognises.
+pub fn run_group_name(prefix: &str, pid: u32, run: &str) -> String {
+    format!("{prefix}-{pid}-{run}")
+}
+
+/// An `is_alive` for [`CgroupDriver::gc`]: whether `<proc_root>/<pid>` exists.
+pub fn pid_alive_in(proc_root: &Path) -> impl Fn(u32) -> bool + '_ {
+    move |pid| proc_root.join(pid.to_string()).exists()
+}
+
+/// The psy pid encoded in a base child name `<prefix>-<pid>-...`, if it has that shape.
+fn owner_pid(prefix: &str, name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(prefix)?.strip_prefix('-')?;
+    let (pid, _) = rest.split_once('-')?;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Shared gc loop: `reclaim(name)` kills and removes one stale group, returning pids killed.
+fn gc_children(
+    prefix: &str,
+    names: Vec<String>,
+    is_alive: &dyn Fn(u32) -> bool,
+    reclaim: &dyn Fn(&str) -> Result<usize, CgroupError>,
+) -> GcReport {
+    let mut report = GcReport::default();
+    for name in names {
+        let Some(pid) = owner_pid(prefix, &name) else {
+            continue;
+        };
+        if is_alive(pid) {
+            continue;
+        }
+        match reclaim(&name) {
+            Ok(killed) => {
+                tracing::info!(group = %name, killed, "removed stale cgroup of dead psy {pid}");
+                report.killed_pids += killed;
+                report.removed.push(name);
+            }
+            Err(e) => {
+                tracing::warn!(group = %name, error = %e, "cannot remove stale cgroup");
+                report.failed.push((name, e));
+            }
+        }
+    }
+    report
+}
+
+/// Rejects names that would escape the base or collide with cgroupfs files.
+fn validate_name(name: &str) -> Result<(), CgroupError> {
+    let why = if name.is_empty() {
+        Some("empty")
+    } else if name.starts_with('/') || name.ends_with('/') {
+        Some("must be relative, without a trailing '/'")
+    } else if name
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        Some("empty, '.' or '..' component")
+    } else if name.contains('\n') {
+        Some("contains a newline")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(CgroupError::InvalidName {
+            name: name.to_owned(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_pid_only_matches_our_shape() {
+        assert_eq!(owner_pid("psy", "psy-42-run/0"), Some(42));
+        assert_eq!(owner_pid("psy", "psy-42-"), Some(42));
+        assert_eq!(owner_pid("psy", "psytest-42-x"), None);
+        assert_eq!(owner_pid("psy", "psy-x42-x"), None);
+        assert_eq!(owner_pid("psy", "psy-42"), None);
+        assert_eq!(owner_pid("psy", "supervisor"), None);
+        assert_eq!(owner_pid("psy", "other-42-x"), None);
+    }
+
+    #[test]
+    fn names_are_validated() {
+        for ok in ["psy-1-a", "psy-1-a/0", "a.b/c"] {
+            validate_name(ok).unwrap();
+        }
+        for bad in ["", "/abs", "a/", "a//b", "a/../b", "..", "a\nb"] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn quota_follows_millis() {
+        let mut l = CgroupLimits {
+            cpu_millis: 500,
+            ..Default::default()
+        };
+        assert_eq!(l.cpu_quota_us(), Some(50_000));
+        l.cpu_millis = 2500;
+        assert_eq!(l.cpu_quota_us(), Some(250_000));
+        l.cpu_millis = 1;
+        assert_eq!(l.cpu_quota_us(), Some(1000));
+        l.cpu_millis = 0;
+        assert_eq!(l.cpu_quota_us(), None);
+    }
+
+    #[test]
+    fn gc_loop_skips_live_and_foreign_groups() {
+        let names = ["psy-1-a", "psy-2-b", "other", "psy-3-c"]
+            .map(String::from)
+            .to_vec();
+        let report = gc_children("psy", names, &|pid| pid == 2, &|name| {
+            if name == "psy-3-c" {
+                Err(CgroupError::InvalidName {
+                    name: name.into(),
+                    why: "test",
+                })
+            } else {
+                Ok(4)
+            }
+        });
+        assert_eq!(report.removed, vec!["psy-1-a"]);
+        assert_eq!(report.killed_pids, 4);
+        assert_eq!(report.failed.len(), 1);
+        assert_eq!(report.failed[0].0, "psy-3-c");
+    }
+}

@@ -1,0 +1,277 @@
+//! The container's init: runs in the child of `clone3`, sets up the namespaces' view of the
+//! world, starts the test as its child, reaps every orphan and exits with the test.
+//!
+//! Everything here runs in a copy of a multi-threaded process, so it may only make raw syscalls:
+//! no allocation, no locks, no panics (hence no indexing or unwrap). All inputs were prepared by
+//! [`Prepared`] before the clone.
+
+use crate::error::SetupStep;
+use crate::prepared::{BindTarget, Prepared};
+use crate::sys::{self, MountAttr};
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, RawFd};
+
+/// A message on the status pipe: `[kind, a, b]` as native-endian i32s (atomic: < PIPE_BUF).
+pub(crate) const MSG_SETUP_ERROR: i32 = 1;
+pub(crate) const MSG_TEST_EXITED: i32 = 2;
+pub(crate) const MSG_LEN: usize = 12;
+
+unsafe fn report(fd: RawFd, kind: i32, a: i32, b: i32) {
+    let mut buf = [0u8; MSG_LEN];
+    buf[0..4].copy_from_slice(&kind.to_ne_bytes());
+    buf[4..8].copy_from_slice(&a.to_ne_bytes());
+    buf[8..12].copy_from_slice(&b.to_ne_bytes());
+    libc::write(fd, buf.as_ptr().cast(), MSG_LEN);
+}
+
+unsafe fn fail(fd: RawFd, step: SetupStep) -> ! {
+    report(fd, MSG_SETUP_ERROR, step as i32, sys::errno());
+    libc::_exit(126)
+}
+
+/// Runs `$e` (a C-style call returning < 0 on error) and aborts the set-up at `$step` on error.
+macro_rules! check {
+    ($fd:expr, $step:expr, $e:expr) => {{
+        let r = $e;
+        if r < 0 {
+            fail($fd, $step);
+        }
+        r
+    }};
+}
+
+unsafe fn write_file(path: &CStr, data: &[u8]) -> libc::c_int {
+    let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+    if fd < 0 {
+        return -1;
+    }
+    let n = libc::write(fd, data.as_ptr().cast(), data.len());
+    libc::close(fd);
+    if n < 0 {
+        -1
+    } else {
+        0
+    }
+}
+
+unsafe fn mount(
+    src: &CStr,
+    target: &CStr,
+    fstype: &CStr,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> libc::c_int {
+    let data = data.map_or(std::ptr::null(), |d| d.as_ptr().cast());
+    libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), flags, data)
+}
+
+unsafe fn loopback_up() -> libc::c_int {
+    let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+    if sock < 0 {
+        return -1;
+    }
+    let mut ifr: libc::ifreq = std::mem::zeroed();
+    for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    let r = libc::ioctl(sock, libc::SIOCSIFFLAGS, &ifr);
+    libc::close(sock);
+    r
+}
+
+/// Attaches a detached mount tree (from `open_tree`) at `target.path`, creating mount points
+/// inside the private `/tmp` first when needed.
+unsafe fn attach(status: RawFd, tree: RawFd, target: &BindTarget, step: SetupStep) {
+    for dir in &target.mkdirs {
+        if libc::mkdir(dir.as_ptr(), 0o755) < 0 && sys::errno() != libc::EEXIST {
+            fail(status, SetupStep::MkdirMountpoint);
+        }
+    }
+    check!(status, step, sys::move_mount_to(tree, &target.path));
+    libc::close(tree);
+}
+
+/// The container's init (PID 1 of the new PID namespace). Never returns.
+///
+/// # Safety
+/// Must only be called in the child of a fork-like `clone3`, with `p` prepared in the parent.
+pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
+    let status = p.status_fd();
+    // If psy dies, so does this init, and with it every process of the PID namespace.
+    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+
+    if let Some(maps) = &p.id_maps {
+        // An unprivileged user may map only its own ids, and only after denying setgroups.
+        check!(
+            status,
+            SetupStep::UserNamespace,
+            write_file(c"/proc/self/setgroups", b"deny")
+        );
+        check!(
+            status,
+            SetupStep::UserNamespace,
+            write_file(c"/proc/self/gid_map", maps.gid_map.as_bytes())
+        );
+        check!(
+            status,
+            SetupStep::UserNamespace,
+            write_file(c"/proc/self/uid_map", maps.uid_map.as_bytes())
+        );
+    }
+    for procs in &p.cgroup_procs {
+        // "0" means the writing process itself: no pid translation across namespaces needed.
+        check!(
+            status,
+            SetupStep::JoinCgroup,
+            libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1)
+        );
+    }
+    check!(
+        status,
+        SetupStep::Hostname,
+        libc::sethostname(p.hostname.as_ptr(), p.hostname.as_bytes().len())
+    );
+    check!(
+        status,
+        SetupStep::PrivateMounts,
+        mount(c"none", c"/", c"", libc::MS_REC | libc::MS_PRIVATE, None)
+    );
+
+    // Detached copies of the writable scratch dir and (if /tmp will hide it) the project dir,
+    // taken before the root becomes read-only and /tmp is replaced.
+    let clone_flags = sys::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    let scratch_tree = check!(
+        status,
+        SetupStep::CloneScratch,
+        sys::open_tree(&p.scratch.path, clone_flags)
+    );
+    let rdonly = MountAttr {
+        attr_set: sys::MOUNT_ATTR_RDONLY,
+        ..MountAttr::default()
+    };
+    let project_tree = match &p.project {
+        Some(project) => {
+            let fd = check!(
+                status,
+                SetupStep::CloneProject,
+                sys::open_tree(&project.path, clone_flags | sys::AT_RECURSIVE)
+            );
+            let flags = libc::AT_EMPTY_PATH as libc::c_uint | sys::AT_RECURSIVE;
+            check!(
+                status,
+                SetupStep::ReadOnlyProject,
+                sys::mount_setattr(fd, c"", flags, &rdonly)
+            );
+            fd
+        }
+        None => -1,
+    };
+    check!(
+        status,
+        SetupStep::ReadOnlyRoot,
+        sys::mount_setattr(libc::AT_FDCWD, c"/", sys::AT_RECURSIVE, &rdonly)
+    );
+
+    let tmpfs_flags = libc::MS_NOSUID | libc::MS_NODEV;
+    check!(
+        status,
+        SetupStep::MountTmp,
+        mount(
+            c"tmpfs",
+            c"/tmp",
+            c"tmpfs",
+            tmpfs_flags,
+            Some(&p.tmpfs_options)
+        )
+    );
+    if p.has_shm {
+        check!(
+            status,
+            SetupStep::MountShm,
+            mount(
+                c"tmpfs",
+                c"/dev/shm",
+                c"tmpfs",
+                tmpfs_flags,
+                Some(&p.tmpfs_options)
+            )
+        );
+    }
+    if let Some(project) = &p.project {
+        attach(status, project_tree, project, SetupStep::MountProject);
+    }
+    attach(status, scratch_tree, &p.scratch, SetupStep::MountScratch);
+    // A fresh /proc shows only this PID namespace's processes.
+    let proc_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    check!(
+        status,
+        SetupStep::MountProc,
+        mount(c"proc", c"/proc", c"proc", proc_flags, None)
+    );
+    check!(status, SetupStep::Loopback, loopback_up());
+    check!(status, SetupStep::Chdir, libc::chdir(p.cwd.as_ptr()));
+
+    let mut args = sys::CloneArgs {
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    let test_pid = check!(status, SetupStep::ForkTest, sys::clone3(&mut args)) as libc::pid_t;
+    if test_pid == 0 {
+        exec_test(p, status);
+    }
+    // Keep only the status pipe: stray descriptors inherited from psy must not live on here.
+    if status > 0 {
+        libc::syscall(libc::SYS_close_range, 0, status - 1, 0);
+    }
+    libc::syscall(libc::SYS_close_range, status + 1, libc::c_uint::MAX, 0);
+    reap_until_test_exits(status, test_pid)
+}
+
+unsafe fn exec_test(p: &Prepared, status: RawFd) -> ! {
+    check!(status, SetupStep::Stdio, libc::dup2(p.stdin.as_raw_fd(), 0));
+    check!(
+        status,
+        SetupStep::Stdio,
+        libc::dup2(p.stdout.as_raw_fd(), 1)
+    );
+    check!(
+        status,
+        SetupStep::Stdio,
+        libc::dup2(p.stderr.as_raw_fd(), 2)
+    );
+    // Everything else psy had open closes at exec.
+    libc::syscall(
+        libc::SYS_close_range,
+        3,
+        libc::c_uint::MAX,
+        libc::CLOSE_RANGE_CLOEXEC,
+    );
+    // Rust ignores SIGPIPE; tests expect the default. Unblock everything psy may have blocked.
+    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    let mut set: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut set);
+    libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    libc::execve(p.exe.as_ptr(), p.argv_ptrs.as_ptr(), p.envp_ptrs.as_ptr());
+    fail(status, SetupStep::Exec)
+}
+
+unsafe fn reap_until_test_exits(status: RawFd, test_pid: libc::pid_t) -> ! {
+    loop {
+        let mut wstatus = 0;
+        let pid = libc::waitpid(-1, &mut wstatus, 0);
+        if pid == test_pid {
+            report(status, MSG_TEST_EXITED, wstatus, 0);
+            // Exiting kills every other process left in the namespace (daemons included).
+            let code = if libc::WIFEXITED(wstatus) {
+                libc::WEXITSTATUS(wstatus)
+            } else {
+                128 + libc::WTERMSIG(wstatus)
+            };
+            libc::_exit(code);
+        }
+        if pid < 0 && sys::errno() != libc::EINTR {
+            libc::_exit(125);
+        }
+    }
+}

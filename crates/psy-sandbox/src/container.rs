@@ -1,0 +1,201 @@
+//! A running container as seen from psy: its pidfd, status pipe and cgroup, and how it ends.
+
+use crate::cgroup::{Cgroup, CgroupStats};
+use crate::child::{MSG_LEN, MSG_SETUP_ERROR, MSG_TEST_EXITED};
+use crate::error::{SandboxError, SetupStep};
+use crate::sys;
+use psy_model::ExitInfo;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// How a container ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// How the test process ended (`None` fields when it never started).
+    pub exit: ExitInfo,
+    /// Set when the container could not be set up or the command could not be executed.
+    pub setup_error: Option<SandboxError>,
+    /// CPU time, peak memory and OOM kills measured by the cgroup (empty without cgroups).
+    pub stats: CgroupStats,
+    /// From `spawn` to the init's exit.
+    pub wall_time: Duration,
+}
+
+/// A started container. Drop kills it (and everything in it) if it was not waited for.
+#[derive(Debug)]
+pub struct Container {
+    pub(crate) pid: libc::pid_t,
+    pub(crate) pidfd: OwnedFd,
+    pub(crate) status_rx: OwnedFd,
+    pub(crate) cgroup: Option<Box<dyn Cgroup>>,
+    pub(crate) started: Instant,
+    pub(crate) exited_at: Option<Instant>,
+    pub(crate) reaped: bool,
+}
+
+impl Container {
+    /// The host pid of the container's init.
+    pub fn pid(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// A pidfd of the init; it becomes readable when the init has exited (for async waiting).
+    pub fn pidfd(&self) -> RawFd {
+        self.pidfd.as_raw_fd()
+    }
+
+    /// Blocks until the init exits or `timeout` passes; true if it exited.
+    pub fn wait_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let ms = match deadline {
+                None => -1,
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(i32::MAX as u128) as i32,
+            };
+            let mut pfd = libc::pollfd {
+                fd: self.pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if r > 0 {
+                self.exited_at.get_or_insert_with(Instant::now);
+                return Ok(true);
+            }
+            if r == 0 {
+                return Ok(false);
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+
+    /// Records that the caller observed the exit (e.g. through an async wait on [`Self::pidfd`]).
+    pub fn mark_exited(&mut self) {
+        self.exited_at.get_or_insert_with(Instant::now);
+    }
+
+    /// Kills the container: the init (which takes its PID namespace down) and, through the
+    /// cgroup, anything else in it.
+    pub fn kill(&self) {
+        let _ = sys::pidfd_send_signal(self.pidfd.as_raw_fd(), libc::SIGKILL);
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = cg.kill_all() {
+                tracing::warn!(pid = self.pid, "killing the container's cgroup: {e}");
+            }
+        }
+    }
+
+    /// Reaps the init (blocking until it exits), reads what it reported, measures and removes
+    /// the cgroup. Nothing of the container survives this call.
+    pub fn finish(mut self) -> Outcome {
+        if self.exited_at.is_none() {
+            let _ = self.wait_timeout(None);
+        }
+        self.reap();
+        let wall_time = self.exited_at.unwrap_or_else(Instant::now) - self.started;
+        let (exit, setup_error) = self.read_status();
+        let stats = match self.cgroup.take() {
+            Some(cg) => finish_cgroup(cg, self.pid),
+            None => CgroupStats::default(),
+        };
+        Outcome {
+            exit,
+            setup_error,
+            stats,
+            wall_time,
+        }
+    }
+
+    fn reap(&mut self) {
+        if self.reaped {
+            return;
+        }
+        let mut wstatus = 0;
+        loop {
+            // SAFETY: waiting for our own child.
+            let r = unsafe { libc::waitpid(self.pid, &mut wstatus, 0) };
+            if r >= 0 || sys::errno() != libc::EINTR {
+                break;
+            }
+        }
+        self.reaped = true;
+    }
+
+    fn read_status(&self) -> (ExitInfo, Option<SandboxError>) {
+        let mut exit = ExitInfo::default();
+        let mut setup_error = None;
+        let mut buf = [0u8; MSG_LEN * 4];
+        // The init wrote everything before it exited; never wait for EOF (other inits may hold
+        // a copy of the write end for a moment).
+        // SAFETY: reading into a local buffer from a non-blocking pipe we own.
+        let n = unsafe {
+            libc::read(
+                self.status_rx.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        let n = if n > 0 { n as usize } else { 0 };
+        for msg in buf[..n].chunks_exact(MSG_LEN) {
+            let field = |i: usize| i32::from_ne_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
+            match field(0) {
+                MSG_SETUP_ERROR => {
+                    if let Some(step) = SetupStep::from_i32(field(4)) {
+                        setup_error = Some(SandboxError::Setup {
+                            step,
+                            errno: field(8),
+                        });
+                    }
+                }
+                MSG_TEST_EXITED => {
+                    let w = field(4);
+                    if libc::WIFEXITED(w) {
+                        exit.code = Some(libc::WEXITSTATUS(w));
+                    } else if libc::WIFSIGNALED(w) {
+                        exit.signal = Some(libc::WTERMSIG(w));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if exit.code.is_none() && exit.signal.is_none() && setup_error.is_none() {
+            // The init itself was killed (timeout, or the OOM killer chose it).
+            exit.signal = Some(libc::SIGKILL);
+        }
+        (exit, setup_error)
+    }
+}
+
+fn finish_cgroup(cg: Box<dyn Cgroup>, pid: libc::pid_t) -> CgroupStats {
+    if let Err(e) = cg.kill_all() {
+        tracing::warn!(pid, "killing leftovers in the container's cgroup: {e}");
+    }
+    let stats = cg.stats().unwrap_or_else(|e| {
+        tracing::warn!(pid, "reading the container's cgroup statistics: {e}");
+        CgroupStats::default()
+    });
+    if let Err(e) = cg.remove() {
+        tracing::warn!(pid, "removing the container's cgroup: {e}");
+    }
+    stats
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill();
+            self.reap();
+            if let Some(cg) = self.cgroup.take() {
+                finish_cgroup(cg, self.pid);
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Turns a [`ContainerSpec`] into the C strings, pointer arrays and file descriptors that the
+//! container's init uses after `clone3`, where it may not allocate.
+
+use crate::error::SandboxError;
+use crate::spec::ContainerSpec;
+use std::ffi::{CString, OsStr};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// A host directory to show at the same path inside the container, plus the directories to create
+/// first when it lies below a directory the container overmounts (`/tmp`).
+#[derive(Debug)]
+pub(crate) struct BindTarget {
+    pub(crate) path: CString,
+    /// Empty unless the target is hidden by the private `/tmp`: then each prefix, shortest first.
+    pub(crate) mkdirs: Vec<CString>,
+}
+
+/// Everything the child needs, allocated before `clone3`.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) exe: CString,
+    // The pointer arrays point into these; keep them alive as long as the arrays.
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    pub(crate) argv_ptrs: Vec<*const libc::c_char>,
+    pub(crate) envp_ptrs: Vec<*const libc::c_char>,
+    pub(crate) cwd: CString,
+    pub(crate) hostname: CString,
+    pub(crate) tmpfs_options: CString,
+    pub(crate) scratch: BindTarget,
+    /// `None` when the project directory stays visible through the read-only root anyway.
+    pub(crate) project: Option<BindTarget>,
+    pub(crate) has_shm: bool,
+    pub(crate) cgroup_procs: Vec<OwnedFd>,
+    pub(crate) stdout: OwnedFd,
+    pub(crate) stderr: OwnedFd,
+    pub(crate) stdin: OwnedFd,
+    /// Write end of the status pipe (the init reports set-up errors and the test's exit on it).
+    pub(crate) status_tx: OwnedFd,
+    /// `Some((uid, gid))` when the container gets its own user namespace (unprivileged mode).
+    pub(crate) id_maps: Option<IdMaps>,
+}
+
+/// The single-id maps an unprivileged user may write for its own new user namespace.
+#[derive(Debug)]
+pub(crate) struct IdMaps {
+    pub(crate) uid_map: CString,
+    pub(crate) gid_map: CString,
+}
+
+fn cstring(what: &'static str, s: impl AsRef<OsStr>) -> Result<CString, SandboxError> {
+    CString::new(s.as_ref().as_bytes()).map_err(|_| SandboxError::NulByte {
+        what,
+        value: s.as_ref().to_string_lossy().into_owned(),
+    })
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// Resolves `argv[0]` like `execvp` would, but against the test's own `PATH` and `cwd`.
+pub(crate) fn resolve_command(
+    command: &str,
+    env: &[(String, String)],
+    cwd: &Path,
+) -> Result<PathBuf, SandboxError> {
+    let is_executable = |p: &Path| {
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if command.contains('/') {
+        let p = cwd.join(command);
+        return if is_executable(&p) {
+            Ok(p)
+        } else {
+            Err(SandboxError::CommandNotFound {
+                command: command.into(),
+                path: String::new(),
+                cwd: cwd.into(),
+            })
+        };
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("/usr/local/bin:/usr/bin:/bin");
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| cwd.join(d).join(command))
+        .find(|p| is_executable(p))
+        .ok_or_else(|| SandboxError::CommandNotFound {
+            command: command.into(),
+            path: path.into(),
+            cwd: cwd.into(),
+        })
+}
+
+fn bind_target(
+    what: &'static str,
+    path: &Path,
+    overmounted: &Path,
+) -> Result<BindTarget, SandboxError> {
+    let mut mkdirs = Vec::new();
+    if path.starts_with(overmounted) {
+        let mut acc = PathBuf::new();
+        for comp in path.components() {
+            acc.push(comp);
+            if acc.starts_with(overmounted) && acc != overmounted {
+                mkdirs.push(cstring(what, &acc)?);
+            }
+        }
+    }
+    Ok(BindTarget {
+        path: cstring(what, path)?,
+        mkdirs,
+    })
+}
+
+impl Prepared {
+    pub(crate) fn new(
+        spec: ContainerSpec,
+        cgroup_procs: Vec<OwnedFd>,
+        status_tx: OwnedFd,
+        stdin: OwnedFd,
+        id_maps: Option<IdMaps>,
+    ) -> Result<Self, SandboxError> {
+        let command = spec.argv.first().ok_or(SandboxError::NulByte {
+            what: "command",
+            value: String::new(),
+        })?;
+        let exe = resolve_command(command, &spec.env, &spec.cwd)?;
+        let argv = spec
+            .argv
+            .iter()
+            .map(|a| cstring("argument", a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let envp = spec
+            .env
+            .iter()
+            .map(|(k, v)| cstring("environment variable", format!("{k}={v}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tmp = Path::new("/tmp");
+        let project = if spec.project_dir.starts_with(tmp) {
+            Some(bind_target("project directory", &spec.project_dir, tmp)?)
+        } else {
+            None
+        };
+        Ok(Prepared {
+            exe: cstring("command", &exe)?,
+            argv_ptrs: null_terminated(&argv),
+            envp_ptrs: null_terminated(&envp),
+            _argv: argv,
+            _envp: envp,
+            cwd: cstring("working directory", &spec.cwd)?,
+            hostname: cstring("hostname", &spec.hostname)?,
+            tmpfs_options: cstring(
+                "tmpfs options",
+                format!("size={},mode=1777", spec.tmp_bytes.max(4096)),
+            )?,
+            scratch: bind_target("scratch directory", &spec.scratch_dir, tmp)?,
+            project,
+            has_shm: Path::new("/dev/shm").is_dir(),
+            cgroup_procs,
+            stdout: spec.stdout.into(),
+            stderr: spec.stderr.into(),
+            stdin,
+            status_tx,
+            id_maps,
+        })
+    }
+
+    pub(crate) fn status_fd(&self) -> RawFd {
+        self.status_tx.as_raw_fd()
+    }
+}

@@ -1,0 +1,28 @@
+//! What one container should look like: the command, its environment and its filesystem view.
+
+use std::fs::File;
+use std::path::PathBuf;
+
+/// One attempt's container, fully described by the caller (the runner).
+#[derive(Debug)]
+pub struct ContainerSpec {
+    /// argv; `argv[0]` is resolved against `PATH` from `env` (or relative to `cwd` if it has a `/`).
+    pub argv: Vec<String>,
+    /// The complete environment of the test process.
+    pub env: Vec<(String, String)>,
+    /// Working directory (absolute, must exist).
+    pub cwd: PathBuf,
+    /// The UTS hostname.
+    pub hostname: String,
+    /// Size of the private `/tmp` (and `/dev/shm`) tmpfs.
+    pub tmp_bytes: u64,
+    /// Host directory mounted writable at the same path (`$PSY_SCRATCH`); must exist.
+    pub scratch_dir: PathBuf,
+    /// Directory kept visible read-only at the same path even if it lies under `/tmp`.
+    pub project_dir: PathBuf,
+    /// Where the test's stdout and stderr go.
+    pub stdout: File,
+    pub stderr: File,
+    /// Name of the container's cgroup below the run's group, e.g. `a000042`.
+    pub cgroup_name: String,
+}

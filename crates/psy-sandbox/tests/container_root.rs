@@ -1,0 +1,305 @@
+//! Real containers on the real kernel (root only; prints "skipped" otherwise): isolation,
+//! limits, cleanup. CI runs these as root.
+
+use psy_sandbox::cgroup::CgroupLimits;
+use psy_sandbox::{ContainerSpec, Outcome, Sandbox};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+fn is_root() -> bool {
+    // SAFETY: trivial getter.
+    unsafe { libc::geteuid() == 0 }
+}
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+    };
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    sandbox: Sandbox,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn limits() -> CgroupLimits {
+    CgroupLimits {
+        cpu_millis: 1000,
+        exclusive_cores: None,
+        memory_bytes: 256 << 20,
+        pids: 128,
+    }
+}
+
+impl Fixture {
+    fn new() -> Self {
+        // Under the crate dir (not /tmp) so the project is visible through the read-only root.
+        let dir = tempfile::Builder::new()
+            .prefix("ctest-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        let name = format!(
+            "ct{}x{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let sandbox = Sandbox::new(&name).unwrap();
+        Fixture { dir, sandbox }
+    }
+
+    fn project(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn spec(&self, script: &str) -> (ContainerSpec, PathBuf) {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let scratch = self.project().join(format!("scratch{n}"));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let out = self.project().join(format!("out{n}"));
+        let spec = ContainerSpec {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            env: vec![
+                (
+                    "PATH".into(),
+                    "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".into(),
+                ),
+                ("PSY_SCRATCH".into(), scratch.display().to_string()),
+                ("PROJECT".into(), self.project().display().to_string()),
+            ],
+            cwd: self.project().to_path_buf(),
+            hostname: "psy-test-host".into(),
+            tmp_bytes: 8 << 20,
+            scratch_dir: scratch,
+            project_dir: self.project().to_path_buf(),
+            stdout: File::create(&out).unwrap(),
+            stderr: File::create(self.project().join(format!("err{n}"))).unwrap(),
+            cgroup_name: format!("c{n}"),
+        };
+        (spec, out)
+    }
+
+    fn run_with(
+        &self,
+        script: &str,
+        limits: &CgroupLimits,
+        timeout: Option<Duration>,
+    ) -> (Outcome, String) {
+        let (spec, out) = self.spec(script);
+        let mut c = self.sandbox.spawn(spec, limits).unwrap();
+        if !c.wait_timeout(timeout).unwrap() {
+            c.kill();
+        }
+        let outcome = c.finish();
+        (outcome, std::fs::read_to_string(out).unwrap())
+    }
+
+    fn run(&self, script: &str) -> (Outcome, String) {
+        self.run_with(script, &limits(), None)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.sandbox.close();
+    }
+}
+
+fn processes_with(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(marker))
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+#[test]
+fn exit_codes_and_signals_come_back() {
+    require_root!();
+    let f = Fixture::new();
+    let (o, _) = f.run("exit 0");
+    assert!(o.setup_error.is_none(), "{:?}", o.setup_error);
+    assert_eq!(o.exit.code, Some(0));
+    assert_eq!(f.run("exit 7").0.exit.code, Some(7));
+    let (o, _) = f.run("kill -TERM $$");
+    assert_eq!((o.exit.code, o.exit.signal), (None, Some(libc::SIGTERM)));
+}
+
+#[test]
+fn missing_command_is_an_error_before_start() {
+    require_root!();
+    let f = Fixture::new();
+    let (mut spec, _) = f.spec("true");
+    spec.argv = vec!["definitely-not-a-command-psy".into()];
+    let err = f.sandbox.spawn(spec, &limits()).unwrap_err().to_string();
+    assert!(err.contains("command not found"), "{err}");
+}
+
+#[test]
+fn sees_only_its_own_processes() {
+    require_root!();
+    let f = Fixture::new();
+    let (o, out) = f.run("ls /proc | grep -c '^[0-9][0-9]*$'; echo pid=$$; hostname");
+    assert_eq!(o.exit.code, Some(0), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    // init, the shell, ls and grep at most.
+    assert!(lines[0].parse::<u32>().unwrap() <= 4, "{out}");
+    assert_eq!(lines[1], "pid=2", "the test is the init's child");
+    assert_eq!(lines[2], "psy-test-host");
+    // Host processes cannot be signalled: pid 1 in the container is our init, host pids don't exist.
+    let host_pid = std::process::id();
+    let (o, _) = f.run(&format!("kill -0 {host_pid}"));
+    assert_ne!(o.exit.code, Some(0));
+}
+
+#[test]
+fn cannot_reach_host_loopback() {
+    require_root!();
+    let f = Fixture::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let probe = format!(
+        "python3 -c 'import socket; s=socket.socket(); s.settimeout(2); \
+         r=s.connect_ex((\"127.0.0.1\",{port})); print(\"connect\", r); \
+         l=socket.socket(); l.bind((\"127.0.0.1\",0)); l.listen(); print(\"own loopback ok\")'"
+    );
+    let (o, out) = f.run(&probe);
+    assert_eq!(o.exit.code, Some(0), "{out}");
+    assert!(out.contains("own loopback ok"), "{out}");
+    assert!(!out.contains("connect 0"), "reached the host's port: {out}");
+}
+
+#[test]
+fn root_and_project_are_read_only_tmp_and_scratch_writable() {
+    require_root!();
+    let f = Fixture::new();
+    let script = "touch /psy-probe && echo root-writable; \
+                  touch \"$PROJECT/probe\" && echo project-writable; \
+                  echo x > /tmp/t && echo tmp-ok; \
+                  echo x > \"$PSY_SCRATCH/s\" && echo scratch-ok; \
+                  cat \"$PROJECT/marker\"";
+    std::fs::write(f.project().join("marker"), "project-visible\n").unwrap();
+    let (o, out) = f.run(script);
+    assert_eq!(o.exit.code, Some(0), "{out}");
+    assert!(
+        !out.contains("root-writable") && !Path::new("/psy-probe").exists(),
+        "{out}"
+    );
+    assert!(
+        !out.contains("project-writable") && !f.project().join("probe").exists(),
+        "{out}"
+    );
+    assert!(
+        out.contains("tmp-ok") && out.contains("scratch-ok") && out.contains("project-visible"),
+        "{out}"
+    );
+    // The private /tmp is not the host's.
+    assert!(!Path::new("/tmp/t").exists() || std::fs::read_to_string("/tmp/t").unwrap() != "x\n");
+}
+
+#[test]
+fn tmp_is_size_limited() {
+    require_root!();
+    let f = Fixture::new();
+    let (o, out) = f.run("dd if=/dev/zero of=/tmp/big bs=1M count=32 2>&1; echo rc=$?");
+    assert_eq!(o.exit.code, Some(0));
+    assert!(out.contains("No space left on device"), "{out}");
+}
+
+#[test]
+fn a_daemon_dies_with_its_test() {
+    require_root!();
+    let f = Fixture::new();
+    let marker = format!("1000.{}", std::process::id());
+    let (o, _) = f.run(&format!(
+        "setsid sleep {marker} & (sleep {marker} &) ; exit 0"
+    ));
+    assert_eq!(o.exit.code, Some(0));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(processes_with(&marker), 0);
+}
+
+#[test]
+fn timeout_kill_leaves_nothing() {
+    require_root!();
+    let f = Fixture::new();
+    let marker = format!("2000.{}", std::process::id());
+    let (o, _) = f.run_with(
+        &format!("setsid sleep {marker} & sleep {marker}"),
+        &limits(),
+        Some(Duration::from_millis(300)),
+    );
+    assert_eq!(o.exit.signal, Some(libc::SIGKILL));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(processes_with(&marker), 0);
+}
+
+#[test]
+fn memory_hog_is_oom_killed_and_measured() {
+    require_root!();
+    let f = Fixture::new();
+    let l = CgroupLimits {
+        memory_bytes: 64 << 20,
+        ..limits()
+    };
+    let (o, _) = f.run_with(
+        "python3 -c 'b = bytearray(300 << 20); b[::4096] = b\"x\" * len(b[::4096]); print(len(b))'",
+        &l,
+        None,
+    );
+    assert!(o.stats.oom_killed, "{o:?}");
+    assert_ne!(o.exit.code, Some(0));
+    let peak = o.stats.peak_memory_bytes.unwrap();
+    assert!(peak > 32 << 20 && peak <= 64 << 20, "peak {peak}");
+    // A neighbour in its own container is unaffected.
+    assert_eq!(f.run("exit 0").0.exit.code, Some(0));
+}
+
+#[test]
+fn fork_bomb_is_stopped_by_pids_limit() {
+    require_root!();
+    let f = Fixture::new();
+    let l = CgroupLimits {
+        pids: 32,
+        ..limits()
+    };
+    let bomb = "python3 -c '\nimport os, time\nn = 0\nwhile n < 200:\n    try:\n        pid = os.fork()\n    except OSError:\n        break\n    if pid == 0:\n        time.sleep(5)\n        os._exit(0)\n    n += 1\nprint(n, flush=True)\nos._exit(0)\n'";
+    let (o, out) = f.run_with(bomb, &l, Some(Duration::from_secs(5)));
+    assert_eq!(o.exit.code, Some(0), "{out}");
+    let forked: u32 = out.trim().parse().unwrap();
+    assert!(forked < 32, "forked {forked} processes under pids.max=32");
+    assert_eq!(processes_with("sleep 5"), 0);
+}
+
+#[test]
+fn cpu_hog_with_one_cpu_uses_at_most_one_core() {
+    require_root!();
+    let f = Fixture::new();
+    let (o, _) = f.run(
+        "timeout 1 sh -c 'while :; do :; done' & timeout 1 sh -c 'while :; do :; done' & wait",
+    );
+    let cpu = o.stats.cpu_time.expect("cpu time measured");
+    // Two busy loops for ~1s could use ~2s of CPU; the 1-CPU quota caps it near the wall time.
+    assert!(
+        cpu.as_secs_f64() <= o.wall_time.as_secs_f64() * 1.15 + 0.05,
+        "cpu {cpu:?} wall {:?}",
+        o.wall_time
+    );
+    assert!(cpu.as_secs_f64() >= 0.5, "the loops ran: {cpu:?}");
+}

@@ -1,0 +1,141 @@
+//! Resource vectors: what one attempt is charged, and what the machine and the user's caps allow.
+//!
+//! Under the exclusive CPU policy an attempt holding `k` whole cores takes `1000 * k` milli-cpus
+//! out of the pool and fractional attempts share what is left, so "fractional millis <= 1000 *
+//! cores not exclusively held" is the same linear constraint as "all millis <= 1000 * cores".
+//! That lets both policies use one vector; only the CPU total differs.
+
+use crate::{Job, Limits, PushError};
+use psy_model::{Capacity, CpuPolicy, Resources, MILLI_PER_CPU};
+use std::collections::BTreeSet;
+
+/// Amounts of each packed resource (a charge, a total, or what is free).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// Milli-cpus guaranteed by the machine.
+    pub(crate) cpu: u64,
+    /// Milli-cpus counted against `--cpus` (a request above the cap is charged the cap).
+    pub(crate) capped_cpu: u64,
+    pub(crate) memory: u64,
+    pub(crate) jobs: u64,
+}
+
+impl Usage {
+    pub(crate) fn plus(self, o: Usage) -> Usage {
+        Usage {
+            cpu: self.cpu.saturating_add(o.cpu),
+            capped_cpu: self.capped_cpu.saturating_add(o.capped_cpu),
+            memory: self.memory.saturating_add(o.memory),
+            jobs: self.jobs.saturating_add(o.jobs),
+        }
+    }
+
+    /// `None` when any component would go negative.
+    pub(crate) fn minus(self, o: Usage) -> Option<Usage> {
+        Some(Usage {
+            cpu: self.cpu.checked_sub(o.cpu)?,
+            capped_cpu: self.capped_cpu.checked_sub(o.capped_cpu)?,
+            memory: self.memory.checked_sub(o.memory)?,
+            jobs: self.jobs.checked_sub(o.jobs)?,
+        })
+    }
+
+    pub(crate) fn fits_in(self, room: Usage) -> bool {
+        self.cpu <= room.cpu
+            && self.capped_cpu <= room.capped_cpu
+            && self.memory <= room.memory
+            && self.jobs <= room.jobs
+    }
+}
+
+/// The totals attempts are packed into, and how a request is charged against them.
+#[derive(Clone, Debug)]
+pub(crate) struct Budget {
+    pub(crate) total: Usage,
+    policy: CpuPolicy,
+    cpu_cap: Option<u64>,
+    capacity_cpu: u32,
+    cores: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(capacity: &Capacity, policy: CpuPolicy, limits: &Limits) -> Budget {
+        let cores = capacity.cores.iter().collect::<BTreeSet<_>>().len();
+        let cpu = match policy {
+            CpuPolicy::Shared => u64::from(capacity.cpu_millis),
+            CpuPolicy::Exclusive => {
+                u64::from(capacity.cpu_millis).min(cores as u64 * u64::from(MILLI_PER_CPU))
+            }
+        };
+        let cpu_cap = limits.cpu_cap_millis.map(|c| u64::from(c.max(1)));
+        Budget {
+            total: Usage {
+                cpu,
+                capped_cpu: cpu_cap.unwrap_or(u64::MAX),
+                memory: capacity.memory_bytes,
+                jobs: limits.max_jobs.map_or(u64::MAX, |j| j.max(1) as u64),
+            },
+            policy,
+            cpu_cap,
+            capacity_cpu: capacity.cpu_millis,
+            cores,
+        }
+    }
+
+    pub(crate) fn charge(&self, r: &Resources) -> Usage {
+        let cpu = u64::from(r.cpu_millis);
+        Usage {
+            cpu,
+            capped_cpu: self.cpu_cap.map_or(cpu, |cap| cpu.min(cap)),
+            memory: r.memory_bytes,
+            jobs: 1,
+        }
+    }
+
+    /// More than half of a resource: two such attempts can never overlap.
+    pub(crate) fn is_heavy(&self, u: Usage) -> bool {
+        let t = self.total;
+        u.cpu.saturating_mul(2) > t.cpu
+            || u.capped_cpu.saturating_mul(2) > t.capped_cpu
+            || u.memory.saturating_mul(2) > t.memory
+    }
+
+    /// Whole cores to hold exclusively for this request, if any.
+    pub(crate) fn exclusive_cores(&self, r: &Resources) -> Option<u32> {
+        match self.policy {
+            CpuPolicy::Exclusive => r.whole_cores(),
+            CpuPolicy::Shared => None,
+        }
+    }
+
+    /// The charge of `job`, or why it could never run even on an empty machine. Caps are not a
+    /// reason: the charge is clamped to them (see [`Limits`]).
+    pub(crate) fn admit(&self, job: &Job) -> Result<Usage, PushError> {
+        let r = &job.resources;
+        let key = job.key;
+        if r.memory_bytes > self.total.memory {
+            return Err(PushError::Memory {
+                key,
+                requested: r.memory_bytes,
+                available: self.total.memory,
+            });
+        }
+        if self.policy == CpuPolicy::Exclusive
+            && u64::from(r.cpu_millis) > self.cores as u64 * u64::from(MILLI_PER_CPU)
+        {
+            return Err(PushError::Cores {
+                key,
+                requested: r.cpu_millis,
+                available: self.cores,
+            });
+        }
+        if r.cpu_millis > self.capacity_cpu {
+            return Err(PushError::Cpu {
+                key,
+                requested: r.cpu_millis,
+                available: self.capacity_cpu,
+            });
+        }
+        Ok(self.charge(r))
+    }
+}

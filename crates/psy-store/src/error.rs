@@ -1,0 +1,80 @@
+//! Errors of the results store. Each names the database and the operation that failed; the
+//! backend's own error is the `source` (print the chain, e.g. anyhow's `{:#}`, to see it).
+
+use std::path::PathBuf;
+
+/// The database backend's own error, boxed so the [`crate::Store`] trait names no backend type.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a results-store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the directory {dir} for the results database")]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot open the results database {database}")]
+    Open {
+        database: String,
+        #[source]
+        source: BackendError,
+    },
+
+    #[error("cannot migrate the results database {database} from schema version {from} to {to}")]
+    Migrate {
+        database: String,
+        from: u32,
+        to: u32,
+        #[source]
+        source: BackendError,
+    },
+
+    #[error(
+        "the results database {database} has schema version {found}, but this psy knows only \
+         versions up to {supported}; upgrade psy or move the database away"
+    )]
+    SchemaTooNew {
+        database: String,
+        found: u32,
+        supported: u32,
+    },
+
+    #[error("{op} failed in the results database {database}")]
+    Query {
+        database: String,
+        /// What was being done, e.g. "recording attempt 2 of test foo in run X".
+        op: String,
+        #[source]
+        source: BackendError,
+    },
+
+    #[error(
+        "{op} in the results database {database}: column {column} holds invalid value {value}"
+    )]
+    InvalidValue {
+        database: String,
+        op: String,
+        column: &'static str,
+        value: String,
+    },
+
+    #[error("{op} in the results database {database}: there is no run {run_id}")]
+    UnknownRun {
+        database: String,
+        op: String,
+        run_id: String,
+    },
+
+    #[error(
+        "run id prefix {prefix:?} is ambiguous in the results database {database}: it matches \
+         {} and possibly more; give more characters", candidates.join(", ")
+    )]
+    AmbiguousRun {
+        database: String,
+        prefix: String,
+        candidates: Vec<String>,
+    },
+}
