@@ -10,6 +10,9 @@ use std::process::ExitCode;
 pub(crate) fn gc(args: ManifestArg) -> anyhow::Result<ExitCode> {
     let manifest = load_manifest(&args)?;
     let state = StateDir::new(&manifest.dir);
+    let Some(_lock) = state.try_lock()? else {
+        return Err(crate::exit::usage(format!("a psy run is in progress in {}; try again when it ends", manifest.dir.display())));
+    };
     let mut store = open_store(&state)?;
     let report = collect(&state, &mut store)?;
     eprintln!(
@@ -26,6 +29,7 @@ pub(crate) struct GcReport {
     pub(crate) aborted_runs: usize,
 }
 
+/// Call with the project lock held: every run still marked running then belongs to a dead psy.
 pub(crate) fn collect(state: &StateDir, store: &mut dyn Store) -> anyhow::Result<GcReport> {
     let mut report = GcReport {
         cgroups: psy_sandbox::gc_stale_cgroups()?,

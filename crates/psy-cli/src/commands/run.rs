@@ -31,6 +31,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     let state = StateDir::new(&manifest.dir);
+    let _lock = state
+        .try_lock()
+        .with_context(|| format!("locking {}", state.root().display()))?
+        .ok_or_else(|| usage(format!("another psy is running in {} (one run per project at a time)", manifest.dir.display())))?;
     let mut store = open_store(&state)?;
     super::gc::collect(&state, &mut store)?;
 
