@@ -209,7 +209,14 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         SetupStep::MountProc,
         mount(c"proc", c"/proc", c"proc", proc_flags, None)
     );
-    check!(status, SetupStep::Loopback, loopback_up());
+    match &p.netns {
+        Some(netns) => {
+            check!(status, SetupStep::JoinNetns, libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET));
+        }
+        None => {
+            check!(status, SetupStep::Loopback, loopback_up());
+        }
+    }
     check!(status, SetupStep::Chdir, libc::chdir(p.cwd.as_ptr()));
 
     let mut args = sys::CloneArgs {

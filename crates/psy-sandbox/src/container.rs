@@ -32,6 +32,8 @@ pub struct Container {
     pub(crate) started: Instant,
     pub(crate) exited_at: Option<Instant>,
     pub(crate) reaped: bool,
+    /// User + system time of the init and everything it reaped (the whole PID namespace).
+    pub(crate) rusage_cpu: Option<Duration>,
 }
 
 impl Container {
@@ -102,10 +104,11 @@ impl Container {
         self.reap();
         let wall_time = self.exited_at.unwrap_or_else(Instant::now) - self.started;
         let (exit, setup_error) = self.read_status();
-        let stats = match self.cgroup.take() {
+        let mut stats = match self.cgroup.take() {
             Some(cg) => finish_cgroup(cg, self.pid),
             None => CgroupStats::default(),
         };
+        stats.cpu_time = stats.cpu_time.or(self.rusage_cpu);
         Outcome {
             exit,
             setup_error,
@@ -119,10 +122,17 @@ impl Container {
             return;
         }
         let mut wstatus = 0;
+        // SAFETY: rusage is plain data filled by wait4.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         loop {
             // SAFETY: waiting for our own child.
-            let r = unsafe { libc::waitpid(self.pid, &mut wstatus, 0) };
-            if r >= 0 || sys::errno() != libc::EINTR {
+            let r = unsafe { libc::wait4(self.pid, &mut wstatus, 0, &mut usage) };
+            if r >= 0 {
+                let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+                self.rusage_cpu = Some(tv(usage.ru_utime) + tv(usage.ru_stime));
+                break;
+            }
+            if sys::errno() != libc::EINTR {
                 break;
             }
         }
@@ -174,10 +184,9 @@ impl Container {
     }
 }
 
+/// Measures and removes the cgroup of a reaped container. Its init is gone, so the kernel has
+/// already killed the rest of the PID namespace; `remove` still kills stragglers if any.
 fn finish_cgroup(cg: Box<dyn Cgroup>, pid: libc::pid_t) -> CgroupStats {
-    if let Err(e) = cg.kill_all() {
-        tracing::warn!(pid, "killing leftovers in the container's cgroup: {e}");
-    }
     let stats = cg.stats().unwrap_or_else(|e| {
         tracing::warn!(pid, "reading the container's cgroup statistics: {e}");
         CgroupStats::default()

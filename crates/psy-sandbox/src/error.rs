@@ -26,12 +26,13 @@ pub enum SetupStep {
     Exec,
     UserNamespace,
     Stdio,
+    JoinNetns,
 }
 
 impl SetupStep {
     pub(crate) fn from_i32(v: i32) -> Option<Self> {
         use SetupStep::*;
-        const ALL: [SetupStep; 19] = [
+        const ALL: [SetupStep; 20] = [
             JoinCgroup,
             Hostname,
             PrivateMounts,
@@ -51,6 +52,7 @@ impl SetupStep {
             Exec,
             UserNamespace,
             Stdio,
+            JoinNetns,
         ];
         ALL.into_iter().find(|s| *s as i32 == v)
     }
@@ -77,6 +79,7 @@ impl SetupStep {
             Exec => "executing the command",
             UserNamespace => "writing the user namespace id maps",
             Stdio => "redirecting stdin/stdout/stderr",
+            JoinNetns => "joining a pre-made network namespace",
         }
     }
 }

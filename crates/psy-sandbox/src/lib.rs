@@ -12,6 +12,7 @@ pub mod cgroup;
 mod child;
 mod container;
 mod error;
+mod netns_pool;
 mod prepared;
 mod spec;
 mod sys;
@@ -31,6 +32,9 @@ use std::time::Instant;
 /// The prefix of every cgroup Psyduck creates (`psy-<pid>-<run>`), so `gc` touches only ours.
 pub const CGROUP_PREFIX: &str = "psy";
 
+/// Network namespaces kept ready for new containers.
+const NETNS_POOL_SIZE: usize = 16;
+
 /// Starts containers for one run of psy.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -39,6 +43,8 @@ pub struct Sandbox {
     run_group: String,
     unprivileged: Option<(u32, u32)>,
     warnings: Vec<String>,
+    /// Ready network namespaces (root only: a user namespace cannot join the host's).
+    netns_pool: Option<netns_pool::NetnsPool>,
 }
 
 impl Sandbox {
@@ -70,11 +76,19 @@ impl Sandbox {
             }
         }
         let run_group = format!("{CGROUP_PREFIX}-{}-{run_name}", std::process::id());
+        let netns_pool = if unprivileged.is_none() {
+            netns_pool::NetnsPool::start(NETNS_POOL_SIZE)
+                .map_err(|e| tracing::warn!("no network namespace pool: {e}"))
+                .ok()
+        } else {
+            None
+        };
         Ok(Sandbox {
             cgroups,
             run_group,
             unprivileged,
             warnings,
+            netns_pool,
         })
     }
 
@@ -124,14 +138,13 @@ impl Sandbox {
             uid_map: CString::new(format!("0 {uid} 1")).expect("no NUL in a number"),
             gid_map: CString::new(format!("0 {gid} 1")).expect("no NUL in a number"),
         });
-        let prepared = Prepared::new(spec, procs, status_tx, stdin.into(), id_maps)?;
+        let netns = self.netns_pool.as_ref().and_then(|pool| pool.take());
+        let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_PIDFD;
+        if netns.is_none() {
+            flags |= libc::CLONE_NEWNET;
+        }
+        let prepared = Prepared::new(spec, procs, status_tx, stdin.into(), id_maps, netns)?;
 
-        let mut flags = libc::CLONE_NEWPID
-            | libc::CLONE_NEWNS
-            | libc::CLONE_NEWNET
-            | libc::CLONE_NEWUTS
-            | libc::CLONE_NEWIPC
-            | libc::CLONE_PIDFD;
         if self.unprivileged.is_some() {
             flags |= libc::CLONE_NEWUSER;
         }
@@ -166,6 +179,7 @@ impl Sandbox {
             started,
             exited_at: None,
             reaped: false,
+            rusage_cpu: None,
         })
     }
 

@@ -42,6 +42,8 @@ pub(crate) struct Prepared {
     pub(crate) status_tx: OwnedFd,
     /// `Some((uid, gid))` when the container gets its own user namespace (unprivileged mode).
     pub(crate) id_maps: Option<IdMaps>,
+    /// A ready network namespace to join; `None`: `clone3` makes a new one.
+    pub(crate) netns: Option<OwnedFd>,
 }
 
 /// The single-id maps an unprivileged user may write for its own new user namespace.
@@ -134,6 +136,7 @@ impl Prepared {
         status_tx: OwnedFd,
         stdin: OwnedFd,
         id_maps: Option<IdMaps>,
+        netns: Option<OwnedFd>,
     ) -> Result<Self, SandboxError> {
         let command = spec.argv.first().ok_or(SandboxError::NulByte {
             what: "command",
@@ -177,6 +180,7 @@ impl Prepared {
             stdin,
             status_tx,
             id_maps,
+            netns,
         })
     }
 

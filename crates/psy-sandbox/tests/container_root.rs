@@ -301,5 +301,6 @@ fn cpu_hog_with_one_cpu_uses_at_most_one_core() {
         "cpu {cpu:?} wall {:?}",
         o.wall_time
     );
-    assert!(cpu.as_secs_f64() >= 0.5, "the loops ran: {cpu:?}");
+    // Only proves the loops ran at all (a loaded machine may give them little CPU).
+    assert!(cpu.as_secs_f64() >= 0.1, "the loops ran: {cpu:?}");
 }

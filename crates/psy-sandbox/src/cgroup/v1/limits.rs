@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::V1Controller;
 use crate::cgroup::error::CgroupError;
-use crate::cgroup::{files, CgroupLimits, CPU_PERIOD_US};
+use crate::cgroup::{files, CgroupLimits};
 
 /// Makes a freshly created (or half-made) directory usable for tasks and children: v1 cpuset
 /// starts with empty `cpuset.cpus`/`cpuset.mems`, which refuses every task, and old kernels
@@ -74,12 +74,11 @@ pub(crate) fn apply(
 }
 
 fn apply_cpu(dir: &Path, limits: &CgroupLimits) -> Result<(), CgroupError> {
-    // Without CONFIG_CFS_BANDWIDTH the quota files are absent; shares still work.
-    if files::write_optional(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())? {
-        let quota = limits
-            .cpu_quota_us()
-            .map_or_else(|| "-1".to_owned(), |q| q.to_string());
-        files::write(&dir.join("cpu.cfs_quota_us"), &quota)?;
+    // A new group starts with the kernel's default period (100ms = CPU_PERIOD_US) and no quota,
+    // so only the quota is written; without CONFIG_CFS_BANDWIDTH the file is absent and shares
+    // still work.
+    if let Some(quota) = limits.cpu_quota_us() {
+        files::write_optional(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
     }
     if limits.cpu_millis > 0 {
         files::write(

@@ -3,7 +3,9 @@
 mod group;
 mod limits;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::detect::BASE_DIR_NAME;
 use super::error::CgroupError;
@@ -77,6 +79,9 @@ pub(crate) struct V1Driver {
     prefix: String,
     bases: Vec<Base>,
     missing: Vec<String>,
+    /// Intermediate groups (a run's `psy-<pid>-<run>`) already created and prepared: creating an
+    /// attempt's group under one is then a bare `mkdir` + limits, which keeps container start fast.
+    prepared_parents: Mutex<HashSet<String>>,
 }
 
 impl V1Driver {
@@ -104,11 +109,52 @@ impl V1Driver {
             prefix: prefix.to_owned(),
             bases,
             missing,
+            prepared_parents: Mutex::new(HashSet::new()),
         }
     }
 
     fn group(&self, name: &str) -> V1Group {
         V1Group::new(name, &self.bases)
+    }
+
+    /// The hierarchies an attempt's group needs. Every extra hierarchy costs a `mkdir`, a
+    /// membership write and an `rmdir` on the start path, so: no cpuset without exclusive cores,
+    /// no separate cpuacct (CPU time comes from the init's rusage, which covers every process of
+    /// the PID namespace) and no freezer (the PID namespace already takes every process down
+    /// with its init; `kill_all` still signals whatever is listed).
+    fn bases_for(&self, limits: &CgroupLimits) -> Vec<Base> {
+        self.bases
+            .iter()
+            .filter(|b| {
+                b.controllers.iter().any(|c| match c {
+                    V1Controller::Cpu | V1Controller::Memory | V1Controller::Pids => true,
+                    V1Controller::Cpuset => limits.exclusive_cores.as_ref().is_some_and(|c| !c.is_empty()),
+                    V1Controller::Cpuacct | V1Controller::Freezer => false,
+                })
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Creates and prepares `parent` once; children then inherit cpuset and hierarchy settings
+    /// (`cgroup.clone_children`), so they need no per-level setup.
+    fn ensure_parent(&self, parent: &str) -> Result<(), CgroupError> {
+        let mut prepared = self.prepared_parents.lock().unwrap_or_else(|e| e.into_inner());
+        if parent.is_empty() || prepared.contains(parent) {
+            return Ok(());
+        }
+        for base in &self.bases {
+            let controllers = &base.controllers;
+            files::make_path(&base.dir, parent, &mut |dir, _| {
+                limits::prepare_dir(dir, controllers)?;
+                if controllers.contains(&V1Controller::Cpuset) {
+                    files::write_optional(&dir.join("cgroup.clone_children"), "1")?;
+                }
+                Ok(())
+            })?;
+        }
+        prepared.insert(parent.to_owned());
+        Ok(())
     }
 }
 
@@ -119,17 +165,18 @@ impl CgroupDriver for V1Driver {
 
     fn create(&self, name: &str, limits: &CgroupLimits) -> Result<Box<dyn Cgroup>, CgroupError> {
         validate_name(name)?;
-        let group = self.group(name);
+        let bases = self.bases_for(limits);
+        let group = V1Group::new(name, &bases);
         let created = (|| {
-            for base in &self.bases {
-                let controllers = &base.controllers;
-                files::make_path(&base.dir, name, &mut |dir, is_leaf| {
-                    limits::prepare_dir(dir, controllers)?;
-                    if is_leaf {
-                        limits::apply(dir, controllers, limits)?;
-                    }
-                    Ok(())
-                })?;
+            let (parent, _) = name.rsplit_once('/').unwrap_or(("", name));
+            self.ensure_parent(parent)?;
+            for base in &bases {
+                let dir = base.dir.join(name);
+                if !files::mkdir(&dir)? {
+                    // Re-used directory: repair what a fresh child would have inherited.
+                    limits::prepare_dir(&dir, &base.controllers)?;
+                }
+                limits::apply(&dir, &base.controllers, limits)?;
             }
             Ok(())
         })();
@@ -147,6 +194,7 @@ impl CgroupDriver for V1Driver {
 
     fn remove_group(&self, name: &str) -> Result<(), CgroupError> {
         validate_name(name)?;
+        self.prepared_parents.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
         Box::new(self.group(name)).remove()
     }
 
