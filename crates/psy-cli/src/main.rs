@@ -34,7 +34,11 @@ fn init_logging(verbose: bool) {
         .unwrap_or_else(|| Targets::new().with_default(default));
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
+        // Colour only on a terminal (no escape codes in CI logs or pipes), and never with NO_COLOR.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .without_time();
     tracing_subscriber::registry()
         .with(targets)

@@ -1,118 +1,140 @@
 //! `psy bench spawn`: how long a container running `/bin/true` takes from start to exit, with all
-//! namespaces and cgroup limits, next to the peers measured in the same run.
+//! namespaces and cgroup limits, next to the peers measured in the same run. The series are
+//! interleaved (one run of each in turn) so a noisy neighbour affects them all alike.
 
 use super::stats::Series;
 use clap::Args;
 use psy_sandbox::cgroup::CgroupLimits;
 use psy_sandbox::{ContainerSpec, Sandbox};
 use std::fs::File;
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
 pub(crate) struct SpawnArgs {
     /// Runs per series.
-    #[arg(short = 'n', long, default_value_t = 200)]
+    #[arg(short = 'n', long, default_value_t = 300)]
     iterations: usize,
 }
 
-fn time_command(argv: &[&str], n: usize) -> Option<Vec<Duration>> {
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
+type Probe<'a> = Box<dyn FnMut(usize) -> anyhow::Result<Duration> + 'a>;
+
+fn command_probe(argv: &'static [&'static str]) -> Option<Probe<'static>> {
+    let run = move || -> anyhow::Result<Duration> {
         let t = Instant::now();
         let status = Command::new(argv[0])
             .args(&argv[1..])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
-            .ok()?;
-        if !status.success() {
-            return None;
-        }
-        samples.push(t.elapsed());
-    }
-    Some(samples)
+            .status()?;
+        anyhow::ensure!(status.success(), "{argv:?} failed: {status}");
+        Ok(t.elapsed())
+    };
+    // Only peers that work here take part.
+    run().ok()?;
+    Some(Box::new(move |_| run()))
 }
 
-fn time_container(n: usize) -> anyhow::Result<Vec<Duration>> {
-    let dir = tempfile::Builder::new()
-        .prefix("psy-bench-")
-        .tempdir_in(std::env::current_dir()?)?;
-    let sandbox = Sandbox::new(&format!("bench{}", std::process::id()))?;
-    for w in sandbox.warnings() {
-        eprintln!("warning: {w}");
-    }
-    let limits = CgroupLimits {
-        cpu_millis: 1000,
-        exclusive_cores: None,
-        memory_bytes: 256 << 20,
-        pids: 64,
-    };
-    let mut samples = Vec::with_capacity(n);
-    let env: Vec<(String, String)> = vec![("PATH".into(), "/usr/bin:/bin".into())];
-    for i in 0..n {
-        let scratch = dir.path().join(format!("s{i}"));
+/// A literal fork + execv + waitpid of `/bin/true`, as the reference (and the C
+/// `spawnbench` of shared/baselines) measures it.
+fn fork_exec_probe() -> Probe<'static> {
+    Box::new(|_| {
+        let path = c"/bin/true";
+        let argv = [path.as_ptr(), std::ptr::null()];
+        let t = Instant::now();
+        // SAFETY: the child only calls execv and _exit (async-signal-safe) on data made before fork.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            unsafe {
+                libc::execv(path.as_ptr(), argv.as_ptr());
+                libc::_exit(127);
+            }
+        }
+        anyhow::ensure!(pid > 0, "fork failed: {}", std::io::Error::last_os_error());
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        let elapsed = t.elapsed();
+        anyhow::ensure!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "/bin/true failed");
+        Ok(elapsed)
+    })
+}
+
+fn container_probe<'a>(sandbox: &'a Sandbox, dir: &'a Path) -> Probe<'a> {
+    let limits = CgroupLimits { cpu_millis: 1000, exclusive_cores: None, memory_bytes: 256 << 20, pids: 64 };
+    Box::new(move |i| {
+        let scratch = dir.join(format!("s{i}"));
         std::fs::create_dir(&scratch)?;
         let spec = ContainerSpec {
             argv: vec!["/bin/true".into()],
-            env: env.clone(),
-            cwd: dir.path().to_path_buf(),
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            cwd: dir.to_path_buf(),
             hostname: "bench".into(),
             tmp_bytes: 16 << 20,
-            scratch_dir: scratch,
-            project_dir: dir.path().to_path_buf(),
+            scratch_dir: scratch.clone(),
+            project_dir: dir.to_path_buf(),
             stdout: File::create("/dev/null")?,
             stderr: File::create("/dev/null")?,
             cgroup_name: format!("b{i}"),
         };
         let t = Instant::now();
         let outcome = sandbox.spawn(spec, &limits)?.finish();
-        samples.push(t.elapsed());
+        let elapsed = t.elapsed();
+        std::fs::remove_dir(&scratch)?;
         if let Some(e) = outcome.setup_error {
             anyhow::bail!("container failed: {e}");
         }
-        anyhow::ensure!(
-            outcome.exit.code == Some(0),
-            "container exited with {:?}",
-            outcome.exit
-        );
-    }
-    sandbox.close();
-    Ok(samples)
+        anyhow::ensure!(outcome.exit.code == Some(0), "container exited with {:?}", outcome.exit);
+        Ok(elapsed)
+    })
 }
 
 pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
     let n = args.iterations.max(1);
-    let mut series = Vec::new();
-    // Interleave warm-up so every series starts with hot caches.
-    let _ = time_command(&["/bin/true"], 20);
-    let fork_exec = Series::new(
-        "fork+exec /bin/true",
-        time_command(&["/bin/true"], n).expect("/bin/true runs"),
-    );
-    series.push(fork_exec.clone());
-    let ours = Series::new(
-        "psy container (5 namespaces + cgroups + mounts)",
-        time_container(n)?,
-    );
-    series.push(ours.clone());
-    let peers: [(&str, &[&str]); 3] = [
+    let dir = tempfile::Builder::new().prefix("psy-bench-").tempdir_in(std::env::current_dir()?)?;
+    let sandbox = Sandbox::new(&format!("bench{}", std::process::id()))?;
+    for w in sandbox.warnings() {
+        eprintln!("warning: {w}");
+    }
+    let mut probes: Vec<(&str, Probe<'_>)> = Vec::new();
+    probes.push(("fork+exec /bin/true", fork_exec_probe()));
+    probes.push(("psy container (pid,mnt,net,uts,ipc ns + cgroups + mounts)", container_probe(&sandbox, dir.path())));
+    let peers: [(&str, &'static [&'static str]); 3] = [
+        ("posix_spawn /bin/true (std::process::Command)", &["/bin/true"]),
         ("unshare --fork --pid --mount --net --uts --ipc --mount-proc", &["unshare", "--fork", "--pid", "--mount", "--net", "--uts", "--ipc", "--mount-proc", "true"]),
-        ("bwrap (ro root, new pid/net/ipc/uts)", &["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all", "true"]),
-        ("crun (see shared/baselines)", &["sh", "-c", "test -n \"$PSY_BENCH_CRUN_BUNDLE\" && crun run -b \"$PSY_BENCH_CRUN_BUNDLE\" psy-bench-$$"]),
+        ("bwrap --unshare-all, ro root, /proc, /dev", &["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all", "true"]),
     ];
     for (name, argv) in peers {
-        match time_command(argv, n) {
-            Some(s) => series.push(Series::new(name, s)),
+        match command_probe(argv) {
+            Some(p) => probes.push((name, p)),
             None => eprintln!("skipped {name}: not installed or not usable here"),
         }
     }
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(n); probes.len()];
+    for i in 0..n {
+        for (k, (_, probe)) in probes.iter_mut().enumerate() {
+            samples[k].push(probe(i)?);
+        }
+    }
+    sandbox.close();
+    let series: Vec<Series> = probes.iter().zip(samples).map(|((name, _), s)| Series::new(*name, s)).collect();
+    println!("{n} runs each, interleaved");
     println!("{}", Series::header());
     for s in &series {
         println!("{}", s.row());
     }
-    let ratio = ours.median.as_secs_f64() / fork_exec.median.as_secs_f64();
-    println!("psy container median / fork+exec median = {ratio:.2}x (target <= 3x)");
+    let (fork_exec, ours) = (&series[0], &series[1]);
+    println!(
+        "psy container median / fork+exec median = {:.2}x (target <= 3x)",
+        ours.median.as_secs_f64() / fork_exec.median.as_secs_f64()
+    );
+    if let Some(unshare) = series.get(2) {
+        println!(
+            "psy container median / unshare median = {:.2}x (target < 1x)",
+            ours.median.as_secs_f64() / unshare.median.as_secs_f64()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

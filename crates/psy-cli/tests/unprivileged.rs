@@ -1,0 +1,92 @@
+//! `psy run` as an ordinary user (a developer's laptop): the same isolation through a user
+//! namespace, and one plain warning about the cgroup limits it cannot apply. Needs root to create
+//! the user (CI is root); prints "skipped" otherwise.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+const USER: &str = "psy-ci";
+
+fn ensure_user() -> Option<u32> {
+    let exists = Command::new("id").args(["-u", USER]).output().ok()?;
+    if !exists.status.success() {
+        let made = Command::new("useradd").args(["--no-create-home", "--shell", "/bin/sh", USER]).status().ok()?;
+        assert!(made.success(), "useradd {USER} failed");
+    }
+    let out = Command::new("id").args(["-u", USER]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn chown_tree(path: &Path, uid: u32) {
+    let status = Command::new("chown").args(["-R", &uid.to_string()]).arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn unprivileged_run_is_isolated_and_warns_once() {
+    // SAFETY: trivial getter.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root (to create the user {USER})");
+        return;
+    }
+    let uid = ensure_user().expect("a user for the unprivileged run");
+    let dir = tempfile::Builder::new().prefix("unpriv-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let host_pid = std::process::id();
+    std::fs::write(
+        dir.path().join("psyduck.toml"),
+        format!(
+            r#"
+[defaults]
+timeout = "30s"
+cpus = 0.5
+memory = "128MiB"
+
+[[test]]
+name = "own-pid-namespace"
+command = ["sh", "-c", "test $$ = 2 && test $(ls /proc | grep -c '^[0-9]*$') -le 6"]
+
+[[test]]
+name = "cannot-signal-host"
+command = ["sh", "-c", "! kill -0 {host_pid} 2>/dev/null"]
+
+[[test]]
+name = "read-only-project"
+command = ["sh", "-c", "! touch probe 2>/dev/null && echo ok > /tmp/x && echo ok > $PSY_SCRATCH/x"]
+
+[[test]]
+name = "no-host-loopback"
+command = ["python3", "-c", "import socket,sys; s=socket.socket(); s.settimeout(2); sys.exit(s.connect_ex(('127.0.0.1', {port})) == 0)"]
+
+[[test]]
+name = "hostname"
+command = ["sh", "-c", "test $(hostname) = hostname"]
+
+[[test]]
+name = "fails"
+command = ["false"]
+"#
+        ),
+    )
+    .unwrap();
+    chown_tree(dir.path(), uid);
+    let out = Command::new("runuser")
+        .args(["-u", USER, "--", env!("CARGO_BIN_EXE_psy"), "run", "--color", "never", "-m"])
+        .arg(dir.path().join("psyduck.toml"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Exactly one failing test (the control), everything else isolated as expected.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("FAIL") && stderr.contains("fails"), "{stderr}");
+    for name in ["own-pid-namespace", "cannot-signal-host", "read-only-project", "no-host-loopback", "hostname"] {
+        assert!(!stderr.contains(&format!("] {name}")), "{name} failed as an ordinary user:\n{stderr}");
+    }
+    assert_eq!(stderr.matches("NOT enforced").count(), 1, "one warning about cgroup limits:\n{stderr}");
+    assert!(!dir.path().join("probe").exists());
+    drop(listener);
+}
