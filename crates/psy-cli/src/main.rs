@@ -12,11 +12,19 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     match commands::dispatch(cli) {
         Ok(code) => code,
+        // `psy list | head`: the reader left; nothing more to say.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             exit::code_for(&err)
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// Logs go to stderr; `PSY_LOG=debug` (or `target=level,...`) tunes them, `-v` turns on debug.

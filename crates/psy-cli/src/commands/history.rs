@@ -23,8 +23,8 @@ pub(crate) fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:22}  {:>3}  {:8}  {:>9}  {:>9}  {:>9}  {}",
-        "RUN", "TRY", "STATUS", "TIME", "CPU", "PEAK MEM", "EXIT"
+        "{:22}  {:>3}  {:8}  {:>9}  {:>9}  {:>9}  EXIT",
+        "RUN", "TRY", "STATUS", "TIME", "CPU", "PEAK MEM"
     )?;
     for (run, a) in rows {
         writeln!(

@@ -19,10 +19,17 @@ use std::process::ExitCode;
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (manifest, tests) = selected_tests(&args.select)?;
     let host = &manifest.host;
+    if let Some(rootfs) = &host.rootfs {
+        return Err(usage(format!(
+            "{}: host.rootfs = {:?}: a separate root filesystem is not supported yet; remove the key to run on the host root (read-only)",
+            manifest.path.display(),
+            rootfs
+        )));
+    }
     let capacity = capacity::detect(host.reserve_cpu_millis, host.reserve_memory_bytes);
     psy_config::check_fits(&tests, &capacity).map_err(usage)?;
     let cpu_cap_millis = match args.cpus {
-        Some(c) if !(c > 0.0) => return Err(usage(format!("--cpus {c}: must be more than 0"))),
+        Some(c) if c.is_nan() || c <= 0.0 => return Err(usage(format!("--cpus {c}: must be more than 0"))),
         Some(c) => Some((c * f64::from(MILLI_PER_CPU)).round() as u32),
         None => None,
     };
@@ -34,7 +41,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let _lock = state
         .try_lock()
         .with_context(|| format!("locking {}", state.root().display()))?
-        .ok_or_else(|| usage(format!("another psy is running in {} (one run per project at a time)", manifest.dir.display())))?;
+        .ok_or_else(|| {
+            usage(format!(
+                "another psy is running in {} (one run per project at a time)",
+                manifest.dir.display()
+            ))
+        })?;
     let mut store = open_store(&state)?;
     super::gc::collect(&state, &mut store)?;
 

@@ -13,11 +13,15 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let manifest = load_manifest(&args.manifest)?;
     let store = open_store(&StateDir::new(&manifest.dir))?;
     let run = match &args.run {
-        Some(id) => store.run(id)?.ok_or_else(|| {
-            usage(format!(
-                "no run {id:?} in this project (see `psy show` for the latest)"
-            ))
-        })?,
+        Some(id) => match store.run(id) {
+            // A prefix shared by several runs is the user's to lengthen, not a failure of psy.
+            Err(err @ psy_store::StoreError::AmbiguousRun { .. }) => return Err(usage(err)),
+            found => found?.ok_or_else(|| {
+                usage(format!(
+                    "no run {id:?} in this project (see `psy show` for the latest)"
+                ))
+            })?,
+        },
         None => store
             .latest_run()?
             .ok_or_else(|| usage("no runs recorded yet: `psy run` first"))?,
@@ -48,8 +52,8 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             .max(4);
         writeln!(
             out,
-            "{:width$}  {:>3}  {:8}  {:>9}  {:>9}  {:>9}  {}",
-            "TEST", "TRY", "STATUS", "TIME", "CPU", "PEAK MEM", "EXIT"
+            "{:width$}  {:>3}  {:8}  {:>9}  {:>9}  {:>9}  EXIT",
+            "TEST", "TRY", "STATUS", "TIME", "CPU", "PEAK MEM"
         )?;
         for a in attempts {
             writeln!(

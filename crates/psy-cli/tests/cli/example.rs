@@ -1,0 +1,49 @@
+//! The bundled example suite passes (run on a copy, so no `.psyduck/` lands in the repository).
+
+use crate::support::{root, Events, Project};
+use std::path::Path;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != ".psyduck" {
+                copy_dir(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn basic_example_passes() {
+    if !root() {
+        return;
+    }
+    let p = Project::empty();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/basic");
+    copy_dir(&example, &p.dir().join("examples/basic"));
+
+    let out = p.psy(&[
+        "run",
+        "-m",
+        "examples/basic/psyduck.toml",
+        "--message-format",
+        "json",
+    ]);
+    out.code(0);
+    let events = Events::parse(&out);
+    let s = events.summary();
+    assert!(s["total"].as_u64().unwrap() > 0, "{out}");
+    assert_eq!(
+        s["passed"].as_u64().unwrap() + s["flaky"].as_u64().unwrap(),
+        s["total"].as_u64().unwrap(),
+        "{out}"
+    );
+    // State lives next to the manifest, not in the working directory.
+    assert!(p.dir().join("examples/basic/.psyduck/psyduck.db").exists());
+    assert!(!p.dir().join(".psyduck").exists());
+}

@@ -1,0 +1,88 @@
+//! Limits enforced on an attempt: the timeout kills it (`timeout`), the memory limit kills it
+//! (`oom`), and in both cases the neighbours are unaffected.
+
+use crate::support::{root, Project};
+
+/// The `psy show --attempts` row of `test` (attempt 1), split on whitespace.
+#[track_caller]
+fn show_row(p: &Project, test: &str) -> Vec<String> {
+    let out = p.psy(&["show", "--attempts"]);
+    out.code(0);
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(test))
+        .unwrap_or_else(|| panic!("no row for {test}\n{out}"));
+    row.split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn timeout() {
+    if !root() {
+        return;
+    }
+    let p = Project::new(
+        r#"
+[[test]]
+name = "slow"
+command = ["sleep", "100"]
+timeout = "1s"
+[[test]]
+name = "quick"
+command = ["true"]
+"#,
+    );
+    let (out, events) = p.run_json(&[]);
+    out.code(1);
+    assert_eq!(events.status("slow"), "timeout");
+    assert_eq!(events.status("quick"), "pass");
+    let attempt = events.attempts("slow")[0];
+    assert_eq!(attempt["status"], "timeout");
+    assert_eq!(attempt["exit"]["code"], serde_json::Value::Null, "killed");
+    assert_eq!(events.summary()["timed_out"], 1);
+
+    // Columns: TEST TRY STATUS TIME CPU PEAK-MEM EXIT...
+    let row = show_row(&p, "slow");
+    assert_eq!(row[1], "1");
+    assert_eq!(row[2], "timeout", "{row:?}");
+}
+
+#[test]
+fn oom_kills_only_the_hog() {
+    if !root() {
+        return;
+    }
+    let p = Project::new(
+        r#"
+[[test]]
+name = "hog"
+# Writes every byte, so the pages are really used (a zeroed allocation may not be).
+command = ["python3", "-c", "b = b'x' * (512 << 20); print(len(b))"]
+memory = "64MiB"
+[[test]]
+name = "neighbour"
+command = ["sh", "-c", "echo fine"]
+memory = "64MiB"
+"#,
+    );
+    let (out, events) = p.run_json(&[]);
+    out.code(1);
+    assert_eq!(events.status("hog"), "oom", "{out}");
+    assert_eq!(events.status("neighbour"), "pass");
+    assert_eq!(events.summary()["oom"], 1);
+    let peak = events.attempts("hog")[0]["peak_memory_bytes"]
+        .as_u64()
+        .expect("the peak memory of an OOM-killed attempt is measured");
+    // It reached the limit (python itself needs far less than half of it).
+    assert!(peak >= 32 << 20, "peak {peak} bytes");
+
+    let row = show_row(&p, "hog");
+    assert_eq!(row[2], "oom", "{row:?}");
+    let peak_shown = &row[5];
+    let mib: f64 = peak_shown
+        .strip_suffix("MiB")
+        .unwrap_or_else(|| panic!("peak memory column {peak_shown:?} in {row:?}"))
+        .parse()
+        .unwrap();
+    assert!(mib >= 32.0, "{row:?}");
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests of the `psy` command as a user runs it: a project in a temp directory, a
+//! `psyduck.toml` with small sh scripts, real containers (tests that need them skip without root).
+
+mod color;
+mod env_vars;
+mod example;
+mod exit_codes;
+mod filters;
+mod json_stream;
+mod junit;
+mod limits;
+mod manifest_errors;
+mod queries;
+mod support;

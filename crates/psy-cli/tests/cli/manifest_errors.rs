@@ -1,0 +1,148 @@
+//! Manifest and selection errors: exit 2, one line that names the file, line, column and key
+//! (or the test and resource), and nothing recorded. None of these need a container.
+
+use crate::support::{Out, Project};
+
+/// Runs `psy ARGS` in `p` and returns its one-line error, after checking it was refused.
+#[track_caller]
+fn refused(p: &Project, args: &[&str]) -> String {
+    let out: Out = p.psy(args);
+    out.code(2);
+    assert!(out.stdout.is_empty(), "nothing on stdout\n{out}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "an error is one line\n{out}");
+    assert!(lines[0].starts_with("error: "), "{out}");
+    assert!(!p.database().exists(), "nothing recorded\n{out}");
+    lines[0]["error: ".len()..].to_string()
+}
+
+#[track_caller]
+fn assert_has(message: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(message.contains(part), "{part:?} not in {message:?}");
+    }
+}
+
+const TWO_TESTS: &str = r#"[[test]]
+name = "a"
+command = ["true"]
+[[test]]
+name = "b"
+command = ["true"]
+"#;
+
+#[test]
+fn unknown_key() {
+    let p = Project::new(&format!("{TWO_TESTS}memroy = \"1GiB\"\n"));
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &[
+            "psyduck.toml:7:1: test[1].memroy: unknown field `memroy`",
+            "`memory`",
+        ],
+    );
+}
+
+#[test]
+fn bad_size_names_the_manifest_path_given() {
+    let p = Project::empty();
+    p.file(
+        "sub/psyduck.toml",
+        "[defaults]\nmemory = \"12 potatoes\"\n[[test]]\nname = \"a\"\ncommand = [\"true\"]\n",
+    );
+    let msg = refused(&p, &["run", "-m", "sub/psyduck.toml"]);
+    assert_has(
+        &msg,
+        &["sub/psyduck.toml:2:10: defaults.memory: invalid size \"12 potatoes\""],
+    );
+}
+
+#[test]
+fn bad_duration() {
+    let p =
+        Project::new("[[test]]\nname = \"a\"\ncommand = [\"true\"]\ntimeout = \"10 parsecs\"\n");
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:4:11: test[0].timeout: invalid duration \"10 parsecs\""],
+    );
+}
+
+#[test]
+fn duplicate_test_id() {
+    let p = Project::new(&TWO_TESTS.replace("\"b\"", "\"a\""));
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &[
+            "duplicate test id \"a\"",
+            "psyduck.toml:1",
+            "psyduck.toml:4",
+        ],
+    );
+}
+
+#[test]
+fn memory_larger_than_the_machine() {
+    let p = Project::new(&format!(
+        "{TWO_TESTS}[[test]]\nname = \"fat\"\ncommand = [\"true\"]\nmemory = \"100TiB\"\n"
+    ));
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &[
+            "test \"fat\" (psyduck.toml:7)",
+            "100TiB of memory",
+            "this machine has only",
+        ],
+    );
+    // `psy list` only lists: it shows the test without judging the machine.
+    p.psy(&["list", "fat"]).code(0);
+}
+
+#[test]
+fn cpus_larger_than_the_machine_names_the_variant() {
+    let p = Project::new(
+        "[[test]]\nname = \"big\"\ncommand = [\"true\"]\n[[variant]]\nname = \"wide\"\ncpus = 100000\n",
+    );
+    let msg = refused(&p, &["run"]);
+    assert_has(&msg, &["test \"big@wide\" (psyduck.toml:1)", "100000 CPUs"]);
+}
+
+#[test]
+fn missing_manifest() {
+    let p = Project::empty();
+    let msg = refused(&p, &["run"]);
+    assert_has(&msg, &["psyduck.toml: no such manifest"]);
+    let msg = refused(&p, &["list", "-m", "elsewhere/psy.toml"]);
+    assert_has(&msg, &["elsewhere/psy.toml: no such manifest"]);
+}
+
+#[test]
+fn unknown_variant() {
+    let p = Project::new(&format!(
+        "{TWO_TESTS}[[variant]]\nname = \"debug\"\n[[variant]]\nname = \"release\"\n"
+    ));
+    let msg = refused(&p, &["run", "--variant", "fast"]);
+    assert_has(
+        &msg,
+        &["unknown variant \"fast\" (defined: debug, release)"],
+    );
+}
+
+#[test]
+fn filter_matching_nothing() {
+    let p = Project::new(TWO_TESTS);
+    let msg = refused(&p, &["run", "zzz"]);
+    assert_has(&msg, &["no test matches", "zzz", "of 2 tests"]);
+    let msg = refused(&p, &["list", "tag:nope"]);
+    assert_has(&msg, &["no test matches", "tag:nope"]);
+}
+
+#[test]
+fn invalid_toml() {
+    let p = Project::new("[[test]]\nname = \"a\"\ncommand = [\"true\"\n");
+    let msg = refused(&p, &["run"]);
+    assert_has(&msg, &["psyduck.toml:", "invalid TOML"]);
+}
