@@ -11,7 +11,10 @@ const USER: &str = "psy-ci";
 fn ensure_user() -> Option<u32> {
     let exists = Command::new("id").args(["-u", USER]).output().ok()?;
     if !exists.status.success() {
-        let made = Command::new("useradd").args(["--no-create-home", "--shell", "/bin/sh", USER]).status().ok()?;
+        let made = Command::new("useradd")
+            .args(["--no-create-home", "--shell", "/bin/sh", USER])
+            .status()
+            .ok()?;
         assert!(made.success(), "useradd {USER} failed");
     }
     let out = Command::new("id").args(["-u", USER]).output().ok()?;
@@ -19,7 +22,11 @@ fn ensure_user() -> Option<u32> {
 }
 
 fn chown_tree(path: &Path, uid: u32) {
-    let status = Command::new("chown").args(["-R", &uid.to_string()]).arg(path).status().unwrap();
+    let status = Command::new("chown")
+        .args(["-R", &uid.to_string()])
+        .arg(path)
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -31,7 +38,10 @@ fn unprivileged_run_is_isolated_and_warns_once() {
         return;
     }
     let uid = ensure_user().expect("a user for the unprivileged run");
-    let dir = tempfile::Builder::new().prefix("unpriv-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("unpriv-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -74,7 +84,16 @@ command = ["false"]
     .unwrap();
     chown_tree(dir.path(), uid);
     let out = Command::new("runuser")
-        .args(["-u", USER, "--", env!("CARGO_BIN_EXE_psy"), "run", "--color", "never", "-m"])
+        .args([
+            "-u",
+            USER,
+            "--",
+            env!("CARGO_BIN_EXE_psy"),
+            "run",
+            "--color",
+            "never",
+            "-m",
+        ])
         .arg(dir.path().join("psyduck.toml"))
         .env("NO_COLOR", "1")
         .output()
@@ -82,11 +101,27 @@ command = ["false"]
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Exactly one failing test (the control), everything else isolated as expected.
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("FAIL") && stderr.contains("fails"), "{stderr}");
-    for name in ["own-pid-namespace", "cannot-signal-host", "read-only-project", "no-host-loopback", "hostname"] {
-        assert!(!stderr.contains(&format!("] {name}")), "{name} failed as an ordinary user:\n{stderr}");
+    assert!(
+        stderr.contains("FAIL") && stderr.contains("fails"),
+        "{stderr}"
+    );
+    for name in [
+        "own-pid-namespace",
+        "cannot-signal-host",
+        "read-only-project",
+        "no-host-loopback",
+        "hostname",
+    ] {
+        assert!(
+            !stderr.contains(&format!("] {name}")),
+            "{name} failed as an ordinary user:\n{stderr}"
+        );
     }
-    assert_eq!(stderr.matches("NOT enforced").count(), 1, "one warning about cgroup limits:\n{stderr}");
+    assert_eq!(
+        stderr.matches("NOT enforced").count(),
+        1,
+        "one warning about cgroup limits:\n{stderr}"
+    );
     assert!(!dir.path().join("probe").exists());
     drop(listener);
 }

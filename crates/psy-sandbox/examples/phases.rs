@@ -5,10 +5,21 @@ use std::fs::File;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(200);
-    let dir = tempfile::Builder::new().prefix("phases-").tempdir_in(".").unwrap();
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let dir = tempfile::Builder::new()
+        .prefix("phases-")
+        .tempdir_in(".")
+        .unwrap();
     let sandbox = Sandbox::new(&format!("phases{}", std::process::id())).unwrap();
-    let limits = CgroupLimits { cpu_millis: 1000, exclusive_cores: None, memory_bytes: 256 << 20, pids: 64 };
+    let limits = CgroupLimits {
+        cpu_millis: 1000,
+        exclusive_cores: None,
+        memory_bytes: 256 << 20,
+        pids: 64,
+    };
     let (mut a, mut b, mut c) = (vec![], vec![], vec![]);
     for i in 0..n {
         let scratch = dir.path().join(format!("s{i}"));
@@ -42,5 +53,10 @@ fn main() {
         v.sort();
         v[v.len() / 2]
     };
-    println!("spawn {:?} run {:?} finish {:?}", med(&mut a), med(&mut b), med(&mut c));
+    println!(
+        "spawn {:?} run {:?} finish {:?}",
+        med(&mut a),
+        med(&mut b),
+        med(&mut c)
+    );
 }

@@ -211,7 +211,11 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
     );
     match &p.netns {
         Some(netns) => {
-            check!(status, SetupStep::JoinNetns, libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET));
+            check!(
+                status,
+                SetupStep::JoinNetns,
+                libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET)
+            );
         }
         None => {
             check!(status, SetupStep::Loopback, loopback_up());

@@ -128,7 +128,9 @@ impl Container {
             // SAFETY: waiting for our own child.
             let r = unsafe { libc::wait4(self.pid, &mut wstatus, 0, &mut usage) };
             if r >= 0 {
-                let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+                let tv = |t: libc::timeval| {
+                    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+                };
                 self.rusage_cpu = Some(tv(usage.ru_utime) + tv(usage.ru_stime));
                 break;
             }

@@ -139,7 +139,11 @@ impl Sandbox {
             gid_map: CString::new(format!("0 {gid} 1")).expect("no NUL in a number"),
         });
         let netns = self.netns_pool.as_ref().and_then(|pool| pool.take());
-        let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_PIDFD;
+        let mut flags = libc::CLONE_NEWPID
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_PIDFD;
         if netns.is_none() {
             flags |= libc::CLONE_NEWNET;
         }

@@ -25,13 +25,19 @@ impl NetnsPool {
         std::thread::Builder::new()
             .name("psy-netns-pool".into())
             .spawn(move || fill(&host, &tx))?;
-        Ok(NetnsPool { ready: Mutex::new(rx) })
+        Ok(NetnsPool {
+            ready: Mutex::new(rx),
+        })
     }
 
     /// A ready namespace, or `None` if the pool is momentarily empty (the caller then makes a
     /// fresh one with `CLONE_NEWNET`, so it never waits).
     pub(crate) fn take(&self) -> Option<OwnedFd> {
-        self.ready.lock().unwrap_or_else(|e| e.into_inner()).try_recv().ok()
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_recv()
+            .ok()
     }
 }
 
@@ -40,7 +46,9 @@ fn fill(host: &File, tx: &SyncSender<OwnedFd>) {
         let netns = match new_netns(host) {
             Ok(ns) => ns,
             Err(e) => {
-                tracing::warn!("pre-creating a network namespace failed; containers create their own: {e}");
+                tracing::warn!(
+                    "pre-creating a network namespace failed; containers create their own: {e}"
+                );
                 return;
             }
         };
@@ -53,7 +61,13 @@ fn fill(host: &File, tx: &SyncSender<OwnedFd>) {
 /// Moves this thread into a new network namespace, brings its loopback up, keeps an fd to it
 /// and moves the thread back.
 fn new_netns(host: &File) -> io::Result<OwnedFd> {
-    let check = |r: libc::c_int| if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) };
+    let check = |r: libc::c_int| {
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
     // SAFETY: unshare/setns of the network namespace affect only this thread.
     unsafe { check(libc::unshare(libc::CLONE_NEWNET))? };
     let made = loopback_up().and_then(|()| File::open("/proc/thread-self/ns/net"));

@@ -304,3 +304,40 @@ fn cpu_hog_with_one_cpu_uses_at_most_one_core() {
     // Only proves the loops ran at all (a loaded machine may give them little CPU).
     assert!(cpu.as_secs_f64() >= 0.1, "the loops ran: {cpu:?}");
 }
+
+#[test]
+fn exclusive_cores_pin_the_test() {
+    require_root!();
+    let f = Fixture::new();
+    let cores = psy_sandbox_cores();
+    let last = *cores.last().unwrap();
+    let l = CgroupLimits {
+        exclusive_cores: Some(vec![last]),
+        ..limits()
+    };
+    let (o, out) = f.run_with("grep Cpus_allowed_list /proc/self/status", &l, None);
+    assert_eq!(o.exit.code, Some(0), "{out}");
+    assert_eq!(
+        out.trim().rsplit(['\t', ' ']).next().unwrap(),
+        last.to_string(),
+        "{out}"
+    );
+}
+
+fn psy_sandbox_cores() -> Vec<u32> {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let mut cores = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => cores.extend(a.parse::<u32>().unwrap()..=b.parse::<u32>().unwrap()),
+            None => cores.push(part.parse().unwrap()),
+        }
+    }
+    cores
+}

@@ -11,7 +11,10 @@ pub(crate) fn gc(args: ManifestArg) -> anyhow::Result<ExitCode> {
     let manifest = load_manifest(&args)?;
     let state = StateDir::new(&manifest.dir);
     let Some(_lock) = state.try_lock()? else {
-        return Err(crate::exit::usage(format!("a psy run is in progress in {}; try again when it ends", manifest.dir.display())));
+        return Err(crate::exit::usage(format!(
+            "a psy run is in progress in {}; try again when it ends",
+            manifest.dir.display()
+        )));
     };
     let mut store = open_store(&state)?;
     let report = collect(&state, &mut store)?;

@@ -127,10 +127,13 @@ impl Cgroup for V1Group {
 
     fn remove(self: Box<Self>) -> Result<(), CgroupError> {
         // Fast path: the group is empty (its PID namespace is gone) and has no children.
-        let all_removed = self.dirs.iter().all(|d| match std::fs::remove_dir(&d.leaf) {
-            Ok(()) => true,
-            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-        });
+        let all_removed = self
+            .dirs
+            .iter()
+            .all(|d| match std::fs::remove_dir(&d.leaf) {
+                Ok(()) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+            });
         if all_removed {
             return Ok(());
         }

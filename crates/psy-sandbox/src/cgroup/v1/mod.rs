@@ -128,7 +128,10 @@ impl V1Driver {
             .filter(|b| {
                 b.controllers.iter().any(|c| match c {
                     V1Controller::Cpu | V1Controller::Memory | V1Controller::Pids => true,
-                    V1Controller::Cpuset => limits.exclusive_cores.as_ref().is_some_and(|c| !c.is_empty()),
+                    V1Controller::Cpuset => limits
+                        .exclusive_cores
+                        .as_ref()
+                        .is_some_and(|c| !c.is_empty()),
                     V1Controller::Cpuacct | V1Controller::Freezer => false,
                 })
             })
@@ -139,7 +142,10 @@ impl V1Driver {
     /// Creates and prepares `parent` once; children then inherit cpuset and hierarchy settings
     /// (`cgroup.clone_children`), so they need no per-level setup.
     fn ensure_parent(&self, parent: &str) -> Result<(), CgroupError> {
-        let mut prepared = self.prepared_parents.lock().unwrap_or_else(|e| e.into_inner());
+        let mut prepared = self
+            .prepared_parents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if parent.is_empty() || prepared.contains(parent) {
             return Ok(());
         }
@@ -194,7 +200,10 @@ impl CgroupDriver for V1Driver {
 
     fn remove_group(&self, name: &str) -> Result<(), CgroupError> {
         validate_name(name)?;
-        self.prepared_parents.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.prepared_parents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
         Box::new(self.group(name)).remove()
     }
 
