@@ -2,8 +2,10 @@
 //! through an [`executor::Executor`], records every attempt in a [`psy_store::Store`] before
 //! reporting it, and emits [`psy_model::RunEvent`]s for any number of consumers.
 
+mod attempt;
 pub mod capacity;
 pub mod executor;
+mod interrupt;
 pub mod layout;
 pub mod run;
 pub mod select;

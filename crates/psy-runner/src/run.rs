@@ -4,19 +4,20 @@
 //! sandbox requires (a container dies with the thread that created it, so a killed psy leaves
 //! no test behind).
 
-use crate::executor::{AttemptRequest, ExecOutcome, Executor, Running};
+use crate::attempt::{self, AttemptPaths};
+use crate::executor::{ExecOutcome, Executor, Running};
+use crate::interrupt::Interrupts;
 use crate::layout::StateDir;
 use psy_model::events::RunSummary;
 use psy_model::{
     AttemptResult, AttemptStatus, Capacity, CpuPolicy, RunEvent, RunId, TestResult, TestSpec,
     TestStatus,
 };
-use psy_scheduler::{Job, Limits, Scheduler};
+use psy_scheduler::{Job, Limits, Placement, Scheduler};
 use psy_store::{RunRecord, RunState, Store};
-use std::fs::File;
+use std::collections::HashSet;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -61,6 +62,7 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A started attempt.
 #[derive(Debug)]
 struct InFlight {
     key: u64,
@@ -70,8 +72,27 @@ struct InFlight {
     deadline: Instant,
     started_at_ms: u64,
     timed_out: bool,
-    logs: (PathBuf, PathBuf),
-    scratch: PathBuf,
+    paths: AttemptPaths,
+}
+
+/// The state of one run while it executes.
+struct RunLoop<'a> {
+    run_id: RunId,
+    project_dir: PathBuf,
+    state: StateDir,
+    tests: Vec<TestSpec>,
+    retries: Option<u32>,
+    store: &'a mut dyn Store,
+    executor: &'a mut dyn Executor,
+    emit: &'a mut dyn FnMut(&RunEvent),
+    scheduler: Scheduler,
+    base_env: Vec<(String, String)>,
+    started: Instant,
+    summary: RunSummary,
+    /// Sum of attempt durations per test.
+    durations: Vec<u64>,
+    in_flight: Vec<InFlight>,
+    interrupted: bool,
 }
 
 /// Runs every test of `settings` and returns the summary. Each attempt is committed to `store`
@@ -82,25 +103,13 @@ pub fn run(
     executor: &mut dyn Executor,
     emit: &mut dyn FnMut(&RunEvent),
 ) -> Result<RunSummary, RunError> {
-    let RunSettings {
-        run_id,
-        project_dir,
-        state,
-        tests,
-        capacity,
-        cpu_policy,
-        limits,
-        retries,
-        manifest,
-        command_line,
-    } = settings;
     let started = Instant::now();
     let started_at_ms = now_ms();
     let expected = store.expected_durations()?;
-    let mut scheduler = Scheduler::new(capacity, cpu_policy, limits);
-    for (i, t) in tests.iter().enumerate() {
+    let mut scheduler = Scheduler::new(settings.capacity, settings.cpu_policy, settings.limits);
+    for (i, t) in settings.tests.iter().enumerate() {
         let job = Job {
-            key: job_key(i, 1),
+            key: attempt::job_key(i, 1),
             resources: t.resources.clone(),
             expected: expected.get(&t.id).copied(),
         };
@@ -109,122 +118,140 @@ pub fn run(
             message: e.to_string(),
         })?;
     }
-    let host = hostname();
+    let total = settings.tests.len();
     store.begin_run(&RunRecord {
-        run_id: run_id.clone(),
+        run_id: settings.run_id.clone(),
         started_at_ms,
         finished_at_ms: None,
         state: RunState::Running,
-        manifest,
-        command_line,
-        host,
+        manifest: settings.manifest,
+        command_line: settings.command_line,
+        host: hostname(),
         summary: RunSummary {
-            total: tests.len(),
+            total,
             ..Default::default()
         },
     })?;
-    let log_dir = state.run_logs(&run_id);
-    std::fs::create_dir_all(&log_dir).map_err(io_err(format!("creating {}", log_dir.display())))?;
-    let scratch_dir = state.run_scratch(&run_id);
-    std::fs::create_dir_all(&scratch_dir)
-        .map_err(io_err(format!("creating {}", scratch_dir.display())))?;
-
+    for dir in [
+        settings.state.run_logs(&settings.run_id),
+        settings.state.run_scratch(&settings.run_id),
+    ] {
+        std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    }
     emit(&RunEvent::RunStarted {
-        run_id: run_id.clone(),
-        total: tests.len(),
+        run_id: settings.run_id.clone(),
+        total,
         started_at_ms,
     });
     for message in executor.warnings() {
         emit(&RunEvent::Warning { message });
     }
-
-    let (signal_rx, signal_ids) = interrupt_pipe()?;
-    let base_env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| !k.starts_with("PSY_"))
-        .collect();
-    let mut summary = RunSummary {
-        total: tests.len(),
-        ..Default::default()
+    let interrupts = Interrupts::install().map_err(io_err("installing signal handlers"))?;
+    let mut run = RunLoop {
+        run_id: settings.run_id,
+        project_dir: settings.project_dir,
+        state: settings.state,
+        durations: vec![0; total],
+        tests: settings.tests,
+        retries: settings.retries,
+        store,
+        executor,
+        emit,
+        scheduler,
+        base_env: std::env::vars()
+            .filter(|(k, _)| !k.starts_with("PSY_"))
+            .collect(),
+        started,
+        summary: RunSummary {
+            total,
+            ..Default::default()
+        },
+        in_flight: Vec::new(),
+        interrupted: false,
     };
-    let mut durations = vec![0u64; tests.len()];
-    let mut in_flight: Vec<InFlight> = Vec::new();
-    let mut interrupted = false;
+    let outcome = run.drive(&interrupts);
+    run.executor.close();
+    let _ = std::fs::remove_dir_all(run.state.run_scratch(&run.run_id));
+    outcome?;
+    run.finish()
+}
 
-    loop {
-        if !interrupted {
-            for placement in scheduler.next_placements(started.elapsed()) {
-                let (test_idx, attempt) = split_key(placement.key);
-                let test = &tests[test_idx];
-                let (stdout_path, stderr_path) = state.attempt_logs(&run_id, &test.id, attempt);
-                let scratch = state.attempt_scratch(&run_id, &test.id, attempt);
-                let started_at_ms = now_ms();
-                let started_at = Instant::now();
-                let request = prepare_request(
-                    &run_id,
-                    test,
-                    attempt,
-                    placement.cores,
-                    &base_env,
-                    &stdout_path,
-                    &stderr_path,
-                    &scratch,
-                    &project_dir,
-                    placement.key,
-                );
-                emit(&RunEvent::AttemptStarted {
-                    test_id: test.id.clone(),
-                    attempt,
-                    resources: test.resources.clone(),
-                });
-                match request.and_then(|r| executor.start(r)) {
-                    Ok(handle) => in_flight.push(InFlight {
-                        key: placement.key,
-                        test: test_idx,
-                        attempt,
-                        handle,
-                        deadline: started_at + test.timeout,
-                        started_at_ms,
-                        timed_out: false,
-                        logs: (stdout_path, stderr_path),
-                        scratch,
-                    }),
-                    Err(message) => {
-                        let _ = scheduler.finished(placement.key);
-                        let _ = std::fs::remove_dir_all(&scratch);
-                        let outcome = ExecOutcome {
-                            error: Some(message),
-                            ..Default::default()
-                        };
-                        let result = attempt_result(
-                            test,
-                            attempt,
-                            started_at_ms,
-                            false,
-                            outcome,
-                            (stdout_path, stderr_path),
-                        );
-                        settle(
-                            &run_id,
-                            &tests,
-                            test_idx,
-                            result,
-                            retries,
-                            store,
-                            &mut scheduler,
-                            &mut summary,
-                            &mut durations,
-                            emit,
-                        )?;
-                    }
+impl RunLoop<'_> {
+    fn drive(&mut self, interrupts: &Interrupts) -> Result<(), RunError> {
+        loop {
+            if !self.interrupted {
+                for placement in self.scheduler.next_placements(self.started.elapsed()) {
+                    self.start(placement)?;
                 }
             }
+            if self.in_flight.is_empty() {
+                return Ok(());
+            }
+            for f in self.wait(interrupts)? {
+                self.collect(f)?;
+            }
         }
-        if in_flight.is_empty() {
-            break;
-        }
+    }
 
+    fn start(&mut self, placement: Placement) -> Result<(), RunError> {
+        let key = placement.key;
+        let (test_idx, attempt) = attempt::split_key(key);
+        let test = &self.tests[test_idx];
+        let (stdout, stderr) = self.state.attempt_logs(&self.run_id, &test.id, attempt);
+        let paths = AttemptPaths {
+            stdout,
+            stderr,
+            scratch: self.state.attempt_scratch(&self.run_id, &test.id, attempt),
+        };
+        let env = attempt::attempt_env(&self.base_env, &self.run_id, test, attempt, &paths.scratch);
+        let started_at_ms = now_ms();
+        let started_at = Instant::now();
+        (self.emit)(&RunEvent::AttemptStarted {
+            test_id: test.id.clone(),
+            attempt,
+            resources: test.resources.clone(),
+        });
+        let request = attempt::request(
+            &self.run_id,
+            test,
+            attempt,
+            placement,
+            env,
+            &paths,
+            &self.project_dir,
+        );
+        match request.and_then(|r| self.executor.start(r)) {
+            Ok(handle) => {
+                self.in_flight.push(InFlight {
+                    key,
+                    test: test_idx,
+                    attempt,
+                    handle,
+                    deadline: started_at + test.timeout,
+                    started_at_ms,
+                    timed_out: false,
+                    paths,
+                });
+                Ok(())
+            }
+            Err(message) => {
+                let _ = self.scheduler.finished(key);
+                let _ = std::fs::remove_dir_all(&paths.scratch);
+                let outcome = ExecOutcome {
+                    error: Some(message),
+                    ..Default::default()
+                };
+                let result = attempt::result(test, attempt, started_at_ms, false, outcome, paths);
+                self.settle(test_idx, result)
+            }
+        }
+    }
+
+    /// Waits until an attempt ends, a deadline passes or a signal arrives; returns the ended ones.
+    fn wait(&mut self, interrupts: &Interrupts) -> Result<Vec<InFlight>, RunError> {
         let now = Instant::now();
-        let next_deadline = in_flight
+        let next_deadline = self
+            .in_flight
             .iter()
             .filter(|f| !f.timed_out)
             .map(|f| f.deadline)
@@ -232,8 +259,8 @@ pub fn run(
         let timeout_ms = next_deadline.map_or(-1, |d| {
             d.saturating_duration_since(now).as_millis().min(60_000) as i32 + 1
         });
-        let mut fds: Vec<libc::pollfd> = std::iter::once(signal_rx.as_raw_fd())
-            .chain(in_flight.iter().map(|f| f.handle.wait_fd()))
+        let mut fds: Vec<libc::pollfd> = std::iter::once(interrupts.fd())
+            .chain(self.in_flight.iter().map(|f| f.handle.wait_fd()))
             .map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
@@ -245,254 +272,115 @@ pub fn run(
         if n < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {
-                continue;
+                return Ok(Vec::new());
             }
             return Err(RunError::Io {
                 what: "waiting for tests".into(),
                 source: err,
             });
         }
-        if fds[0].revents != 0 && !interrupted {
-            interrupted = true;
-            tracing::warn!("interrupted: killing {} running attempts", in_flight.len());
-            for f in &mut in_flight {
+        if fds[0].revents != 0 && !self.interrupted {
+            self.interrupted = true;
+            tracing::warn!(
+                "interrupted: killing {} running attempts",
+                self.in_flight.len()
+            );
+            for f in &mut self.in_flight {
                 f.handle.kill();
             }
         }
         let now = Instant::now();
-        for f in in_flight
+        for f in self
+            .in_flight
             .iter_mut()
             .filter(|f| !f.timed_out && f.deadline <= now)
         {
             f.timed_out = true;
             f.handle.kill();
         }
-        let ready_fds: Vec<RawFd> = fds[1..]
+        let ready: HashSet<RawFd> = fds[1..]
             .iter()
             .filter(|p| p.revents != 0)
             .map(|p| p.fd)
             .collect();
-        let (ready, still): (Vec<InFlight>, Vec<InFlight>) = in_flight
-            .drain(..)
-            .partition(|f| ready_fds.contains(&f.handle.wait_fd()));
-        in_flight = still;
-        for f in ready {
-            let _ = scheduler.finished(f.key);
-            let outcome = f.handle.finish();
-            let _ = std::fs::remove_dir_all(&f.scratch);
-            let test = &tests[f.test];
-            let result = attempt_result(
-                test,
-                f.attempt,
-                f.started_at_ms,
-                f.timed_out,
-                outcome,
-                f.logs,
-            );
-            if interrupted && !f.timed_out && result.status != AttemptStatus::Pass {
-                // Killed by Ctrl-C: not a verdict on the test.
-                continue;
-            }
-            settle(
-                &run_id,
-                &tests,
-                f.test,
-                result,
-                retries,
-                store,
-                &mut scheduler,
-                &mut summary,
-                &mut durations,
-                emit,
-            )?;
-        }
+        let (ended, running) = std::mem::take(&mut self.in_flight)
+            .into_iter()
+            .partition(|f| ready.contains(&f.handle.wait_fd()));
+        self.in_flight = running;
+        Ok(ended)
     }
 
-    executor.close();
-    for id in signal_ids {
-        signal_hook::low_level::unregister(id);
-    }
-    let _ = std::fs::remove_dir_all(&scratch_dir);
-    let finished = summary.passed
-        + summary.failed
-        + summary.flaky
-        + summary.timed_out
-        + summary.oom
-        + summary.errors;
-    summary.not_run = summary.total - finished;
-    summary.duration_ms = started.elapsed().as_millis() as u64;
-    store.finish_run(&run_id, &summary, now_ms())?;
-    emit(&RunEvent::RunFinished {
-        run_id,
-        summary: summary.clone(),
-    });
-    Ok(summary)
-}
-
-/// Attempt numbers stay below this, so a key encodes (test index, attempt).
-const MAX_ATTEMPTS: u64 = 1 << 16;
-
-fn job_key(test: usize, attempt: u32) -> u64 {
-    test as u64 * MAX_ATTEMPTS + u64::from(attempt)
-}
-
-fn split_key(key: u64) -> (usize, u32) {
-    ((key / MAX_ATTEMPTS) as usize, (key % MAX_ATTEMPTS) as u32)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn prepare_request<'a>(
-    run_id: &'a RunId,
-    test: &'a TestSpec,
-    attempt: u32,
-    cores: Option<Vec<u32>>,
-    base_env: &[(String, String)],
-    stdout_path: &std::path::Path,
-    stderr_path: &std::path::Path,
-    scratch: &std::path::Path,
-    project_dir: &std::path::Path,
-    key: u64,
-) -> Result<AttemptRequest<'a>, String> {
-    let create = |p: &std::path::Path| {
-        File::create(p).map_err(|e| format!("creating log file {}: {e}", p.display()))
-    };
-    std::fs::create_dir_all(scratch)
-        .map_err(|e| format!("creating scratch directory {}: {e}", scratch.display()))?;
-    let mut env: Vec<(String, String)> = base_env.to_vec();
-    env.extend(test.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env.push(("PSY_RUN_ID".into(), run_id.to_string()));
-    env.push(("PSY_TEST_ID".into(), test.id.to_string()));
-    env.push(("PSY_ATTEMPT".into(), attempt.to_string()));
-    env.push((
-        "PSY_VARIANT".into(),
-        test.variant.clone().unwrap_or_default(),
-    ));
-    env.push(("PSY_SCRATCH".into(), scratch.display().to_string()));
-    Ok(AttemptRequest {
-        run_id,
-        test,
-        attempt,
-        cores,
-        env,
-        stdout: create(stdout_path)?,
-        stderr: create(stderr_path)?,
-        scratch: scratch.to_path_buf(),
-        project_dir: project_dir.to_path_buf(),
-        key,
-    })
-}
-
-fn attempt_result(
-    test: &TestSpec,
-    attempt: u32,
-    started_at_ms: u64,
-    timed_out: bool,
-    outcome: ExecOutcome,
-    (stdout_path, stderr_path): (PathBuf, PathBuf),
-) -> AttemptResult {
-    let status = if outcome.error.is_some() {
-        AttemptStatus::Error
-    } else if timed_out {
-        AttemptStatus::Timeout
-    } else if outcome.oom_killed && outcome.exit.code != Some(0) {
-        AttemptStatus::Oom
-    } else if outcome.exit.code == Some(0) {
-        AttemptStatus::Pass
-    } else {
-        AttemptStatus::Fail
-    };
-    let message = match status {
-        AttemptStatus::Timeout => Some(format!("timed out after {:?}", test.timeout)),
-        AttemptStatus::Oom => Some(format!(
-            "killed by the memory limit ({} bytes)",
-            test.resources.memory_bytes
-        )),
-        _ => outcome.error,
-    };
-    AttemptResult {
-        test_id: test.id.clone(),
-        attempt,
-        status,
-        exit: outcome.exit,
-        started_at_ms,
-        duration_ms: outcome.wall_time.as_millis() as u64,
-        cpu_time_ms: outcome.cpu_time.map(|d| d.as_millis() as u64),
-        peak_memory_bytes: outcome.peak_memory_bytes,
-        stdout_path,
-        stderr_path,
-        message,
-    }
-}
-
-/// Records one finished attempt, then either queues a retry or settles the test's verdict.
-#[allow(clippy::too_many_arguments)]
-fn settle(
-    run_id: &RunId,
-    tests: &[TestSpec],
-    test_idx: usize,
-    result: AttemptResult,
-    retries: Option<u32>,
-    store: &mut dyn Store,
-    scheduler: &mut Scheduler,
-    summary: &mut RunSummary,
-    durations: &mut [u64],
-    emit: &mut dyn FnMut(&RunEvent),
-) -> Result<(), RunError> {
-    let test = &tests[test_idx];
-    store.record_attempt(run_id, &result)?;
-    durations[test_idx] += result.duration_ms;
-    let attempt = result.attempt;
-    let status = result.status;
-    emit(&RunEvent::AttemptFinished { result });
-    let allowed = 1 + retries.unwrap_or(test.retries);
-    if status != AttemptStatus::Pass && attempt < allowed {
-        emit(&RunEvent::AttemptRetrying {
-            test_id: test.id.clone(),
-            next_attempt: attempt + 1,
-        });
-        let job = Job {
-            key: job_key(test_idx, attempt + 1),
-            resources: test.resources.clone(),
-            expected: None,
-        };
-        scheduler.push(job).map_err(|e| RunError::Unschedulable {
-            test: test.id.to_string(),
-            message: e.to_string(),
-        })?;
-        return Ok(());
-    }
-    let verdict = TestResult {
-        test_id: test.id.clone(),
-        status: TestStatus::from_last_attempt(status, attempt),
-        attempts: attempt,
-        duration_ms: durations[test_idx],
-    };
-    store.record_test(run_id, &verdict, &test.name, test.variant.as_deref())?;
-    summary.count(verdict.status);
-    emit(&RunEvent::TestFinished { result: verdict });
-    Ok(())
-}
-
-/// A pipe that becomes readable on SIGINT/SIGTERM/SIGHUP, so the poll loop sees Ctrl-C.
-fn interrupt_pipe() -> Result<(UnixStream, Vec<signal_hook::SigId>), RunError> {
-    let (rx, tx) = UnixStream::pair().map_err(io_err("creating the interrupt pipe"))?;
-    rx.set_nonblocking(true)
-        .map_err(io_err("creating the interrupt pipe"))?;
-    let mut ids = Vec::new();
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        let tx = tx
-            .try_clone()
-            .map_err(io_err("creating the interrupt pipe"))?;
-        ids.push(
-            signal_hook::low_level::pipe::register(sig, tx)
-                .map_err(io_err("installing signal handlers"))?,
+    fn collect(&mut self, f: InFlight) -> Result<(), RunError> {
+        let _ = self.scheduler.finished(f.key);
+        let outcome = f.handle.finish();
+        let _ = std::fs::remove_dir_all(&f.paths.scratch);
+        let result = attempt::result(
+            &self.tests[f.test],
+            f.attempt,
+            f.started_at_ms,
+            f.timed_out,
+            outcome,
+            f.paths,
         );
+        if self.interrupted && !f.timed_out && result.status != AttemptStatus::Pass {
+            // Killed by Ctrl-C: not a verdict on the test.
+            return Ok(());
+        }
+        self.settle(f.test, result)
     }
-    Ok((rx, ids))
+
+    /// Records one finished attempt, then either queues a retry or settles the test's verdict.
+    fn settle(&mut self, test_idx: usize, result: AttemptResult) -> Result<(), RunError> {
+        let test = &self.tests[test_idx];
+        self.store.record_attempt(&self.run_id, &result)?;
+        self.durations[test_idx] += result.duration_ms;
+        let (attempt, status) = (result.attempt, result.status);
+        (self.emit)(&RunEvent::AttemptFinished { result });
+        let allowed = 1 + self.retries.unwrap_or(test.retries);
+        if status != AttemptStatus::Pass && attempt < allowed && !self.interrupted {
+            (self.emit)(&RunEvent::AttemptRetrying {
+                test_id: test.id.clone(),
+                next_attempt: attempt + 1,
+            });
+            let job = Job {
+                key: attempt::job_key(test_idx, attempt + 1),
+                resources: test.resources.clone(),
+                expected: None,
+            };
+            return self
+                .scheduler
+                .push(job)
+                .map_err(|e| RunError::Unschedulable {
+                    test: test.id.to_string(),
+                    message: e.to_string(),
+                });
+        }
+        let verdict = TestResult {
+            test_id: test.id.clone(),
+            status: TestStatus::from_last_attempt(status, attempt),
+            attempts: attempt,
+            duration_ms: self.durations[test_idx],
+        };
+        self.store
+            .record_test(&self.run_id, &verdict, &test.name, test.variant.as_deref())?;
+        self.summary.count(verdict.status);
+        (self.emit)(&RunEvent::TestFinished { result: verdict });
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<RunSummary, RunError> {
+        let s = &mut self.summary;
+        let finished = s.passed + s.failed + s.flaky + s.timed_out + s.oom + s.errors;
+        s.not_run = s.total - finished;
+        s.duration_ms = self.started.elapsed().as_millis() as u64;
+        self.store
+            .finish_run(&self.run_id, &self.summary, now_ms())?;
+        (self.emit)(&RunEvent::RunFinished {
+            run_id: self.run_id.clone(),
+            summary: self.summary.clone(),
+        });
+        Ok(self.summary)
+    }
 }
 
 fn hostname() -> String {

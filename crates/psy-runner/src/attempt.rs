@@ -1,0 +1,223 @@
+//! One attempt's bookkeeping: its job key, the request handed to the executor, and how an
+//! executor's outcome becomes an [`AttemptResult`].
+
+use crate::executor::{AttemptRequest, ExecOutcome};
+use psy_model::{AttemptResult, AttemptStatus, RunId, TestSpec};
+use psy_scheduler::Placement;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Attempt numbers stay below this, so a key encodes (test index, attempt).
+const MAX_ATTEMPTS: u64 = 1 << 16;
+
+pub(crate) fn job_key(test: usize, attempt: u32) -> u64 {
+    test as u64 * MAX_ATTEMPTS + u64::from(attempt)
+}
+
+pub(crate) fn split_key(key: u64) -> (usize, u32) {
+    ((key / MAX_ATTEMPTS) as usize, (key % MAX_ATTEMPTS) as u32)
+}
+
+/// Where one attempt's files go.
+#[derive(Debug, Clone)]
+pub(crate) struct AttemptPaths {
+    pub(crate) stdout: PathBuf,
+    pub(crate) stderr: PathBuf,
+    pub(crate) scratch: PathBuf,
+}
+
+/// The test's environment: psy's own (minus `PSY_*`), the test's, then the `PSY_*` variables.
+pub(crate) fn attempt_env(
+    base_env: &[(String, String)],
+    run_id: &RunId,
+    test: &TestSpec,
+    attempt: u32,
+    scratch: &Path,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = base_env.to_vec();
+    env.extend(test.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env.push(("PSY_RUN_ID".into(), run_id.to_string()));
+    env.push(("PSY_TEST_ID".into(), test.id.to_string()));
+    env.push(("PSY_ATTEMPT".into(), attempt.to_string()));
+    env.push((
+        "PSY_VARIANT".into(),
+        test.variant.clone().unwrap_or_default(),
+    ));
+    env.push(("PSY_SCRATCH".into(), scratch.display().to_string()));
+    env
+}
+
+/// Creates the attempt's scratch dir and log files and assembles the request.
+pub(crate) fn request<'a>(
+    run_id: &'a RunId,
+    test: &'a TestSpec,
+    attempt: u32,
+    placement: Placement,
+    env: Vec<(String, String)>,
+    paths: &AttemptPaths,
+    project_dir: &Path,
+) -> Result<AttemptRequest<'a>, String> {
+    let create =
+        |p: &Path| File::create(p).map_err(|e| format!("creating log file {}: {e}", p.display()));
+    std::fs::create_dir_all(&paths.scratch).map_err(|e| {
+        format!(
+            "creating scratch directory {}: {e}",
+            paths.scratch.display()
+        )
+    })?;
+    Ok(AttemptRequest {
+        run_id,
+        test,
+        attempt,
+        cores: placement.cores,
+        env,
+        stdout: create(&paths.stdout)?,
+        stderr: create(&paths.stderr)?,
+        scratch: paths.scratch.clone(),
+        project_dir: project_dir.to_path_buf(),
+        key: placement.key,
+    })
+}
+
+/// The verdict on one attempt: set-up errors first, then timeouts, then OOM kills.
+pub(crate) fn result(
+    test: &TestSpec,
+    attempt: u32,
+    started_at_ms: u64,
+    timed_out: bool,
+    outcome: ExecOutcome,
+    paths: AttemptPaths,
+) -> AttemptResult {
+    let status = if outcome.error.is_some() {
+        AttemptStatus::Error
+    } else if timed_out {
+        AttemptStatus::Timeout
+    } else if outcome.oom_killed && outcome.exit.code != Some(0) {
+        AttemptStatus::Oom
+    } else if outcome.exit.code == Some(0) {
+        AttemptStatus::Pass
+    } else {
+        AttemptStatus::Fail
+    };
+    let message = match status {
+        AttemptStatus::Timeout => Some(format!("timed out after {:?}", test.timeout)),
+        AttemptStatus::Oom => Some(format!(
+            "killed by the memory limit ({} bytes)",
+            test.resources.memory_bytes
+        )),
+        _ => outcome.error,
+    };
+    AttemptResult {
+        test_id: test.id.clone(),
+        attempt,
+        status,
+        exit: outcome.exit,
+        started_at_ms,
+        duration_ms: outcome.wall_time.as_millis() as u64,
+        cpu_time_ms: outcome.cpu_time.map(|d| d.as_millis() as u64),
+        peak_memory_bytes: outcome.peak_memory_bytes,
+        stdout_path: paths.stdout,
+        stderr_path: paths.stderr,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use psy_model::{ExitInfo, Resources, TestId};
+    use std::time::Duration;
+
+    fn spec() -> TestSpec {
+        TestSpec {
+            id: TestId("t".into()),
+            name: "t".into(),
+            variant: None,
+            command: vec!["true".into()],
+            cwd: "/".into(),
+            env: Default::default(),
+            timeout: Duration::from_secs(1),
+            retries: 0,
+            resources: Resources::default(),
+            tags: vec![],
+            origin: "x".into(),
+        }
+    }
+
+    fn status(timed_out: bool, outcome: ExecOutcome) -> AttemptStatus {
+        let paths = AttemptPaths {
+            stdout: "o".into(),
+            stderr: "e".into(),
+            scratch: "s".into(),
+        };
+        result(&spec(), 1, 0, timed_out, outcome, paths).status
+    }
+
+    fn exited(code: i32) -> ExitInfo {
+        ExitInfo {
+            code: Some(code),
+            signal: None,
+        }
+    }
+
+    #[test]
+    fn verdict_precedence() {
+        let killed = ExitInfo {
+            code: None,
+            signal: Some(9),
+        };
+        assert_eq!(
+            status(
+                false,
+                ExecOutcome {
+                    exit: exited(0),
+                    ..Default::default()
+                }
+            ),
+            AttemptStatus::Pass
+        );
+        assert_eq!(
+            status(
+                false,
+                ExecOutcome {
+                    exit: exited(3),
+                    ..Default::default()
+                }
+            ),
+            AttemptStatus::Fail
+        );
+        assert_eq!(
+            status(
+                true,
+                ExecOutcome {
+                    exit: killed,
+                    ..Default::default()
+                }
+            ),
+            AttemptStatus::Timeout
+        );
+        let oom = ExecOutcome {
+            exit: killed,
+            oom_killed: true,
+            ..Default::default()
+        };
+        assert_eq!(status(false, oom), AttemptStatus::Oom);
+        // A test that survived an OOM kill of a child and still exited 0 passed.
+        let survived = ExecOutcome {
+            exit: exited(0),
+            oom_killed: true,
+            ..Default::default()
+        };
+        assert_eq!(status(false, survived), AttemptStatus::Pass);
+        let error = ExecOutcome {
+            error: Some("command not found".into()),
+            ..Default::default()
+        };
+        assert_eq!(status(true, error), AttemptStatus::Error);
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        assert_eq!(split_key(job_key(12345, 3)), (12345, 3));
+    }
+}
