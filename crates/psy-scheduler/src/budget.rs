@@ -100,6 +100,19 @@ impl Budget {
             || u.memory.saturating_mul(2) > t.memory
     }
 
+    /// How big a request is, in milli core-equivalents, to rank attempts by area: its CPU, or
+    /// its memory as a share of the machine converted to cores, whichever is larger, but at
+    /// least one core, so that among attempts of up to one core the longest goes first.
+    pub(crate) fn weight(&self, u: Usage) -> u64 {
+        let cpu_total = self.total.cpu.min(self.total.capped_cpu);
+        let memory = match self.total.memory {
+            0 => 0,
+            m => u128::from(u.memory) * u128::from(cpu_total) / u128::from(m),
+        };
+        let memory = u64::try_from(memory).unwrap_or(u64::MAX);
+        u.cpu.max(memory).max(u64::from(MILLI_PER_CPU))
+    }
+
     /// Whole cores to hold exclusively for this request, if any.
     pub(crate) fn exclusive_cores(&self, r: &Resources) -> Option<u32> {
         match self.policy {

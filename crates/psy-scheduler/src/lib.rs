@@ -8,22 +8,29 @@
 //! - **Guarantees are never oversubscribed.** The sum of the `cpu_millis` and `memory_bytes` of
 //!   running attempts stays within the [`Capacity`](psy_model::Capacity) (and the user's
 //!   [`Limits`]), so two attempts that each need 70% of memory never run together.
-//! - **Rank.** Attempts with an unknown duration go first (they may be the longest and we learn
-//!   their duration), then the longest expected first. Within each of those two tiers, "heavy"
-//!   attempts (more than half of the memory or of the CPU budget) go before light ones: no two
-//!   heavy attempts of the same resource can overlap, so they form a serial chain whose total
-//!   length bounds the makespan; starting that chain early lets light work fill around it.
-//! - **Backfill with a reservation.** When the best-ranked attempt (the head) does not fit,
-//!   lower-ranked ones may still start, but only if they cannot delay the head (see
-//!   `reservation.rs`), so big attempts are not postponed to the end of the run by small ones.
+//! - **Rank.** Attempts with an unknown duration go first (they may be the longest, and we learn
+//!   their duration), widest first; then attempts of known duration, largest expected area
+//!   first: duration x size in core-equivalents, the size being the larger of the CPU request
+//!   and the memory share of the machine expressed in cores, and never less than one core. So
+//!   among attempts of up to one core it is plain longest-first, while wide attempts start
+//!   earlier than their duration alone would say: started last, they could not be packed
+//!   around and would leave cores idle at the end of the run. Within each tier, "heavy"
+//!   attempts (more than half of the memory or of the CPU budget) go first: no two of them can
+//!   overlap, so they form a serial chain whose total length bounds the makespan, and starting
+//!   that chain early lets light work fill in around it.
+//! - **Backfill with reservations.** When the best-ranked attempts do not fit, a few of them get
+//!   a reservation at the earliest time they will, from the expected ends of running attempts;
+//!   a lower-ranked attempt starts now only if it fits around those reservations for its whole
+//!   expected run (see `profile.rs`). Big attempts are thus not postponed to the end of the run
+//!   by small ones, and the machine does not idle while they wait.
 //! - **No deadlock.** [`Scheduler::push`] rejects attempts that could not run on an empty
-//!   machine, so when nothing runs the head always fits.
+//!   machine, so when nothing runs the best-ranked attempt always starts.
 
 mod budget;
 mod cores;
 mod error;
+mod profile;
 mod queue;
-mod reservation;
 mod scheduler;
 pub mod simulate;
 

@@ -25,15 +25,11 @@ const LIGHT: u8 = 0b01;
 pub(crate) struct Rank {
     /// Unknown duration before known, then heavy before light (see the crate docs).
     tier: u8,
-    longest_first: Reverse<Duration>,
+    /// Largest first: the expected area (weight x nanoseconds), or only the weight when the
+    /// duration is unknown. Within a group the weight is the same, so this is longest first.
+    largest_first: Reverse<u128>,
     /// Push order breaks ties, so equal attempts start first-come first-served.
     seq: u64,
-}
-
-impl Rank {
-    pub(crate) fn expected(&self) -> Option<Duration> {
-        (self.tier & KNOWN != 0).then_some(self.longest_first.0)
-    }
 }
 
 /// One attempt a selection proposes to start.
@@ -42,19 +38,21 @@ pub(crate) struct Pick {
     pub(crate) rank: Rank,
     pub(crate) key: JobKey,
     pub(crate) usage: Usage,
+    pub(crate) expected: Option<Duration>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Group {
     pub(crate) usage: Usage,
     heavy: bool,
-    jobs: BTreeMap<Rank, JobKey>,
+    weight: u64,
+    jobs: BTreeMap<Rank, (JobKey, Option<Duration>)>,
 }
 
 impl Group {
     pub(crate) fn head(&self) -> Option<Pick> {
-        let (&rank, &key) = self.jobs.first_key_value()?;
-        Some(self.pick(rank, key))
+        let (&rank, &(key, expected)) = self.jobs.first_key_value()?;
+        Some(self.pick(rank, key, expected))
     }
 
     /// The best-ranked attempt of known duration expected to take at most `limit`.
@@ -62,20 +60,25 @@ impl Group {
         let tier = KNOWN | if self.heavy { 0 } else { LIGHT };
         let from = Rank {
             tier,
-            longest_first: Reverse(limit),
+            largest_first: Reverse(area(self.weight, limit)),
             seq: 0,
         };
-        let (&rank, &key) = self.jobs.range(from..).next()?;
-        (rank.tier == tier).then(|| self.pick(rank, key))
+        let (&rank, &(key, expected)) = self.jobs.range(from..).next()?;
+        (rank.tier == tier).then(|| self.pick(rank, key, expected))
     }
 
-    fn pick(&self, rank: Rank, key: JobKey) -> Pick {
+    fn pick(&self, rank: Rank, key: JobKey, expected: Option<Duration>) -> Pick {
         Pick {
             rank,
             key,
             usage: self.usage,
+            expected,
         }
     }
+}
+
+fn area(weight: u64, d: Duration) -> u128 {
+    u128::from(weight) * d.as_nanos()
 }
 
 #[derive(Debug)]
@@ -101,8 +104,9 @@ impl Queue {
         self.entries.contains_key(&key)
     }
 
-    /// The caller checked that `key` is not queued yet.
-    pub(crate) fn push(&mut self, job: Job, usage: Usage, heavy: bool) {
+    /// The caller checked that `key` is not queued yet. `weight` is the size of the request in
+    /// core-equivalents (see `Budget::weight`); all requests of one shape have the same.
+    pub(crate) fn push(&mut self, job: Job, usage: Usage, heavy: bool, weight: u64) {
         let shape = Shape {
             cpu_millis: job.resources.cpu_millis,
             memory_bytes: job.resources.memory_bytes,
@@ -110,32 +114,34 @@ impl Queue {
         let tier = if job.expected.is_some() { KNOWN } else { 0 } | if heavy { 0 } else { LIGHT };
         let rank = Rank {
             tier,
-            longest_first: Reverse(job.expected.unwrap_or_default()),
+            largest_first: Reverse(job.expected.map_or(u128::from(weight), |d| area(weight, d))),
             seq: self.seq,
         };
         self.seq += 1;
         let group = self.groups.entry(shape).or_insert_with(|| Group {
             usage,
             heavy,
+            weight,
             jobs: BTreeMap::new(),
         });
-        group.jobs.insert(rank, job.key);
+        group.jobs.insert(rank, (job.key, job.expected));
         self.entries.insert(job.key, Entry { shape, rank, job });
     }
 
     /// The best-ranked proposal of `choose` over all groups; `steps` counts groups visited.
-    pub(crate) fn select(
+    pub(crate) fn select<T>(
         &self,
         steps: &mut u64,
-        mut choose: impl FnMut(&Group) -> Option<Pick>,
-    ) -> Option<Pick> {
-        let mut best: Option<Pick> = None;
+        rank: impl Fn(&T) -> Rank,
+        mut choose: impl FnMut(&Group) -> Option<T>,
+    ) -> Option<T> {
+        let mut best: Option<T> = None;
         for group in self.groups.values() {
             *steps += 1;
-            if let Some(p) = choose(group) {
-                if best.map_or(true, |b| p.rank < b.rank) {
-                    best = Some(p);
-                }
+            let Some(p) = choose(group) else { continue };
+            match &best {
+                Some(b) if rank(b) <= rank(&p) => {}
+                _ => best = Some(p),
             }
         }
         best

@@ -2,8 +2,8 @@
 
 use crate::budget::{Budget, Usage};
 use crate::cores::CorePool;
-use crate::queue::{Group, Pick, Queue};
-use crate::reservation::Backfill;
+use crate::profile::{Profile, Window, RESERVATIONS};
+use crate::queue::{Group, Pick, Queue, Rank};
 use crate::{FinishError, Job, JobKey, Limits, Placement, PushError};
 use psy_model::{Capacity, CpuPolicy};
 use std::collections::{BTreeSet, HashMap};
@@ -31,11 +31,11 @@ struct Running {
     usage: Usage,
     cores: Option<Vec<u32>>,
     expected_end: Option<Duration>,
-    /// The reservation epoch it was backfilled under, if any.
+    /// The epoch of the blocked head it was started beside, if any.
     epoch: Option<u64>,
 }
 
-/// The blocked head and what was backfilled beside it (see `reservation.rs`).
+/// The blocked head and what was started beside it since it got blocked (see `profile.rs`).
 #[derive(Debug)]
 struct Reservation {
     head: JobKey,
@@ -74,7 +74,8 @@ impl Scheduler {
             .admit(&job)
             .inspect_err(|e| debug!(%e, "rejected"))?;
         let heavy = self.budget.is_heavy(usage);
-        self.queue.push(job, usage, heavy);
+        let weight = self.budget.weight(usage);
+        self.queue.push(job, usage, heavy, weight);
         Ok(())
     }
 
@@ -88,54 +89,22 @@ impl Scheduler {
     /// the same for every call).
     pub fn next_placements(&mut self, now: Duration) -> Vec<Placement> {
         let mut placed = Vec::new();
-        // Start the best-ranked attempts while they fit; the first that does not is the head.
-        let head = loop {
-            let mut steps = 0;
-            let best = self.queue.select(&mut steps, Group::head);
-            self.steps += steps;
-            let Some(best) = best else {
-                self.reservation = None;
-                return placed;
-            };
-            if !self.fits_now(best.usage) {
-                break best;
-            }
-            placed.push(self.start(best, now, None));
-        };
-        let reservation = match self.reservation.take() {
-            Some(r) if r.head == head.key => r,
-            _ => {
-                self.epochs += 1;
-                trace!(head = head.key, "reserving for blocked head");
-                Reservation {
-                    head: head.key,
-                    epoch: self.epochs,
-                    started: Usage::default(),
-                }
-            }
-        };
-        let epoch = reservation.epoch;
-        let started = reservation.started;
-        self.reservation = Some(reservation);
-
-        let mut plan = self.plan(head.usage, started, now);
-        let window = plan.window(now);
+        let mut plan = self.plan(now);
         loop {
             let mut steps = 0;
-            let pick = self
-                .queue
-                .select(&mut steps, |group| self.backfill_pick(group, &plan, window));
+            let choice = self.queue.select(&mut steps, Choice::rank, |group| {
+                self.choose(group, &mut plan)
+            });
             self.steps += steps;
-            let Some((pick, consumes)) = pick.map(|p| (p, !ends_by(p, window))) else {
-                break;
-            };
-            if consumes {
-                plan.consume(pick.usage);
+            match choice {
+                None => break,
+                Some(Choice::Start(pick)) => placed.push(self.start_planned(pick, now, &mut plan)),
+                Some(Choice::Reserve(pick)) => self.reserve(pick, &mut plan),
             }
-            if let Some(r) = self.reservation.as_mut() {
-                r.started = r.started.plus(pick.usage);
-            }
-            placed.push(self.start(pick, now, Some(epoch)));
+        }
+        self.steps += plan.profile.steps;
+        if plan.reserved.is_empty() {
+            self.reservation = None;
         }
         placed
     }
@@ -187,40 +156,101 @@ impl Scheduler {
         self.used.plus(usage).fits_in(self.budget.total)
     }
 
-    /// What may run beside the blocked head (needing `need`) without delaying it.
-    fn plan(&mut self, need: Usage, started: Usage, now: Duration) -> Backfill {
+    fn plan(&self, now: Duration) -> Plan {
         let free = self.budget.total.minus(self.used).unwrap_or_default();
         let running = &self.running;
         let releases = self
             .ends
             .iter()
             .filter_map(|(end, key)| Some((*end, running.get(key)?.usage)));
-        Backfill::plan(
-            need,
-            free,
-            releases,
-            now,
-            self.budget.total,
-            started,
-            &mut self.steps,
-        )
+        Plan {
+            profile: Profile::new(now, free, releases),
+            reserved: Vec::new(),
+            room: None,
+        }
     }
 
-    /// The best attempt of `group` that may start beside the blocked head.
-    fn backfill_pick(
-        &self,
-        group: &Group,
-        plan: &Backfill,
-        window: Option<Duration>,
-    ) -> Option<Pick> {
-        if !self.fits_now(group.usage) {
-            return None;
-        }
+    /// What `group` proposes: its head if it can start now without delaying any reservation,
+    /// else a reservation for its head (while reservations remain), else its best attempt
+    /// short enough to end before the reservations it would collide with.
+    fn choose(&self, group: &Group, plan: &mut Plan) -> Option<Choice> {
         let head = group.head()?;
-        if ends_by(head, window) || plan.room().is_some_and(|r| head.usage.fits_in(r)) {
-            return Some(head);
+        let reserved = plan.reserved.iter().any(|(key, _)| *key == head.key);
+        let within_room = match plan.room {
+            None => true,
+            Some(room) => room.is_some_and(|r| group.usage.fits_in(r)),
+        };
+        let window = if self.fits_now(group.usage) && within_room {
+            plan.profile.window(group.usage)
+        } else {
+            Window::Never
+        };
+        if !reserved && window.covers(head.expected) {
+            return Some(Choice::Start(head));
         }
-        group.first_known_within(window?)
+        if !reserved && plan.reserved.len() < RESERVATIONS && !self.conflicts(head.usage, plan) {
+            return Some(Choice::Reserve(head));
+        }
+        match window {
+            Window::For(w) => group.first_known_within(w).map(Choice::Start),
+            Window::Never | Window::Forever => None,
+        }
+    }
+
+    /// Whether `usage` can never run beside an attempt already reserved this call: then it
+    /// has to wait for that one anyway, and a reservation is better spent on another group.
+    fn conflicts(&self, usage: Usage, plan: &Plan) -> bool {
+        let total = self.budget.total;
+        plan.reserved
+            .iter()
+            .any(|(_, r)| !r.plus(usage).fits_in(total))
+    }
+
+    fn start_planned(&mut self, pick: Pick, now: Duration, plan: &mut Plan) -> Placement {
+        let until = pick.expected.map(|d| now.saturating_add(d));
+        plan.profile.take(now, until, pick.usage);
+        if let Some(room) = plan.room.as_mut() {
+            *room = room.and_then(|r| r.minus(pick.usage));
+        }
+        let epoch = match self.reservation.as_mut() {
+            Some(r) if !plan.reserved.is_empty() => {
+                r.started = r.started.plus(pick.usage);
+                Some(r.epoch)
+            }
+            _ => None,
+        };
+        self.start(pick, now, epoch)
+    }
+
+    /// Books the earliest time `pick` fits. The first reservation of a call (the head) also
+    /// starts or continues its epoch; if the head can only fit once attempts of unknown
+    /// duration end, everything started beside it must leave room for it instead.
+    fn reserve(&mut self, pick: Pick, plan: &mut Plan) {
+        let at = plan.profile.earliest_fit(pick.usage, pick.expected);
+        if let Some(at) = at {
+            let until = pick.expected.map(|d| at.saturating_add(d));
+            plan.profile.take(at, until, pick.usage);
+        }
+        if plan.reserved.is_empty() {
+            let reservation = match self.reservation.take() {
+                Some(r) if r.head == pick.key => r,
+                _ => {
+                    self.epochs += 1;
+                    trace!(head = pick.key, "head blocked");
+                    Reservation {
+                        head: pick.key,
+                        epoch: self.epochs,
+                        started: Usage::default(),
+                    }
+                }
+            };
+            if at.is_none() {
+                let room = self.budget.total.minus(pick.usage);
+                plan.room = Some(room.and_then(|r| r.minus(reservation.started)));
+            }
+            self.reservation = Some(reservation);
+        }
+        plan.reserved.push((pick.key, pick.usage));
     }
 
     fn start(&mut self, pick: Pick, now: Duration, epoch: Option<u64>) -> Placement {
@@ -230,7 +260,7 @@ impl Scheduler {
             .as_ref()
             .and_then(|j| self.budget.exclusive_cores(&j.resources))
             .map(|n| self.cores.take(n));
-        let expected_end = pick.rank.expected().map(|d| now.saturating_add(d));
+        let expected_end = pick.expected.map(|d| now.saturating_add(d));
         if let Some(end) = expected_end {
             self.ends.insert((end, pick.key));
         }
@@ -252,7 +282,27 @@ impl Scheduler {
     }
 }
 
-/// Whether `pick` is expected to end within `window` (so it cannot delay the head).
-fn ends_by(pick: Pick, window: Option<Duration>) -> bool {
-    matches!((pick.rank.expected(), window), (Some(d), Some(w)) if d <= w)
+/// The state of one `next_placements` call.
+#[derive(Debug)]
+struct Plan {
+    profile: Profile,
+    /// Heads reserved this call, best-ranked first.
+    reserved: Vec<(JobKey, Usage)>,
+    /// Set when the first reserved head waits on attempts of unknown duration: what may still
+    /// be started beside it (`None`: nothing).
+    room: Option<Option<Usage>>,
+}
+
+#[derive(Debug)]
+enum Choice {
+    Start(Pick),
+    Reserve(Pick),
+}
+
+impl Choice {
+    fn rank(&self) -> Rank {
+        match self {
+            Choice::Start(p) | Choice::Reserve(p) => p.rank,
+        }
+    }
 }

@@ -166,14 +166,18 @@ fn any_instance() -> impl Strategy<Value = (Capacity, CpuPolicy, Limits, Vec<(Jo
 /// - every job is short next to the whole: durations are in [1s, 10s] and there are 50-70 light
 ///   jobs per core (total light work >= ~25x the longest job), so the unavoidable tail, in which
 ///   the machine drains, is at most one job (< 5% of the bound);
-/// - light CPU requests are 1/4, 1/2, 1 or 2 cores on machines of 4-16 cores, so a queue of them
-///   can fill the CPU exactly (under the exclusive policy whole-core jobs draw from the same
-///   millis pool, so core ids never fragment);
+/// - light CPU requests are 1/4, 1/2, 1 or 2 cores on machines of 4-16 cores, and each size
+///   makes up a large share of the jobs, so there are always small jobs to fill what wide ones
+///   leave and the CPU can be kept full (under the exclusive policy whole-core jobs draw from
+///   the same millis pool, so core ids never fragment);
 /// - light memory is at most 1/4 of the machine even when lights fill every core, so lights
 ///   always fit beside one memory-heavy job (51-70% of memory, 1 or 2 cores): an optimal
 ///   schedule runs the heavy jobs, which can never overlap each other, back to back from time
 ///   zero while lights fill the remaining cores. Its makespan is then about the larger of the
 ///   heavy chain and the CPU area over the cores, which is what `lower_bound` reports.
+///
+/// The scheduler sees estimates that are off by up to 20% (as medians of past runs are); the
+/// bound and the makespan use the actual durations.
 fn packable_instance() -> impl Strategy<Value = (Capacity, CpuPolicy, Vec<(Job, Duration)>)> {
     (4u32..=16, policy()).prop_flat_map(|(cores, policy)| {
         let memory = u64::from(cores) * 4 * GIB;
@@ -181,18 +185,20 @@ fn packable_instance() -> impl Strategy<Value = (Capacity, CpuPolicy, Vec<(Job, 
             prop_oneof![Just(250u32), Just(500), Just(1000), Just(2000)],
             50u64..=100,
             ms(1_000..=10_000),
+            80u32..=120,
         )
-            .prop_map(move |(cpu, percent, d)| {
+            .prop_map(move |(cpu, percent, d, error)| {
                 // Per core at most 1/4 of memory / cores, scaled by 50-100%.
                 let mem = memory / 4 / u64::from(cores) * u64::from(cpu) / 1000 * percent / 100;
-                (cpu, mem, d)
+                (cpu, mem, d, error)
             });
         let heavy = (
             prop_oneof![Just(1000u32), Just(2000)],
             51u64..=70,
             ms(1_000..=10_000),
+            80u32..=120,
         )
-            .prop_map(move |(cpu, percent, d)| (cpu, memory / 100 * percent, d));
+            .prop_map(move |(cpu, percent, d, error)| (cpu, memory / 100 * percent, d, error));
         let n = cores as usize;
         let lights = proptest::collection::vec(light, 50 * n..=70 * n);
         let heavies = proptest::collection::vec(heavy, 0..=70);
@@ -206,8 +212,9 @@ fn packable_instance() -> impl Strategy<Value = (Capacity, CpuPolicy, Vec<(Job, 
             let third = all.len() / 3;
             all.rotate_left(third);
             let jobs = all.into_iter().enumerate();
+            // Estimates are off by up to 20%, as medians of past runs are.
             let jobs = jobs
-                .map(|(k, (c, m, d))| (job(k, c, m, Some(d)), d))
+                .map(|(k, (c, m, d, error))| (job(k, c, m, Some(d * error / 100)), d))
                 .collect();
             (machine(cores, cores * 1000, memory), policy, jobs)
         })
@@ -228,14 +235,14 @@ proptest! {
 
     #[test]
     fn known_durations_start_the_longest_job_first(
-        cores in 1u32..=8,
-        requests in proptest::collection::vec((1u32..=500, 0u64..=500, ms(0..=10_000)), 1..60),
+        cores in 2u32..=8,
+        requests in proptest::collection::vec((0u32..=1000, 0u64..=1000, ms(0..=10_000)), 1..60),
     ) {
-        // Light requests (at most half a core per core of machine and half of memory), so
-        // nothing ranks ahead of the longest job.
-        let cap = machine(cores, cores * 1000, GIB);
+        // Requests of at most one core and 1/cores of memory: the same weight, so the rank is
+        // the expected duration alone (wider requests rank by area, see the crate docs).
+        let cap = machine(cores, cores * 1000, u64::from(cores) * GIB);
         let jobs: Vec<_> = requests.iter().enumerate()
-            .map(|(k, &(c, m, d))| (job(k, c * cores, m * (GIB / 1000), Some(d)), d))
+            .map(|(k, &(c, m, d))| (job(k, c, m * (GIB / 1000), Some(d)), d))
             .collect();
         let out = simulate(&cap, CpuPolicy::Shared, &Limits::default(), &jobs).unwrap();
         let longest = jobs.iter().map(|(_, d)| *d).max().unwrap();
@@ -276,91 +283,4 @@ proptest! {
             "makespan {:?} vs lower bound {:?}", out.makespan, bound
         );
     }
-}
-
-#[test]
-#[ignore]
-fn explore() {
-    use proptest::strategy::ValueTree;
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let mut worst = 0.0f64;
-    let mut ratios = vec![];
-    for _ in 0..200 {
-        let (cap, policy, jobs) = packable_instance().new_tree(&mut runner).unwrap().current();
-        let limits = Limits::default();
-        let out = simulate(&cap, policy, &limits, &jobs).unwrap();
-        let bound = lower_bound(&cap, policy, &limits, &jobs);
-        let heavy: Vec<_> = jobs
-            .iter()
-            .filter(|(j, _)| j.resources.memory_bytes * 2 > cap.memory_bytes)
-            .collect();
-        let chain: f64 = heavy.iter().map(|(_, d)| d.as_secs_f64()).sum();
-        let area: f64 = jobs
-            .iter()
-            .map(|(j, d)| j.resources.cpu_millis as f64 * d.as_secs_f64())
-            .sum::<f64>()
-            / cap.cpu_millis as f64;
-        let mut last_heavy_end = 0.0f64;
-        let mut starts = HashMap::new();
-        for e in &out.events {
-            match e {
-                SimEvent::Start { key, at, .. } => {
-                    starts.insert(*key, *at);
-                }
-                SimEvent::Finish { key, at } => {
-                    if jobs[*key as usize].0.resources.memory_bytes * 2 > cap.memory_bytes {
-                        last_heavy_end = last_heavy_end.max(at.as_secs_f64());
-                    }
-                }
-            }
-        }
-        let r = out.makespan.as_secs_f64() / bound.as_secs_f64();
-        ratios.push(r);
-        worst = worst.max(r);
-        if r > 1.08 {
-            // cpu idle profile: buckets of 5% of makespan
-            let total = out.makespan.as_secs_f64();
-            let mut ev: Vec<(f64, i64)> = vec![];
-            for e in &out.events {
-                match e {
-                    SimEvent::Start { key, at, .. } => ev.push((
-                        at.as_secs_f64(),
-                        jobs[*key as usize].0.resources.cpu_millis as i64,
-                    )),
-                    SimEvent::Finish { key, at } => ev.push((
-                        at.as_secs_f64(),
-                        -(jobs[*key as usize].0.resources.cpu_millis as i64),
-                    )),
-                }
-            }
-            let mut buckets = vec![0.0f64; 20];
-            let mut cur = 0i64;
-            let mut t = 0.0;
-            for (at, d) in ev {
-                let mut a = t;
-                while a < at {
-                    let b = ((a / total * 20.0).floor() as usize).min(19);
-                    let end = ((b + 1) as f64 * total / 20.0).min(at);
-                    buckets[b] += (cap.cpu_millis as f64 - cur as f64) / 1000.0 * (end - a);
-                    a = end;
-                }
-                t = at;
-                cur += d;
-            }
-            println!(
-                "idle core-s per 5% bucket: {:?}",
-                buckets
-                    .iter()
-                    .map(|x| format!("{x:.0}"))
-                    .collect::<Vec<_>>()
-            );
-            println!("cores {} {:?} n {} heavies {} chain {:.1} area {:.1} bound {:.1} makespan {:.1} last_heavy_end {:.1} ratio {:.3}",
-                cap.cores.len(), policy, jobs.len(), heavy.len(), chain, area, bound.as_secs_f64(), out.makespan.as_secs_f64(), last_heavy_end, r);
-        }
-    }
-    ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!(
-        "worst {worst:.3} median {:.3} p90 {:.3}",
-        ratios[100], ratios[180]
-    );
 }

@@ -1,58 +1,7 @@
-//! Unit tests of the scheduler's decisions on small hand-made situations.
+//! Placement decisions: ranking, backfill and reservations, caps, cores, rejections.
 
-use crate::simulate::simulate;
-use crate::{FinishError, Job, JobKey, Limits, Placement, PushError, Scheduler};
-use psy_model::{Capacity, CpuPolicy, Resources};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::time::Duration;
-
-const GIB: u64 = 1 << 30;
-
-fn machine(cores: u32, memory_gib: u64) -> Capacity {
-    Capacity {
-        cpu_millis: cores * 1000,
-        memory_bytes: memory_gib * GIB,
-        cores: (0..cores).collect(),
-    }
-}
-
-fn job(key: JobKey, cpu_millis: u32, memory_bytes: u64, secs: Option<u64>) -> Job {
-    Job {
-        key,
-        resources: Resources {
-            cpu_millis,
-            memory_bytes,
-            ..Resources::default()
-        },
-        expected: secs.map(Duration::from_secs),
-    }
-}
-
-fn keys(placements: &[Placement]) -> Vec<JobKey> {
-    placements.iter().map(|p| p.key).collect()
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn scheduler(cap: Capacity, jobs: impl IntoIterator<Item = Job>) -> Scheduler {
-    scheduler_with(cap, CpuPolicy::Shared, Limits::default(), jobs)
-}
-
-fn scheduler_with(
-    cap: Capacity,
-    policy: CpuPolicy,
-    limits: Limits,
-    jobs: impl IntoIterator<Item = Job>,
-) -> Scheduler {
-    let mut s = Scheduler::new(cap, policy, limits);
-    for j in jobs {
-        s.push(j).unwrap();
-    }
-    s
-}
+use super::*;
+use crate::{FinishError, PushError};
 
 #[test]
 fn unknown_durations_first_then_longest() {
@@ -75,6 +24,20 @@ fn unknown_durations_first_then_longest() {
     }
     assert_eq!(order, [1, 3, 2, 0, 4]);
     assert!(s.next_placements(secs(0)).is_empty());
+}
+
+#[test]
+fn wider_requests_rank_by_area() {
+    // 3 cores x 5s outranks 1 core x 10s; 1 core x 20s outranks both.
+    let mut s = scheduler(
+        machine(8, 16),
+        [
+            job(0, 1000, GIB, Some(10)),
+            job(1, 3000, GIB, Some(5)),
+            job(2, 1000, GIB, Some(20)),
+        ],
+    );
+    assert_eq!(keys(&s.next_placements(secs(0))), [2, 1, 0]);
 }
 
 #[test]
@@ -362,61 +325,4 @@ fn zero_limits_are_clamped_to_serial() {
     let jobs = (0..3).map(|k| job(k, 1000, GIB, None));
     let mut s = scheduler_with(machine(4, 16), CpuPolicy::Shared, limits, jobs);
     assert_eq!(keys(&s.next_placements(secs(0))), [0]);
-}
-
-/// A benchmark-like run: 20,000 jobs of a few shapes (some of unknown duration) through the
-/// scheduler. Completes, and the work per placement stays bounded by the number of shapes and
-/// running jobs rather than growing with the queue (a full rescan per finish would do ~10^8
-/// steps here).
-#[test]
-fn schedules_20000_jobs() {
-    const N: u64 = 20_000;
-    let cap = machine(64, 256);
-    let shapes = [
-        (250, GIB / 2),
-        (1000, GIB),
-        (2000, 4 * GIB),
-        (500, 2 * GIB),
-        (4000, 140 * GIB),
-    ];
-    let jobs: Vec<(Job, Duration)> = (0..N)
-        .map(|k| {
-            let (cpu, mem) = shapes[(k % 5) as usize];
-            let actual = Duration::from_millis(100 + (k * 7919) % 5000);
-            let expected = (k % 11 != 0).then_some(actual);
-            let j = Job {
-                expected,
-                ..job(k, cpu, mem, None)
-            };
-            (j, actual)
-        })
-        .collect();
-    let out = simulate(&cap, CpuPolicy::Exclusive, &Limits::default(), &jobs).unwrap();
-    let starts = out
-        .events
-        .iter()
-        .filter(|e| matches!(e, crate::simulate::SimEvent::Start { .. }));
-    assert_eq!(starts.count() as u64, N);
-
-    // The same run driven by hand, to read the scheduler's step counter.
-    let mut s = Scheduler::new(cap, CpuPolicy::Exclusive, Limits::default());
-    for (j, _) in &jobs {
-        s.push(j.clone()).unwrap();
-    }
-    let mut ends = BinaryHeap::new();
-    let mut now = Duration::ZERO;
-    let mut started = 0u64;
-    loop {
-        for p in s.next_placements(now) {
-            started += 1;
-            ends.push(Reverse((now + jobs[p.key as usize].1, p.key)));
-        }
-        let Some(Reverse((at, key))) = ends.pop() else {
-            break;
-        };
-        now = at;
-        s.finished(key).unwrap();
-    }
-    assert_eq!(started, N);
-    assert!(s.steps() < 200 * N, "{} steps for {N} jobs", s.steps());
 }
