@@ -73,6 +73,8 @@ struct InFlight {
     started_at_ms: u64,
     timed_out: bool,
     paths: AttemptPaths,
+    /// Exclusive policy: a fractional attempt, confined to the cores no one holds exclusively.
+    on_shared_cores: bool,
 }
 
 /// The state of one run while it executes.
@@ -93,6 +95,9 @@ struct RunLoop<'a> {
     durations: Vec<u64>,
     in_flight: Vec<InFlight>,
     interrupted: bool,
+    cpu_policy: CpuPolicy,
+    /// Exclusive policy: the cores fractional attempts currently run on.
+    shared_cores: Vec<u32>,
 }
 
 /// Runs every test of `settings` and returns the summary. Each attempt is committed to `store`
@@ -107,6 +112,7 @@ pub fn run(
     let started_at_ms = now_ms();
     let expected = store.expected_durations()?;
     let mut scheduler = Scheduler::new(settings.capacity, settings.cpu_policy, settings.limits);
+    let initial_shared = scheduler.shared_cores();
     for (i, t) in settings.tests.iter().enumerate() {
         let job = Job {
             key: attempt::job_key(i, 1),
@@ -168,6 +174,8 @@ pub fn run(
         },
         in_flight: Vec::new(),
         interrupted: false,
+        cpu_policy: settings.cpu_policy,
+        shared_cores: initial_shared,
     };
     let outcome = run.drive(&interrupts);
     run.executor.close();
@@ -180,7 +188,9 @@ impl RunLoop<'_> {
     fn drive(&mut self, interrupts: &Interrupts) -> Result<(), RunError> {
         loop {
             if !self.interrupted {
-                for placement in self.scheduler.next_placements(self.started.elapsed()) {
+                let placements = self.scheduler.next_placements(self.started.elapsed());
+                self.reconfine_shared();
+                for placement in placements {
                     self.start(placement)?;
                 }
             }
@@ -193,8 +203,28 @@ impl RunLoop<'_> {
         }
     }
 
-    fn start(&mut self, placement: Placement) -> Result<(), RunError> {
+    /// Exclusive policy: when whole-core attempts take or release cores, moves the running
+    /// fractional attempts onto the cores left shared, so exclusivity holds in the kernel too.
+    fn reconfine_shared(&mut self) {
+        if self.cpu_policy != CpuPolicy::Exclusive {
+            return;
+        }
+        let shared = self.scheduler.shared_cores();
+        if shared == self.shared_cores {
+            return;
+        }
+        for f in self.in_flight.iter_mut().filter(|f| f.on_shared_cores) {
+            f.handle.set_cores(&shared);
+        }
+        self.shared_cores = shared;
+    }
+
+    fn start(&mut self, mut placement: Placement) -> Result<(), RunError> {
         let key = placement.key;
+        let on_shared_cores = self.cpu_policy == CpuPolicy::Exclusive && placement.cores.is_none();
+        if on_shared_cores {
+            placement.cores = Some(self.shared_cores.clone());
+        }
         let (test_idx, attempt) = attempt::split_key(key);
         let test = &self.tests[test_idx];
         let (stdout, stderr) = self.state.attempt_logs(&self.run_id, &test.id, attempt);
@@ -231,6 +261,7 @@ impl RunLoop<'_> {
                     started_at_ms,
                     timed_out: false,
                     paths,
+                    on_shared_cores,
                 });
                 Ok(())
             }

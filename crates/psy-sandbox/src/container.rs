@@ -84,6 +84,14 @@ impl Container {
         self.exited_at.get_or_insert_with(Instant::now);
     }
 
+    /// Moves the container onto `cores` (when it has a cpuset).
+    pub fn set_cores(&self, cores: &[u32]) -> Result<(), crate::cgroup::CgroupError> {
+        match &self.cgroup {
+            Some(cg) => cg.set_cores(cores),
+            None => Ok(()),
+        }
+    }
+
     /// Kills the container: the init (which takes its PID namespace down) and, through the
     /// cgroup, anything else in it.
     pub fn kill(&self) {

@@ -86,3 +86,54 @@ memory = "64MiB"
         .unwrap();
     assert!(mib >= 32.0, "{row:?}");
 }
+
+/// `cpu-policy = "exclusive"`: a whole-core attempt gets cores of its own; fractional attempts
+/// running beside it are confined to the other cores.
+#[test]
+fn exclusive_cores_are_not_shared() {
+    if !root() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        eprintln!("skipped: needs 2 cores");
+        return;
+    }
+    let p = Project::new(
+        r#"
+[host]
+cpu-policy = "exclusive"
+
+[[test]]
+name = "pinned"
+command = ["sh", "-c", "grep Cpus_allowed_list /proc/self/status; sleep 1"]
+cpus = 1
+
+[[test]]
+name = "shared"
+command = ["sh", "-c", "sleep 0.3; grep Cpus_allowed_list /proc/self/status"]
+cpus = 0.5
+"#,
+    );
+    let (out, _) = p.run_json(&[]);
+    out.code(0);
+    let list = |test: &str| {
+        let log = std::fs::read_dir(p.dir().join(".psyduck/logs"))
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path()
+            .join(format!("{test}.1.out"));
+        let text = std::fs::read_to_string(&log).unwrap();
+        text.trim().rsplit(['\t', ' ']).next().unwrap().to_string()
+    };
+    let pinned = list("pinned");
+    assert!(pinned.parse::<u32>().is_ok(), "one core: {pinned:?}");
+    // The fractional attempt ran while `pinned` held its core: it must not include it.
+    let shared = list("shared");
+    assert!(
+        !shared.split([',', '-']).any(|c| c == pinned),
+        "shared {shared:?} vs pinned {pinned}"
+    );
+}

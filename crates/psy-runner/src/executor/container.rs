@@ -74,6 +74,15 @@ impl Running for ContainerRun {
         self.0.kill();
     }
 
+    fn set_cores(&mut self, cores: &[u32]) {
+        if let Err(e) = self.0.set_cores(cores) {
+            tracing::warn!(
+                pid = self.0.pid(),
+                "moving a container to cores {cores:?}: {e}"
+            );
+        }
+    }
+
     fn finish(self: Box<Self>) -> ExecOutcome {
         let outcome = self.0.finish();
         ExecOutcome {

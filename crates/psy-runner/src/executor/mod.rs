@@ -50,6 +50,8 @@ pub trait Running: std::fmt::Debug {
     fn wait_fd(&self) -> RawFd;
     /// Kills everything the attempt started.
     fn kill(&mut self);
+    /// Moves the attempt onto these cores (exclusive policy: the shared cores changed).
+    fn set_cores(&mut self, cores: &[u32]);
     /// Reaps and measures; blocks until the attempt is gone.
     fn finish(self: Box<Self>) -> ExecOutcome;
 }

@@ -122,6 +122,10 @@ pub trait Cgroup: Send + std::fmt::Debug {
     /// Pids in the group and its sub-groups, sorted.
     fn pids(&self) -> Result<Vec<u32>, CgroupError>;
 
+    /// Moves the group onto `cores` (its cpuset), e.g. when exclusive attempts take cores away
+    /// from the shared ones. A no-op for a group without a cpuset.
+    fn set_cores(&self, cores: &[u32]) -> Result<(), CgroupError>;
+
     /// Kills stragglers and removes the group's directories (in every v1 hierarchy). Parents
     /// created by `create` stay (see [`CgroupDriver::remove_group`]).
     fn remove(self: Box<Self>) -> Result<(), CgroupError>;

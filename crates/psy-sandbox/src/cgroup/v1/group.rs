@@ -79,6 +79,13 @@ fn set_frozen(state: &Path, frozen: bool) -> Result<(), CgroupError> {
 }
 
 impl Cgroup for V1Group {
+    fn set_cores(&self, cores: &[u32]) -> Result<(), CgroupError> {
+        match self.dir(V1Controller::Cpuset) {
+            Some(dir) => files::write(&dir.join("cpuset.cpus"), &super::limits::cpu_list(cores)),
+            None => Ok(()),
+        }
+    }
+
     fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs
             .iter()

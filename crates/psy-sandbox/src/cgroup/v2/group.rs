@@ -56,6 +56,11 @@ fn set_frozen(freeze: &Path, events: &Path, frozen: bool) -> Result<(), CgroupEr
 }
 
 impl Cgroup for V2Group {
+    fn set_cores(&self, cores: &[u32]) -> Result<(), CgroupError> {
+        let list: Vec<String> = cores.iter().map(u32::to_string).collect();
+        files::write_optional(&self.dir.join("cpuset.cpus"), &list.join(",")).map(drop)
+    }
+
     fn procs_files(&self) -> Vec<PathBuf> {
         vec![self.dir.join("cgroup.procs")]
     }
