@@ -29,7 +29,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let capacity = capacity::detect(host.reserve_cpu_millis, host.reserve_memory_bytes);
     psy_config::check_fits(&tests, &capacity).map_err(usage)?;
     let cpu_cap_millis = match args.cpus {
-        Some(c) if c.is_nan() || c <= 0.0 => return Err(usage(format!("--cpus {c}: must be more than 0"))),
+        Some(c) if c.is_nan() || c <= 0.0 => {
+            return Err(usage(format!("--cpus {c}: must be more than 0")))
+        }
         Some(c) => Some((c * f64::from(MILLI_PER_CPU)).round() as u32),
         None => None,
     };

@@ -1,8 +1,13 @@
 //! `psy bench ...`: the benchmarks behind BENCHMARKS.md, each measuring psy beside its peers in
 //! the same run (the machines are shared and noisy: compare ratios, not absolute times).
 
+mod harness;
+mod makespan;
+mod makespan_suite;
+mod naive;
 mod spawn;
 mod stats;
+mod throughput;
 
 use clap::Subcommand;
 use std::process::ExitCode;
@@ -11,10 +16,17 @@ use std::process::ExitCode;
 pub(crate) enum BenchCommand {
     /// Start-to-exit of `/bin/true`: psy's container vs fork+exec, unshare, bubblewrap, crun.
     Spawn(spawn::SpawnArgs),
+    /// Tests per second of `psy run` on N trivial tests vs `xargs -P <cores>` running N `true`.
+    Throughput(throughput::ThroughputArgs),
+    /// Makespan of `psy run` on a mixed suite (memory hogs, CPU-bound, sleeps) vs its lower
+    /// bound, psy-scheduler's simulation and a naive `xargs -P <cores>` in a memory cgroup.
+    Makespan(makespan::MakespanArgs),
 }
 
 pub(crate) fn bench(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Spawn(args) => spawn::run(args),
+        BenchCommand::Throughput(args) => throughput::run(args),
+        BenchCommand::Makespan(args) => makespan::run(args),
     }
 }

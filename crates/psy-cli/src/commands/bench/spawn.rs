@@ -57,13 +57,21 @@ fn fork_exec_probe() -> Probe<'static> {
         // SAFETY: waiting for our own child.
         unsafe { libc::waitpid(pid, &mut status, 0) };
         let elapsed = t.elapsed();
-        anyhow::ensure!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "/bin/true failed");
+        anyhow::ensure!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "/bin/true failed"
+        );
         Ok(elapsed)
     })
 }
 
 fn container_probe<'a>(sandbox: &'a Sandbox, dir: &'a Path) -> Probe<'a> {
-    let limits = CgroupLimits { cpu_millis: 1000, exclusive_cores: None, memory_bytes: 256 << 20, pids: 64 };
+    let limits = CgroupLimits {
+        cpu_millis: 1000,
+        exclusive_cores: None,
+        memory_bytes: 256 << 20,
+        pids: 64,
+    };
     Box::new(move |i| {
         let scratch = dir.join(format!("s{i}"));
         std::fs::create_dir(&scratch)?;
@@ -86,25 +94,64 @@ fn container_probe<'a>(sandbox: &'a Sandbox, dir: &'a Path) -> Probe<'a> {
         if let Some(e) = outcome.setup_error {
             anyhow::bail!("container failed: {e}");
         }
-        anyhow::ensure!(outcome.exit.code == Some(0), "container exited with {:?}", outcome.exit);
+        anyhow::ensure!(
+            outcome.exit.code == Some(0),
+            "container exited with {:?}",
+            outcome.exit
+        );
         Ok(elapsed)
     })
 }
 
 pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
     let n = args.iterations.max(1);
-    let dir = tempfile::Builder::new().prefix("psy-bench-").tempdir_in(std::env::current_dir()?)?;
+    let dir = tempfile::Builder::new()
+        .prefix("psy-bench-")
+        .tempdir_in(std::env::current_dir()?)?;
     let sandbox = Sandbox::new(&format!("bench{}", std::process::id()))?;
     for w in sandbox.warnings() {
         eprintln!("warning: {w}");
     }
     let mut probes: Vec<(&str, Probe<'_>)> = Vec::new();
     probes.push(("fork+exec /bin/true", fork_exec_probe()));
-    probes.push(("psy container (pid,mnt,net,uts,ipc ns + cgroups + mounts)", container_probe(&sandbox, dir.path())));
+    probes.push((
+        "psy container (pid,mnt,net,uts,ipc ns + cgroups + mounts)",
+        container_probe(&sandbox, dir.path()),
+    ));
     let peers: [(&str, &'static [&'static str]); 3] = [
-        ("posix_spawn /bin/true (std::process::Command)", &["/bin/true"]),
-        ("unshare --fork --pid --mount --net --uts --ipc --mount-proc", &["unshare", "--fork", "--pid", "--mount", "--net", "--uts", "--ipc", "--mount-proc", "true"]),
-        ("bwrap --unshare-all, ro root, /proc, /dev", &["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all", "true"]),
+        (
+            "posix_spawn /bin/true (std::process::Command)",
+            &["/bin/true"],
+        ),
+        (
+            "unshare --fork --pid --mount --net --uts --ipc --mount-proc",
+            &[
+                "unshare",
+                "--fork",
+                "--pid",
+                "--mount",
+                "--net",
+                "--uts",
+                "--ipc",
+                "--mount-proc",
+                "true",
+            ],
+        ),
+        (
+            "bwrap --unshare-all, ro root, /proc, /dev",
+            &[
+                "bwrap",
+                "--ro-bind",
+                "/",
+                "/",
+                "--dev",
+                "/dev",
+                "--proc",
+                "/proc",
+                "--unshare-all",
+                "true",
+            ],
+        ),
     ];
     for (name, argv) in peers {
         match command_probe(argv) {
@@ -119,7 +166,11 @@ pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
         }
     }
     sandbox.close();
-    let series: Vec<Series> = probes.iter().zip(samples).map(|((name, _), s)| Series::new(*name, s)).collect();
+    let series: Vec<Series> = probes
+        .iter()
+        .zip(samples)
+        .map(|((name, _), s)| Series::new(*name, s))
+        .collect();
     println!("{n} runs each, interleaved");
     println!("{}", Series::header());
     for s in &series {
