@@ -8,6 +8,10 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before anything else, while psy is single-threaded and small (see psy_sandbox::zygote).
+    if let Err(e) = psy_sandbox::zygote::start() {
+        eprintln!("warning: no container launcher process ({e}); starting containers directly");
+    }
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
     match commands::dispatch(cli) {

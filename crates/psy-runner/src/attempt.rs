@@ -47,7 +47,7 @@ pub(crate) fn attempt_env(
     env
 }
 
-/// Creates the attempt's scratch dir and log files and assembles the request.
+/// Creates the attempt's log files and assembles the request (the scratch dir exists).
 pub(crate) fn request<'a>(
     run_id: &'a RunId,
     test: &'a TestSpec,
@@ -59,12 +59,6 @@ pub(crate) fn request<'a>(
 ) -> Result<AttemptRequest<'a>, String> {
     let create =
         |p: &Path| File::create(p).map_err(|e| format!("creating log file {}: {e}", p.display()));
-    std::fs::create_dir_all(&paths.scratch).map_err(|e| {
-        format!(
-            "creating scratch directory {}: {e}",
-            paths.scratch.display()
-        )
-    })?;
     Ok(AttemptRequest {
         run_id,
         test,

@@ -47,11 +47,6 @@ impl StateDir {
         self.scratch_root()
             .join(format!("{}-{}", std::process::id(), run.as_str()))
     }
-
-    pub fn attempt_scratch(&self, run: &RunId, test: &TestId, attempt: u32) -> PathBuf {
-        self.run_scratch(run)
-            .join(format!("{}.{attempt}", test.file_stem()))
-    }
 }
 
 /// An exclusive `flock` on `.psyduck/lock`, held for a whole run: one psy at a time per project

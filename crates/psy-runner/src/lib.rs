@@ -8,6 +8,7 @@ pub mod executor;
 mod interrupt;
 pub mod layout;
 pub mod run;
+mod scratch;
 pub mod select;
 
 pub use run::{run, RunError, RunSettings};

@@ -8,6 +8,7 @@ use crate::attempt::{self, AttemptPaths};
 use crate::executor::{ExecOutcome, Executor, Running};
 use crate::interrupt::Interrupts;
 use crate::layout::StateDir;
+use crate::scratch::ScratchPool;
 use psy_model::events::RunSummary;
 use psy_model::{
     AttemptResult, AttemptStatus, Capacity, CpuPolicy, RunEvent, RunId, TestResult, TestSpec,
@@ -95,6 +96,7 @@ struct RunLoop<'a> {
     durations: Vec<u64>,
     in_flight: Vec<InFlight>,
     interrupted: bool,
+    scratch: ScratchPool,
     cpu_policy: CpuPolicy,
     /// Exclusive policy: the cores fractional attempts currently run on.
     shared_cores: Vec<u32>,
@@ -153,7 +155,9 @@ pub fn run(
         emit(&RunEvent::Warning { message });
     }
     let interrupts = Interrupts::install().map_err(io_err("installing signal handlers"))?;
+    let scratch = ScratchPool::new(settings.state.run_scratch(&settings.run_id));
     let mut run = RunLoop {
+        scratch,
         run_id: settings.run_id,
         project_dir: settings.project_dir,
         state: settings.state,
@@ -228,10 +232,14 @@ impl RunLoop<'_> {
         let (test_idx, attempt) = attempt::split_key(key);
         let test = &self.tests[test_idx];
         let (stdout, stderr) = self.state.attempt_logs(&self.run_id, &test.id, attempt);
+        let scratch = self.scratch.take().map_err(io_err(format!(
+            "creating a scratch directory for {}",
+            test.id
+        )))?;
         let paths = AttemptPaths {
             stdout,
             stderr,
-            scratch: self.state.attempt_scratch(&self.run_id, &test.id, attempt),
+            scratch,
         };
         let env = attempt::attempt_env(&self.base_env, &self.run_id, test, attempt, &paths.scratch);
         let started_at_ms = now_ms();
@@ -267,7 +275,7 @@ impl RunLoop<'_> {
             }
             Err(message) => {
                 let _ = self.scheduler.finished(key);
-                let _ = std::fs::remove_dir_all(&paths.scratch);
+                self.scratch.give_back(paths.scratch.clone());
                 let outcome = ExecOutcome {
                     error: Some(message),
                     ..Default::default()
@@ -344,7 +352,7 @@ impl RunLoop<'_> {
     fn collect(&mut self, f: InFlight) -> Result<(), RunError> {
         let _ = self.scheduler.finished(f.key);
         let outcome = f.handle.finish();
-        let _ = std::fs::remove_dir_all(&f.paths.scratch);
+        self.scratch.give_back(f.paths.scratch.clone());
         let result = attempt::result(
             &self.tests[f.test],
             f.attempt,

@@ -223,20 +223,30 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
     }
     check!(status, SetupStep::Chdir, libc::chdir(p.cwd.as_ptr()));
 
-    let mut args = sys::CloneArgs {
-        exit_signal: libc::SIGCHLD as u64,
-        ..Default::default()
-    };
-    let test_pid = check!(status, SetupStep::ForkTest, sys::clone3(&mut args)) as libc::pid_t;
-    if test_pid == 0 {
-        exec_test(p, status);
-    }
+    // vfork-style: the test shares our memory until it execs, so nothing is copied.
+    let stack = p.test_stack.as_ptr() as usize + p.test_stack.len();
+    let stack_top = (stack & !15) as *mut libc::c_void;
+    let test_pid = libc::clone(
+        exec_trampoline,
+        stack_top,
+        libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+        p as *const Prepared as *mut libc::c_void,
+    );
+    check!(status, SetupStep::ForkTest, test_pid);
     // Keep only the status pipe: stray descriptors inherited from psy must not live on here.
     if status > 0 {
         libc::syscall(libc::SYS_close_range, 0, status - 1, 0);
     }
     libc::syscall(libc::SYS_close_range, status + 1, libc::c_uint::MAX, 0);
     reap_until_test_exits(status, test_pid)
+}
+
+extern "C" fn exec_trampoline(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the init's `Prepared`, alive (the init is suspended) until we exec.
+    unsafe {
+        let p = &*(arg as *const Prepared);
+        exec_test(p, p.status_fd())
+    }
 }
 
 unsafe fn exec_test(p: &Prepared, status: RawFd) -> ! {

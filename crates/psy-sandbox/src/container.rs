@@ -134,7 +134,7 @@ impl Container {
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         loop {
             // SAFETY: waiting for our own child.
-            let r = unsafe { libc::wait4(self.pid, &mut wstatus, 0, &mut usage) };
+            let r = unsafe { libc::wait4(self.pid, &mut wstatus, libc::__WALL, &mut usage) };
             if r >= 0 {
                 let tv = |t: libc::timeval| {
                     Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)

@@ -107,6 +107,8 @@ pub enum SandboxError {
         #[source]
         source: crate::cgroup::CgroupError,
     },
+    #[error("the zygote could not start the container: {message}")]
+    Zygote { message: String },
     #[error("container set-up failed while {}: {}", step.describe(), io::Error::from_raw_os_error(*errno))]
     Setup { step: SetupStep, errno: i32 },
 }

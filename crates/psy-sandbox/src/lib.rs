@@ -12,19 +12,20 @@ pub mod cgroup;
 mod child;
 mod container;
 mod error;
+mod fdpass;
+mod launch;
 mod netns_pool;
 mod prepared;
 mod spec;
 mod sys;
+pub mod zygote;
 
 pub use container::{Container, Outcome};
 pub use error::{SandboxError, SetupStep};
 pub use spec::ContainerSpec;
 
 use cgroup::{CgroupDriver, CgroupLimits};
-use prepared::{IdMaps, Prepared};
-use std::ffi::CString;
-use std::fs::File;
+use launch::Launch;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Instant;
@@ -121,63 +122,37 @@ impl Sandbox {
             }
             None => None,
         };
-        let procs = match &cgroup {
-            Some(cg) => cg
-                .procs_files()
-                .iter()
-                .map(|p| open_wronly(p))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => Vec::new(),
-        };
+        // Fail early and clearly (before any clone) if the command does not exist.
+        if let Some(command) = spec.argv.first() {
+            prepared::resolve_command(command, &spec.env, &spec.cwd)?;
+        }
         let (status_rx, status_tx) = pipe()?;
-        let stdin = File::open("/dev/null").map_err(|source| SandboxError::Os {
-            what: "stdin (/dev/null)",
-            source,
-        })?;
-        let id_maps = self.unprivileged.map(|(uid, gid)| IdMaps {
-            uid_map: CString::new(format!("0 {uid} 1")).expect("no NUL in a number"),
-            gid_map: CString::new(format!("0 {gid} 1")).expect("no NUL in a number"),
-        });
-        let netns = self.netns_pool.as_ref().and_then(|pool| pool.take());
-        let mut flags = libc::CLONE_NEWPID
-            | libc::CLONE_NEWNS
-            | libc::CLONE_NEWUTS
-            | libc::CLONE_NEWIPC
-            | libc::CLONE_PIDFD;
-        if netns.is_none() {
-            flags |= libc::CLONE_NEWNET;
-        }
-        let prepared = Prepared::new(spec, procs, status_tx, stdin.into(), id_maps, netns)?;
-
-        if self.unprivileged.is_some() {
-            flags |= libc::CLONE_NEWUSER;
-        }
-        let mut pidfd: libc::c_int = -1;
-        let mut args = sys::CloneArgs {
-            flags: flags as u64,
-            pidfd: &mut pidfd as *mut libc::c_int as u64,
-            exit_signal: libc::SIGCHLD as u64,
-            ..Default::default()
+        let launch = Launch {
+            cgroup_procs: cgroup
+                .as_ref()
+                .map(|cg| cg.procs_files())
+                .unwrap_or_default(),
+            status_tx,
+            netns: self.netns_pool.as_ref().and_then(|pool| pool.take()),
+            unprivileged: self.unprivileged,
+            spec,
         };
-        // SAFETY: fork-like clone; the child only runs `container_init`, which is
-        // async-signal-safe and never returns.
-        let pid = unsafe { sys::clone3(&mut args) };
-        if pid == 0 {
-            // SAFETY: we are the child of the clone above.
-            unsafe { child::container_init(&prepared) }
-        }
-        if pid < 0 {
-            let err = SandboxError::os("namespaces (clone3)");
-            if let Some(cg) = cgroup {
-                let _ = cg.remove();
+        let started_init = match zygote::global() {
+            Some(zygote) => zygote.launch(launch),
+            None => launch::start_init(launch, 0),
+        };
+        let (pid, pidfd) = match started_init {
+            Ok(started) => started,
+            Err(e) => {
+                if let Some(cg) = cgroup {
+                    let _ = cg.remove();
+                }
+                return Err(e);
             }
-            return Err(err);
-        }
-        drop(prepared); // closes our copies of the write end, stdio and cgroup files
+        };
         Ok(Container {
-            pid: pid as libc::pid_t,
-            // SAFETY: clone3 with CLONE_PIDFD stored a new owned fd here.
-            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+            pid,
+            pidfd,
             status_rx,
             cgroup,
             started,
@@ -195,17 +170,6 @@ impl Sandbox {
             }
         }
     }
-}
-
-fn open_wronly(path: &Path) -> Result<OwnedFd, SandboxError> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map(OwnedFd::from)
-        .map_err(|source| SandboxError::Os {
-            what: "cgroup membership file",
-            source,
-        })
 }
 
 /// A close-on-exec, non-blocking pipe: (read end, write end).

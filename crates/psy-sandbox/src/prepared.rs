@@ -18,6 +18,9 @@ pub(crate) struct BindTarget {
     pub(crate) mkdirs: Vec<CString>,
 }
 
+/// Enough for `exec_test` (a few frames, no allocation).
+const TEST_STACK_BYTES: usize = 64 << 10;
+
 /// Everything the child needs, allocated before `clone3`.
 #[derive(Debug)]
 pub(crate) struct Prepared {
@@ -44,6 +47,8 @@ pub(crate) struct Prepared {
     pub(crate) id_maps: Option<IdMaps>,
     /// A ready network namespace to join; `None`: `clone3` makes a new one.
     pub(crate) netns: Option<OwnedFd>,
+    /// Stack of the vfork-style child that execs the test.
+    pub(crate) test_stack: Vec<u8>,
 }
 
 /// The single-id maps an unprivileged user may write for its own new user namespace.
@@ -181,6 +186,7 @@ impl Prepared {
             status_tx,
             id_maps,
             netns,
+            test_stack: vec![0; TEST_STACK_BYTES],
         })
     }
 
