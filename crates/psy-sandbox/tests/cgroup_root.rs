@@ -261,6 +261,8 @@ fn cpu_quota_caps_a_busy_loop() {
     };
     let group = driver.create(&name("cpu"), &limits).unwrap();
     let start = Instant::now();
+    // Reaped below with wait4, which also gives its rusage.
+    #[allow(clippy::zombie_processes)]
     let child = spawn_in(group.as_ref(), "while :; do :; done");
     std::thread::sleep(Duration::from_millis(1500));
     group.kill_all().unwrap();
