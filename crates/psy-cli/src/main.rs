@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // Before anything else, while psy is single-threaded and small (see psy_sandbox::zygote).
-    if let Err(e) = psy_sandbox::zygote::start() {
+    if std::env::var_os("PSY_NO_ZYGOTE").is_some() {
+    } else if let Err(e) = psy_sandbox::zygote::start() {
         eprintln!("warning: no container launcher process ({e}); starting containers directly");
     }
     let cli = cli::Cli::parse();

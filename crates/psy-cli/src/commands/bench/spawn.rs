@@ -181,7 +181,7 @@ pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
         "psy container median / fork+exec median = {:.2}x (target <= 3x)",
         ours.median.as_secs_f64() / fork_exec.median.as_secs_f64()
     );
-    if let Some(unshare) = series.get(2) {
+    if let Some(unshare) = series.iter().find(|s| s.name.starts_with("unshare")) {
         println!(
             "psy container median / unshare median = {:.2}x (target < 1x)",
             ours.median.as_secs_f64() / unshare.median.as_secs_f64()

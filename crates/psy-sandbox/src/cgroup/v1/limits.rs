@@ -28,6 +28,23 @@ pub(crate) fn prepare_dir(dir: &Path, controllers: &[V1Controller]) -> Result<()
     Ok(())
 }
 
+/// Sets up a directory that holds attempts' groups (the `psyduck` base, a run's group): the
+/// per-directory v1 setup, cpusets inherited by children (`cgroup.clone_children`), and CPU
+/// shares worth the whole machine. Without the latter, the entire subtree would weigh as much
+/// as one ordinary process at the root, and a few busy host processes would starve tests of the
+/// CPU they were guaranteed.
+pub(crate) fn prepare_parent(dir: &Path, controllers: &[V1Controller]) -> Result<(), CgroupError> {
+    prepare_dir(dir, controllers)?;
+    if controllers.contains(&V1Controller::Cpuset) {
+        files::write_optional(&dir.join("cgroup.clone_children"), "1")?;
+    }
+    if controllers.contains(&V1Controller::Cpu) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        files::write_optional(&dir.join("cpu.shares"), &cpu_shares(cores * 1000).to_string())?;
+    }
+    Ok(())
+}
+
 fn inherit_if_empty(dir: &Path, file: &str) -> Result<(), CgroupError> {
     let path = dir.join(file);
     let Some(current) = files::read_optional(&path)? else {

@@ -91,7 +91,7 @@ impl V1Driver {
         for h in hierarchies {
             let dir = h.mount.join(BASE_DIR_NAME);
             files::mkdir(&dir)?;
-            limits::prepare_dir(&dir, &h.controllers)?;
+            limits::prepare_parent(&dir, &h.controllers)?;
             bases.push(Base {
                 dir,
                 controllers: h.controllers.clone(),
@@ -151,13 +151,7 @@ impl V1Driver {
         }
         for base in &self.bases {
             let controllers = &base.controllers;
-            files::make_path(&base.dir, parent, &mut |dir, _| {
-                limits::prepare_dir(dir, controllers)?;
-                if controllers.contains(&V1Controller::Cpuset) {
-                    files::write_optional(&dir.join("cgroup.clone_children"), "1")?;
-                }
-                Ok(())
-            })?;
+            files::make_path(&base.dir, parent, &mut |dir, _| limits::prepare_parent(dir, controllers))?;
         }
         prepared.insert(parent.to_owned());
         Ok(())
