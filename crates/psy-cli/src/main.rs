@@ -9,8 +9,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // Before anything else, while psy is single-threaded and small (see psy_sandbox::zygote).
-    if std::env::var_os("PSY_NO_ZYGOTE").is_some() {
-    } else if let Err(e) = psy_sandbox::zygote::start() {
+    // PSY_NO_ZYGOTE=1 clones containers from psy itself (to compare in benchmarks).
+    let zygote = if std::env::var_os("PSY_NO_ZYGOTE").is_some() {
+        Ok(())
+    } else {
+        psy_sandbox::zygote::start()
+    };
+    if let Err(e) = zygote {
         eprintln!("warning: no container launcher process ({e}); starting containers directly");
     }
     let cli = cli::Cli::parse();

@@ -78,6 +78,18 @@ struct InFlight {
     on_shared_cores: bool,
 }
 
+/// An attempt between placement and a running container.
+#[derive(Debug)]
+struct Starting {
+    key: u64,
+    test_idx: usize,
+    attempt: u32,
+    started_at_ms: u64,
+    started_at: Instant,
+    paths: AttemptPaths,
+    on_shared_cores: bool,
+}
+
 /// The state of one run while it executes.
 struct RunLoop<'a> {
     run_id: RunId,
@@ -194,8 +206,8 @@ impl RunLoop<'_> {
             if !self.interrupted {
                 let placements = self.scheduler.next_placements(self.started.elapsed());
                 self.reconfine_shared();
-                for placement in placements {
-                    self.start(placement)?;
+                if !placements.is_empty() {
+                    self.start_all(placements)?;
                 }
             }
             if self.in_flight.is_empty() {
@@ -223,67 +235,98 @@ impl RunLoop<'_> {
         self.shared_cores = shared;
     }
 
-    fn start(&mut self, mut placement: Placement) -> Result<(), RunError> {
-        let key = placement.key;
-        let on_shared_cores = self.cpu_policy == CpuPolicy::Exclusive && placement.cores.is_none();
-        if on_shared_cores {
-            placement.cores = Some(self.shared_cores.clone());
+    /// Starts the placed attempts as one batch (the executor may overlap their launches).
+    fn start_all(&mut self, placements: Vec<Placement>) -> Result<(), RunError> {
+        let mut starting = Vec::with_capacity(placements.len());
+        let mut requests = Vec::with_capacity(placements.len());
+        let mut failed = Vec::new();
+        for mut placement in placements {
+            let on_shared_cores =
+                self.cpu_policy == CpuPolicy::Exclusive && placement.cores.is_none();
+            if on_shared_cores {
+                placement.cores = Some(self.shared_cores.clone());
+            }
+            let (test_idx, attempt) = attempt::split_key(placement.key);
+            let test = &self.tests[test_idx];
+            let (stdout, stderr) = self.state.attempt_logs(&self.run_id, &test.id, attempt);
+            let scratch = self.scratch.take().map_err(io_err(format!(
+                "creating a scratch directory for {}",
+                test.id
+            )))?;
+            let paths = AttemptPaths {
+                stdout,
+                stderr,
+                scratch,
+            };
+            let env =
+                attempt::attempt_env(&self.base_env, &self.run_id, test, attempt, &paths.scratch);
+            (self.emit)(&RunEvent::AttemptStarted {
+                test_id: test.id.clone(),
+                attempt,
+                resources: test.resources.clone(),
+            });
+            let key = placement.key;
+            let start = Starting {
+                key,
+                test_idx,
+                attempt,
+                started_at_ms: now_ms(),
+                started_at: Instant::now(),
+                paths,
+                on_shared_cores,
+            };
+            match attempt::request(
+                &self.run_id,
+                test,
+                attempt,
+                placement,
+                env,
+                &start.paths,
+                &self.project_dir,
+            ) {
+                Ok(request) => {
+                    requests.push(request);
+                    starting.push(start);
+                }
+                Err(message) => failed.push((start, message)),
+            }
         }
-        let (test_idx, attempt) = attempt::split_key(key);
-        let test = &self.tests[test_idx];
-        let (stdout, stderr) = self.state.attempt_logs(&self.run_id, &test.id, attempt);
-        let scratch = self.scratch.take().map_err(io_err(format!(
-            "creating a scratch directory for {}",
-            test.id
-        )))?;
-        let paths = AttemptPaths {
-            stdout,
-            stderr,
-            scratch,
-        };
-        let env = attempt::attempt_env(&self.base_env, &self.run_id, test, attempt, &paths.scratch);
-        let started_at_ms = now_ms();
-        let started_at = Instant::now();
-        (self.emit)(&RunEvent::AttemptStarted {
-            test_id: test.id.clone(),
-            attempt,
-            resources: test.resources.clone(),
-        });
-        let request = attempt::request(
-            &self.run_id,
-            test,
-            attempt,
-            placement,
-            env,
-            &paths,
-            &self.project_dir,
-        );
-        match request.and_then(|r| self.executor.start(r)) {
-            Ok(handle) => {
-                self.in_flight.push(InFlight {
-                    key,
-                    test: test_idx,
-                    attempt,
+        let results = self.executor.start_many(requests);
+        for (start, result) in starting.into_iter().zip(results) {
+            match result {
+                Ok(handle) => self.in_flight.push(InFlight {
+                    key: start.key,
+                    test: start.test_idx,
+                    attempt: start.attempt,
                     handle,
-                    deadline: started_at + test.timeout,
-                    started_at_ms,
+                    deadline: start.started_at + self.tests[start.test_idx].timeout,
+                    started_at_ms: start.started_at_ms,
                     timed_out: false,
-                    paths,
-                    on_shared_cores,
-                });
-                Ok(())
-            }
-            Err(message) => {
-                let _ = self.scheduler.finished(key);
-                self.scratch.give_back(paths.scratch.clone());
-                let outcome = ExecOutcome {
-                    error: Some(message),
-                    ..Default::default()
-                };
-                let result = attempt::result(test, attempt, started_at_ms, false, outcome, paths);
-                self.settle(test_idx, result)
+                    paths: start.paths,
+                    on_shared_cores: start.on_shared_cores,
+                }),
+                Err(message) => failed.push((start, message)),
             }
         }
+        for (start, message) in failed {
+            let _ = self.scheduler.finished(start.key);
+            self.scratch.give_back(start.paths.scratch.clone());
+            let outcome = ExecOutcome {
+                error: Some(message),
+                ..Default::default()
+            };
+            let test = &self.tests[start.test_idx];
+            let result = attempt::result(
+                test,
+                start.attempt,
+                start.started_at_ms,
+                false,
+                outcome,
+                start.paths,
+            );
+            self.settle(start.test_idx, result)?;
+        }
+        Ok(())
     }
 
     /// Waits until an attempt ends, a deadline passes or a signal arrives; returns the ended ones.

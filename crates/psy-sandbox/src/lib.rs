@@ -110,7 +110,73 @@ impl Sandbox {
         spec: ContainerSpec,
         limits: &CgroupLimits,
     ) -> Result<Container, SandboxError> {
-        let started = Instant::now();
+        self.spawn_many(vec![(spec, limits.clone())])
+            .pop()
+            .expect("one result per spec")
+    }
+
+    /// Starts several containers, one result per spec in order. With the zygote the launches
+    /// are pipelined: psy prepares the next container (cgroup, files) while the zygote clones
+    /// the previous one.
+    pub fn spawn_many(
+        &self,
+        batch: Vec<(ContainerSpec, CgroupLimits)>,
+    ) -> Vec<Result<Container, SandboxError>> {
+        let zygote = zygote::global();
+        let mut in_progress = Vec::with_capacity(batch.len());
+        let mut session = zygote.map(|z| z.session());
+        for (spec, limits) in batch {
+            let started = Instant::now();
+            let prepared = self
+                .prepare(spec, &limits)
+                .and_then(|(launch, cgroup, status_rx)| match &mut session {
+                    Some(session) => session.send(&launch).map(|()| (None, cgroup, status_rx)),
+                    None => launch::start_init(launch, 0)
+                        .map(|started| (Some(started), cgroup, status_rx)),
+                });
+            in_progress.push((started, prepared));
+        }
+        in_progress
+            .into_iter()
+            .map(|(started, prepared)| {
+                let (direct, cgroup, status_rx) = prepared?;
+                let init = match direct {
+                    Some(started) => Ok(started),
+                    None => session.as_mut().expect("sent through the zygote").receive(),
+                };
+                match init {
+                    Ok((pid, pidfd)) => Ok(Container {
+                        pid,
+                        pidfd,
+                        status_rx,
+                        cgroup,
+                        started,
+                        exited_at: None,
+                        reaped: false,
+                        rusage_cpu: None,
+                    }),
+                    Err(e) => {
+                        if let Some(cg) = cgroup {
+                            let _ = cg.remove();
+                        }
+                        Err(e)
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The cgroup, status pipe and launch description of one container.
+    #[allow(clippy::type_complexity)]
+    fn prepare(
+        &self,
+        spec: ContainerSpec,
+        limits: &CgroupLimits,
+    ) -> Result<(Launch, Option<Box<dyn cgroup::Cgroup>>, OwnedFd), SandboxError> {
+        // Fail early and clearly (before any cgroup or clone) if the command does not exist.
+        if let Some(command) = spec.argv.first() {
+            prepared::resolve_command(command, &spec.env, &spec.cwd)?;
+        }
         let cgroup = match &self.cgroups {
             Some(driver) => {
                 let name = format!("{}/{}", self.run_group, spec.cgroup_name);
@@ -122,10 +188,6 @@ impl Sandbox {
             }
             None => None,
         };
-        // Fail early and clearly (before any clone) if the command does not exist.
-        if let Some(command) = spec.argv.first() {
-            prepared::resolve_command(command, &spec.env, &spec.cwd)?;
-        }
         let (status_rx, status_tx) = pipe()?;
         let launch = Launch {
             cgroup_procs: cgroup
@@ -137,29 +199,7 @@ impl Sandbox {
             unprivileged: self.unprivileged,
             spec,
         };
-        let started_init = match zygote::global() {
-            Some(zygote) => zygote.launch(launch),
-            None => launch::start_init(launch, 0),
-        };
-        let (pid, pidfd) = match started_init {
-            Ok(started) => started,
-            Err(e) => {
-                if let Some(cg) = cgroup {
-                    let _ = cg.remove();
-                }
-                return Err(e);
-            }
-        };
-        Ok(Container {
-            pid,
-            pidfd,
-            status_rx,
-            cgroup,
-            started,
-            exited_at: None,
-            reaped: false,
-            rusage_cpu: None,
-        })
+        Ok((launch, cgroup, status_rx))
     }
 
     /// Removes the run's (empty) cgroup. Call after every container finished.

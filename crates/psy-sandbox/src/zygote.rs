@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 static ZYGOTE: OnceLock<Zygote> = OnceLock::new();
 
@@ -78,8 +78,30 @@ pub(crate) fn global() -> Option<&'static Zygote> {
 }
 
 impl Zygote {
-    /// Has the zygote start `launch`'s init; returns its pid and pidfd.
-    pub(crate) fn launch(&self, launch: Launch) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
+    /// Exclusive use of the zygote for a batch of launches.
+    pub(crate) fn session(&self) -> Session<'_> {
+        Session {
+            sock: self.sock.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+}
+
+/// A batch of launches: `send` each, then `receive` the results in the same order.
+#[derive(Debug)]
+pub(crate) struct Session<'a> {
+    sock: MutexGuard<'a, OwnedFd>,
+}
+
+fn zygote_err(source: io::Error) -> SandboxError {
+    SandboxError::Os {
+        what: "the zygote (container launcher)",
+        source,
+    }
+}
+
+impl Session<'_> {
+    /// Asks the zygote to start `launch`'s init; psy's copies of its descriptors close here.
+    pub(crate) fn send(&mut self, launch: &Launch) -> Result<(), SandboxError> {
         let wire = WireLaunch {
             argv: launch.spec.argv.clone(),
             env: launch.spec.env.clone(),
@@ -99,15 +121,13 @@ impl Zygote {
             launch.status_tx.as_raw_fd(),
         ];
         fds.extend(launch.netns.as_ref().map(|fd| fd.as_raw_fd()));
-        let zygote_err = |source| SandboxError::Os {
-            what: "the zygote (container launcher)",
-            source,
-        };
-        let sock = self.sock.lock().unwrap_or_else(|e| e.into_inner());
-        fdpass::send(&sock, &body, &fds).map_err(zygote_err)?;
+        fdpass::send(&self.sock, &body, &fds).map_err(zygote_err)
+    }
+
+    /// The next launch's init: its pid and pidfd.
+    pub(crate) fn receive(&mut self) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
         let mut buf = [0u8; 4096];
-        let (n, mut received) = fdpass::recv(&sock, &mut buf).map_err(zygote_err)?;
-        drop(sock);
+        let (n, mut received) = fdpass::recv(&self.sock, &mut buf).map_err(zygote_err)?;
         if n == 0 {
             return Err(zygote_err(io::Error::new(
                 io::ErrorKind::BrokenPipe,

@@ -22,8 +22,8 @@ impl ContainerExecutor {
     }
 }
 
-impl Executor for ContainerExecutor {
-    fn start(&mut self, req: AttemptRequest<'_>) -> Result<Box<dyn Running>, String> {
+impl ContainerExecutor {
+    fn container_spec(&self, req: AttemptRequest<'_>) -> (ContainerSpec, CgroupLimits) {
         let r = &req.test.resources;
         let limits = CgroupLimits {
             cpu_millis: r.cpu_millis,
@@ -46,11 +46,33 @@ impl Executor for ContainerExecutor {
             stderr: req.stderr,
             cgroup_name: format!("a{:06}", req.key),
         };
-        let container = self
-            .sandbox
-            .spawn(spec, &limits)
-            .map_err(|e| e.to_string())?;
-        Ok(Box::new(ContainerRun(container)))
+        (spec, limits)
+    }
+}
+
+impl Executor for ContainerExecutor {
+    fn start(&mut self, req: AttemptRequest<'_>) -> Result<Box<dyn Running>, String> {
+        self.start_many(vec![req])
+            .pop()
+            .expect("one result per request")
+    }
+
+    fn start_many(
+        &mut self,
+        requests: Vec<AttemptRequest<'_>>,
+    ) -> Vec<Result<Box<dyn Running>, String>> {
+        let batch = requests
+            .into_iter()
+            .map(|r| self.container_spec(r))
+            .collect();
+        self.sandbox
+            .spawn_many(batch)
+            .into_iter()
+            .map(|started| match started {
+                Ok(container) => Ok(Box::new(ContainerRun(container)) as Box<dyn Running>),
+                Err(e) => Err(e.to_string()),
+            })
+            .collect()
     }
 
     fn warnings(&self) -> Vec<String> {

@@ -59,6 +59,14 @@ pub trait Running: std::fmt::Debug {
 /// Starts attempts.
 pub trait Executor {
     fn start(&mut self, request: AttemptRequest<'_>) -> Result<Box<dyn Running>, String>;
+    /// Starts several attempts, one result per request in order (executors that can overlap
+    /// the launches override this).
+    fn start_many(
+        &mut self,
+        requests: Vec<AttemptRequest<'_>>,
+    ) -> Vec<Result<Box<dyn Running>, String>> {
+        requests.into_iter().map(|r| self.start(r)).collect()
+    }
     /// Guarantees this executor cannot give on this host (reported once per run).
     fn warnings(&self) -> Vec<String>;
     /// Releases run-wide resources after the last attempt.

@@ -40,7 +40,10 @@ pub(crate) fn prepare_parent(dir: &Path, controllers: &[V1Controller]) -> Result
     }
     if controllers.contains(&V1Controller::Cpu) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-        files::write_optional(&dir.join("cpu.shares"), &cpu_shares(cores * 1000).to_string())?;
+        files::write_optional(
+            &dir.join("cpu.shares"),
+            &cpu_shares(cores * 1000).to_string(),
+        )?;
     }
     Ok(())
 }

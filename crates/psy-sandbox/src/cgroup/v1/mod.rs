@@ -151,7 +151,9 @@ impl V1Driver {
         }
         for base in &self.bases {
             let controllers = &base.controllers;
-            files::make_path(&base.dir, parent, &mut |dir, _| limits::prepare_parent(dir, controllers))?;
+            files::make_path(&base.dir, parent, &mut |dir, _| {
+                limits::prepare_parent(dir, controllers)
+            })?;
         }
         prepared.insert(parent.to_owned());
         Ok(())

@@ -15,7 +15,10 @@ pub(crate) fn delegate(dir: &Path, enabled: &[String]) -> Result<(), CgroupError
     // A run's group weighs as much as the whole machine, not as one ordinary process, so busy
     // host processes cannot starve tests of the CPU they were guaranteed.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    files::write_optional(&dir.join("cpu.weight"), &(100 * cores).min(10_000).to_string())?;
+    files::write_optional(
+        &dir.join("cpu.weight"),
+        &(100 * cores).min(10_000).to_string(),
+    )?;
     Ok(())
 }
 
