@@ -361,7 +361,7 @@ impl RunLoop<'_> {
                 source: err,
             });
         }
-        if fds[0].revents != 0 && !self.interrupted {
+        if (fds[0].revents != 0 || interrupts.arrived()) && !self.interrupted {
             self.interrupted = true;
             tracing::warn!(
                 "interrupted: killing {} running attempts",

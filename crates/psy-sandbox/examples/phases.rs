@@ -51,10 +51,10 @@ fn main() {
     sandbox.close();
     let med = |v: &mut Vec<Duration>| {
         v.sort();
-        v[v.len() / 2]
+        (v[v.len() / 2], v[v.len() * 9 / 10])
     };
     println!(
-        "spawn {:?} run {:?} finish {:?}",
+        "(median, p90) spawn {:?} run {:?} finish {:?}",
         med(&mut a),
         med(&mut b),
         med(&mut c)

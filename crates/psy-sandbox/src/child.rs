@@ -100,6 +100,17 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
     let status = p.status_fd();
     // If psy dies, so does this init, and with it every process of the PID namespace.
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    if p.psy_pidfd >= 0 {
+        // psy may have died before the death signal was armed.
+        let mut psy = libc::pollfd {
+            fd: p.psy_pidfd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if libc::poll(&mut psy, 1, 0) != 0 {
+            libc::_exit(1);
+        }
+    }
 
     if let Some(maps) = &p.id_maps {
         // An unprivileged user may map only its own ids, and only after denying setgroups.

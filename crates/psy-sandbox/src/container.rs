@@ -34,6 +34,8 @@ pub struct Container {
     pub(crate) reaped: bool,
     /// User + system time of the init and everything it reaped (the whole PID namespace).
     pub(crate) rusage_cpu: Option<Duration>,
+    /// Removes the cgroup in the background once measured (`None`: remove it here).
+    pub(crate) remover: Option<crate::cgroup_pool::Remover>,
 }
 
 impl Container {
@@ -113,7 +115,7 @@ impl Container {
         let wall_time = self.exited_at.unwrap_or_else(Instant::now) - self.started;
         let (exit, setup_error) = self.read_status();
         let mut stats = match self.cgroup.take() {
-            Some(cg) => finish_cgroup(cg, self.pid),
+            Some(cg) => finish_cgroup(cg, self.pid, self.remover.as_ref()),
             None => CgroupStats::default(),
         };
         stats.cpu_time = stats.cpu_time.or(self.rusage_cpu);
@@ -196,13 +198,22 @@ impl Container {
 
 /// Measures and removes the cgroup of a reaped container. Its init is gone, so the kernel has
 /// already killed the rest of the PID namespace; `remove` still kills stragglers if any.
-fn finish_cgroup(cg: Box<dyn Cgroup>, pid: libc::pid_t) -> CgroupStats {
+fn finish_cgroup(
+    cg: Box<dyn Cgroup>,
+    pid: libc::pid_t,
+    remover: Option<&crate::cgroup_pool::Remover>,
+) -> CgroupStats {
     let stats = cg.stats().unwrap_or_else(|e| {
         tracing::warn!(pid, "reading the container's cgroup statistics: {e}");
         CgroupStats::default()
     });
-    if let Err(e) = cg.remove() {
-        tracing::warn!(pid, "removing the container's cgroup: {e}");
+    match remover {
+        Some(remover) => remover.remove(cg),
+        None => {
+            if let Err(e) = cg.remove() {
+                tracing::warn!(pid, "removing the container's cgroup: {e}");
+            }
+        }
     }
     stats
 }
@@ -213,7 +224,7 @@ impl Drop for Container {
             self.kill();
             self.reap();
             if let Some(cg) = self.cgroup.take() {
-                finish_cgroup(cg, self.pid);
+                finish_cgroup(cg, self.pid, self.remover.as_ref());
             }
         }
     }

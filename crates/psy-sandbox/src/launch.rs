@@ -8,8 +8,34 @@ use crate::spec::ContainerSpec;
 use crate::sys;
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// A pidfd of the psy process: a new init checks it right after `PR_SET_PDEATHSIG`, so an init
+/// cloned just as psy died does not outlive it (the death signal only covers deaths after it
+/// was set, and `getppid` says nothing inside a new PID namespace).
+static PSY_PIDFD: OnceLock<Option<OwnedFd>> = OnceLock::new();
+
+fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: plain syscall; a non-negative result is a new fd we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
+    // SAFETY: as above.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Records which process is psy (the zygote calls this with its parent's pid).
+pub(crate) fn set_psy_pid(pid: libc::pid_t) {
+    let _ = PSY_PIDFD.set(pidfd_open(pid));
+}
+
+fn psy_pidfd() -> RawFd {
+    // SAFETY: getpid has no preconditions.
+    PSY_PIDFD
+        .get_or_init(|| pidfd_open(unsafe { libc::getpid() }))
+        .as_ref()
+        .map_or(-1, |fd| fd.as_raw_fd())
+}
 
 /// What it takes to start one container's init.
 #[derive(Debug)]
@@ -74,7 +100,7 @@ pub(crate) fn start_init(
         uid_map: CString::new(format!("0 {uid} 1")).expect("no NUL in a number"),
         gid_map: CString::new(format!("0 {gid} 1")).expect("no NUL in a number"),
     });
-    let prepared = Prepared::new(
+    let mut prepared = Prepared::new(
         launch.spec,
         procs,
         launch.status_tx,
@@ -82,6 +108,7 @@ pub(crate) fn start_init(
         id_maps,
         launch.netns,
     )?;
+    prepared.psy_pidfd = psy_pidfd();
     let mut pidfd: libc::c_int = -1;
     let mut args = sys::CloneArgs {
         flags,

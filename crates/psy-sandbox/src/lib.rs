@@ -9,6 +9,7 @@
 //! (a few milliseconds, close to a plain fork+exec); see `docs/architecture.md`.
 
 pub mod cgroup;
+mod cgroup_pool;
 mod child;
 mod container;
 mod error;
@@ -28,6 +29,7 @@ use cgroup::{CgroupDriver, CgroupLimits};
 use launch::Launch;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The prefix of every cgroup Psyduck creates (`psy-<pid>-<run>`), so `gc` touches only ours.
@@ -39,7 +41,9 @@ const NETNS_POOL_SIZE: usize = 16;
 /// Starts containers for one run of psy.
 #[derive(Debug)]
 pub struct Sandbox {
-    cgroups: Option<Box<dyn CgroupDriver>>,
+    cgroups: Option<Arc<dyn CgroupDriver>>,
+    /// Cgroups made ahead and removed in the background.
+    cgroup_pool: Option<cgroup_pool::CgroupPool>,
     /// `psy-<pid>-<run>`: the run's cgroup, parent of every attempt's.
     run_group: String,
     unprivileged: Option<(u32, u32)>,
@@ -55,22 +59,23 @@ impl Sandbox {
         let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
         let mut warnings = Vec::new();
         let unprivileged = (euid != 0).then_some((euid, egid));
-        let cgroups = match cgroup::detect(Path::new("/proc"), CGROUP_PREFIX) {
-            Ok(detected) => {
-                if let Some(reason) = &detected.reason {
-                    warnings.push(format!(
-                        "cgroup limits (CPU, memory, pids) are NOT enforced: {reason}"
-                    ));
+        let cgroups: Option<Arc<dyn CgroupDriver>> =
+            match cgroup::detect(Path::new("/proc"), CGROUP_PREFIX) {
+                Ok(detected) => {
+                    if let Some(reason) = &detected.reason {
+                        warnings.push(format!(
+                            "cgroup limits (CPU, memory, pids) are NOT enforced: {reason}"
+                        ));
+                    }
+                    detected.driver.map(Arc::from)
                 }
-                detected.driver
-            }
-            Err(e) => {
-                warnings.push(format!(
-                    "cgroup limits (CPU, memory, pids) are NOT enforced: {e}"
-                ));
-                None
-            }
-        };
+                Err(e) => {
+                    warnings.push(format!(
+                        "cgroup limits (CPU, memory, pids) are NOT enforced: {e}"
+                    ));
+                    None
+                }
+            };
         if let Some(driver) = &cgroups {
             for missing in driver.missing_guarantees() {
                 warnings.push(format!("not enforced on this host: {missing}"));
@@ -84,8 +89,14 @@ impl Sandbox {
         } else {
             None
         };
+        let cgroup_pool = cgroups.as_ref().and_then(|driver| {
+            cgroup_pool::CgroupPool::start(Arc::clone(driver), run_group.clone())
+                .map_err(|e| tracing::warn!("no cgroup pool: {e}"))
+                .ok()
+        });
         Ok(Sandbox {
             cgroups,
+            cgroup_pool,
             run_group,
             unprivileged,
             warnings,
@@ -154,6 +165,7 @@ impl Sandbox {
                         exited_at: None,
                         reaped: false,
                         rusage_cpu: None,
+                        remover: self.cgroup_pool.as_ref().map(|p| p.remover()),
                     }),
                     Err(e) => {
                         if let Some(cg) = cgroup {
@@ -177,7 +189,12 @@ impl Sandbox {
         if let Some(command) = spec.argv.first() {
             prepared::resolve_command(command, &spec.env, &spec.cwd)?;
         }
+        let pooled = match (&self.cgroup_pool, &limits.exclusive_cores) {
+            (Some(pool), None) => pool.take(limits),
+            _ => None,
+        };
         let cgroup = match &self.cgroups {
+            _ if pooled.is_some() => pooled,
             Some(driver) => {
                 let name = format!("{}/{}", self.run_group, spec.cgroup_name);
                 Some(
@@ -204,6 +221,9 @@ impl Sandbox {
 
     /// Removes the run's (empty) cgroup. Call after every container finished.
     pub fn close(&self) {
+        if let Some(pool) = &self.cgroup_pool {
+            pool.drain();
+        }
         if let Some(driver) = &self.cgroups {
             if let Err(e) = driver.remove_group(&self.run_group) {
                 tracing::warn!(group = %self.run_group, "removing the run's cgroup: {e}");

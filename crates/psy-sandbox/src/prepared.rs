@@ -49,6 +49,8 @@ pub(crate) struct Prepared {
     pub(crate) netns: Option<OwnedFd>,
     /// Stack of the vfork-style child that execs the test.
     pub(crate) test_stack: Vec<u8>,
+    /// A pidfd of psy (-1 if unknown): readable once psy has exited.
+    pub(crate) psy_pidfd: RawFd,
 }
 
 /// The single-id maps an unprivileged user may write for its own new user namespace.
@@ -187,6 +189,7 @@ impl Prepared {
             id_maps,
             netns,
             test_stack: vec![0; TEST_STACK_BYTES],
+            psy_pidfd: -1,
         })
     }
 

@@ -158,6 +158,7 @@ fn serve(sock: OwnedFd, psy: libc::pid_t) -> ! {
         // Ctrl-C at the terminal goes to psy alone; psy stops the containers itself.
         libc::setpgid(0, 0);
     }
+    launch::set_psy_pid(psy);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let (n, fds) = match fdpass::recv(&sock, &mut buf) {

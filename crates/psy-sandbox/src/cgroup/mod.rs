@@ -122,6 +122,10 @@ pub trait Cgroup: Send + std::fmt::Debug {
     /// Pids in the group and its sub-groups, sorted.
     fn pids(&self) -> Result<Vec<u32>, CgroupError>;
 
+    /// Writes `limits` into the group (for groups made ahead of time, blank). Exclusive cores
+    /// need a cpuset, which only groups created with them have (see `set_cores`).
+    fn set_limits(&self, limits: &CgroupLimits) -> Result<(), CgroupError>;
+
     /// Moves the group onto `cores` (its cpuset), e.g. when exclusive attempts take cores away
     /// from the shared ones. A no-op for a group without a cpuset.
     fn set_cores(&self, cores: &[u32]) -> Result<(), CgroupError>;

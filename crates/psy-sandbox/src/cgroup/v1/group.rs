@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{Base, V1Controller};
 use crate::cgroup::error::CgroupError;
 use crate::cgroup::kill::{self, KillRound};
-use crate::cgroup::{files, Cgroup, CgroupStats};
+use crate::cgroup::{files, Cgroup, CgroupLimits, CgroupStats};
 
 #[derive(Clone, Debug)]
 struct GroupDir {
@@ -79,6 +79,12 @@ fn set_frozen(state: &Path, frozen: bool) -> Result<(), CgroupError> {
 }
 
 impl Cgroup for V1Group {
+    fn set_limits(&self, limits: &CgroupLimits) -> Result<(), CgroupError> {
+        self.dirs
+            .iter()
+            .try_for_each(|d| super::limits::apply(&d.leaf, &d.controllers, limits))
+    }
+
     fn set_cores(&self, cores: &[u32]) -> Result<(), CgroupError> {
         match self.dir(V1Controller::Cpuset) {
             Some(dir) => files::write(&dir.join("cpuset.cpus"), &super::limits::cpu_list(cores)),

@@ -5,18 +5,21 @@ use std::time::Duration;
 
 use crate::cgroup::error::CgroupError;
 use crate::cgroup::kill::{self, KillRound};
-use crate::cgroup::{files, Cgroup, CgroupStats};
+use crate::cgroup::{files, Cgroup, CgroupLimits, CgroupStats};
 
 /// A group created by the v2 driver (or a stale one found by gc).
 #[derive(Debug)]
 pub(crate) struct V2Group {
     dir: PathBuf,
+    /// Controllers available to the group (for writing limits later).
+    enabled: Vec<String>,
 }
 
 impl V2Group {
-    pub(crate) fn new(base: &Path, name: &str) -> Self {
+    pub(crate) fn new(base: &Path, name: &str, enabled: &[String]) -> Self {
         V2Group {
             dir: base.join(name),
+            enabled: enabled.to_vec(),
         }
     }
 
@@ -56,6 +59,10 @@ fn set_frozen(freeze: &Path, events: &Path, frozen: bool) -> Result<(), CgroupEr
 }
 
 impl Cgroup for V2Group {
+    fn set_limits(&self, limits: &CgroupLimits) -> Result<(), CgroupError> {
+        super::limits::apply(&self.dir, &self.enabled, limits)
+    }
+
     fn set_cores(&self, cores: &[u32]) -> Result<(), CgroupError> {
         let list: Vec<String> = cores.iter().map(u32::to_string).collect();
         files::write_optional(&self.dir.join("cpuset.cpus"), &list.join(",")).map(drop)

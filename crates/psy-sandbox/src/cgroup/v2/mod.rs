@@ -69,7 +69,7 @@ impl CgroupDriver for V2Driver {
 
     fn create(&self, name: &str, limits: &CgroupLimits) -> Result<Box<dyn Cgroup>, CgroupError> {
         validate_name(name)?;
-        let group = V2Group::new(&self.base, name);
+        let group = V2Group::new(&self.base, name, &self.enabled);
         let created = files::make_path(&self.base, name, &mut |dir, is_leaf| {
             if is_leaf {
                 limits::apply(dir, &self.enabled, limits)
@@ -91,13 +91,13 @@ impl CgroupDriver for V2Driver {
 
     fn remove_group(&self, name: &str) -> Result<(), CgroupError> {
         validate_name(name)?;
-        Box::new(V2Group::new(&self.base, name)).remove()
+        Box::new(V2Group::new(&self.base, name, &self.enabled)).remove()
     }
 
     fn gc(&self, is_alive: &dyn Fn(u32) -> bool) -> Result<GcReport, CgroupError> {
         let names = files::child_dirs(&self.base)?;
         Ok(gc_children(&self.prefix, names, is_alive, &|name| {
-            let group = V2Group::new(&self.base, name);
+            let group = V2Group::new(&self.base, name, &self.enabled);
             let killed = group.kill_counting()?;
             Box::new(group).remove()?;
             Ok(killed)
