@@ -25,7 +25,7 @@ unsafe fn report(fd: RawFd, kind: i32, a: i32, b: i32) {
 }
 
 unsafe fn fail(fd: RawFd, step: SetupStep) -> ! {
-    report(fd, MSG_SETUP_ERROR, step as i32, sys::errno());
+    report(fd, MSG_SETUP_ERROR, step.code(), sys::errno());
     libc::_exit(126)
 }
 

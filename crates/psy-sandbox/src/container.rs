@@ -170,7 +170,7 @@ impl Container {
             let field = |i: usize| i32::from_ne_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
             match field(0) {
                 MSG_SETUP_ERROR => {
-                    if let Some(step) = SetupStep::from_i32(field(4)) {
+                    if let Some(step) = SetupStep::from_code(field(4)) {
                         setup_error = Some(SandboxError::Setup {
                             step,
                             errno: field(8),

@@ -3,85 +3,59 @@
 use std::io;
 use std::path::PathBuf;
 
-/// Where inside the container's set-up a step failed (reported by the container's init).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(i32)]
-pub enum SetupStep {
-    JoinCgroup = 1,
-    Hostname,
-    PrivateMounts,
-    CloneScratch,
-    CloneProject,
-    ReadOnlyRoot,
-    ReadOnlyProject,
-    MountTmp,
-    MountShm,
-    MkdirMountpoint,
-    MountScratch,
-    MountProject,
-    MountProc,
-    Loopback,
-    Chdir,
-    ForkTest,
-    Exec,
-    UserNamespace,
-    Stdio,
-    JoinNetns,
+/// Declares [`SetupStep`] once: its variants (numbered from 1 on the status pipe), the lookup
+/// from that number, and each step's description.
+macro_rules! setup_steps {
+    ($($step:ident => $what:literal,)*) => {
+        /// Where inside the container's set-up a step failed (reported by the container's init).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(i32)]
+        pub enum SetupStep {
+            $($step,)*
+        }
+
+        impl SetupStep {
+            const ALL: &'static [SetupStep] = &[$(SetupStep::$step,)*];
+
+            /// The number sent on the status pipe (never 0).
+            pub(crate) fn code(self) -> i32 {
+                self as i32 + 1
+            }
+
+            pub(crate) fn from_code(code: i32) -> Option<Self> {
+                Self::ALL.iter().copied().find(|s| s.code() == code)
+            }
+
+            pub fn describe(self) -> &'static str {
+                match self {
+                    $(SetupStep::$step => $what,)*
+                }
+            }
+        }
+    };
 }
 
-impl SetupStep {
-    pub(crate) fn from_i32(v: i32) -> Option<Self> {
-        use SetupStep::*;
-        const ALL: [SetupStep; 20] = [
-            JoinCgroup,
-            Hostname,
-            PrivateMounts,
-            CloneScratch,
-            CloneProject,
-            ReadOnlyRoot,
-            ReadOnlyProject,
-            MountTmp,
-            MountShm,
-            MkdirMountpoint,
-            MountScratch,
-            MountProject,
-            MountProc,
-            Loopback,
-            Chdir,
-            ForkTest,
-            Exec,
-            UserNamespace,
-            Stdio,
-            JoinNetns,
-        ];
-        ALL.into_iter().find(|s| *s as i32 == v)
-    }
-
-    pub fn describe(self) -> &'static str {
-        use SetupStep::*;
-        match self {
-            JoinCgroup => "joining the container's cgroup",
-            Hostname => "setting the hostname",
-            PrivateMounts => "making mounts private",
-            CloneScratch => "cloning the scratch directory mount",
-            CloneProject => "cloning the project directory mount",
-            ReadOnlyRoot => "making the root filesystem read-only",
-            ReadOnlyProject => "making the project directory read-only",
-            MountTmp => "mounting the private /tmp",
-            MountShm => "mounting the private /dev/shm",
-            MkdirMountpoint => "creating a mount point",
-            MountScratch => "mounting the scratch directory",
-            MountProject => "mounting the project directory",
-            MountProc => "mounting /proc",
-            Loopback => "bringing up the loopback interface",
-            Chdir => "changing to the working directory",
-            ForkTest => "starting the test process",
-            Exec => "executing the command",
-            UserNamespace => "writing the user namespace id maps",
-            Stdio => "redirecting stdin/stdout/stderr",
-            JoinNetns => "joining a pre-made network namespace",
-        }
-    }
+setup_steps! {
+    JoinCgroup => "joining the container's cgroup",
+    Hostname => "setting the hostname",
+    PrivateMounts => "making mounts private",
+    CloneScratch => "cloning the scratch directory mount",
+    CloneProject => "cloning the project directory mount",
+    ReadOnlyRoot => "making the root filesystem read-only",
+    ReadOnlyProject => "making the project directory read-only",
+    MountTmp => "mounting the private /tmp",
+    MountShm => "mounting the private /dev/shm",
+    MkdirMountpoint => "creating a mount point",
+    MountScratch => "mounting the scratch directory",
+    MountProject => "mounting the project directory",
+    MountProc => "mounting /proc",
+    Loopback => "bringing up the loopback interface",
+    Chdir => "changing to the working directory",
+    ForkTest => "starting the test process",
+    Exec => "executing the command",
+    UserNamespace => "writing the user namespace id maps",
+    Stdio => "redirecting stdin/stdout/stderr",
+    JoinNetns => "joining a pre-made network namespace",
 }
 
 /// Why a container could not be started or supervised.
@@ -119,5 +93,26 @@ impl SandboxError {
             what,
             source: io::Error::last_os_error(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_steps_round_trip_through_their_codes() {
+        for step in SetupStep::ALL {
+            assert_eq!(SetupStep::from_code(step.code()), Some(*step));
+        }
+        assert_eq!(SetupStep::from_code(0), None);
+        let err = SandboxError::Setup {
+            step: SetupStep::MountProc,
+            errno: libc::EPERM,
+        };
+        assert_eq!(
+            err.to_string(),
+            "container set-up failed while mounting /proc: Operation not permitted (os error 1)"
+        );
     }
 }
