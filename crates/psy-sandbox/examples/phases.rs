@@ -19,9 +19,15 @@ fn main() {
         exclusive_cores: None,
         memory_bytes: 256 << 20,
         pids: 64,
+        io: None,
     };
     let (mut a, mut b, mut c) = (vec![], vec![], vec![]);
+    let gap = std::env::var("GAP_MS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0u64);
     for i in 0..n {
+        std::thread::sleep(Duration::from_millis(gap));
         let scratch = dir.path().join(format!("s{i}"));
         std::fs::create_dir(&scratch).unwrap();
         let spec = ContainerSpec {
