@@ -35,6 +35,7 @@ fn limits() -> CgroupLimits {
         exclusive_cores: None,
         memory_bytes: 256 << 20,
         pids: 128,
+        io: None,
     }
 }
 

@@ -33,6 +33,7 @@ impl ContainerExecutor {
             },
             memory_bytes: r.memory_bytes,
             pids: r.pids,
+            io: None,
         };
         let spec = ContainerSpec {
             argv: req.test.command.clone(),

@@ -12,6 +12,9 @@ pub enum FsOp {
     CreateDir,
     RemoveDir,
     ListDir,
+    Stat,
+    /// Following a symlink (e.g. `/sys/dev/block/MAJ:MIN`) to its target.
+    ResolveLink,
 }
 
 impl std::fmt::Display for FsOp {
@@ -22,6 +25,8 @@ impl std::fmt::Display for FsOp {
             FsOp::CreateDir => f.write_str("create directory"),
             FsOp::RemoveDir => f.write_str("remove directory"),
             FsOp::ListDir => f.write_str("list directory"),
+            FsOp::Stat => f.write_str("stat"),
+            FsOp::ResolveLink => f.write_str("resolve link"),
         }
     }
 }
@@ -55,6 +60,29 @@ pub enum CgroupError {
     },
     #[error("refusing to kill the group {}: it contains this psy process itself", path.display())]
     ContainsCaller { path: PathBuf },
+    #[error(
+        "{} is on device {major}:{minor}, which is not a block device (see {})",
+        path.display(),
+        sysfs.display()
+    )]
+    NotABlockDevice {
+        path: PathBuf,
+        major: u32,
+        minor: u32,
+        /// The `/sys/dev/block/MAJ:MIN` entry that is missing.
+        sysfs: PathBuf,
+    },
+    #[error(
+        "group {} has no {controller} controller directory (it was created without {what}); \
+         create the group with them instead of setting them later",
+        group.display()
+    )]
+    MissingController {
+        controller: &'static str,
+        /// What needed it, e.g. "io limits".
+        what: &'static str,
+        group: PathBuf,
+    },
     #[error("cannot send SIGKILL to pid {pid} (in {}): {source}", path.display())]
     Signal {
         pid: u32,

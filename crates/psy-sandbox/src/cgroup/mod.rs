@@ -6,9 +6,11 @@
 //! v2 cgroup). Knobs the host lacks are skipped and listed by
 //! [`CgroupDriver::missing_guarantees`] rather than failing.
 
+mod blockdev;
 mod detect;
 mod error;
 mod files;
+mod io;
 mod kill;
 mod v1;
 mod v2;
@@ -18,8 +20,10 @@ use std::time::Duration;
 
 use psy_model::Resources;
 
+pub use blockdev::{block_device_in, block_device_of};
 pub use detect::{detect, inspect, setup, Detected, Layout, BASE_DIR_NAME, SUPERVISOR_LEAF};
 pub use error::{CgroupError, FsOp};
+pub use io::IoLimits;
 pub use v1::{V1Controller, V1Hierarchy};
 
 /// CFS period used for CPU quotas (100 ms, the kernel default).
@@ -44,6 +48,10 @@ pub struct CgroupLimits {
     pub memory_bytes: u64,
     /// Maximum number of tasks (processes and threads).
     pub pids: u32,
+    /// Disk throttles and weight for one device. On v1 only groups created with `Some` get a
+    /// `blkio` directory (and IO stats); [`Cgroup::set_limits`] with `Some` on a group created
+    /// without fails with [`CgroupError::MissingController`]. `None` clears earlier rules.
+    pub io: Option<IoLimits>,
 }
 
 impl CgroupLimits {
@@ -54,6 +62,7 @@ impl CgroupLimits {
             exclusive_cores: cores,
             memory_bytes: resources.memory_bytes,
             pids: resources.pids,
+            io: None,
         }
     }
 
@@ -71,6 +80,14 @@ pub struct CgroupStats {
     pub peak_memory_bytes: Option<u64>,
     /// The kernel OOM killer killed at least one process of the group.
     pub oom_killed: bool,
+    /// Bytes and requests that reached block devices, summed over devices (v1: the group's
+    /// `blkio` directory, present only for groups created with IO limits; v2: `io.stat`).
+    /// Buffered writes count only once written back by a task of the group (e.g. its fsync);
+    /// background writeback is not charged to the writer on v1.
+    pub io_read_bytes: Option<u64>,
+    pub io_write_bytes: Option<u64>,
+    pub io_read_ops: Option<u64>,
+    pub io_write_ops: Option<u64>,
 }
 
 /// What [`CgroupDriver::gc`] did.

@@ -71,6 +71,7 @@ fn container_probe<'a>(sandbox: &'a Sandbox, dir: &'a Path) -> Probe<'a> {
         exclusive_cores: None,
         memory_bytes: 256 << 20,
         pids: 64,
+        io: None,
     };
     Box::new(move |i| {
         let scratch = dir.join(format!("s{i}"));

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{Base, V1Controller};
 use crate::cgroup::error::CgroupError;
+use crate::cgroup::io::{self, IoCounters};
 use crate::cgroup::kill::{self, KillRound};
 use crate::cgroup::{files, Cgroup, CgroupLimits, CgroupStats};
 
@@ -80,6 +81,16 @@ fn set_frozen(state: &Path, frozen: bool) -> Result<(), CgroupError> {
 
 impl Cgroup for V1Group {
     fn set_limits(&self, limits: &CgroupLimits) -> Result<(), CgroupError> {
+        if limits.io.is_some() && self.dir(V1Controller::Blkio).is_none() {
+            return Err(CgroupError::MissingController {
+                controller: "blkio",
+                what: "io limits",
+                group: self
+                    .dirs
+                    .first()
+                    .map_or_else(PathBuf::new, |d| d.leaf.clone()),
+            });
+        }
         self.dirs
             .iter()
             .try_for_each(|d| super::limits::apply(&d.leaf, &d.controllers, limits))
@@ -125,6 +136,9 @@ impl Cgroup for V1Group {
             }
             stats.oom_killed = oom_killed(dir)?;
         }
+        if let Some(dir) = self.dir(V1Controller::Blkio) {
+            io_counters(dir)?.fill(&mut stats);
+        }
         Ok(stats)
     }
 
@@ -162,6 +176,34 @@ impl Cgroup for V1Group {
         }
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// Throttle-layer counters, which see every bio of the group whether or not a rule applies.
+/// The recursive files (Linux 4.x+) also cover sub-groups a test may have made.
+fn io_counters(dir: &Path) -> Result<IoCounters, CgroupError> {
+    let mut out = IoCounters::default();
+    for (stem, read, write) in [
+        (
+            "blkio.throttle.io_service_bytes",
+            &mut out.read_bytes,
+            &mut out.write_bytes,
+        ),
+        (
+            "blkio.throttle.io_serviced",
+            &mut out.read_ops,
+            &mut out.write_ops,
+        ),
+    ] {
+        for name in [format!("{stem}_recursive"), stem.to_owned()] {
+            let path = dir.join(name);
+            if let Some(text) = files::read_optional(&path)? {
+                *read = Some(io::v1_stat_sum(&path, &text, "Read")?);
+                *write = Some(io::v1_stat_sum(&path, &text, "Write")?);
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `oom_kill N` in `memory.oom_control` (Linux 4.13+). Older kernels lack the line; then a

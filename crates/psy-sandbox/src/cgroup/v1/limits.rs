@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::V1Controller;
 use crate::cgroup::error::CgroupError;
+use crate::cgroup::io::{self, IoLimits};
 use crate::cgroup::{files, CgroupLimits};
 
 /// Makes a freshly created (or half-made) directory usable for tasks and children: v1 cpuset
@@ -87,6 +88,7 @@ pub(crate) fn apply(
                 };
                 files::write(&dir.join("pids.max"), &max)?;
             }
+            V1Controller::Blkio => apply_io(dir, limits.io.as_ref())?,
             V1Controller::Cpuacct | V1Controller::Freezer => {}
         }
     }
@@ -119,6 +121,39 @@ fn apply_memory(dir: &Path, bytes: u64) -> Result<(), CgroupError> {
     // accounting) swap is simply not limited, which missing_guarantees reports.
     files::write(&dir.join("memory.limit_in_bytes"), &value)?;
     files::write_optional(&dir.join("memory.memsw.limit_in_bytes"), &value)?;
+    Ok(())
+}
+
+/// Sets the throttles `io` asks for and deletes every other rule (a reused group may carry
+/// rules for another device, or knobs now unlimited). Writes only what changes, since this runs
+/// on the container start path.
+fn apply_io(dir: &Path, io: Option<&IoLimits>) -> Result<(), CgroupError> {
+    let wanted = io.map(io::v1_throttles);
+    for (i, file) in io::V1_THROTTLE_FILES.iter().enumerate() {
+        let path = dir.join(file);
+        // Absent without CONFIG_BLK_DEV_THROTTLING; missing_guarantees says so.
+        let Some(current) = files::read_optional(&path)? else {
+            continue;
+        };
+        let value = wanted.and_then(|w| w[i].1);
+        for device in io::rule_devices(&path, &current)? {
+            if io.is_none_or(|io| io.device != device || value.is_none()) {
+                files::write(&path, &io::v1_rule(device, None))?;
+            }
+        }
+        if let (Some(io), Some(value)) = (io, value) {
+            files::write(&path, &io::v1_rule(io.device, Some(value)))?;
+        }
+    }
+    if let Some(weight) = io.and_then(|io| io.weight) {
+        let bfq = io::bfq_weight(weight).to_string();
+        let cfq = io::v1_cfq_weight(weight).to_string();
+        if !files::write_optional(&dir.join("blkio.bfq.weight"), &bfq)?
+            && !files::write_optional(&dir.join("blkio.weight"), &cfq)?
+        {
+            tracing::debug!(dir = %dir.display(), "no blkio weight knob; io weight skipped");
+        }
+    }
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use super::{Cgroup, CgroupDriver, CgroupLimits, CgroupVersion, GcReport};
 
 pub(crate) use group::V1Group;
 
-/// The v1 controllers Psyduck uses (others, like devices or blkio, are left alone).
+/// The v1 controllers Psyduck uses (others, like devices, are left alone).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum V1Controller {
     Cpu,
@@ -23,16 +23,18 @@ pub enum V1Controller {
     Memory,
     Pids,
     Freezer,
+    Blkio,
 }
 
 impl V1Controller {
-    pub const ALL: [V1Controller; 6] = [
+    pub const ALL: [V1Controller; 7] = [
         V1Controller::Cpu,
         V1Controller::Cpuacct,
         V1Controller::Cpuset,
         V1Controller::Memory,
         V1Controller::Pids,
         V1Controller::Freezer,
+        V1Controller::Blkio,
     ];
 
     /// The name used in mount options and `/proc/self/cgroup`.
@@ -44,6 +46,7 @@ impl V1Controller {
             V1Controller::Memory => "memory",
             V1Controller::Pids => "pids",
             V1Controller::Freezer => "freezer",
+            V1Controller::Blkio => "blkio",
         }
     }
 
@@ -121,7 +124,8 @@ impl V1Driver {
     /// membership write and an `rmdir` on the start path, so: no cpuset without exclusive cores,
     /// no separate cpuacct (CPU time comes from the init's rusage, which covers every process of
     /// the PID namespace) and no freezer (the PID namespace already takes every process down
-    /// with its init; `kill_all` still signals whatever is listed).
+    /// with its init; `kill_all` still signals whatever is listed). blkio only with IO limits:
+    /// IO stats come from it too, so groups without IO limits have none.
     fn bases_for(&self, limits: &CgroupLimits) -> Vec<Base> {
         self.bases
             .iter()
@@ -132,6 +136,7 @@ impl V1Driver {
                         .exclusive_cores
                         .as_ref()
                         .is_some_and(|c| !c.is_empty()),
+                    V1Controller::Blkio => limits.io.is_some(),
                     V1Controller::Cpuacct | V1Controller::Freezer => false,
                 })
             })
@@ -256,6 +261,21 @@ fn missing_guarantees(bases: &[Base]) -> Vec<String> {
             "reliable kill: no freezer controller; a fast-forking test may outlive one kill pass"
                 .to_owned(),
         );
+    }
+    match find(V1Controller::Blkio) {
+        None => missing.push("io limits: no blkio controller".to_owned()),
+        Some(dir) if absent(dir, "blkio.throttle.write_bps_device") => missing.push(
+            "io limits: kernel lacks blkio throttling (no blkio.throttle.*; \
+             CONFIG_BLK_DEV_THROTTLING)"
+                .to_owned(),
+        ),
+        Some(dir) if absent(dir, "blkio.weight") && absent(dir, "blkio.bfq.weight") => missing
+            .push(
+                "io weight: no blkio.weight or blkio.bfq.weight (no CFQ/BFQ scheduler); \
+                 only io throttles apply"
+                    .to_owned(),
+            ),
+        Some(_) => {}
     }
     if find(V1Controller::Cpuacct).is_none() {
         missing.push("cpu time stats: no cpuacct controller".to_owned());

@@ -4,6 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::cgroup::IoLimits;
 
 fn put(dir: &Path, files: &[(&str, &str)]) {
     fs::create_dir_all(dir).unwrap();
@@ -31,6 +32,13 @@ fn kernel_files(c: V1Controller) -> &'static [(&'static str, &'static str)] {
             ("memory.use_hierarchy", "0\n"),
         ],
         V1Controller::Pids => &[("pids.max", "max\n")],
+        V1Controller::Blkio => &[
+            ("blkio.throttle.read_bps_device", ""),
+            ("blkio.throttle.write_bps_device", ""),
+            ("blkio.throttle.read_iops_device", ""),
+            ("blkio.throttle.write_iops_device", ""),
+            ("blkio.bfq.weight", "100\n"),
+        ],
         V1Controller::Cpuacct | V1Controller::Freezer => &[],
     }
 }
@@ -71,6 +79,7 @@ const ALL: &[&[V1Controller]] = &[
     &[V1Controller::Memory],
     &[V1Controller::Pids],
     &[V1Controller::Freezer],
+    &[V1Controller::Blkio],
 ];
 
 #[test]
@@ -95,6 +104,7 @@ fn create_writes_every_limit() {
         exclusive_cores: Some(vec![2, 3]),
         memory_bytes: 64 << 20,
         pids: 20,
+        io: None,
     };
     let group = driver.create("psy-1-r/0", &limits).unwrap();
     let leaf = |i: usize, f: &str| get(h[i].mount.join("psyduck/psy-1-r/0").join(f));
@@ -167,6 +177,7 @@ fn missing_controllers_are_reported_not_fatal() {
         "no pids",
         "no freezer",
         "no cpuacct",
+        "no blkio",
     ] {
         assert!(missing.contains(what), "{what} not in {missing}");
     }
@@ -175,6 +186,7 @@ fn missing_controllers_are_reported_not_fatal() {
         exclusive_cores: Some(vec![1]),
         memory_bytes: 1 << 20,
         pids: 5,
+        io: None,
     };
     let group = driver.create("g", &limits).unwrap();
     assert_eq!(
@@ -223,6 +235,128 @@ fn stats_parse_kernel_formats() {
     put(&mem, &[("memory.max_usage_in_bytes", "lots\n")]);
     let err = group.stats().unwrap_err().to_string();
     assert!(err.contains("memory.max_usage_in_bytes"), "{err}");
+}
+
+fn io(device: (u32, u32)) -> IoLimits {
+    IoLimits {
+        write_bps: Some(10 << 20),
+        read_iops: Some(100),
+        weight: Some(200),
+        ..IoLimits::measure_only(device)
+    }
+}
+
+#[test]
+fn io_limits_get_a_blkio_dir_and_replace_stale_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = fake_v1(tmp.path(), ALL, &["g"]);
+    let driver = V1Driver::setup(&h, "psy").unwrap();
+    let leaf = |f: &str| h[5].mount.join("psyduck/g").join(f);
+    // A reused group still limits another device, and reads on this one.
+    put(
+        &h[5].mount.join("psyduck/g"),
+        &[
+            ("blkio.throttle.write_bps_device", "8:0 5\n"),
+            ("blkio.throttle.read_bps_device", "254:0 7\n"),
+        ],
+    );
+    let limits = CgroupLimits {
+        io: Some(io((254, 0))),
+        ..Default::default()
+    };
+    let group = driver.create("g", &limits).unwrap();
+    assert_eq!(group.procs_files().len(), 4, "cpu, memory, pids, blkio");
+    assert!(group
+        .procs_files()
+        .iter()
+        .any(|p| p.starts_with(&h[5].mount)));
+    assert_eq!(
+        get(leaf("blkio.throttle.write_bps_device")),
+        "254:0 10485760"
+    );
+    assert_eq!(get(leaf("blkio.throttle.read_iops_device")), "254:0 100");
+    assert_eq!(get(leaf("blkio.throttle.read_bps_device")), "254:0 0");
+    assert_eq!(get(leaf("blkio.throttle.write_iops_device")), "");
+    assert_eq!(get(leaf("blkio.bfq.weight")), "200");
+    // Clearing: every listed rule is deleted (0).
+    put(
+        &h[5].mount.join("psyduck/g"),
+        &[("blkio.throttle.write_bps_device", "254:0 10485760\n")],
+    );
+    group.set_limits(&CgroupLimits::default()).unwrap();
+    assert_eq!(get(leaf("blkio.throttle.write_bps_device")), "254:0 0");
+}
+
+#[test]
+fn io_on_a_group_made_without_blkio_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = fake_v1(tmp.path(), ALL, &["g"]);
+    let driver = V1Driver::setup(&h, "psy").unwrap();
+    let group = driver.create("g", &CgroupLimits::default()).unwrap();
+    assert!(!group
+        .procs_files()
+        .iter()
+        .any(|p| p.starts_with(&h[5].mount)));
+    let limits = CgroupLimits {
+        io: Some(io((254, 0))),
+        ..Default::default()
+    };
+    let err = group.set_limits(&limits).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CgroupError::MissingController {
+                controller: "blkio",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("psyduck/g"), "{err}");
+    assert_eq!(group.stats().unwrap().io_write_bytes, None);
+}
+
+#[test]
+fn io_stats_and_missing_io_knobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = fake_v1(tmp.path(), ALL, &["g"]);
+    for dir in ["psyduck", "psyduck/g"] {
+        fs::remove_file(h[5].mount.join(dir).join("blkio.bfq.weight")).unwrap();
+    }
+    let driver = V1Driver::setup(&h, "psy").unwrap();
+    let missing = driver.missing_guarantees().join("\n");
+    assert!(missing.contains("io weight: no blkio.weight"), "{missing}");
+    let limits = CgroupLimits {
+        io: Some(io((254, 0))),
+        ..Default::default()
+    };
+    let group = driver.create("g", &limits).unwrap();
+    assert!(!h[5].mount.join("psyduck/g/blkio.bfq.weight").exists());
+    assert_eq!(group.stats().unwrap().io_write_bytes, None, "no stat files");
+    let dir = h[5].mount.join("psyduck/g");
+    put(
+        &dir,
+        &[
+            (
+                "blkio.throttle.io_service_bytes",
+                "254:0 Read 4096\n254:0 Write 999\nTotal 5095\n",
+            ),
+            (
+                "blkio.throttle.io_service_bytes_recursive",
+                "254:0 Read 8192\n254:0 Write 31457280\n254:0 Total 31465472\nTotal 31465472\n",
+            ),
+            (
+                "blkio.throttle.io_serviced",
+                "254:0 Read 2\n254:0 Write 30\nTotal 32\n",
+            ),
+        ],
+    );
+    let stats = group.stats().unwrap();
+    // The recursive file wins where both exist.
+    assert_eq!(stats.io_read_bytes, Some(8192));
+    assert_eq!(stats.io_write_bytes, Some(31_457_280));
+    assert_eq!(stats.io_read_ops, Some(2));
+    assert_eq!(stats.io_write_ops, Some(30));
 }
 
 #[test]

@@ -95,6 +95,10 @@ impl Cgroup for V2Group {
         if let Some(text) = files::read_optional(&events)? {
             stats.oom_killed = files::keyed_value(&events, &text, "oom_kill")?.unwrap_or(0) > 0;
         }
+        let io_stat = self.dir.join("io.stat");
+        if let Some(text) = files::read_optional(&io_stat)? {
+            crate::cgroup::io::v2_stat(&io_stat, &text)?.fill(&mut stats);
+        }
         Ok(stats)
     }
 

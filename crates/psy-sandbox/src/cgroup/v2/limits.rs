@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::cgroup::error::CgroupError;
+use crate::cgroup::io::{self, IoLimits};
 use crate::cgroup::{files, CgroupLimits, CPU_PERIOD_US};
 
 /// Passes the `enabled` controllers on from intermediate `dir` to its children.
@@ -66,6 +67,38 @@ pub(crate) fn apply(
             limits.pids.to_string()
         };
         files::write(&dir.join("pids.max"), &max)?;
+    }
+    if on("io") {
+        apply_io(dir, limits.io.as_ref())?;
+    }
+    Ok(())
+}
+
+/// Sets `io.max` for the requested device, resets other devices' entries (a reused group), and
+/// the weight if asked and offered (`io.weight` needs io.cost, `io.bfq.weight` BFQ).
+fn apply_io(dir: &Path, io: Option<&IoLimits>) -> Result<(), CgroupError> {
+    let max = dir.join("io.max");
+    // Absent without CONFIG_BLK_DEV_THROTTLING; missing_guarantees says so.
+    let Some(current) = files::read_optional(&max)? else {
+        return Ok(());
+    };
+    for device in io::rule_devices(&max, &current)? {
+        if io.is_none_or(|io| io.device != device) {
+            files::write(&max, &io::v2_max_line(device, None))?;
+        }
+    }
+    let Some(io) = io else {
+        return Ok(());
+    };
+    files::write(&max, &io::v2_max_line(io.device, Some(io)))?;
+    if let Some(weight) = io.weight {
+        let cost = format!("default {}", io::v2_weight(weight));
+        let bfq = format!("default {}", io::bfq_weight(weight));
+        if !files::write_optional(&dir.join("io.weight"), &cost)?
+            && !files::write_optional(&dir.join("io.bfq.weight"), &bfq)?
+        {
+            tracing::debug!(dir = %dir.display(), "no io weight knob; io weight skipped");
+        }
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use super::{Cgroup, CgroupDriver, CgroupLimits, CgroupVersion, GcReport};
 pub(crate) use group::V2Group;
 
 /// Controllers Psyduck enables for its groups.
-pub(crate) const WANTED: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
+pub(crate) const WANTED: [&str; 5] = ["cpu", "cpuset", "memory", "pids", "io"];
 
 /// The v2 [`CgroupDriver`].
 #[derive(Debug)]

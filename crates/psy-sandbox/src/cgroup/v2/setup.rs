@@ -88,6 +88,7 @@ pub(crate) fn missing_guarantees(
                 "cpu" => "cpu limits",
                 "cpuset" => "exclusive cores",
                 "memory" => "memory limits",
+                "io" => "io limits",
                 _ => "process limits",
             };
             missing.push(format!(
@@ -106,6 +107,18 @@ pub(crate) fn missing_guarantees(
     }
     if on("memory") && !base.join("memory.peak").exists() {
         missing.push("peak memory stats: kernel lacks memory.peak (Linux < 5.19)".to_owned());
+    }
+    if on("io") && !base.join("io.max").exists() {
+        missing.push(
+            "io limits: kernel lacks io.max (CONFIG_BLK_DEV_THROTTLING); only io stats".to_owned(),
+        );
+    }
+    if on("io") && !base.join("io.weight").exists() && !base.join("io.bfq.weight").exists() {
+        missing.push(
+            "io weight: no io.weight or io.bfq.weight (no io.cost or BFQ); only io throttles \
+             apply"
+                .to_owned(),
+        );
     }
     if !base.join("cgroup.kill").exists() && !base.join("cgroup.freeze").exists() {
         missing.push(

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::cgroup::detect::SUPERVISOR_LEAF;
+use crate::cgroup::IoLimits;
 
 fn put(dir: &Path, files: &[(&str, &str)]) {
     fs::create_dir_all(dir).unwrap();
@@ -20,7 +21,7 @@ fn get(path: PathBuf) -> String {
 /// Files of a non-root v2 cgroup whose parent enabled cpu, cpuset, memory and pids.
 const GROUP_FILES: &[(&str, &str)] = &[
     ("cgroup.procs", ""),
-    ("cgroup.controllers", "cpuset cpu memory pids\n"),
+    ("cgroup.controllers", "cpuset cpu io memory pids\n"),
     ("cgroup.subtree_control", "\n"),
     ("cgroup.kill", ""),
     ("cgroup.freeze", "0\n"),
@@ -33,6 +34,8 @@ const GROUP_FILES: &[(&str, &str)] = &[
     ("memory.oom.group", "0\n"),
     ("memory.peak", "0\n"),
     ("pids.max", "max\n"),
+    ("io.max", ""),
+    ("io.weight", "default 100\n"),
 ];
 
 fn fake_root(tmp: &Path) -> (PathBuf, PathBuf) {
@@ -60,11 +63,11 @@ fn root_setup_enables_controllers_at_both_levels() {
     assert_eq!(driver.version(), CgroupVersion::V2);
     assert_eq!(
         get(mount.join("cgroup.subtree_control")),
-        "+cpu +cpuset +memory +pids"
+        "+cpu +cpuset +memory +pids +io"
     );
     assert_eq!(
         get(base.join("cgroup.subtree_control")),
-        "+cpu +cpuset +memory +pids"
+        "+cpu +cpuset +memory +pids +io"
     );
     assert_eq!(driver.missing_guarantees(), Vec::<String>::new());
 }
@@ -81,11 +84,12 @@ fn create_writes_every_limit_including_intermediate_delegation() {
         exclusive_cores: Some(vec![2, 3]),
         memory_bytes: 64 << 20,
         pids: 20,
+        io: None,
     };
     let group = driver.create("psy-1-r/0", &limits).unwrap();
     assert_eq!(
         get(base.join("psy-1-r/cgroup.subtree_control")),
-        "+cpu +cpuset +memory +pids"
+        "+cpu +cpuset +memory +pids +io"
     );
     let leaf = |f: &str| get(base.join("psy-1-r/0").join(f));
     assert_eq!(leaf("cpu.max"), "150000 100000");
@@ -234,4 +238,82 @@ fn gc_removes_only_stale_groups_of_our_prefix() {
     for kept in ["psy-11-b/0", "psyx-10-c", SUPERVISOR_LEAF] {
         assert!(base.join(kept).exists(), "{kept}");
     }
+}
+
+fn io_limits() -> IoLimits {
+    IoLimits {
+        read_bps: Some(1 << 20),
+        write_iops: Some(50),
+        weight: Some(300),
+        ..IoLimits::measure_only((254, 0))
+    }
+}
+
+#[test]
+fn io_limits_land_in_io_max_and_weight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mount, base) = fake_root(tmp.path());
+    let leaf = base.join("g");
+    put(&leaf, GROUP_FILES);
+    // A reused group still throttles another device.
+    put(
+        &leaf,
+        &[("io.max", "8:0 rbps=max wbps=5 riops=max wiops=max\n")],
+    );
+    let driver = V2Driver::setup_root(&mount, &base, "psy").unwrap();
+    let limits = CgroupLimits {
+        io: Some(io_limits()),
+        ..Default::default()
+    };
+    let group = driver.create("g", &limits).unwrap();
+    assert_eq!(
+        get(leaf.join("io.max")),
+        "254:0 rbps=1048576 wbps=max riops=max wiops=50"
+    );
+    assert_eq!(get(leaf.join("io.weight")), "default 300");
+    put(
+        &leaf,
+        &[("io.max", "254:0 rbps=1048576 wbps=max riops=max wiops=50\n")],
+    );
+    group.set_limits(&CgroupLimits::default()).unwrap();
+    assert_eq!(
+        get(leaf.join("io.max")),
+        "254:0 rbps=max wbps=max riops=max wiops=max",
+        "None clears the old entry"
+    );
+}
+
+#[test]
+fn io_stats_and_missing_io_knobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mount, base) = fake_root(tmp.path());
+    fs::remove_file(base.join("io.weight")).unwrap();
+    let leaf = base.join("g");
+    put(&leaf, GROUP_FILES);
+    fs::remove_file(leaf.join("io.weight")).unwrap();
+    let driver = V2Driver::setup_root(&mount, &base, "psy").unwrap();
+    let missing = driver.missing_guarantees().join("\n");
+    assert!(missing.contains("io weight: no io.weight"), "{missing}");
+    let limits = CgroupLimits {
+        io: Some(io_limits()),
+        ..Default::default()
+    };
+    let group = driver.create("g", &limits).unwrap();
+    assert!(
+        !leaf.join("io.weight").exists(),
+        "must not create absent knobs"
+    );
+    assert_eq!(group.stats().unwrap().io_read_bytes, None, "no io.stat");
+    put(
+        &leaf,
+        &[(
+            "io.stat",
+            "254:0 rbytes=4096 wbytes=31457280 rios=1 wios=30 dbytes=0 dios=0\n",
+        )],
+    );
+    let stats = group.stats().unwrap();
+    assert_eq!(stats.io_read_bytes, Some(4096));
+    assert_eq!(stats.io_write_bytes, Some(31_457_280));
+    assert_eq!(stats.io_read_ops, Some(1));
+    assert_eq!(stats.io_write_ops, Some(30));
 }
