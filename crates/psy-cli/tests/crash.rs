@@ -201,7 +201,7 @@ fn interrupt_mid_run(sig: libc::c_int, whole_group: bool) {
     let counts = (summary.passed, summary.not_run, summary.total);
     assert_eq!(counts, (FAST, SLOW, FAST + SLOW), "{summary:?}\n{stderr}");
     let record = project.store().run(run.as_str()).unwrap().unwrap();
-    assert_eq!(record.state, RunState::Finished, "{record:?}");
+    assert_eq!(record.state, RunState::Interrupted, "{record:?}");
     assert_eq!(&record.summary, summary);
     assert_eq!(
         verdicts(&project, &run),

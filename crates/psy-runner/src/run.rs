@@ -42,7 +42,8 @@ pub struct RunSettings {
 pub enum RunError {
     #[error("test {test}: {message}")]
     Unschedulable { test: String, message: String },
-    #[error("recording results in the store: {0}")]
+    /// The store's message already names the database and the operation.
+    #[error(transparent)]
     Store(#[from] psy_store::StoreError),
     #[error("{what}: {source}")]
     Io {
@@ -455,8 +456,16 @@ impl RunLoop<'_> {
         let finished = s.passed + s.failed + s.flaky + s.timed_out + s.oom + s.errors;
         s.not_run = s.total - finished;
         s.duration_ms = self.started.elapsed().as_millis() as u64;
-        self.store
-            .finish_run(&self.run_id, &self.summary, now_ms())?;
+        self.store.finish_run(
+            &self.run_id,
+            &self.summary,
+            now_ms(),
+            if self.interrupted {
+                RunState::Interrupted
+            } else {
+                RunState::Finished
+            },
+        )?;
         (self.emit)(&RunEvent::RunFinished {
             run_id: self.run_id.clone(),
             summary: self.summary.clone(),

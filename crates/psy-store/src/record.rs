@@ -16,6 +16,8 @@ pub enum RunState {
     Finished,
     /// Its psy died without finishing it; found by `abort_unfinished_runs`.
     Aborted,
+    /// Stopped on purpose (Ctrl-C, SIGTERM) before every test ran; ended through `finish_run`.
+    Interrupted,
 }
 
 impl RunState {
@@ -24,6 +26,7 @@ impl RunState {
             RunState::Running => "running",
             RunState::Finished => "finished",
             RunState::Aborted => "aborted",
+            RunState::Interrupted => "interrupted",
         }
     }
 }
@@ -41,6 +44,7 @@ impl FromStr for RunState {
             "running" => Ok(RunState::Running),
             "finished" => Ok(RunState::Finished),
             "aborted" => Ok(RunState::Aborted),
+            "interrupted" => Ok(RunState::Interrupted),
             other => Err(format!("unknown run state {other:?}")),
         }
     }
@@ -98,7 +102,12 @@ mod tests {
 
     #[test]
     fn run_state_round_trips() {
-        for s in [RunState::Running, RunState::Finished, RunState::Aborted] {
+        for s in [
+            RunState::Running,
+            RunState::Finished,
+            RunState::Aborted,
+            RunState::Interrupted,
+        ] {
             assert_eq!(s.as_str().parse::<RunState>(), Ok(s));
         }
         assert!("done".parse::<RunState>().is_err());

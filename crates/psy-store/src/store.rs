@@ -28,12 +28,14 @@ pub trait Store: Send {
         variant: Option<&str>,
     ) -> Result<(), StoreError>;
 
-    /// Marks the run finished with its totals.
+    /// Ends the run with its totals, as [`crate::RunState::Finished`] or, when it was stopped
+    /// on purpose, [`crate::RunState::Interrupted`].
     fn finish_run(
         &mut self,
         run_id: &RunId,
         summary: &RunSummary,
         finished_at_ms: u64,
+        state: crate::RunState,
     ) -> Result<(), StoreError>;
 
     /// Median duration of the last [`HISTORY_WINDOW`] attempts of each test id that ended

@@ -139,8 +139,9 @@ impl Store for SqliteStore {
         run_id: &RunId,
         summary: &RunSummary,
         finished_at_ms: u64,
+        state: crate::RunState,
     ) -> Result<(), StoreError> {
-        self.update_finished(run_id, summary, finished_at_ms)
+        self.update_finished(run_id, summary, finished_at_ms, state)
     }
 
     fn expected_durations(&self) -> Result<HashMap<TestId, Duration>, StoreError> {

@@ -18,7 +18,7 @@ CREATE TABLE runs (
     run_id         TEXT PRIMARY KEY NOT NULL,
     started_at_ms  INTEGER NOT NULL,
     finished_at_ms INTEGER,
-    state          TEXT NOT NULL CHECK (state IN ('running', 'finished', 'aborted')),
+    state          TEXT NOT NULL CHECK (state IN ('running', 'finished', 'aborted', 'interrupted')),
     manifest       TEXT NOT NULL,
     command_line   TEXT NOT NULL,
     host           TEXT NOT NULL,

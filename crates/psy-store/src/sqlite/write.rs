@@ -120,10 +120,11 @@ impl SqliteStore {
         run_id: &RunId,
         summary: &RunSummary,
         finished_at_ms: u64,
+        state: RunState,
     ) -> Result<(), StoreError> {
         let op = || format!("finishing run {run_id}");
         let changed = self
-            .set_summary(run_id, RunState::Finished, summary, finished_at_ms)
+            .set_summary(run_id, state, summary, finished_at_ms)
             .map_err(|e| self.query_error(op(), e))?;
         if changed == 0 {
             return Err(StoreError::UnknownRun {

@@ -57,7 +57,8 @@ fn a_recorded_run_reads_back_as_written() {
         duration_ms: 30_300,
         ..Default::default()
     };
-    s.finish_run(&r, &summary, 35_300).unwrap();
+    s.finish_run(&r, &summary, 35_300, RunState::Finished)
+        .unwrap();
 
     let got = s.run(r.as_str()).unwrap().unwrap();
     assert_eq!(
@@ -183,6 +184,7 @@ fn unfinished_runs_are_aborted_with_what_was_recorded() {
             ..Default::default()
         },
         2_000,
+        RunState::Finished,
     )
     .unwrap();
     s.begin_run(&run("killed", 10_000)).unwrap(); // total 3
@@ -248,7 +250,12 @@ fn errors_name_the_database_and_the_operation() {
     let orphan = s.record_attempt(&id("no-such-run"), &a).unwrap_err();
     assert!(matches!(orphan, StoreError::Query { .. }), "{orphan:?}");
     let unknown = s
-        .finish_run(&id("no-such-run"), &RunSummary::default(), 5)
+        .finish_run(
+            &id("no-such-run"),
+            &RunSummary::default(),
+            5,
+            RunState::Finished,
+        )
         .unwrap_err();
     assert!(
         matches!(unknown, StoreError::UnknownRun { .. }),
