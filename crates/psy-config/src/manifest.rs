@@ -1,7 +1,7 @@
 //! The checked manifest: what `psyduck.toml` asks for, with paths made absolute and units
 //! resolved, before discovery runs.
 
-use psy_model::{CpuPolicy, Resources};
+use psy_model::{CpuPolicy, IoRequest, Resources};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +52,8 @@ pub struct Settings {
     pub memory_bytes: Option<u64>,
     pub pids: Option<u32>,
     pub tmp_bytes: Option<u64>,
+    /// Disk IO throttles; merged key by key across levels.
+    pub io: Option<IoRequest>,
 }
 
 impl Settings {
@@ -64,6 +66,10 @@ impl Settings {
             memory_bytes: top.memory_bytes.or(self.memory_bytes),
             pids: top.pids.or(self.pids),
             tmp_bytes: top.tmp_bytes.or(self.tmp_bytes),
+            io: match (&self.io, &top.io) {
+                (Some(base), Some(top)) => Some(top.over(base)),
+                (base, top) => top.clone().or_else(|| base.clone()),
+            },
         }
     }
 
@@ -75,6 +81,7 @@ impl Settings {
             memory_bytes: self.memory_bytes.unwrap_or(base.memory_bytes),
             pids: self.pids.unwrap_or(base.pids),
             tmp_bytes: self.tmp_bytes.unwrap_or(base.tmp_bytes),
+            io: self.io.clone(),
         };
         (
             self.timeout.unwrap_or(DEFAULT_TIMEOUT),

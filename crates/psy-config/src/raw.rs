@@ -2,11 +2,11 @@
 //! rejected). [`crate::manifest`] turns them into checked, resolved values.
 
 use crate::manifest::Settings;
-use crate::values::{Argv, Cpus, Size, Timeout, Toggle};
-use psy_model::CpuPolicy;
+use crate::values::{Argv, Cpus, IoWeight, Size, Timeout, Toggle};
+use psy_model::{CpuPolicy, IoRequest};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use toml::Spanned;
 
 /// Declares a table that also takes the shared settings keys (timeout, retries, resources).
@@ -24,6 +24,7 @@ macro_rules! with_settings {
             pub(crate) memory: Option<Size<true>>,
             pub(crate) pids: Option<NonZeroU32>,
             pub(crate) tmp: Option<Size<true>>,
+            pub(crate) io: Option<RawIo>,
         }
 
         impl $name {
@@ -35,10 +36,34 @@ macro_rules! with_settings {
                     memory_bytes: self.memory.map(|m| m.0),
                     pids: self.pids.map(NonZeroU32::get),
                     tmp_bytes: self.tmp.map(|t| t.0),
+                    io: self.io.as_ref().map(RawIo::request),
                 }
             }
         }
     };
+}
+
+/// `io = { read-bps = "100MiB", write-bps = "50MiB", read-iops = 2000, write-iops = 1000, weight = 100 }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawIo {
+    pub(crate) read_bps: Option<Size<true>>,
+    pub(crate) write_bps: Option<Size<true>>,
+    pub(crate) read_iops: Option<NonZeroU64>,
+    pub(crate) write_iops: Option<NonZeroU64>,
+    pub(crate) weight: Option<IoWeight>,
+}
+
+impl RawIo {
+    fn request(&self) -> IoRequest {
+        IoRequest {
+            read_bps: self.read_bps.map(|s| s.0),
+            write_bps: self.write_bps.map(|s| s.0),
+            read_iops: self.read_iops.map(NonZeroU64::get),
+            write_iops: self.write_iops.map(NonZeroU64::get),
+            weight: self.weight.map(|w| w.0),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

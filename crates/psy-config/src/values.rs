@@ -181,3 +181,19 @@ impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Toggle<T> {
         d.deserialize_any(ToggleVisitor(std::marker::PhantomData))
     }
 }
+
+/// A proportional IO weight, 1..=10000 (the cgroup v2 scale).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IoWeight(pub(crate) u16);
+
+impl<'de> Deserialize<'de> for IoWeight {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d)?;
+        match u16::try_from(v) {
+            Ok(w) if (1..=10_000).contains(&w) => Ok(IoWeight(w)),
+            _ => Err(de::Error::custom(format!(
+                "invalid io weight {v} (expected 1 to 10000)"
+            ))),
+        }
+    }
+}

@@ -19,6 +19,31 @@ pub enum CpuPolicy {
     Exclusive,
 }
 
+/// Disk IO an attempt may use on the device behind its writable storage (throttles; `None` fields
+/// are not limited). `weight` is proportional (1..=10000, cgroup v2 scale) where the host's IO
+/// scheduler supports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoRequest {
+    pub read_bps: Option<u64>,
+    pub write_bps: Option<u64>,
+    pub read_iops: Option<u64>,
+    pub write_iops: Option<u64>,
+    pub weight: Option<u16>,
+}
+
+impl IoRequest {
+    /// `self`'s fields where set, else `base`'s.
+    pub fn over(&self, base: &IoRequest) -> IoRequest {
+        IoRequest {
+            read_bps: self.read_bps.or(base.read_bps),
+            write_bps: self.write_bps.or(base.write_bps),
+            read_iops: self.read_iops.or(base.read_iops),
+            write_iops: self.write_iops.or(base.write_iops),
+            weight: self.weight.or(base.weight),
+        }
+    }
+}
+
 /// What one attempt of a test is guaranteed (and limited to).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
@@ -30,6 +55,9 @@ pub struct Resources {
     pub pids: u32,
     /// Size of the private writable `/tmp` (a tmpfs, charged to the memory limit).
     pub tmp_bytes: u64,
+    /// Disk IO throttles, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io: Option<IoRequest>,
 }
 
 impl Default for Resources {
@@ -39,6 +67,7 @@ impl Default for Resources {
             memory_bytes: 512 << 20,
             pids: 1024,
             tmp_bytes: 64 << 20,
+            io: None,
         }
     }
 }

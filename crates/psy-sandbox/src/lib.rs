@@ -15,6 +15,7 @@ mod container;
 mod error;
 mod fdpass;
 mod launch;
+pub mod net;
 mod netns_pool;
 mod prepared;
 mod spec;
@@ -189,8 +190,10 @@ impl Sandbox {
         if let Some(command) = spec.argv.first() {
             prepared::resolve_command(command, &spec.env, &spec.cwd)?;
         }
-        let pooled = match (&self.cgroup_pool, &limits.exclusive_cores) {
-            (Some(pool), None) => pool.take(limits),
+        // Groups made ahead have only the cpu, memory and pids controllers: exclusive cores
+        // (cpuset) and IO limits (blkio) need a group made for them.
+        let pooled = match (&self.cgroup_pool, &limits.exclusive_cores, &limits.io) {
+            (Some(pool), None, None) => pool.take(limits),
             _ => None,
         };
         let cgroup = match &self.cgroups {

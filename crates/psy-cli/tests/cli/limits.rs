@@ -137,3 +137,40 @@ cpus = 0.5
         "shared {shared:?} vs pinned {pinned}"
     );
 }
+
+/// `io = { write-bps = ... }`: a writer is throttled to its rate on the disk behind its scratch
+/// directory, for direct writes and for buffered writes it flushes with fsync (the writer issues
+/// that IO itself; background writeback is not attributed on cgroup v1, see docs/architecture.md).
+#[test]
+fn io_write_limit_throttles_direct_and_fsynced_writes() {
+    if !root() {
+        return;
+    }
+    let p = Project::new(
+        r#"
+[defaults]
+timeout = "60s"
+
+[[test]]
+name = "direct"
+command = ["sh", "-c", "dd if=/dev/zero of=$PSY_SCRATCH/f bs=1M count=30 oflag=direct 2>&1"]
+io = { write-bps = "10MiB" }
+
+[[test]]
+name = "fsynced"
+command = ["sh", "-c", "dd if=/dev/zero of=$PSY_SCRATCH/f bs=1M count=30 conv=fsync 2>&1"]
+io = { write-bps = "10MiB" }
+"#,
+    );
+    let (out, events) = p.run_json(&[]);
+    out.code(0);
+    for test in ["direct", "fsynced"] {
+        let attempt = events.attempts(test)[0];
+        let ms = attempt["duration_ms"].as_u64().unwrap();
+        // 30 MiB at 10 MiB/s cannot take less than ~3 s (a lower bound, not a speed target).
+        assert!(
+            ms >= 2_500,
+            "{test} wrote 30 MiB at a 10 MiB/s limit in {ms} ms\n{out}"
+        );
+    }
+}

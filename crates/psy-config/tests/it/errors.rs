@@ -55,11 +55,11 @@ fn bad_duration_cpus_and_types() {
 fn unknown_keys_point_at_the_key() {
     assert_eq!(
         error("[defaults]\nretries = 1\nmemroy = \"1GiB\"\n"),
-        "psyduck.toml:3:1: defaults.memroy: unknown field `memroy`, expected one of `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`"
+        "psyduck.toml:3:1: defaults.memroy: unknown field `memroy`, expected one of `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `io`"
     );
     assert_eq!(
         error("[[test]]\nname = \"a\"\ncommand = [\"true\"]\n\n[[test]]\nname = \"b\"\ncommand = [\"true\"]\nenvv = {}\n"),
-        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`"
+        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `io`"
     );
     assert_eq!(
         error("[[discover]]\nnextest = { workspace = true, feature = \"x\" }\n"),
@@ -181,4 +181,20 @@ fn unreadable_manifest_names_the_path() {
         err.to_string(),
         "/no/such/psyduck.toml: cannot read manifest: No such file or directory (os error 2)"
     );
+}
+
+#[test]
+fn bad_io_values_name_the_key() {
+    let e = crate::error("[defaults]\nio = { weight = 0 }\n");
+    assert!(
+        e.contains("psyduck.toml:2:") && e.contains("io") && e.contains("1 to 10000"),
+        "{e}"
+    );
+    let e = crate::error("[defaults]\nio = { write-bps = \"fast\" }\n");
+    assert!(
+        e.contains("psyduck.toml:2:") && e.contains("invalid size"),
+        "{e}"
+    );
+    let e = crate::error("[defaults]\nio = { writes = 1 }\n");
+    assert!(e.contains("psyduck.toml:2:") && e.contains("writes"), "{e}");
 }

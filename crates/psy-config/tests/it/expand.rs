@@ -94,7 +94,8 @@ fn precedence_and_variants() {
             cpu_millis: 2000,
             memory_bytes: 1 << 30,
             pids: 100,
-            tmp_bytes: 64 << 20
+            tmp_bytes: 64 << 20,
+            io: None,
         },
         "variant cpus over defaults, test memory/pids over defaults, built-in tmp"
     );
@@ -205,4 +206,56 @@ fn loads_from_disk_with_an_absolute_dir() {
         psy_config::find_manifest(&dir.path().join("a/b")),
         Some(path)
     );
+}
+
+#[test]
+fn io_limits_merge_key_by_key_across_levels() {
+    let m = parse(
+        r#"
+[defaults]
+io = { read-bps = "100MiB", write-bps = "50MiB" }
+
+[[test]]
+name = "writer"
+command = ["true"]
+io = { write-bps = "10MiB", write-iops = 200 }
+
+[[test]]
+name = "plain"
+command = ["true"]
+
+[[variant]]
+name = "slow-disk"
+io = { read-iops = 100, weight = 50 }
+"#,
+    )
+    .unwrap();
+    let tests = crate::expand(&m).unwrap();
+    let io = |id: &str| {
+        tests
+            .iter()
+            .find(|t| t.id.as_str() == id)
+            .unwrap()
+            .resources
+            .io
+            .clone()
+            .unwrap()
+    };
+    let writer = io("writer@slow-disk");
+    assert_eq!(writer.read_bps, Some(100 << 20), "from [defaults]");
+    assert_eq!(writer.write_bps, Some(10 << 20), "the test over [defaults]");
+    assert_eq!(writer.write_iops, Some(200));
+    assert_eq!(writer.read_iops, Some(100), "from the variant");
+    assert_eq!(writer.weight, Some(50));
+    let plain = io("plain@slow-disk");
+    assert_eq!(
+        (plain.read_bps, plain.write_bps, plain.write_iops),
+        (Some(100 << 20), Some(50 << 20), None)
+    );
+}
+
+#[test]
+fn no_io_key_means_no_io_limits() {
+    let m = parse("[[test]]\nname = \"t\"\ncommand = [\"true\"]\n").unwrap();
+    assert_eq!(crate::expand(&m).unwrap()[0].resources.io, None);
 }

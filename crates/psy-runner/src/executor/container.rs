@@ -2,7 +2,7 @@
 
 use super::{AttemptRequest, ExecOutcome, Executor, Running};
 use psy_model::CpuPolicy;
-use psy_sandbox::cgroup::CgroupLimits;
+use psy_sandbox::cgroup::{block_device_of, CgroupLimits, IoLimits};
 use psy_sandbox::{Container, ContainerSpec, Sandbox};
 use std::os::fd::RawFd;
 
@@ -23,8 +23,32 @@ impl ContainerExecutor {
 }
 
 impl ContainerExecutor {
-    fn container_spec(&self, req: AttemptRequest<'_>) -> (ContainerSpec, CgroupLimits) {
+    fn container_spec(
+        &self,
+        req: AttemptRequest<'_>,
+    ) -> Result<(ContainerSpec, CgroupLimits), String> {
         let r = &req.test.resources;
+        // IO throttles apply to the disk behind the attempt's writable storage.
+        let io = match &r.io {
+            Some(io) => {
+                let device = block_device_of(&req.scratch).map_err(|e| {
+                    format!(
+                        "io limits of {}: finding the disk behind {}: {e}",
+                        req.test.id,
+                        req.scratch.display()
+                    )
+                })?;
+                Some(IoLimits {
+                    device,
+                    read_bps: io.read_bps,
+                    write_bps: io.write_bps,
+                    read_iops: io.read_iops,
+                    write_iops: io.write_iops,
+                    weight: io.weight,
+                })
+            }
+            None => None,
+        };
         let limits = CgroupLimits {
             cpu_millis: r.cpu_millis,
             exclusive_cores: match self.cpu_policy {
@@ -33,7 +57,7 @@ impl ContainerExecutor {
             },
             memory_bytes: r.memory_bytes,
             pids: r.pids,
-            io: None,
+            io,
         };
         let spec = ContainerSpec {
             argv: req.test.command.clone(),
@@ -47,7 +71,7 @@ impl ContainerExecutor {
             stderr: req.stderr,
             cgroup_name: format!("a{:06}", req.key),
         };
-        (spec, limits)
+        Ok((spec, limits))
     }
 }
 
@@ -62,16 +86,28 @@ impl Executor for ContainerExecutor {
         &mut self,
         requests: Vec<AttemptRequest<'_>>,
     ) -> Vec<Result<Box<dyn Running>, String>> {
-        let batch = requests
+        // Requests that cannot become a container fail alone; the rest start as one batch.
+        let mut valid = Vec::with_capacity(requests.len());
+        let mut results: Vec<Option<Result<Box<dyn Running>, String>>> =
+            Vec::with_capacity(requests.len());
+        for request in requests {
+            match self.container_spec(request) {
+                Ok(spec) => {
+                    valid.push(spec);
+                    results.push(None);
+                }
+                Err(message) => results.push(Some(Err(message))),
+            }
+        }
+        let mut started = self.sandbox.spawn_many(valid).into_iter();
+        results
             .into_iter()
-            .map(|r| self.container_spec(r))
-            .collect();
-        self.sandbox
-            .spawn_many(batch)
-            .into_iter()
-            .map(|started| match started {
-                Ok(container) => Ok(Box::new(ContainerRun(container)) as Box<dyn Running>),
-                Err(e) => Err(e.to_string()),
+            .map(|slot| match slot {
+                Some(failed) => failed,
+                None => match started.next().expect("one result per spawned spec") {
+                    Ok(container) => Ok(Box::new(ContainerRun(container)) as Box<dyn Running>),
+                    Err(e) => Err(e.to_string()),
+                },
             })
             .collect()
     }
