@@ -108,6 +108,11 @@ pub struct AttemptResult {
     pub cpu_time_ms: Option<u64>,
     /// Peak memory use measured by the cgroup, if available.
     pub peak_memory_bytes: Option<u64>,
+    /// Bytes read from / written to disk, measured by the cgroup when the test has IO limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_read_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_write_bytes: Option<u64>,
     pub stdout_path: PathBuf,
     pub stderr_path: PathBuf,
     /// Why Psyduck could not run it (for `error`), or extra detail.

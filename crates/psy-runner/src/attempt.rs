@@ -110,6 +110,8 @@ pub(crate) fn result(
         duration_ms: outcome.wall_time.as_millis() as u64,
         cpu_time_ms: outcome.cpu_time.map(|d| d.as_millis() as u64),
         peak_memory_bytes: outcome.peak_memory_bytes,
+        io_read_bytes: outcome.io_read_bytes,
+        io_write_bytes: outcome.io_write_bytes,
         stdout_path: paths.stdout,
         stderr_path: paths.stderr,
         message,

@@ -1,10 +1,10 @@
 //! `psy history TEST`: past attempts of one test, newest first.
 
+use super::attempt_row;
 use super::context::{load_manifest, open_store};
 use crate::cli::HistoryArgs;
 use crate::exit::usage;
 use psy_model::TestId;
-use psy_report::format;
 use psy_runner::layout::StateDir;
 use psy_store::Store;
 use std::io::Write;
@@ -21,23 +21,9 @@ pub(crate) fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         )));
     }
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "{:22}  {:>3}  {:8}  {:>9}  {:>9}  {:>9}  EXIT",
-        "RUN", "TRY", "STATUS", "TIME", "CPU", "PEAK MEM"
-    )?;
+    writeln!(out, "{:22}  {}", "RUN", attempt_row::header())?;
     for (run, a) in rows {
-        writeln!(
-            out,
-            "{:22}  {:>3}  {:8}  {:>9}  {:>9}  {:>9}  {}",
-            run.as_str(),
-            a.attempt,
-            a.status.as_str(),
-            format::duration(a.duration_ms),
-            a.cpu_time_ms.map_or("-".into(), format::duration),
-            a.peak_memory_bytes.map_or("-".into(), format::bytes),
-            format::exit(&a.exit),
-        )?;
+        writeln!(out, "{:22}  {}", run.as_str(), attempt_row::columns(&a))?;
     }
     Ok(ExitCode::SUCCESS)
 }

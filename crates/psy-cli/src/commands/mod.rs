@@ -1,5 +1,6 @@
 //! One module per subcommand; [`dispatch`] picks one.
 
+mod attempt_row;
 pub(crate) mod bench;
 mod context;
 mod gc;

@@ -1,5 +1,6 @@
 //! `psy show [RUN]`: one run's results from the store.
 
+use super::attempt_row;
 use super::context::{load_manifest, open_store};
 use crate::cli::ShowArgs;
 use crate::exit::usage;
@@ -50,22 +51,13 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             .max()
             .unwrap_or(4)
             .max(4);
-        writeln!(
-            out,
-            "{:width$}  {:>3}  {:8}  {:>9}  {:>9}  {:>9}  EXIT",
-            "TEST", "TRY", "STATUS", "TIME", "CPU", "PEAK MEM"
-        )?;
+        writeln!(out, "{:width$}  {}", "TEST", attempt_row::header())?;
         for a in attempts {
             writeln!(
                 out,
-                "{:width$}  {:>3}  {:8}  {:>9}  {:>9}  {:>9}  {}",
+                "{:width$}  {}",
                 a.test_id.as_str(),
-                a.attempt,
-                a.status.as_str(),
-                format::duration(a.duration_ms),
-                a.cpu_time_ms.map_or("-".into(), format::duration),
-                a.peak_memory_bytes.map_or("-".into(), format::bytes),
-                format::exit(&a.exit),
+                attempt_row::columns(&a)
             )?;
         }
     } else {

@@ -172,5 +172,10 @@ io = { write-bps = "10MiB" }
             ms >= 2_500,
             "{test} wrote 30 MiB at a 10 MiB/s limit in {ms} ms\n{out}"
         );
+        // Measured by the cgroup and kept with the attempt.
+        let written = attempt["io_write_bytes"].as_u64().unwrap_or(0);
+        assert!(written >= 30 << 20, "{test}: {written} bytes recorded as written\n{attempt}");
     }
+    let row = show_row(&p, "direct");
+    assert_eq!(row[7], "30MiB", "WRITTEN column: {row:?}");
 }

@@ -33,6 +33,8 @@ fn attempt(dir: &Path, id: &str, n: u32, status: AttemptStatus, ms: u64) -> Atte
         duration_ms: ms,
         cpu_time_ms: Some(ms / 2),
         peak_memory_bytes: Some(10 << 20),
+        io_read_bytes: None,
+        io_write_bytes: None,
         stdout_path: dir.join(format!("{stem}.{n}.stdout")),
         stderr_path: dir.join(format!("{stem}.{n}.stderr")),
         message: None,

@@ -150,6 +150,8 @@ impl Running for ContainerRun {
             wall_time: outcome.wall_time,
             cpu_time: outcome.stats.cpu_time,
             peak_memory_bytes: outcome.stats.peak_memory_bytes,
+            io_read_bytes: outcome.stats.io_read_bytes,
+            io_write_bytes: outcome.stats.io_write_bytes,
             oom_killed: outcome.stats.oom_killed,
         }
     }

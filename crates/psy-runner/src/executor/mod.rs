@@ -41,6 +41,8 @@ pub struct ExecOutcome {
     pub wall_time: Duration,
     pub cpu_time: Option<Duration>,
     pub peak_memory_bytes: Option<u64>,
+    pub io_read_bytes: Option<u64>,
+    pub io_write_bytes: Option<u64>,
     pub oom_killed: bool,
 }
 

@@ -57,6 +57,8 @@ CREATE TABLE attempts (
     duration_ms       INTEGER NOT NULL,
     cpu_time_ms       INTEGER,
     peak_memory_bytes INTEGER,
+    io_read_bytes     INTEGER,
+    io_write_bytes    INTEGER,
     stdout_path       TEXT NOT NULL,
     stderr_path       TEXT NOT NULL,
     message           TEXT,

@@ -52,8 +52,8 @@ impl SqliteStore {
             .prepare_cached(
                 "INSERT INTO attempts (run_id, test_id, attempt, status, exit_code, signal,
                     started_at_ms, duration_ms, cpu_time_ms, peak_memory_bytes, stdout_path,
-                    stderr_path, message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    stderr_path, message, io_read_bytes, io_write_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -70,6 +70,8 @@ impl SqliteStore {
                     PathSql(&a.stdout_path),
                     PathSql(&a.stderr_path),
                     a.message,
+                    opt_int(a.io_read_bytes),
+                    opt_int(a.io_write_bytes),
                 ])
             })
             .map_err(|e| {

@@ -47,6 +47,8 @@ pub(super) fn attempt(
         duration_ms,
         cpu_time_ms: Some(duration_ms / 2),
         peak_memory_bytes: Some(1 << 20),
+        io_read_bytes: Some(4096),
+        io_write_bytes: Some(1 << 20),
         stdout_path: PathBuf::from(format!("/logs/{stem}.out")),
         stderr_path: PathBuf::from(format!("/logs/{stem}.err")),
         message: None,
