@@ -174,7 +174,10 @@ io = { write-bps = "10MiB" }
         );
         // Measured by the cgroup and kept with the attempt.
         let written = attempt["io_write_bytes"].as_u64().unwrap_or(0);
-        assert!(written >= 30 << 20, "{test}: {written} bytes recorded as written\n{attempt}");
+        assert!(
+            written >= 30 << 20,
+            "{test}: {written} bytes recorded as written\n{attempt}"
+        );
     }
     let row = show_row(&p, "direct");
     assert_eq!(row[7], "30MiB", "WRITTEN column: {row:?}");
