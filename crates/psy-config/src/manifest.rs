@@ -52,6 +52,7 @@ pub struct Settings {
     pub memory_bytes: Option<u64>,
     pub pids: Option<u32>,
     pub tmp_bytes: Option<u64>,
+    pub disk_bytes: Option<u64>,
     /// Disk IO throttles; merged key by key across levels.
     pub io: Option<IoRequest>,
 }
@@ -66,6 +67,7 @@ impl Settings {
             memory_bytes: top.memory_bytes.or(self.memory_bytes),
             pids: top.pids.or(self.pids),
             tmp_bytes: top.tmp_bytes.or(self.tmp_bytes),
+            disk_bytes: top.disk_bytes.or(self.disk_bytes),
             io: match (&self.io, &top.io) {
                 (Some(base), Some(top)) => Some(top.over(base)),
                 (base, top) => top.clone().or_else(|| base.clone()),
@@ -81,6 +83,7 @@ impl Settings {
             memory_bytes: self.memory_bytes.unwrap_or(base.memory_bytes),
             pids: self.pids.unwrap_or(base.pids),
             tmp_bytes: self.tmp_bytes.unwrap_or(base.tmp_bytes),
+            disk_bytes: self.disk_bytes,
             io: self.io.clone(),
         };
         (

@@ -24,6 +24,7 @@ macro_rules! with_settings {
             pub(crate) memory: Option<Size<true>>,
             pub(crate) pids: Option<NonZeroU32>,
             pub(crate) tmp: Option<Size<true>>,
+            pub(crate) disk: Option<Size<true>>,
             pub(crate) io: Option<RawIo>,
         }
 
@@ -36,6 +37,7 @@ macro_rules! with_settings {
                     memory_bytes: self.memory.map(|m| m.0),
                     pids: self.pids.map(NonZeroU32::get),
                     tmp_bytes: self.tmp.map(|t| t.0),
+                    disk_bytes: self.disk.map(|d| d.0),
                     io: self.io.as_ref().map(RawIo::request),
                 }
             }

@@ -55,6 +55,10 @@ pub struct Resources {
     pub pids: u32,
     /// Size of the private writable `/tmp` (a tmpfs, charged to the memory limit).
     pub tmp_bytes: u64,
+    /// Size of the attempt's own scratch filesystem (`$PSY_SCRATCH`); `None`: a plain directory
+    /// on the project's disk, not size-limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_bytes: Option<u64>,
     /// Disk IO throttles, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub io: Option<IoRequest>,
@@ -67,6 +71,7 @@ impl Default for Resources {
             memory_bytes: 512 << 20,
             pids: 1024,
             tmp_bytes: 64 << 20,
+            disk_bytes: None,
             io: None,
         }
     }

@@ -37,6 +37,7 @@ fn main() {
             hostname: "x".into(),
             tmp_bytes: 1 << 20,
             scratch_dir: scratch,
+            scratch_bytes: None,
             project_dir: dir.path().into(),
             stdout: File::create("/dev/null").unwrap(),
             stderr: File::create("/dev/null").unwrap(),

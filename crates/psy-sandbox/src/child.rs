@@ -82,12 +82,16 @@ unsafe fn loopback_up() -> libc::c_int {
 
 /// Attaches a detached mount tree (from `open_tree`) at `target.path`, creating mount points
 /// inside the private `/tmp` first when needed.
-unsafe fn attach(status: RawFd, tree: RawFd, target: &BindTarget, step: SetupStep) {
+unsafe fn make_mountpoint(status: RawFd, target: &BindTarget) {
     for dir in &target.mkdirs {
         if libc::mkdir(dir.as_ptr(), 0o755) < 0 && sys::errno() != libc::EEXIST {
             fail(status, SetupStep::MkdirMountpoint);
         }
     }
+}
+
+unsafe fn attach(status: RawFd, tree: RawFd, target: &BindTarget, step: SetupStep) {
+    make_mountpoint(status, target);
     check!(status, step, sys::move_mount_to(tree, &target.path));
     libc::close(tree);
 }
@@ -152,11 +156,16 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
     // Detached copies of the writable scratch dir and (if /tmp will hide it) the project dir,
     // taken before the root becomes read-only and /tmp is replaced.
     let clone_flags = sys::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    let scratch_tree = check!(
-        status,
-        SetupStep::CloneScratch,
-        sys::open_tree(&p.scratch.path, clone_flags)
-    );
+    // A scratch disk is mounted later instead; -1: no tree to attach.
+    let scratch_tree = if p.scratch_device.is_some() {
+        -1
+    } else {
+        check!(
+            status,
+            SetupStep::CloneScratch,
+            sys::open_tree(&p.scratch.path, clone_flags)
+        )
+    };
     let rdonly = MountAttr {
         attr_set: sys::MOUNT_ATTR_RDONLY,
         ..MountAttr::default()
@@ -212,7 +221,21 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
     if let Some(project) = &p.project {
         attach(status, project_tree, project, SetupStep::MountProject);
     }
-    attach(status, scratch_tree, &p.scratch, SetupStep::MountScratch);
+    match &p.scratch_device {
+        Some(device) => {
+            make_mountpoint(status, &p.scratch);
+            let flags = libc::MS_NOSUID | libc::MS_NODEV;
+            check!(
+                status,
+                SetupStep::MountScratchDisk,
+                mount(device, &p.scratch.path, c"ext4", flags, None)
+            );
+            if let Some(lost_found) = &p.scratch_lost_found {
+                libc::rmdir(lost_found.as_ptr());
+            }
+        }
+        None => attach(status, scratch_tree, &p.scratch, SetupStep::MountScratch),
+    }
     // A fresh /proc shows only this PID namespace's processes.
     let proc_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     check!(

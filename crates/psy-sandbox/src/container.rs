@@ -36,6 +36,8 @@ pub struct Container {
     pub(crate) rusage_cpu: Option<Duration>,
     /// Removes the cgroup in the background once measured (`None`: remove it here).
     pub(crate) remover: Option<crate::cgroup_pool::Remover>,
+    /// The size-limited scratch filesystem, released with the container.
+    pub(crate) _disk: Option<crate::disk::ScratchDisk>,
 }
 
 impl Container {

@@ -55,6 +55,7 @@ setup_steps! {
     Exec => "executing the command",
     UserNamespace => "writing the user namespace id maps",
     Stdio => "redirecting stdin/stdout/stderr",
+    MountScratchDisk => "mounting the scratch disk",
     JoinNetns => "joining a pre-made network namespace",
 }
 
@@ -81,6 +82,8 @@ pub enum SandboxError {
         #[source]
         source: crate::cgroup::CgroupError,
     },
+    #[error("a disk size limit needs root (a loop device); run psy as root or remove `disk`")]
+    DiskNeedsRoot,
     #[error("the zygote could not start the container: {message}")]
     Zygote { message: String },
     #[error("container set-up failed while {}: {}", step.describe(), io::Error::from_raw_os_error(*errno))]

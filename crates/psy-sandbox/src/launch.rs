@@ -3,7 +3,7 @@
 
 use crate::child;
 use crate::error::SandboxError;
-use crate::prepared::{IdMaps, Prepared};
+use crate::prepared::{self, IdMaps, Prepared};
 use crate::spec::ContainerSpec;
 use crate::sys;
 use std::ffi::CString;
@@ -49,6 +49,8 @@ pub(crate) struct Launch {
     pub(crate) netns: Option<OwnedFd>,
     /// `(uid, gid)` to map in a new user namespace (unprivileged mode).
     pub(crate) unprivileged: Option<(u32, u32)>,
+    /// A loop device to mount over the scratch directory instead of binding it.
+    pub(crate) scratch_device: Option<PathBuf>,
 }
 
 impl Launch {
@@ -100,6 +102,8 @@ pub(crate) fn start_init(
         uid_map: CString::new(format!("0 {uid} 1")).expect("no NUL in a number"),
         gid_map: CString::new(format!("0 {gid} 1")).expect("no NUL in a number"),
     });
+    let launch_device = launch.scratch_device.clone();
+    let prepared_scratch = launch.spec.scratch_dir.clone();
     let mut prepared = Prepared::new(
         launch.spec,
         procs,
@@ -109,6 +113,13 @@ pub(crate) fn start_init(
         launch.netns,
     )?;
     prepared.psy_pidfd = psy_pidfd();
+    if let Some(device) = &launch_device {
+        prepared.scratch_device = Some(prepared::cstring("scratch disk", device)?);
+        prepared.scratch_lost_found = Some(prepared::cstring(
+            "scratch disk",
+            prepared_scratch.join("lost+found"),
+        )?);
+    }
     let mut pidfd: libc::c_int = -1;
     let mut args = sys::CloneArgs {
         flags,

@@ -12,6 +12,7 @@ pub mod cgroup;
 mod cgroup_pool;
 mod child;
 mod container;
+mod disk;
 mod error;
 mod fdpass;
 mod launch;
@@ -38,6 +39,13 @@ pub const CGROUP_PREFIX: &str = "psy";
 
 /// Network namespaces kept ready for new containers.
 const NETNS_POOL_SIZE: usize = 16;
+
+/// What psy keeps of a container it is starting.
+struct Parts {
+    cgroup: Option<Box<dyn cgroup::Cgroup>>,
+    status_rx: OwnedFd,
+    disk: Option<disk::ScratchDisk>,
+}
 
 /// Starts containers for one run of psy.
 #[derive(Debug)]
@@ -139,19 +147,18 @@ impl Sandbox {
         let mut session = zygote.map(|z| z.session());
         for (spec, limits) in batch {
             let started = Instant::now();
-            let prepared = self
-                .prepare(spec, &limits)
-                .and_then(|(launch, cgroup, status_rx)| match &mut session {
-                    Some(session) => session.send(&launch).map(|()| (None, cgroup, status_rx)),
-                    None => launch::start_init(launch, 0)
-                        .map(|started| (Some(started), cgroup, status_rx)),
-                });
+            let prepared =
+                self.prepare(spec, &limits)
+                    .and_then(|(launch, parts)| match &mut session {
+                        Some(session) => session.send(&launch).map(|()| (None, parts)),
+                        None => launch::start_init(launch, 0).map(|started| (Some(started), parts)),
+                    });
             in_progress.push((started, prepared));
         }
         in_progress
             .into_iter()
             .map(|(started, prepared)| {
-                let (direct, cgroup, status_rx) = prepared?;
+                let (direct, parts) = prepared?;
                 let init = match direct {
                     Some(started) => Ok(started),
                     None => session.as_mut().expect("sent through the zygote").receive(),
@@ -160,16 +167,17 @@ impl Sandbox {
                     Ok((pid, pidfd)) => Ok(Container {
                         pid,
                         pidfd,
-                        status_rx,
-                        cgroup,
+                        status_rx: parts.status_rx,
+                        cgroup: parts.cgroup,
                         started,
                         exited_at: None,
                         reaped: false,
                         rusage_cpu: None,
                         remover: self.cgroup_pool.as_ref().map(|p| p.remover()),
+                        _disk: parts.disk,
                     }),
                     Err(e) => {
-                        if let Some(cg) = cgroup {
+                        if let Some(cg) = parts.cgroup {
                             let _ = cg.remove();
                         }
                         Err(e)
@@ -179,17 +187,24 @@ impl Sandbox {
             .collect()
     }
 
-    /// The cgroup, status pipe and launch description of one container.
-    #[allow(clippy::type_complexity)]
+    /// The cgroup, status pipe, scratch disk and launch description of one container.
     fn prepare(
         &self,
         spec: ContainerSpec,
         limits: &CgroupLimits,
-    ) -> Result<(Launch, Option<Box<dyn cgroup::Cgroup>>, OwnedFd), SandboxError> {
+    ) -> Result<(Launch, Parts), SandboxError> {
         // Fail early and clearly (before any cgroup or clone) if the command does not exist.
         if let Some(command) = spec.argv.first() {
             prepared::resolve_command(command, &spec.env, &spec.cwd)?;
         }
+        let disk = match spec.scratch_bytes {
+            Some(_) if self.unprivileged.is_some() => return Err(SandboxError::DiskNeedsRoot),
+            Some(bytes) => Some(disk::ScratchDisk::create(
+                &spec.scratch_dir.with_extension("img"),
+                bytes,
+            )?),
+            None => None,
+        };
         // Groups made ahead have only the cpu, memory and pids controllers: exclusive cores
         // (cpuset) and IO limits (blkio) need a group made for them.
         let pooled = match (&self.cgroup_pool, &limits.exclusive_cores, &limits.io) {
@@ -217,9 +232,17 @@ impl Sandbox {
             status_tx,
             netns: self.netns_pool.as_ref().and_then(|pool| pool.take()),
             unprivileged: self.unprivileged,
+            scratch_device: disk.as_ref().map(|d| d.device().to_path_buf()),
             spec,
         };
-        Ok((launch, cgroup, status_rx))
+        Ok((
+            launch,
+            Parts {
+                cgroup,
+                status_rx,
+                disk,
+            },
+        ))
     }
 
     /// Removes the run's (empty) cgroup. Call after every container finished.

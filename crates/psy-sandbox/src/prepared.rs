@@ -51,6 +51,10 @@ pub(crate) struct Prepared {
     pub(crate) test_stack: Vec<u8>,
     /// A pidfd of psy (-1 if unknown): readable once psy has exited.
     pub(crate) psy_pidfd: RawFd,
+    /// A loop device to mount (ext4) over the scratch directory instead of binding it, and the
+    /// `lost+found` mkfs leaves there (removed so the test starts with an empty directory).
+    pub(crate) scratch_device: Option<CString>,
+    pub(crate) scratch_lost_found: Option<CString>,
 }
 
 /// The single-id maps an unprivileged user may write for its own new user namespace.
@@ -60,7 +64,7 @@ pub(crate) struct IdMaps {
     pub(crate) gid_map: CString,
 }
 
-fn cstring(what: &'static str, s: impl AsRef<OsStr>) -> Result<CString, SandboxError> {
+pub(crate) fn cstring(what: &'static str, s: impl AsRef<OsStr>) -> Result<CString, SandboxError> {
     CString::new(s.as_ref().as_bytes()).map_err(|_| SandboxError::NulByte {
         what,
         value: s.as_ref().to_string_lossy().into_owned(),
@@ -190,6 +194,8 @@ impl Prepared {
             netns,
             test_stack: vec![0; TEST_STACK_BYTES],
             psy_pidfd: -1,
+            scratch_device: None,
+            scratch_lost_found: None,
         })
     }
 

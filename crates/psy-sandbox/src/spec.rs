@@ -18,6 +18,9 @@ pub struct ContainerSpec {
     pub tmp_bytes: u64,
     /// Host directory mounted writable at the same path (`$PSY_SCRATCH`); must exist.
     pub scratch_dir: PathBuf,
+    /// Size limit of the scratch area: `Some` gives it a filesystem of its own of that size
+    /// (writing past it fails with ENOSPC); `None` binds the host directory as it is.
+    pub scratch_bytes: Option<u64>,
     /// Directory kept visible read-only at the same path even if it lies under `/tmp`.
     pub project_dir: PathBuf,
     /// Where the test's stdout and stderr go.

@@ -40,6 +40,8 @@ struct WireLaunch {
     cgroup_procs: Vec<PathBuf>,
     unprivileged: Option<(u32, u32)>,
     has_netns: bool,
+    scratch_bytes: Option<u64>,
+    scratch_device: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -113,6 +115,8 @@ impl Session<'_> {
             cgroup_procs: launch.cgroup_procs.clone(),
             unprivileged: launch.unprivileged,
             has_netns: launch.netns.is_some(),
+            scratch_bytes: launch.spec.scratch_bytes,
+            scratch_device: launch.scratch_device.clone(),
         };
         let body = serde_json::to_vec(&wire).expect("a launch serialises");
         let mut fds = vec![
@@ -205,6 +209,7 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
             hostname: wire.hostname,
             tmp_bytes: wire.tmp_bytes,
             scratch_dir: wire.scratch_dir,
+            scratch_bytes: wire.scratch_bytes,
             project_dir: wire.project_dir,
             stdout: File::from(stdout),
             stderr: File::from(stderr),
@@ -214,6 +219,7 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
         status_tx,
         netns,
         unprivileged: wire.unprivileged,
+        scratch_device: wire.scratch_device,
     };
     launch::start_init(launch, libc::CLONE_PARENT as u64)
 }

@@ -78,6 +78,7 @@ impl Fixture {
             hostname: "psy-test-host".into(),
             tmp_bytes: 8 << 20,
             scratch_dir: scratch,
+            scratch_bytes: None,
             project_dir: self.project().to_path_buf(),
             stdout: File::create(&out).unwrap(),
             stderr: File::create(self.project().join(format!("err{n}"))).unwrap(),

@@ -182,3 +182,52 @@ io = { write-bps = "10MiB" }
     let row = show_row(&p, "direct");
     assert_eq!(row[7], "30MiB", "WRITTEN column: {row:?}");
 }
+
+/// `disk = "..."`: the scratch area is a filesystem of that size; writing past it fails with
+/// ENOSPC inside the test, the host only ever held the image, and nothing is left afterwards.
+#[test]
+fn disk_limit_gives_enospc_inside_the_test() {
+    if !root() {
+        return;
+    }
+    let p = Project::new(
+        r#"
+[[test]]
+name = "fills-its-disk"
+disk = "16MiB"
+command = ["sh", "-c", """
+    test -z "$(ls -A "$PSY_SCRATCH")" || { echo "scratch not empty"; exit 3; }
+    dd if=/dev/zero of="$PSY_SCRATCH/small" bs=1M count=4 2>/dev/null || { echo "4 MiB did not fit"; exit 4; }
+    if dd if=/dev/zero of="$PSY_SCRATCH/big" bs=1M count=64 2>/tmp/err; then
+        echo "64 MiB fitted in a 16 MiB disk"; exit 5
+    fi
+    grep -q "No space left on device" /tmp/err || { cat /tmp/err; exit 6; }
+    echo ENOSPC as expected
+"""]
+"#,
+    );
+    let (out, events) = p.run_json(&[]);
+    out.code(0);
+    assert_eq!(events.status("fills-its-disk"), "pass", "{out}");
+    let leftovers: Vec<_> = walk(&p.dir().join(".psyduck/scratch"));
+    assert!(
+        leftovers.iter().all(|f| !f.ends_with(".img")),
+        "disk images left: {leftovers:?}"
+    );
+    let loops = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        !loops.contains(p.dir().to_str().unwrap()),
+        "a mount of the project remains:\n{loops}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            out.push(e.path().display().to_string());
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
+}

@@ -95,6 +95,7 @@ fn precedence_and_variants() {
             memory_bytes: 1 << 30,
             pids: 100,
             tmp_bytes: 64 << 20,
+            disk_bytes: None,
             io: None,
         },
         "variant cpus over defaults, test memory/pids over defaults, built-in tmp"

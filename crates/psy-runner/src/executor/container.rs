@@ -66,6 +66,7 @@ impl ContainerExecutor {
             hostname: req.test.id.hostname(),
             tmp_bytes: r.tmp_bytes,
             scratch_dir: req.scratch,
+            scratch_bytes: r.disk_bytes,
             project_dir: req.project_dir,
             stdout: req.stdout,
             stderr: req.stderr,

@@ -45,6 +45,7 @@ impl Case {
                 memory_bytes,
                 pids: PIDS,
                 tmp_bytes: TMP_BYTES,
+                disk_bytes: None,
                 io: None,
             },
         }

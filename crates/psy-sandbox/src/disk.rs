@@ -1,0 +1,151 @@
+//! A size-limited scratch filesystem for one attempt: a sparse image file formatted as ext4 and
+//! attached to a loop device. The container's init mounts it over the scratch directory, so
+//! writing past the size fails with ENOSPC inside the test while the host's disk only ever holds
+//! the (sparse) image.
+//!
+//! Crash safety: the loop device is attached with `LO_FLAGS_AUTOCLEAR`, so it detaches by itself
+//! once the last user is gone (psy's descriptor and the container's mount, which dies with the
+//! container's mount namespace); only the image file can be left behind, and it lives in the
+//! run's scratch directory that gc removes.
+//!
+//! Hand-written ioctls: no maintained crate wraps LOOP_CTL_GET_FREE / LOOP_SET_FD /
+//! LOOP_SET_STATUS64, and `losetup` cannot set the autoclear flag on attach.
+
+use crate::error::SandboxError;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const LOOP_SET_FD: libc::c_ulong = 0x4C00;
+const LOOP_CLR_FD: libc::c_ulong = 0x4C01;
+const LOOP_SET_STATUS64: libc::c_ulong = 0x4C04;
+const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
+
+/// `struct loop_info64`.
+#[repr(C)]
+struct LoopInfo64 {
+    lo_device: u64,
+    lo_inode: u64,
+    lo_rdevice: u64,
+    lo_offset: u64,
+    lo_sizelimit: u64,
+    lo_number: u32,
+    lo_encrypt_type: u32,
+    lo_encrypt_key_size: u32,
+    lo_flags: u32,
+    lo_file_name: [u8; 64],
+    lo_crypt_name: [u8; 64],
+    lo_encrypt_key: [u8; 32],
+    lo_init: [u64; 2],
+}
+
+/// An attached, formatted scratch filesystem. Dropping it releases psy's hold on the loop device
+/// and deletes the image.
+#[derive(Debug)]
+pub(crate) struct ScratchDisk {
+    image: PathBuf,
+    device: PathBuf,
+    _loop: OwnedFd,
+}
+
+fn os(what: &'static str) -> impl FnOnce(io::Error) -> SandboxError {
+    move |source| SandboxError::Os { what, source }
+}
+
+impl ScratchDisk {
+    /// Creates `image` (sparse, `bytes` long), formats it and attaches it to a free loop device.
+    pub(crate) fn create(image: &Path, bytes: u64) -> Result<Self, SandboxError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(image)
+            .map_err(os("scratch disk image"))?;
+        file.set_len(bytes).map_err(os("scratch disk image"))?;
+        let made = Command::new("mkfs.ext4")
+            .args([
+                "-q",
+                "-F",
+                "-m",
+                "0",
+                "-E",
+                "lazy_itable_init=1,lazy_journal_init=1,nodiscard",
+            ])
+            .arg(image)
+            .output()
+            .map_err(os("scratch disk filesystem (mkfs.ext4; install e2fsprogs)"))?;
+        if !made.status.success() {
+            let _ = std::fs::remove_file(image);
+            return Err(SandboxError::Os {
+                what: "scratch disk filesystem (mkfs.ext4)",
+                source: io::Error::other(String::from_utf8_lossy(&made.stderr).trim().to_string()),
+            });
+        }
+        match attach(&file) {
+            Ok((device, fd)) => Ok(ScratchDisk {
+                image: image.to_path_buf(),
+                device,
+                _loop: fd,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(image);
+                Err(os("scratch disk loop device")(e))
+            }
+        }
+    }
+
+    /// `/dev/loopN`, for the container's init to mount.
+    pub(crate) fn device(&self) -> &Path {
+        &self.device
+    }
+}
+
+impl Drop for ScratchDisk {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.image) {
+            tracing::warn!("removing scratch disk image {}: {e}", self.image.display());
+        }
+    }
+}
+
+/// Attaches `backing` to a free loop device with autoclear set; retries if another process
+/// takes the free device first.
+fn attach(backing: &File) -> io::Result<(PathBuf, OwnedFd)> {
+    let control = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/loop-control")?;
+    for _ in 0..16 {
+        // SAFETY: ioctl on an fd we own; returns a device number or -1.
+        let n = unsafe { libc::ioctl(control.as_raw_fd(), LOOP_CTL_GET_FREE) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let device = PathBuf::from(format!("/dev/loop{n}"));
+        let dev = OpenOptions::new().read(true).write(true).open(&device)?;
+        // SAFETY: ioctl with the backing file's descriptor.
+        if unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_SET_FD, backing.as_raw_fd()) } < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EBUSY) {
+                continue; // taken meanwhile
+            }
+            return Err(err);
+        }
+        // SAFETY: all-zero is a valid loop_info64.
+        let mut info: LoopInfo64 = unsafe { std::mem::zeroed() };
+        info.lo_flags = LO_FLAGS_AUTOCLEAR;
+        // SAFETY: ioctl with a valid loop_info64.
+        if unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_SET_STATUS64, &info) } < 0 {
+            let err = io::Error::last_os_error();
+            // SAFETY: detach what we attached.
+            unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_CLR_FD, 0) };
+            return Err(err);
+        }
+        return Ok((device, dev.into()));
+    }
+    Err(io::Error::other("no free loop device after 16 tries"))
+}
