@@ -19,7 +19,7 @@ pub fn check_fits(tests: &[TestSpec], capacity: &Capacity) -> Result<(), ConfigE
                 format_size(capacity.memory_bytes),
             ))
         } else {
-            None
+            io_too_big(r, capacity)
         };
         if let Some((resource, asked, available)) = too_big {
             return Err(ConfigError::DoesNotFit {
@@ -32,6 +32,37 @@ pub fn check_fits(tests: &[TestSpec], capacity: &Capacity) -> Result<(), ConfigE
         }
     }
     Ok(())
+}
+
+/// The first IO throttle above the host's IO capacity (`[host] io`), if any.
+fn io_too_big(
+    r: &psy_model::Resources,
+    capacity: &Capacity,
+) -> Option<(&'static str, String, String)> {
+    let io = r.io.as_ref()?;
+    let c = &capacity.io;
+    let show = |n: u64, bytes: bool| {
+        if bytes {
+            format!("{}/s", format_size(n))
+        } else {
+            format!("{n} IO/s")
+        }
+    };
+    [
+        ("io read-bps", io.read_bps, c.read_bps, true),
+        ("io write-bps", io.write_bps, c.write_bps, true),
+        ("io read-iops", io.read_iops, c.read_iops, false),
+        ("io write-iops", io.write_iops, c.write_iops, false),
+    ]
+    .into_iter()
+    .find_map(|(what, asked, available, bytes)| match (asked, available) {
+        (Some(a), Some(c)) if a > c => Some((
+            what,
+            format!("{} of {what}", show(a, bytes)),
+            show(c, bytes),
+        )),
+        _ => None,
+    })
 }
 
 fn cpus(millis: u32) -> String {
@@ -75,6 +106,7 @@ mod tests {
             cpu_millis: 1500,
             memory_bytes: 1 << 30,
             cores: vec![0, 1],
+            io: Default::default(),
         };
         assert!(check_fits(&[spec("ok", 1500, 1 << 30)], &capacity).is_ok());
         let err = check_fits(

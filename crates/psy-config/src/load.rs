@@ -82,6 +82,7 @@ impl Checker<'_> {
             reserve_memory_bytes: raw.reserve_memory.map_or(0, |m| m.0),
             cpu_policy: raw.cpu_policy.unwrap_or_default(),
             rootfs,
+            io: raw.io.as_ref().map(|io| io.capacity()).unwrap_or_default(),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The checked manifest: what `psyduck.toml` asks for, with paths made absolute and units
 //! resolved, before discovery runs.
 
-use psy_model::{CpuPolicy, IoRequest, Resources};
+use psy_model::{CpuPolicy, IoCapacity, IoRequest, Resources};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +40,8 @@ pub struct HostConfig {
     pub cpu_policy: CpuPolicy,
     /// Root filesystem for the containers instead of the host's `/` (absolute).
     pub rootfs: Option<PathBuf>,
+    /// Disk IO the machine gives tests at once (`[host] io`); unset: not admitted against.
+    pub io: IoCapacity,
 }
 
 /// Timeout, retries and resources as set at one level (`[defaults]`, a test, a variant);

@@ -3,7 +3,7 @@
 
 use crate::manifest::Settings;
 use crate::values::{Argv, Cpus, IoWeight, Size, Timeout, Toggle};
-use psy_model::{CpuPolicy, IoRequest};
+use psy_model::{CpuPolicy, IoCapacity, IoRequest};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -68,6 +68,27 @@ impl RawIo {
     }
 }
 
+/// `[host] io = { read-bps = "400MiB", write-bps = "200MiB", read-iops = 20000, write-iops = 10000 }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawIoCapacity {
+    pub(crate) read_bps: Option<Size<true>>,
+    pub(crate) write_bps: Option<Size<true>>,
+    pub(crate) read_iops: Option<NonZeroU64>,
+    pub(crate) write_iops: Option<NonZeroU64>,
+}
+
+impl RawIoCapacity {
+    pub(crate) fn capacity(&self) -> IoCapacity {
+        IoCapacity {
+            read_bps: self.read_bps.map(|s| s.0),
+            write_bps: self.write_bps.map(|s| s.0),
+            read_iops: self.read_iops.map(NonZeroU64::get),
+            write_iops: self.write_iops.map(NonZeroU64::get),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawManifest {
@@ -89,6 +110,7 @@ pub(crate) struct RawHost {
     pub(crate) reserve_cpus: Option<Cpus<false>>,
     pub(crate) reserve_memory: Option<Size<false>>,
     pub(crate) cpu_policy: Option<CpuPolicy>,
+    pub(crate) io: Option<RawIoCapacity>,
     pub(crate) rootfs: Option<Spanned<String>>,
 }
 

@@ -85,6 +85,16 @@ impl Resources {
     }
 }
 
+/// The disk IO the machine can give tests at once (on the disk behind their scratch areas);
+/// `None`: not admitted against (unlimited).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoCapacity {
+    pub read_bps: Option<u64>,
+    pub write_bps: Option<u64>,
+    pub read_iops: Option<u64>,
+    pub write_iops: Option<u64>,
+}
+
 /// What the machine can guarantee to tests at once, after the reserve for `psy` itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capacity {
@@ -94,6 +104,9 @@ pub struct Capacity {
     pub memory_bytes: u64,
     /// Ids of the cores tests may use (for exclusive cpusets), e.g. `[0, 1]`.
     pub cores: Vec<u32>,
+    /// Disk IO admitted at once: the sums of the attempts' `io` throttles stay within it.
+    #[serde(default)]
+    pub io: IoCapacity,
 }
 
 #[cfg(test)]

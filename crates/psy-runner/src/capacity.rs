@@ -67,6 +67,7 @@ pub fn detect(reserve_cpu_millis: u32, reserve_memory: u64) -> Capacity {
         cpu_millis,
         memory_bytes,
         cores,
+        io: Default::default(),
     }
 }
 

@@ -10,7 +10,7 @@ use psy_model::{Capacity, CpuPolicy, Resources, MILLI_PER_CPU};
 use std::collections::BTreeSet;
 
 /// Amounts of each packed resource (a charge, a total, or what is free).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Usage {
     /// Milli-cpus guaranteed by the machine.
     pub(crate) cpu: u64,
@@ -18,6 +18,17 @@ pub(crate) struct Usage {
     pub(crate) capped_cpu: u64,
     pub(crate) memory: u64,
     pub(crate) jobs: u64,
+    /// Disk IO throttles (bytes and operations per second, read and write), summed like CPU.
+    pub(crate) io: [u64; 4],
+}
+
+fn each(a: [u64; 4], b: [u64; 4], f: impl Fn(u64, u64) -> Option<u64>) -> Option<[u64; 4]> {
+    Some([
+        f(a[0], b[0])?,
+        f(a[1], b[1])?,
+        f(a[2], b[2])?,
+        f(a[3], b[3])?,
+    ])
 }
 
 impl Usage {
@@ -27,6 +38,7 @@ impl Usage {
             capped_cpu: self.capped_cpu.saturating_add(o.capped_cpu),
             memory: self.memory.saturating_add(o.memory),
             jobs: self.jobs.saturating_add(o.jobs),
+            io: each(self.io, o.io, |a, b| Some(a.saturating_add(b))).unwrap_or_default(),
         }
     }
 
@@ -37,6 +49,7 @@ impl Usage {
             capped_cpu: self.capped_cpu.checked_sub(o.capped_cpu)?,
             memory: self.memory.checked_sub(o.memory)?,
             jobs: self.jobs.checked_sub(o.jobs)?,
+            io: each(self.io, o.io, u64::checked_sub)?,
         })
     }
 
@@ -45,6 +58,11 @@ impl Usage {
             && self.capped_cpu <= room.capped_cpu
             && self.memory <= room.memory
             && self.jobs <= room.jobs
+            && self
+                .io
+                .iter()
+                .zip(room.io)
+                .all(|(need, room)| *need <= room)
     }
 }
 
@@ -74,6 +92,15 @@ impl Budget {
                 capped_cpu: cpu_cap.unwrap_or(u64::MAX),
                 memory: capacity.memory_bytes,
                 jobs: limits.max_jobs.map_or(u64::MAX, |j| j.max(1) as u64),
+                io: io_vector(
+                    [
+                        capacity.io.read_bps,
+                        capacity.io.write_bps,
+                        capacity.io.read_iops,
+                        capacity.io.write_iops,
+                    ],
+                    u64::MAX,
+                ),
             },
             policy,
             cpu_cap,
@@ -89,6 +116,9 @@ impl Budget {
             capped_cpu: self.cpu_cap.map_or(cpu, |cap| cpu.min(cap)),
             memory: r.memory_bytes,
             jobs: 1,
+            io: r.io.as_ref().map_or([0; 4], |io| {
+                io_vector([io.read_bps, io.write_bps, io.read_iops, io.write_iops], 0)
+            }),
         }
     }
 
@@ -142,6 +172,23 @@ impl Budget {
                 available: self.cores,
             });
         }
+        let charge = self.charge(r);
+        const IO_NAMES: [&str; 4] = [
+            "io read-bps",
+            "io write-bps",
+            "io read-iops",
+            "io write-iops",
+        ];
+        for (i, name) in IO_NAMES.iter().enumerate() {
+            if charge.io[i] > self.total.io[i] {
+                return Err(PushError::Io {
+                    key,
+                    what: name,
+                    requested: charge.io[i],
+                    available: self.total.io[i],
+                });
+            }
+        }
         if r.cpu_millis > self.capacity_cpu {
             return Err(PushError::Cpu {
                 key,
@@ -151,4 +198,9 @@ impl Budget {
         }
         Ok(self.charge(r))
     }
+}
+
+/// An IO vector with `unset` where a value is `None`.
+fn io_vector(values: [Option<u64>; 4], unset: u64) -> [u64; 4] {
+    values.map(|v| v.unwrap_or(unset))
 }

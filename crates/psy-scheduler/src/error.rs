@@ -33,6 +33,13 @@ pub enum PushError {
         requested: u32,
         available: usize,
     },
+    #[error("job {key} requests {what} {requested} but tests may use at most {available} on this machine ([host] io)")]
+    Io {
+        key: JobKey,
+        what: &'static str,
+        requested: u64,
+        available: u64,
+    },
     #[error("job {key} is already queued or running")]
     Duplicate { key: JobKey },
 }

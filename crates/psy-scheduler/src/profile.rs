@@ -88,6 +88,7 @@ impl Profile {
                 capped_cpu: floor.capped_cpu.min(free.capped_cpu),
                 memory: floor.memory.min(free.memory),
                 jobs: floor.jobs.min(free.jobs),
+                io: std::array::from_fn(|i| floor.io[i].min(free.io[i])),
             };
         }
         floor

@@ -10,12 +10,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-/// Identical packed requests share a group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct Shape {
-    cpu_millis: u32,
-    memory_bytes: u64,
-}
+/// Identical packed requests (the same charge, IO included) share a group.
+type Shape = Usage;
 
 const KNOWN: u8 = 0b10;
 const LIGHT: u8 = 0b01;
@@ -107,10 +103,7 @@ impl Queue {
     /// The caller checked that `key` is not queued yet. `weight` is the size of the request in
     /// core-equivalents (see `Budget::weight`); all requests of one shape have the same.
     pub(crate) fn push(&mut self, job: Job, usage: Usage, heavy: bool, weight: u64) {
-        let shape = Shape {
-            cpu_millis: job.resources.cpu_millis,
-            memory_bytes: job.resources.memory_bytes,
-        };
+        let shape = usage;
         let tier = if job.expected.is_some() { KNOWN } else { 0 } | if heavy { 0 } else { LIGHT };
         let rank = Rank {
             tier,

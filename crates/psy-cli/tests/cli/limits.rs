@@ -231,3 +231,61 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+/// `[host] io`: IO throttles are admitted against the host's IO capacity: two writers that
+/// together ask for more than it never run at once, and one that alone asks for more is refused
+/// before anything runs.
+#[test]
+fn io_capacity_admits_writers_one_after_the_other() {
+    if !root() {
+        return;
+    }
+    let p = Project::new(
+        r#"
+[host]
+io = { write-bps = "20MiB" }
+
+[defaults]
+cpus = 0.1
+io = { write-bps = "15MiB" }
+
+[[test]]
+name = "w1"
+command = ["sh", "-c", "sleep 0.3"]
+
+[[test]]
+name = "w2"
+command = ["sh", "-c", "sleep 0.3"]
+"#,
+    );
+    let (out, events) = p.run_json(&[]);
+    out.code(0);
+    let span = |id: &str| {
+        let a = events.attempts(id)[0];
+        let start = a["started_at_ms"].as_u64().unwrap();
+        (start, start + a["duration_ms"].as_u64().unwrap())
+    };
+    let (a, b) = (span("w1"), span("w2"));
+    assert!(
+        a.1 <= b.0 || b.1 <= a.0,
+        "15 + 15 MiB/s ran together on a 20 MiB/s host: {a:?} {b:?}"
+    );
+
+    let too_big = Project::new(
+        r#"
+[host]
+io = { write-bps = "20MiB" }
+
+[[test]]
+name = "hog"
+command = ["true"]
+io = { write-bps = "50MiB" }
+"#,
+    );
+    let out = too_big.psy(&["run"]);
+    out.code(2);
+    assert!(
+        out.stderr.contains("hog") && out.stderr.contains("io write-bps"),
+        "{out}"
+    );
+}

@@ -58,6 +58,7 @@ fn basic_example_expands_and_passes() {
         cpu_millis: 1000,
         memory_bytes: 1 << 30,
         cores: vec![0],
+        io: Default::default(),
     };
     check_fits(&specs, &laptop).unwrap();
 

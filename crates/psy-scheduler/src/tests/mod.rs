@@ -16,6 +16,7 @@ pub(super) fn machine(cores: u32, memory_gib: u64) -> Capacity {
         cpu_millis: cores * 1000,
         memory_bytes: memory_gib * GIB,
         cores: (0..cores).collect(),
+        io: Default::default(),
     }
 }
 

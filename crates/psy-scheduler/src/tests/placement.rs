@@ -326,3 +326,49 @@ fn zero_limits_are_clamped_to_serial() {
     let mut s = scheduler_with(machine(4, 16), CpuPolicy::Shared, limits, jobs);
     assert_eq!(keys(&s.next_placements(secs(0))), [0]);
 }
+
+fn io_job(key: JobKey, write_bps: u64) -> Job {
+    let mut j = job(key, 100, GIB / 8, Some(10));
+    j.resources.io = Some(psy_model::IoRequest {
+        write_bps: Some(write_bps),
+        ..Default::default()
+    });
+    j
+}
+
+#[test]
+fn io_throttles_are_packed_against_the_host_io_capacity() {
+    const MIB: u64 = 1 << 20;
+    let mut cap = machine(4, 16);
+    cap.io.write_bps = Some(100 * MIB);
+    // Two writers of 60 MiB/s would need 120 MiB/s: never together; the 30 MiB/s one fits beside either.
+    let mut s = scheduler(
+        cap.clone(),
+        [
+            io_job(1, 60 * MIB),
+            io_job(2, 60 * MIB),
+            io_job(3, 30 * MIB),
+        ],
+    );
+    let first = keys(&s.next_placements(secs(0)));
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first.contains(&3), "{first:?}");
+    let writer = first.iter().copied().find(|k| *k != 3).unwrap();
+    assert!(
+        s.next_placements(secs(0)).is_empty(),
+        "the other 60 MiB/s writer must wait"
+    );
+    s.finished(writer).unwrap();
+    assert_eq!(keys(&s.next_placements(secs(10))).len(), 1);
+
+    // A request beyond the host's capacity can never run: refused up front, naming the knob.
+    let mut s = scheduler(cap, []);
+    let err = s.push(io_job(9, 200 * MIB)).unwrap_err().to_string();
+    assert!(
+        err.contains("io write-bps") && err.contains("job 9"),
+        "{err}"
+    );
+    // Without a configured capacity, IO is not admitted against anything.
+    let mut s = scheduler(machine(4, 16), []);
+    s.push(io_job(9, 200 * MIB)).unwrap();
+}

@@ -270,6 +270,7 @@ mod tests {
             cpu_millis: 2000,
             memory_bytes: 10 << 30,
             cores: vec![0, 1],
+            io: Default::default(),
         };
         let job = |cpu_millis, memory_bytes| Job {
             key: 0,

@@ -206,6 +206,7 @@ mod tests {
             cpu_millis: 2000,
             memory_bytes: 22 << 30,
             cores: vec![0, 1],
+            io: Default::default(),
         }
     }
 
