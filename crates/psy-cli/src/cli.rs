@@ -87,6 +87,9 @@ pub(crate) struct RunArgs {
     /// Use at most this many CPUs (fractional allowed) for tests.
     #[arg(long, value_name = "CPUS")]
     pub(crate) cpus: Option<f64>,
+    /// Keep the tests' volumes (`[[test.volume]]`) after the run instead of removing them.
+    #[arg(long)]
+    pub(crate) keep_volumes: bool,
     /// Print a line for every passing test too.
     #[arg(long)]
     pub(crate) show_passing: bool,

@@ -18,6 +18,7 @@ struct Base {
     settings: Settings,
     tags: Vec<String>,
     origin: String,
+    volumes: Vec<psy_model::VolumeSpec>,
 }
 
 impl Manifest {
@@ -37,6 +38,7 @@ impl Manifest {
                 settings: self.defaults.overlay(&t.settings),
                 tags: t.tags.clone(),
                 origin: t.origin.clone(),
+                volumes: t.volumes.clone(),
             })
             .collect();
         for entry in &self.discover {
@@ -55,6 +57,7 @@ impl Manifest {
                     settings: self.defaults.overlay(&entry.settings),
                     tags: entry.tags.clone(),
                     origin: entry.origin.clone(),
+                    volumes: Vec::new(),
                 });
             }
         }
@@ -125,5 +128,6 @@ fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
         resources,
         tags: base.tags.clone(),
         origin: base.origin.clone(),
+        volumes: base.volumes.clone(),
     }
 }

@@ -97,6 +97,7 @@ mod tests {
             },
             tags: vec![],
             origin: "psyduck.toml:3".into(),
+            volumes: Vec::new(),
         }
     }
 

@@ -7,7 +7,7 @@ use crate::manifest::{
     DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions, PytestOptions, TestDef,
     Variant,
 };
-use crate::raw::{RawDiscover, RawHost, RawManifest, RawTest, RawVariant};
+use crate::raw::{RawDiscover, RawHost, RawManifest, RawTest, RawVariant, RawVolume};
 use crate::template;
 use crate::values::{Argv, Toggle};
 use std::collections::HashSet;
@@ -96,6 +96,22 @@ impl Checker<'_> {
             None => self.dir.to_path_buf(),
         };
         let settings = raw.settings();
+        let volumes = raw
+            .volume
+            .iter()
+            .map(|v| self.volume(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut names: Vec<&str> = volumes
+            .iter()
+            .map(|v: &psy_model::VolumeSpec| v.name.as_str())
+            .collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+            let span = raw.volume.last().map(|v| v.span());
+            return Err(self
+                .src
+                .error(span, format!("two volumes are named {:?}", pair[0])));
+        }
         Ok(TestDef {
             name: raw.name.into_inner(),
             command: raw.command.into_inner().0,
@@ -104,6 +120,48 @@ impl Checker<'_> {
             settings,
             tags: raw.tags,
             origin,
+            volumes,
+        })
+    }
+
+    /// A volume's mount point must be absolute, and creatable in the read-only container: under
+    /// the private `/tmp`, or a directory that already exists.
+    fn volume(&self, raw: &Spanned<RawVolume>) -> Result<psy_model::VolumeSpec, ConfigError> {
+        let v = raw.get_ref();
+        let path = PathBuf::from(&v.path);
+        let bad = |problem: &str| self.src.error(Some(raw.span()), problem);
+        if v.name.is_empty()
+            || !v
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(bad(&format!(
+                "volume name {:?}: use letters, digits, '-', '_' or '.'",
+                v.name
+            )));
+        }
+        if !path.is_absolute()
+            || path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(bad(&format!(
+                "volume path {:?} must be absolute (without '..')",
+                v.path
+            )));
+        }
+        let under_tmp = path.starts_with("/tmp") && path != Path::new("/tmp");
+        if !under_tmp && !path.is_dir() {
+            return Err(bad(&format!(
+                "volume path {:?} must be under /tmp or an existing directory (the container's root is read-only)",
+                v.path
+            )));
+        }
+        Ok(psy_model::VolumeSpec {
+            name: v.name.clone(),
+            size_bytes: v.size.0,
+            path,
         })
     }
 

@@ -108,6 +108,7 @@ pub struct TestDef {
     pub tags: Vec<String>,
     /// `psyduck.toml:12`.
     pub origin: String,
+    pub volumes: Vec<psy_model::VolumeSpec>,
 }
 
 /// One `[[discover]]`.

@@ -122,7 +122,18 @@ with_settings!(RawTest {
     env: BTreeMap<String, String>,
     #[serde(default)]
     tags: Vec<String>,
+    #[serde(default)]
+    volume: Vec<Spanned<RawVolume>>,
 });
+
+/// `[[test.volume]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawVolume {
+    pub(crate) name: String,
+    pub(crate) size: Size<true>,
+    pub(crate) path: String,
+}
 
 with_settings!(RawDiscover {
     glob: Option<Spanned<String>>,

@@ -31,4 +31,17 @@ pub struct TestSpec {
     /// Where the test was defined, for error messages, e.g. `psyduck.toml:12` or
     /// `psyduck.toml:20 (discover glob "tests/*.sh")`.
     pub origin: String,
+    /// Persistent filesystems mounted into every attempt of this test id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeSpec>,
+}
+
+/// `[[test.volume]]`: a filesystem of its own that keeps its data across the attempts (and
+/// later the restarts) of one test, and is removed at the end of the run unless kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSpec {
+    pub name: String,
+    pub size_bytes: u64,
+    /// Where it appears inside the container (absolute; under `/tmp`, or an existing directory).
+    pub path: PathBuf,
 }

@@ -137,6 +137,7 @@ mod tests {
             resources: Resources::default(),
             tags: vec![],
             origin: "x".into(),
+            volumes: Vec::new(),
         }
     }
 

@@ -43,6 +43,17 @@ impl StateDir {
         self.root.join("scratch")
     }
 
+    /// Volume images of one run: `volumes/<pid>-<run>/<test>/<name>.img`.
+    pub fn run_volumes(&self, run: &RunId) -> PathBuf {
+        self.root
+            .join("volumes")
+            .join(format!("{}-{}", std::process::id(), run.as_str()))
+    }
+
+    pub fn volumes_root(&self) -> PathBuf {
+        self.root.join("volumes")
+    }
+
     pub fn run_scratch(&self, run: &RunId) -> PathBuf {
         self.scratch_root()
             .join(format!("{}-{}", std::process::id(), run.as_str()))

@@ -38,6 +38,7 @@ fn main() {
             tmp_bytes: 1 << 20,
             scratch_dir: scratch,
             scratch_bytes: None,
+            volumes: Vec::new(),
             project_dir: dir.path().into(),
             stdout: File::create("/dev/null").unwrap(),
             stderr: File::create("/dev/null").unwrap(),

@@ -221,6 +221,15 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
     if let Some(project) = &p.project {
         attach(status, project_tree, project, SetupStep::MountProject);
     }
+    for (device, target) in &p.volumes {
+        make_mountpoint(status, target);
+        let flags = libc::MS_NOSUID | libc::MS_NODEV;
+        check!(
+            status,
+            SetupStep::MountVolume,
+            mount(device, &target.path, c"ext4", flags, None)
+        );
+    }
     match &p.scratch_device {
         Some(device) => {
             make_mountpoint(status, &p.scratch);

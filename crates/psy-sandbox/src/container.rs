@@ -38,6 +38,8 @@ pub struct Container {
     pub(crate) remover: Option<crate::cgroup_pool::Remover>,
     /// The size-limited scratch filesystem, released with the container.
     pub(crate) _disk: Option<crate::disk::ScratchDisk>,
+    /// Loop devices of the volumes, released with the container.
+    pub(crate) _volumes: Vec<crate::disk::Attached>,
 }
 
 impl Container {

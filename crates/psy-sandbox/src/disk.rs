@@ -55,36 +55,67 @@ fn os(what: &'static str) -> impl FnOnce(io::Error) -> SandboxError {
     move |source| SandboxError::Os { what, source }
 }
 
-impl ScratchDisk {
-    /// Creates `image` (sparse, `bytes` long), formats it and attaches it to a free loop device.
-    pub(crate) fn create(image: &Path, bytes: u64) -> Result<Self, SandboxError> {
+/// Creates `image` (sparse, `bytes` long) and formats it as ext4. Used for scratch disks and for
+/// volumes, whose image outlives the containers that mount it.
+pub fn format_image(image: &Path, bytes: u64) -> Result<(), SandboxError> {
+    make_image(image, bytes).map(drop)
+}
+
+fn make_image(image: &Path, bytes: u64) -> Result<File, SandboxError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(image)
+        .map_err(os("disk image"))?;
+    file.set_len(bytes).map_err(os("disk image"))?;
+    let made = Command::new("mkfs.ext4")
+        .args([
+            "-q",
+            "-F",
+            "-m",
+            "0",
+            "-E",
+            "lazy_itable_init=1,lazy_journal_init=1,nodiscard",
+        ])
+        .arg(image)
+        .output()
+        .map_err(os("disk filesystem (mkfs.ext4; install e2fsprogs)"))?;
+    if !made.status.success() {
+        let _ = std::fs::remove_file(image);
+        return Err(SandboxError::Os {
+            what: "disk filesystem (mkfs.ext4)",
+            source: io::Error::other(String::from_utf8_lossy(&made.stderr).trim().to_string()),
+        });
+    }
+    Ok(file)
+}
+
+/// An existing image attached to a loop device for one container (detaches by itself once the
+/// container's mount and this descriptor are gone).
+#[derive(Debug)]
+pub(crate) struct Attached {
+    pub(crate) device: PathBuf,
+    _loop: OwnedFd,
+}
+
+impl Attached {
+    pub(crate) fn image(image: &Path) -> Result<Self, SandboxError> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
             .open(image)
-            .map_err(os("scratch disk image"))?;
-        file.set_len(bytes).map_err(os("scratch disk image"))?;
-        let made = Command::new("mkfs.ext4")
-            .args([
-                "-q",
-                "-F",
-                "-m",
-                "0",
-                "-E",
-                "lazy_itable_init=1,lazy_journal_init=1,nodiscard",
-            ])
-            .arg(image)
-            .output()
-            .map_err(os("scratch disk filesystem (mkfs.ext4; install e2fsprogs)"))?;
-        if !made.status.success() {
-            let _ = std::fs::remove_file(image);
-            return Err(SandboxError::Os {
-                what: "scratch disk filesystem (mkfs.ext4)",
-                source: io::Error::other(String::from_utf8_lossy(&made.stderr).trim().to_string()),
-            });
-        }
+            .map_err(os("volume image"))?;
+        let (device, fd) = attach(&file).map_err(os("volume loop device"))?;
+        Ok(Attached { device, _loop: fd })
+    }
+}
+
+impl ScratchDisk {
+    /// Creates `image` (sparse, `bytes` long), formats it and attaches it to a free loop device.
+    pub(crate) fn create(image: &Path, bytes: u64) -> Result<Self, SandboxError> {
+        let file = make_image(image, bytes)?;
         match attach(&file) {
             Ok((device, fd)) => Ok(ScratchDisk {
                 image: image.to_path_buf(),

@@ -56,6 +56,7 @@ setup_steps! {
     UserNamespace => "writing the user namespace id maps",
     Stdio => "redirecting stdin/stdout/stderr",
     MountScratchDisk => "mounting the scratch disk",
+    MountVolume => "mounting a volume",
     JoinNetns => "joining a pre-made network namespace",
 }
 

@@ -51,6 +51,8 @@ pub(crate) struct Launch {
     pub(crate) unprivileged: Option<(u32, u32)>,
     /// A loop device to mount over the scratch directory instead of binding it.
     pub(crate) scratch_device: Option<PathBuf>,
+    /// `(loop device, path inside the container)` of each volume.
+    pub(crate) volume_devices: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Launch {
@@ -103,6 +105,7 @@ pub(crate) fn start_init(
         gid_map: CString::new(format!("0 {gid} 1")).expect("no NUL in a number"),
     });
     let launch_device = launch.scratch_device.clone();
+    let volume_devices = launch.volume_devices.clone();
     let prepared_scratch = launch.spec.scratch_dir.clone();
     let mut prepared = Prepared::new(
         launch.spec,
@@ -113,6 +116,12 @@ pub(crate) fn start_init(
         launch.netns,
     )?;
     prepared.psy_pidfd = psy_pidfd();
+    for (device, path) in &volume_devices {
+        let target = prepared::bind_target("volume path", path, Path::new("/tmp"))?;
+        prepared
+            .volumes
+            .push((prepared::cstring("volume", device)?, target));
+    }
     if let Some(device) = &launch_device {
         prepared.scratch_device = Some(prepared::cstring("scratch disk", device)?);
         prepared.scratch_lost_found = Some(prepared::cstring(

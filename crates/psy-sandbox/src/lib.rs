@@ -24,6 +24,7 @@ mod sys;
 pub mod zygote;
 
 pub use container::{Container, Outcome};
+pub use disk::format_image;
 pub use error::{SandboxError, SetupStep};
 pub use spec::ContainerSpec;
 
@@ -45,6 +46,7 @@ struct Parts {
     cgroup: Option<Box<dyn cgroup::Cgroup>>,
     status_rx: OwnedFd,
     disk: Option<disk::ScratchDisk>,
+    volumes: Vec<disk::Attached>,
 }
 
 /// Starts containers for one run of psy.
@@ -175,6 +177,7 @@ impl Sandbox {
                         rusage_cpu: None,
                         remover: self.cgroup_pool.as_ref().map(|p| p.remover()),
                         _disk: parts.disk,
+                        _volumes: parts.volumes,
                     }),
                     Err(e) => {
                         if let Some(cg) = parts.cgroup {
@@ -198,6 +201,9 @@ impl Sandbox {
             prepared::resolve_command(command, &spec.env, &spec.cwd)?;
         }
         let disk = match spec.scratch_bytes {
+            _ if self.unprivileged.is_some() && !spec.volumes.is_empty() => {
+                return Err(SandboxError::DiskNeedsRoot)
+            }
             Some(_) if self.unprivileged.is_some() => return Err(SandboxError::DiskNeedsRoot),
             Some(bytes) => Some(disk::ScratchDisk::create(
                 &spec.scratch_dir.with_extension("img"),
@@ -205,6 +211,11 @@ impl Sandbox {
             )?),
             None => None,
         };
+        let volumes = spec
+            .volumes
+            .iter()
+            .map(|(image, _)| disk::Attached::image(image))
+            .collect::<Result<Vec<_>, _>>()?;
         // Groups made ahead have only the cpu, memory and pids controllers: exclusive cores
         // (cpuset) and IO limits (blkio) need a group made for them.
         let pooled = match (&self.cgroup_pool, &limits.exclusive_cores, &limits.io) {
@@ -233,6 +244,11 @@ impl Sandbox {
             netns: self.netns_pool.as_ref().and_then(|pool| pool.take()),
             unprivileged: self.unprivileged,
             scratch_device: disk.as_ref().map(|d| d.device().to_path_buf()),
+            volume_devices: volumes
+                .iter()
+                .zip(&spec.volumes)
+                .map(|(attached, (_, path))| (attached.device.clone(), path.clone()))
+                .collect(),
             spec,
         };
         Ok((
@@ -241,6 +257,7 @@ impl Sandbox {
                 cgroup,
                 status_rx,
                 disk,
+                volumes,
             },
         ))
     }

@@ -55,6 +55,8 @@ pub(crate) struct Prepared {
     /// `lost+found` mkfs leaves there (removed so the test starts with an empty directory).
     pub(crate) scratch_device: Option<CString>,
     pub(crate) scratch_lost_found: Option<CString>,
+    /// Volumes: a loop device to mount (ext4) at each target.
+    pub(crate) volumes: Vec<(CString, BindTarget)>,
 }
 
 /// The single-id maps an unprivileged user may write for its own new user namespace.
@@ -119,7 +121,7 @@ pub(crate) fn resolve_command(
         })
 }
 
-fn bind_target(
+pub(crate) fn bind_target(
     what: &'static str,
     path: &Path,
     overmounted: &Path,
@@ -196,6 +198,7 @@ impl Prepared {
             psy_pidfd: -1,
             scratch_device: None,
             scratch_lost_found: None,
+            volumes: Vec::new(),
         })
     }
 

@@ -21,6 +21,9 @@ pub struct ContainerSpec {
     /// Size limit of the scratch area: `Some` gives it a filesystem of its own of that size
     /// (writing past it fails with ENOSPC); `None` binds the host directory as it is.
     pub scratch_bytes: Option<u64>,
+    /// Formatted images (see [`crate::format_image`]) to mount at paths inside the container:
+    /// `(image, path)`; a path under `/tmp` is created, any other must exist.
+    pub volumes: Vec<(PathBuf, PathBuf)>,
     /// Directory kept visible read-only at the same path even if it lies under `/tmp`.
     pub project_dir: PathBuf,
     /// Where the test's stdout and stderr go.

@@ -42,6 +42,7 @@ struct WireLaunch {
     has_netns: bool,
     scratch_bytes: Option<u64>,
     scratch_device: Option<PathBuf>,
+    volume_devices: Vec<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -117,6 +118,7 @@ impl Session<'_> {
             has_netns: launch.netns.is_some(),
             scratch_bytes: launch.spec.scratch_bytes,
             scratch_device: launch.scratch_device.clone(),
+            volume_devices: launch.volume_devices.clone(),
         };
         let body = serde_json::to_vec(&wire).expect("a launch serialises");
         let mut fds = vec![
@@ -210,6 +212,7 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
             tmp_bytes: wire.tmp_bytes,
             scratch_dir: wire.scratch_dir,
             scratch_bytes: wire.scratch_bytes,
+            volumes: Vec::new(),
             project_dir: wire.project_dir,
             stdout: File::from(stdout),
             stderr: File::from(stderr),
@@ -220,6 +223,7 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
         netns,
         unprivileged: wire.unprivileged,
         scratch_device: wire.scratch_device,
+        volume_devices: wire.volume_devices,
     };
     launch::start_init(launch, libc::CLONE_PARENT as u64)
 }

@@ -79,6 +79,7 @@ impl Fixture {
             tmp_bytes: 8 << 20,
             scratch_dir: scratch,
             scratch_bytes: None,
+            volumes: Vec::new(),
             project_dir: self.project().to_path_buf(),
             stdout: File::create(&out).unwrap(),
             stderr: File::create(self.project().join(format!("err{n}"))).unwrap(),

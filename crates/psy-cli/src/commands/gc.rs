@@ -38,21 +38,23 @@ pub(crate) fn collect(state: &StateDir, store: &mut dyn Store) -> anyhow::Result
         cgroups: psy_sandbox::gc_stale_cgroups()?,
         ..GcReport::default()
     };
-    if let Ok(entries) = std::fs::read_dir(state.scratch_root()) {
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let owner = name
-                .to_str()
-                .and_then(|n| n.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok());
-            if owner.is_some_and(|pid| !psy_sandbox::process_alive(pid)) {
-                if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-                    tracing::warn!(
-                        "removing stale scratch directory {}: {e}",
-                        entry.path().display()
-                    );
-                } else {
-                    report.scratch_dirs += 1;
+    for root in [state.scratch_root(), state.volumes_root()] {
+        if let Ok(entries) = std::fs::read_dir(root) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let owner = name
+                    .to_str()
+                    .and_then(|n| n.split('-').next())
+                    .and_then(|p| p.parse::<u32>().ok());
+                if owner.is_some_and(|pid| !psy_sandbox::process_alive(pid)) {
+                    if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                        tracing::warn!(
+                            "removing stale scratch directory {}: {e}",
+                            entry.path().display()
+                        );
+                    } else {
+                        report.scratch_dirs += 1;
+                    }
                 }
             }
         }

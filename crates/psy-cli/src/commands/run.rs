@@ -55,7 +55,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let run_id = new_run_id();
     let sandbox = Sandbox::new(run_id.as_str()).context("preparing the sandbox")?;
-    let mut executor = ContainerExecutor::new(sandbox, host.cpu_policy);
+    let mut executor = ContainerExecutor::new(
+        sandbox,
+        host.cpu_policy,
+        state.run_volumes(&run_id),
+        args.keep_volumes,
+    );
 
     let mut reporters = Fanout::new(Vec::new());
     let color = match args.color {

@@ -289,3 +289,69 @@ io = { write-bps = "50MiB" }
         "{out}"
     );
 }
+
+/// `[[test.volume]]`: what one attempt writes to a volume is there for the next attempt of the
+/// same test; volumes are removed after the run unless `--keep-volumes`.
+#[test]
+fn volumes_persist_across_attempts_and_are_removed_after_the_run() {
+    if !root() {
+        return;
+    }
+    let manifest = r#"
+[[test]]
+name = "stateful"
+retries = 1
+command = ["sh", "-c", """
+    if [ "$PSY_ATTEMPT" = 1 ]; then echo kept-by-the-volume > /tmp/vol/data; exit 1; fi
+    test "$(cat /tmp/vol/data)" = kept-by-the-volume && test ! -e /tmp/vol/lost+found -o -d /tmp/vol/lost+found
+"""]
+
+[[test.volume]]
+name = "data"
+size = "16MiB"
+path = "/tmp/vol"
+"#;
+    let p = Project::new(manifest);
+    let (out, events) = p.run_json(&[]);
+    out.code(0);
+    assert_eq!(
+        events.status("stateful"),
+        "flaky",
+        "attempt 2 saw attempt 1's data\n{out}"
+    );
+    assert!(
+        !p.dir()
+            .join(".psyduck/volumes")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
+        "volumes removed"
+    );
+
+    let (out, _) = p.run_json(&["--keep-volumes"]);
+    out.code(0);
+    let kept: Vec<_> = std::fs::read_dir(p.dir().join(".psyduck/volumes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].to_string_lossy().starts_with("kept-"), "{kept:?}");
+
+    let bad = Project::new(
+        r#"
+[[test]]
+name = "t"
+command = ["true"]
+[[test.volume]]
+name = "data"
+size = "16MiB"
+path = "/no-such-dir-for-psy"
+"#,
+    );
+    let out = bad.psy(&["run"]);
+    out.code(2);
+    assert!(
+        out.stderr.contains("psyduck.toml:5") && out.stderr.contains("/no-such-dir-for-psy"),
+        "{out}"
+    );
+}

@@ -2,23 +2,55 @@
 
 use super::{AttemptRequest, ExecOutcome, Executor, Running};
 use psy_model::CpuPolicy;
+use psy_model::TestSpec;
 use psy_sandbox::cgroup::{block_device_of, CgroupLimits, IoLimits};
-use psy_sandbox::{Container, ContainerSpec, Sandbox};
+use psy_sandbox::{format_image, Container, ContainerSpec, Sandbox};
 use std::os::fd::RawFd;
+use std::path::PathBuf;
 
 /// Runs attempts in sandbox containers.
 #[derive(Debug)]
 pub struct ContainerExecutor {
     sandbox: Sandbox,
     cpu_policy: CpuPolicy,
+    /// Where the run's volume images live (`.psyduck/volumes/<pid>-<run>`).
+    volumes_dir: PathBuf,
+    /// Keep the volume images after the run (`--keep-volumes`).
+    keep_volumes: bool,
 }
 
 impl ContainerExecutor {
-    pub fn new(sandbox: Sandbox, cpu_policy: CpuPolicy) -> Self {
+    pub fn new(
+        sandbox: Sandbox,
+        cpu_policy: CpuPolicy,
+        volumes_dir: PathBuf,
+        keep_volumes: bool,
+    ) -> Self {
         ContainerExecutor {
             sandbox,
             cpu_policy,
+            volumes_dir,
+            keep_volumes,
         }
+    }
+
+    /// The test's volume images, made (and formatted) at its first attempt and reused by the
+    /// next ones: data written by one attempt is there for the retry.
+    fn volumes(&self, test: &TestSpec) -> Result<Vec<(PathBuf, PathBuf)>, String> {
+        test.volumes
+            .iter()
+            .map(|v| {
+                let dir = self.volumes_dir.join(test.id.file_stem());
+                let image = dir.join(format!("{}.img", v.name));
+                if !image.exists() {
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                    format_image(&image, v.size_bytes)
+                        .map_err(|e| format!("volume {} of {}: {e}", v.name, test.id))?;
+                }
+                Ok((image, v.path.clone()))
+            })
+            .collect()
     }
 }
 
@@ -67,6 +99,7 @@ impl ContainerExecutor {
             tmp_bytes: r.tmp_bytes,
             scratch_dir: req.scratch,
             scratch_bytes: r.disk_bytes,
+            volumes: self.volumes(req.test)?,
             project_dir: req.project_dir,
             stdout: req.stdout,
             stderr: req.stderr,
@@ -119,6 +152,22 @@ impl Executor for ContainerExecutor {
 
     fn close(&mut self) {
         self.sandbox.close();
+        if self.keep_volumes {
+            // Out of gc's reach (it removes `<pid>-<run>` directories of dead psy processes).
+            if let Some(name) = self.volumes_dir.file_name().and_then(|n| n.to_str()) {
+                let run = name.split_once('-').map_or(name, |(_, run)| run);
+                let kept = self.volumes_dir.with_file_name(format!("kept-{run}"));
+                match std::fs::rename(&self.volumes_dir, &kept) {
+                    Ok(()) => tracing::info!("volumes kept in {}", kept.display()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!("keeping volumes in {}: {e}", kept.display()),
+                }
+            }
+        } else if let Err(e) = std::fs::remove_dir_all(&self.volumes_dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("removing volumes {}: {e}", self.volumes_dir.display());
+            }
+        }
     }
 }
 

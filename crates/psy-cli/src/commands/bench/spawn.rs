@@ -84,6 +84,7 @@ fn container_probe<'a>(sandbox: &'a Sandbox, dir: &'a Path) -> Probe<'a> {
             tmp_bytes: 16 << 20,
             scratch_dir: scratch.clone(),
             scratch_bytes: None,
+            volumes: Vec::new(),
             project_dir: dir.to_path_buf(),
             stdout: File::create("/dev/null")?,
             stderr: File::create("/dev/null")?,
