@@ -2,6 +2,7 @@
 //! the same run (the machines are shared and noisy: compare ratios, not absolute times).
 
 mod harness;
+mod isolation;
 mod makespan;
 mod makespan_suite;
 mod naive;
@@ -21,6 +22,9 @@ pub(crate) enum BenchCommand {
     /// Makespan of `psy run` on a mixed suite (memory hogs, CPU-bound, sleeps) vs its lower
     /// bound, psy-scheduler's simulation and a naive `xargs -P <cores>` in a memory cgroup.
     Makespan(makespan::MakespanArgs),
+    /// Victim durations alone, beside bare host-process hogs, and beside the same hogs run by
+    /// `psy run` with guarantees (exclusive core, disk IO throttle).
+    Isolation(isolation::IsolationArgs),
 }
 
 pub(crate) fn bench(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -28,5 +32,6 @@ pub(crate) fn bench(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Spawn(args) => spawn::run(args),
         BenchCommand::Throughput(args) => throughput::run(args),
         BenchCommand::Makespan(args) => makespan::run(args),
+        BenchCommand::Isolation(args) => isolation::run(args),
     }
 }
