@@ -147,6 +147,18 @@ pub(crate) fn gib(bytes: u64) -> String {
     format!("{:.2} GiB", bytes as f64 / f64::from(1u32 << 30))
 }
 
+/// Writes `input` (one argument per line) to a spawned `xargs` and closes its stdin.
+pub(crate) fn feed_xargs(child: &mut std::process::Child, input: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .context("xargs has no stdin")?
+        .write_all(input.as_bytes())
+        .context("feeding xargs")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

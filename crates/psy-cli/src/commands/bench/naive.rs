@@ -8,7 +8,6 @@ use psy_sandbox::cgroup::{self, CgroupLimits};
 use psy_sandbox::CGROUP_PREFIX;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write as _;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
@@ -121,12 +120,7 @@ fn run_in(
         .spawn()
         .context("starting xargs in the naive peer's cgroup")?;
     drop(files);
-    child
-        .stdin
-        .take()
-        .context("xargs has no stdin")?
-        .write_all(input.as_bytes())
-        .context("feeding xargs")?;
+    super::harness::feed_xargs(&mut child, &input)?;
     let out = child.wait_with_output().context("waiting for xargs")?;
     let wall = started.elapsed();
     ensure!(out.status.success(), "xargs failed ({})", out.status);

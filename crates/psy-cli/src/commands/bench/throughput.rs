@@ -8,7 +8,6 @@ use anyhow::{ensure, Context};
 use clap::Args;
 use psy_model::TestStatus;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -52,12 +51,7 @@ fn run_xargs(n: usize, cores: usize) -> anyhow::Result<Duration> {
         .stdout(Stdio::null())
         .spawn()
         .context("starting xargs")?;
-    child
-        .stdin
-        .take()
-        .context("xargs has no stdin")?
-        .write_all(input.as_bytes())
-        .context("feeding xargs")?;
+    super::harness::feed_xargs(&mut child, &input)?;
     let status = child.wait().context("waiting for xargs")?;
     let wall = started.elapsed();
     ensure!(status.success(), "xargs failed ({status})");
