@@ -16,6 +16,9 @@ pub(crate) const MSG_SETUP_ERROR: i32 = 1;
 pub(crate) const MSG_TEST_EXITED: i32 = 2;
 pub(crate) const MSG_LEN: usize = 12;
 
+/// `CAP_NET_ADMIN` from `<linux/capability.h>` (not exported by the libc crate).
+const CAP_NET_ADMIN: libc::c_ulong = 12;
+
 unsafe fn report(fd: RawFd, kind: i32, a: i32, b: i32) {
     let mut buf = [0u8; MSG_LEN];
     buf[0..4].copy_from_slice(&kind.to_ne_bytes());
@@ -252,6 +255,24 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         SetupStep::MountProc,
         mount(c"proc", c"/proc", c"proc", proc_flags, None)
     );
+    // Kernel and network settings stay the host's (and the pooled network namespace stays
+    // as the next test must find it): /proc/sys is read-only, as in Docker.
+    let proc_sys = check!(
+        status,
+        SetupStep::ReadOnlyProcSys,
+        sys::open_tree(c"/proc/sys", clone_flags)
+    );
+    check!(
+        status,
+        SetupStep::ReadOnlyProcSys,
+        sys::mount_setattr(proc_sys, c"", libc::AT_EMPTY_PATH as libc::c_uint, &rdonly)
+    );
+    check!(
+        status,
+        SetupStep::ReadOnlyProcSys,
+        sys::move_mount_to(proc_sys, c"/proc/sys")
+    );
+    libc::close(proc_sys);
     match &p.netns {
         Some(netns) => {
             check!(
@@ -303,6 +324,13 @@ unsafe fn exec_test(p: &Prepared, status: RawFd) -> ! {
         status,
         SetupStep::Stdio,
         libc::dup2(p.stderr.as_raw_fd(), 2)
+    );
+    // Psy owns the container's network (interfaces, addresses, shaping, and the namespace it
+    // hands to the next test): the test may use it but not reconfigure it.
+    check!(
+        status,
+        SetupStep::DropNetAdmin,
+        libc::prctl(libc::PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0)
     );
     // Everything else psy had open closes at exec.
     libc::syscall(

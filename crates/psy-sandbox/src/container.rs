@@ -40,6 +40,8 @@ pub struct Container {
     pub(crate) _disk: Option<crate::disk::ScratchDisk>,
     /// Loop devices of the volumes, released with the container.
     pub(crate) _volumes: Vec<crate::disk::Attached>,
+    /// The pooled network namespace: back to the pool when the (reaped) container is dropped.
+    pub(crate) _netns: Option<crate::netns_pool::NetnsLease>,
 }
 
 impl Container {

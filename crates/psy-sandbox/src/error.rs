@@ -58,6 +58,8 @@ setup_steps! {
     MountScratchDisk => "mounting the scratch disk",
     MountVolume => "mounting a volume",
     JoinNetns => "joining a pre-made network namespace",
+    ReadOnlyProcSys => "making /proc/sys read-only",
+    DropNetAdmin => "dropping CAP_NET_ADMIN",
 }
 
 /// Why a container could not be started or supervised.

@@ -47,6 +47,7 @@ struct Parts {
     status_rx: OwnedFd,
     disk: Option<disk::ScratchDisk>,
     volumes: Vec<disk::Attached>,
+    netns: Option<netns_pool::NetnsLease>,
 }
 
 /// Starts containers for one run of psy.
@@ -178,6 +179,7 @@ impl Sandbox {
                         remover: self.cgroup_pool.as_ref().map(|p| p.remover()),
                         _disk: parts.disk,
                         _volumes: parts.volumes,
+                        _netns: parts.netns,
                     }),
                     Err(e) => {
                         if let Some(cg) = parts.cgroup {
@@ -235,13 +237,20 @@ impl Sandbox {
             None => None,
         };
         let (status_rx, status_tx) = pipe()?;
+        let netns = self.netns_pool.as_ref().and_then(|pool| pool.take());
         let launch = Launch {
             cgroup_procs: cgroup
                 .as_ref()
                 .map(|cg| cg.procs_files())
                 .unwrap_or_default(),
             status_tx,
-            netns: self.netns_pool.as_ref().and_then(|pool| pool.take()),
+            netns: match &netns {
+                Some(lease) => Some(lease.dup().map_err(|source| SandboxError::Os {
+                    what: "network namespace descriptor",
+                    source,
+                })?),
+                None => None,
+            },
             unprivileged: self.unprivileged,
             scratch_device: disk.as_ref().map(|d| d.device().to_path_buf()),
             volume_devices: volumes
@@ -258,6 +267,7 @@ impl Sandbox {
                 status_rx,
                 disk,
                 volumes,
+                netns,
             },
         ))
     }
