@@ -2,6 +2,7 @@
 //! executor's outcome becomes an [`AttemptResult`].
 
 use crate::executor::{AttemptRequest, ExecOutcome};
+use crate::logs::LogSpares;
 use psy_model::{AttemptResult, AttemptStatus, RunId, TestSpec};
 use psy_scheduler::Placement;
 use std::fs::File;
@@ -24,6 +25,8 @@ pub(crate) struct AttemptPaths {
     pub(crate) stdout: PathBuf,
     pub(crate) stderr: PathBuf,
     pub(crate) scratch: PathBuf,
+    /// `(log path, spare)` of each log file made so far, to settle when the attempt ends.
+    pub(crate) log_spares: Vec<(PathBuf, PathBuf)>,
 }
 
 /// The test's environment: psy's own (minus `PSY_*`), the test's, then the `PSY_*` variables.
@@ -47,30 +50,45 @@ pub(crate) fn attempt_env(
     env
 }
 
-/// Creates the attempt's log files and assembles the request (the scratch dir exists).
+/// Makes the attempt's two log files at `paths.stdout` / `paths.stderr` (from `spares`).
+pub(crate) fn open_logs(
+    spares: &mut LogSpares,
+    paths: &mut AttemptPaths,
+) -> Result<(File, File), String> {
+    let mut open = |path: &PathBuf| -> Result<File, String> {
+        let (file, spare) = spares
+            .create(path)
+            .map_err(|e| format!("creating log file {}: {e}", path.display()))?;
+        paths.log_spares.push((path.clone(), spare));
+        Ok(file)
+    };
+    Ok((open(&paths.stdout.clone())?, open(&paths.stderr.clone())?))
+}
+
+/// Assembles the request (the scratch dir and the log files exist).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn request<'a>(
     run_id: &'a RunId,
     test: &'a TestSpec,
     attempt: u32,
     placement: Placement,
     env: Vec<(String, String)>,
-    paths: &AttemptPaths,
+    (stdout, stderr): (File, File),
+    scratch: &Path,
     project_dir: &Path,
-) -> Result<AttemptRequest<'a>, String> {
-    let create =
-        |p: &Path| File::create(p).map_err(|e| format!("creating log file {}: {e}", p.display()));
-    Ok(AttemptRequest {
+) -> AttemptRequest<'a> {
+    AttemptRequest {
         run_id,
         test,
         attempt,
         cores: placement.cores,
         env,
-        stdout: create(&paths.stdout)?,
-        stderr: create(&paths.stderr)?,
-        scratch: paths.scratch.clone(),
+        stdout,
+        stderr,
+        scratch: scratch.to_path_buf(),
         project_dir: project_dir.to_path_buf(),
         key: placement.key,
-    })
+    }
 }
 
 /// The verdict on one attempt: set-up errors first, then timeouts, then OOM kills.
@@ -146,6 +164,7 @@ mod tests {
             stdout: "o".into(),
             stderr: "e".into(),
             scratch: "s".into(),
+            log_spares: Vec::new(),
         };
         result(&spec(), 1, 0, timed_out, outcome, paths).status
     }

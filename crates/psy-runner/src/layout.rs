@@ -28,6 +28,11 @@ impl StateDir {
         self.root.join("logs").join(run.as_str())
     }
 
+    /// Empty files that become attempts' logs (see `logs.rs`).
+    pub fn log_spares(&self) -> PathBuf {
+        self.root.join("logs").join(".spare")
+    }
+
     /// `(stdout, stderr)` log paths of one attempt.
     pub fn attempt_logs(&self, run: &RunId, test: &TestId, attempt: u32) -> (PathBuf, PathBuf) {
         let dir = self.run_logs(run);

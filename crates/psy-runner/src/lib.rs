@@ -7,6 +7,7 @@ pub mod capacity;
 pub mod executor;
 mod interrupt;
 pub mod layout;
+mod logs;
 pub mod run;
 mod scratch;
 pub mod select;

@@ -8,6 +8,7 @@ use crate::attempt::{self, AttemptPaths};
 use crate::executor::{ExecOutcome, Executor, Running};
 use crate::interrupt::Interrupts;
 use crate::layout::StateDir;
+use crate::logs::LogSpares;
 use crate::scratch::ScratchPool;
 use psy_model::events::RunSummary;
 use psy_model::{
@@ -110,6 +111,7 @@ struct RunLoop<'a> {
     in_flight: Vec<InFlight>,
     interrupted: bool,
     scratch: ScratchPool,
+    logs: LogSpares,
     cpu_policy: CpuPolicy,
     /// Exclusive policy: the cores fractional attempts currently run on.
     shared_cores: Vec<u32>,
@@ -169,8 +171,13 @@ pub fn run(
     }
     let interrupts = Interrupts::install().map_err(io_err("installing signal handlers"))?;
     let scratch = ScratchPool::new(settings.state.run_scratch(&settings.run_id));
+    let spares = settings.state.log_spares();
+    let logs = LogSpares::open(spares.clone(), settings.run_id.to_string()).map_err(io_err(
+        format!("preparing log files in {}", spares.display()),
+    ))?;
     let mut run = RunLoop {
         scratch,
+        logs,
         run_id: settings.run_id,
         project_dir: settings.project_dir,
         state: settings.state,
@@ -254,11 +261,13 @@ impl RunLoop<'_> {
                 "creating a scratch directory for {}",
                 test.id
             )))?;
-            let paths = AttemptPaths {
+            let mut paths = AttemptPaths {
                 stdout,
                 stderr,
                 scratch,
+                log_spares: Vec::new(),
             };
+            let logs = attempt::open_logs(&mut self.logs, &mut paths);
             let env =
                 attempt::attempt_env(&self.base_env, &self.run_id, test, attempt, &paths.scratch);
             (self.emit)(&RunEvent::AttemptStarted {
@@ -276,15 +285,18 @@ impl RunLoop<'_> {
                 paths,
                 on_shared_cores,
             };
-            match attempt::request(
-                &self.run_id,
-                test,
-                attempt,
-                placement,
-                env,
-                &start.paths,
-                &self.project_dir,
-            ) {
+            match logs.map(|logs| {
+                attempt::request(
+                    &self.run_id,
+                    test,
+                    attempt,
+                    placement,
+                    env,
+                    logs,
+                    &start.paths.scratch,
+                    &self.project_dir,
+                )
+            }) {
                 Ok(request) => {
                     requests.push(request);
                     starting.push(start);
@@ -311,7 +323,7 @@ impl RunLoop<'_> {
         }
         for (start, message) in failed {
             let _ = self.scheduler.finished(start.key);
-            self.scratch.give_back(start.paths.scratch.clone());
+            self.release(&start.paths);
             let outcome = ExecOutcome {
                 error: Some(message),
                 ..Default::default()
@@ -396,7 +408,7 @@ impl RunLoop<'_> {
     fn collect(&mut self, f: InFlight) -> Result<(), RunError> {
         let _ = self.scheduler.finished(f.key);
         let outcome = f.handle.finish();
-        self.scratch.give_back(f.paths.scratch.clone());
+        self.release(&f.paths);
         let result = attempt::result(
             &self.tests[f.test],
             f.attempt,
@@ -410,6 +422,14 @@ impl RunLoop<'_> {
             return Ok(());
         }
         self.settle(f.test, result)
+    }
+
+    /// Gives back an ended attempt's scratch dir and settles its logs (every writer is gone).
+    fn release(&mut self, paths: &AttemptPaths) {
+        self.scratch.give_back(paths.scratch.clone());
+        for (log, spare) in &paths.log_spares {
+            self.logs.settle(log, spare.clone());
+        }
     }
 
     /// Records one finished attempt, then either queues a retry or settles the test's verdict.

@@ -121,7 +121,7 @@ cpus = 0.5
         let log = std::fs::read_dir(p.dir().join(".psyduck/logs"))
             .unwrap()
             .flatten()
-            .next()
+            .find(|run| !run.file_name().to_string_lossy().starts_with('.'))
             .unwrap()
             .path()
             .join(format!("{test}.1.out"));

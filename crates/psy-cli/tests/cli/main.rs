@@ -9,6 +9,7 @@ mod filters;
 mod json_stream;
 mod junit;
 mod limits;
+mod logs;
 mod manifest_errors;
 mod queries;
 mod support;

@@ -6,7 +6,6 @@ use crate::format;
 use crate::tail::{clean_line, read_tail, Tail};
 use psy_model::events::RunSummary;
 use psy_model::RunId;
-use std::io;
 use std::path::Path;
 
 /// Lines showing the end of the last attempt's stdout and stderr of one failed test.
@@ -35,10 +34,7 @@ pub(crate) fn failure_tail(p: Painter, f: &Finished, max_lines: usize) -> Vec<St
 fn stream_tail(p: Painter, name: &str, path: &Path, max_lines: usize, out: &mut Vec<String>) {
     let where_ = path.display();
     match read_tail(path, max_lines) {
-        Tail::Empty => out.push(p.paint(Style::Dim, &format!("--- {name} ({where_}): empty"))),
-        Tail::Unreadable(e) if e.kind() == io::ErrorKind::NotFound => {
-            out.push(p.paint(Style::Dim, &format!("--- {name} ({where_}): missing")));
-        }
+        Tail::Empty => out.push(p.paint(Style::Dim, &format!("--- {name}: empty"))),
         Tail::Unreadable(e) => out.push(p.paint(
             Style::Dim,
             &format!("--- {name} ({where_}): could not be read: {e}"),

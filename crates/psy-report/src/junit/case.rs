@@ -5,7 +5,6 @@ use crate::tail::{clean_line, read_tail, Tail};
 use chrono::{DateTime, FixedOffset};
 use psy_model::{AttemptResult, AttemptStatus, Resources, TestResult, TestStatus};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestRerun, XmlString};
-use std::io;
 use std::path::Path;
 use std::time::Duration;
 
@@ -138,9 +137,6 @@ fn timestamp(ms: u64) -> Option<DateTime<FixedOffset>> {
 fn output_tail(path: &Path, max_lines: usize) -> Option<XmlString> {
     match read_tail(path, max_lines) {
         Tail::Empty => None,
-        Tail::Unreadable(e) if e.kind() == io::ErrorKind::NotFound => {
-            Some(format!("(output file missing: {})", path.display()).into())
-        }
         Tail::Unreadable(e) => Some(format!("({} could not be read: {e})", path.display()).into()),
         Tail::Lines { lines, cut } => {
             let mut text = String::new();

@@ -121,11 +121,13 @@ fn tails_of_failed_tests_then_summary() {
         assert!(tails.contains(header), "missing {header}:\n{tails}");
     }
     assert!(!tails.contains("net/dns.sh"));
-    // Missing output files are reported, not fatal.
-    assert!(tails.contains("broken.1.stdout): missing\n"), "{tails}");
+    // A missing output file is a stream that wrote nothing.
+    let broken = &tails[tails.find("--- ERROR: broken").unwrap()..];
+    assert!(broken.contains("--- stdout: empty\n"), "{tails}");
     assert!(tails.contains("message: command not found: frobnicate"));
     // Empty output is said so.
-    assert!(tails.contains("big.1.stderr): empty"), "{tails}");
+    let big = &tails[tails.find("--- OOM: big").unwrap()..];
+    assert!(big.contains("--- stderr: empty"), "{tails}");
 
     let summary = &text[summary_start..];
     let expected = format!(
