@@ -19,7 +19,7 @@ pub fn check_fits(tests: &[TestSpec], capacity: &Capacity) -> Result<(), ConfigE
                 format_size(capacity.memory_bytes),
             ))
         } else {
-            io_too_big(r, capacity)
+            io_too_big(r, capacity).or_else(|| network_too_big(r, capacity))
         };
         if let Some((resource, asked, available)) = too_big {
             return Err(ConfigError::DoesNotFit {
@@ -65,6 +65,41 @@ fn io_too_big(
     })
 }
 
+/// The first network rate above the host's network capacity (`[host] network`), if any.
+fn network_too_big(
+    r: &psy_model::Resources,
+    capacity: &Capacity,
+) -> Option<(&'static str, String, String)> {
+    let n = r.network.as_ref()?;
+    let c = &capacity.network;
+    [
+        ("network egress", n.egress_bps, c.egress_bps),
+        ("network ingress", n.ingress_bps, c.ingress_bps),
+    ]
+    .into_iter()
+    .find_map(|(what, asked, available)| match (asked, available) {
+        (Some(a), Some(c)) if a > c => Some((
+            what,
+            format!("{} of {what}", format_rate(a)),
+            format_rate(c),
+        )),
+        _ => None,
+    })
+}
+
+/// `100Mbit/s`, `1.5Gbit/s`.
+fn format_rate(bits: u64) -> String {
+    let (value, unit) = [(1e12, "Tbit"), (1e9, "Gbit"), (1e6, "Mbit"), (1e3, "kbit")]
+        .into_iter()
+        .find(|(scale, _)| bits as f64 >= *scale)
+        .map_or((bits as f64, "bit"), |(scale, unit)| {
+            (bits as f64 / scale, unit)
+        });
+    let value = format!("{value:.2}");
+    let value = value.trim_end_matches('0').trim_end_matches('.');
+    format!("{value}{unit}/s")
+}
+
 fn cpus(millis: u32) -> String {
     let n = format_cpus(millis);
     if n == "1" {
@@ -77,7 +112,7 @@ fn cpus(millis: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use psy_model::{Resources, TestId};
+    use psy_model::{NetworkRequest, Resources, TestId};
     use std::time::Duration;
 
     fn spec(id: &str, cpu_millis: u32, memory_bytes: u64) -> TestSpec {
@@ -108,6 +143,7 @@ mod tests {
             memory_bytes: 1 << 30,
             cores: vec![0, 1],
             io: Default::default(),
+            network: Default::default(),
         };
         assert!(check_fits(&[spec("ok", 1500, 1 << 30)], &capacity).is_ok());
         let err = check_fits(
@@ -124,5 +160,35 @@ mod tests {
             err.to_string(),
             "test \"fat\" (psyduck.toml:3) asks for 3GiB of memory but this machine has only 1GiB for tests"
         );
+    }
+
+    #[test]
+    fn network_rates_above_the_host_are_refused() {
+        let capacity = Capacity {
+            cpu_millis: 2000,
+            memory_bytes: 1 << 30,
+            cores: vec![0, 1],
+            io: Default::default(),
+            network: NetworkRequest {
+                egress_bps: Some(1_000_000_000),
+                ingress_bps: None,
+            },
+        };
+        let mut test = spec("net", 1000, 1 << 20);
+        test.resources.network = Some(NetworkRequest {
+            egress_bps: Some(1_500_000_000),
+            ingress_bps: Some(50_000_000_000),
+        });
+        let err = check_fits(&[test.clone()], &capacity).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "test \"net\" (psyduck.toml:3) asks for 1.5Gbit/s of network egress but this machine has only 1Gbit/s for tests"
+        );
+        // Unset host capacity: not admitted against.
+        test.resources.network = Some(NetworkRequest {
+            egress_bps: Some(100_000_000),
+            ingress_bps: Some(50_000_000_000),
+        });
+        assert!(check_fits(&[test], &capacity).is_ok());
     }
 }

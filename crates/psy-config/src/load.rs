@@ -83,6 +83,11 @@ impl Checker<'_> {
             cpu_policy: raw.cpu_policy.unwrap_or_default(),
             rootfs,
             io: raw.io.as_ref().map(|io| io.capacity()).unwrap_or_default(),
+            network: raw
+                .network
+                .as_ref()
+                .map(|n| n.request())
+                .unwrap_or_default(),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The checked manifest: what `psyduck.toml` asks for, with paths made absolute and units
 //! resolved, before discovery runs.
 
-use psy_model::{CpuPolicy, IoCapacity, IoRequest, Resources};
+use psy_model::{CpuPolicy, IoCapacity, IoRequest, NetworkRequest, Resources};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +42,9 @@ pub struct HostConfig {
     pub rootfs: Option<PathBuf>,
     /// Disk IO the machine gives tests at once (`[host] io`); unset: not admitted against.
     pub io: IoCapacity,
+    /// Network bandwidth the machine gives tests at once (`[host] network`); unset: not
+    /// admitted against.
+    pub network: NetworkRequest,
 }
 
 /// Timeout, retries and resources as set at one level (`[defaults]`, a test, a variant);
@@ -57,6 +60,7 @@ pub struct Settings {
     pub disk_bytes: Option<u64>,
     /// Disk IO throttles; merged key by key across levels.
     pub io: Option<IoRequest>,
+    pub network: Option<NetworkRequest>,
 }
 
 impl Settings {
@@ -74,6 +78,10 @@ impl Settings {
                 (Some(base), Some(top)) => Some(top.over(base)),
                 (base, top) => top.clone().or_else(|| base.clone()),
             },
+            network: match (self.network, top.network) {
+                (Some(base), Some(top)) => Some(top.over(&base)),
+                (base, top) => top.or(base),
+            },
         }
     }
 
@@ -87,6 +95,7 @@ impl Settings {
             tmp_bytes: self.tmp_bytes.unwrap_or(base.tmp_bytes),
             disk_bytes: self.disk_bytes,
             io: self.io.clone(),
+            network: self.network,
         };
         (
             self.timeout.unwrap_or(DEFAULT_TIMEOUT),

@@ -2,8 +2,8 @@
 //! rejected). [`crate::manifest`] turns them into checked, resolved values.
 
 use crate::manifest::Settings;
-use crate::values::{Argv, Cpus, IoWeight, Size, Timeout, Toggle};
-use psy_model::{CpuPolicy, IoCapacity, IoRequest};
+use crate::values::{Argv, Cpus, IoWeight, Rate, Size, Timeout, Toggle};
+use psy_model::{CpuPolicy, IoCapacity, IoRequest, NetworkRequest};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -26,6 +26,7 @@ macro_rules! with_settings {
             pub(crate) tmp: Option<Size<true>>,
             pub(crate) disk: Option<Size<true>>,
             pub(crate) io: Option<RawIo>,
+            pub(crate) network: Option<RawNetwork>,
         }
 
         impl $name {
@@ -39,6 +40,7 @@ macro_rules! with_settings {
                     tmp_bytes: self.tmp.map(|t| t.0),
                     disk_bytes: self.disk.map(|d| d.0),
                     io: self.io.as_ref().map(RawIo::request),
+                    network: self.network.as_ref().map(RawNetwork::request),
                 }
             }
         }
@@ -64,6 +66,24 @@ impl RawIo {
             read_iops: self.read_iops.map(NonZeroU64::get),
             write_iops: self.write_iops.map(NonZeroU64::get),
             weight: self.weight.map(|w| w.0),
+        }
+    }
+}
+
+/// `network = { egress = "100Mbit", ingress = "100Mbit" }` (a test's bandwidth), and the same
+/// keys in `[host] network` (what the machine admits at once).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawNetwork {
+    pub(crate) egress: Option<Rate>,
+    pub(crate) ingress: Option<Rate>,
+}
+
+impl RawNetwork {
+    pub(crate) fn request(&self) -> NetworkRequest {
+        NetworkRequest {
+            egress_bps: self.egress.map(|r| r.0),
+            ingress_bps: self.ingress.map(|r| r.0),
         }
     }
 }
@@ -111,6 +131,7 @@ pub(crate) struct RawHost {
     pub(crate) reserve_memory: Option<Size<false>>,
     pub(crate) cpu_policy: Option<CpuPolicy>,
     pub(crate) io: Option<RawIoCapacity>,
+    pub(crate) network: Option<RawNetwork>,
     pub(crate) rootfs: Option<Spanned<String>>,
 }
 

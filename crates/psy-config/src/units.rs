@@ -12,6 +12,8 @@ pub enum UnitError {
     Duration(String),
     #[error("invalid cpus {0} (expected a positive number of CPUs such as 2 or 0.5)")]
     Cpus(String),
+    #[error("invalid rate {0:?} (expected bits per second such as \"100Mbit\", \"1Gbit\" or \"500kbit\")")]
+    Rate(String),
 }
 
 /// Multipliers of the size suffixes. Bare `K`/`M`/`G`/`T` are binary, like most tools that
@@ -39,19 +41,40 @@ const SIZE_UNITS: &[(&str, u64)] = &[
     ("TB", 1_000_000_000_000),
 ];
 
+/// Multipliers of network rates, in bits per second, decimal as in `tc` and link speeds.
+const RATE_UNITS: &[(&str, u64)] = &[
+    ("bit", 1),
+    ("kbit", 1_000),
+    ("Kbit", 1_000),
+    ("Mbit", 1_000_000),
+    ("Gbit", 1_000_000_000),
+    ("Tbit", 1_000_000_000_000),
+];
+
 /// Parses a size: a number of bytes (`"1048576"`) or a number with a unit (`"512MiB"`, `"1.5GiB"`,
 /// `"500MB"`, `"64K"`). Fractions round down to whole bytes.
 pub fn parse_size(s: &str) -> Result<u64, UnitError> {
-    let err = || UnitError::Size(s.to_string());
+    parse_with_units(s, SIZE_UNITS, UnitError::Size)
+}
+
+/// Parses a network rate in bits per second: `"100Mbit"`, `"1.5Gbit"`, `"640kbit"` (a unit is
+/// required: a bare number is too easily read as bytes).
+pub(crate) fn parse_rate(s: &str) -> Result<u64, UnitError> {
+    parse_with_units(s, RATE_UNITS, UnitError::Rate)
+}
+
+fn parse_with_units(
+    s: &str,
+    units: &[(&str, u64)],
+    error: fn(String) -> UnitError,
+) -> Result<u64, UnitError> {
+    let err = || error(s.to_string());
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (number, unit) = (&t[..split], t[split..].trim_start());
-    let &(_, mult) = SIZE_UNITS
-        .iter()
-        .find(|(u, _)| *u == unit)
-        .ok_or_else(err)?;
+    let &(_, mult) = units.iter().find(|(u, _)| *u == unit).ok_or_else(err)?;
     if number.is_empty() {
         return Err(err());
     }
@@ -160,6 +183,16 @@ fn trim_decimals(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_are_decimal_bits_with_a_unit() {
+        assert_eq!(parse_rate("100Mbit").unwrap(), 100_000_000);
+        assert_eq!(parse_rate("1.5Gbit").unwrap(), 1_500_000_000);
+        assert_eq!(parse_rate("640kbit").unwrap(), 640_000);
+        for bad in ["100", "100MiB", "Mbit", "fast", "-1Mbit"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes() {

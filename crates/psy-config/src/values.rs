@@ -2,7 +2,7 @@
 //! lists and the `true`-or-table discover sources. Checking them during deserialization lets
 //! `toml` attach the value's span, so the error points at the value itself.
 
-use crate::units::{cpus_to_millis, parse_duration, parse_size};
+use crate::units::{cpus_to_millis, parse_duration, parse_rate, parse_size};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::fmt;
@@ -68,6 +68,19 @@ impl Visitor<'_> for SizeVisitor {
 impl<'de, const NONZERO: bool> Deserialize<'de> for Size<NONZERO> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(SizeVisitor(NONZERO)).map(Size)
+    }
+}
+
+/// A network rate in bit/s, more than zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Rate(pub(crate) u64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let bits = parse_rate(&s).map_err(de::Error::custom)?;
+        nonzero_check::<D::Error>(true, bits == 0, "rate")?;
+        Ok(Rate(bits))
     }
 }
 

@@ -13,5 +13,7 @@ pub mod test;
 pub use events::RunEvent;
 pub use ids::{RunId, TestId};
 pub use outcome::{AttemptResult, AttemptStatus, ExitInfo, TestResult, TestStatus};
-pub use resources::{Capacity, CpuPolicy, IoCapacity, IoRequest, Resources, MILLI_PER_CPU};
+pub use resources::{
+    Capacity, CpuPolicy, IoCapacity, IoRequest, NetworkRequest, Resources, MILLI_PER_CPU,
+};
 pub use test::{TestSpec, VolumeSpec};

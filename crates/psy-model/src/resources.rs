@@ -44,6 +44,26 @@ impl IoRequest {
     }
 }
 
+/// Network bandwidth of an attempt, in bit/s, guaranteed and limited (token-bucket shaping on
+/// its own interface); `None` leaves a direction unshaped (and not admitted against capacity).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NetworkRequest {
+    /// Traffic the test sends.
+    pub egress_bps: Option<u64>,
+    /// Traffic delivered to the test.
+    pub ingress_bps: Option<u64>,
+}
+
+impl NetworkRequest {
+    /// `self`'s fields where set, else `base`'s.
+    pub fn over(&self, base: &NetworkRequest) -> NetworkRequest {
+        NetworkRequest {
+            egress_bps: self.egress_bps.or(base.egress_bps),
+            ingress_bps: self.ingress_bps.or(base.ingress_bps),
+        }
+    }
+}
+
 /// What one attempt of a test is guaranteed (and limited to).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
@@ -62,6 +82,9 @@ pub struct Resources {
     /// Disk IO throttles, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub io: Option<IoRequest>,
+    /// A network interface of its own with this bandwidth; `None`: loopback only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkRequest>,
 }
 
 impl Default for Resources {
@@ -73,6 +96,7 @@ impl Default for Resources {
             tmp_bytes: 64 << 20,
             disk_bytes: None,
             io: None,
+            network: None,
         }
     }
 }
@@ -107,6 +131,10 @@ pub struct Capacity {
     /// Disk IO admitted at once: the sums of the attempts' `io` throttles stay within it.
     #[serde(default)]
     pub io: IoCapacity,
+    /// Network bandwidth admitted at once: the sums of the attempts' `network` rates stay
+    /// within it (`None` fields: not admitted against).
+    #[serde(default)]
+    pub network: NetworkRequest,
 }
 
 #[cfg(test)]

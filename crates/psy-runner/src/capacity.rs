@@ -68,6 +68,7 @@ pub fn detect(reserve_cpu_millis: u32, reserve_memory: u64) -> Capacity {
         memory_bytes,
         cores,
         io: Default::default(),
+        network: Default::default(),
     }
 }
 

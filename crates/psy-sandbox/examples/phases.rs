@@ -43,6 +43,7 @@ fn main() {
             stdout: File::create("/dev/null").unwrap(),
             stderr: File::create("/dev/null").unwrap(),
             cgroup_name: format!("p{i}"),
+            network: None,
         };
         let t0 = Instant::now();
         let mut ct = sandbox.spawn(spec, &limits).unwrap();

@@ -87,6 +87,10 @@ pub enum SandboxError {
     },
     #[error("a disk size limit needs root (a loop device); run psy as root or remove `disk`")]
     DiskNeedsRoot,
+    #[error("a network of its own (`network = ...`) needs root (veth pairs and a bridge)")]
+    NetworkNeedsRoot,
+    #[error("giving the container its network: {0}")]
+    Network(#[from] crate::net::NetError),
     #[error("the zygote could not start the container: {message}")]
     Zygote { message: String },
     #[error("container set-up failed while {}: {}", step.describe(), io::Error::from_raw_os_error(*errno))]

@@ -32,7 +32,8 @@ use cgroup::{CgroupDriver, CgroupLimits};
 use launch::Launch;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The prefix of every cgroup Psyduck creates (`psy-<pid>-<run>`), so `gc` touches only ours.
@@ -62,6 +63,10 @@ pub struct Sandbox {
     warnings: Vec<String>,
     /// Ready network namespaces (root only: a user namespace cannot join the host's).
     netns_pool: Option<netns_pool::NetnsPool>,
+    /// The run's bridge, made when the first container asks for a network.
+    network: Mutex<Option<net::RunNetwork>>,
+    /// The next attachment index on the bridge (its address).
+    next_port: AtomicU32,
 }
 
 impl Sandbox {
@@ -113,6 +118,8 @@ impl Sandbox {
             unprivileged,
             warnings,
             netns_pool,
+            network: Mutex::new(None),
+            next_port: AtomicU32::new(0),
         })
     }
 
@@ -237,7 +244,27 @@ impl Sandbox {
             None => None,
         };
         let (status_rx, status_tx) = pipe()?;
-        let netns = self.netns_pool.as_ref().and_then(|pool| pool.take());
+        let netns = match (&spec.network, &self.netns_pool) {
+            (None, pool) => pool.as_ref().and_then(|pool| pool.take()),
+            (Some(_), None) => return Err(SandboxError::NetworkNeedsRoot),
+            (Some(shaping), Some(pool)) => {
+                let mut lease = pool.take_or_make().map_err(|source| SandboxError::Os {
+                    what: "network namespace",
+                    source,
+                })?;
+                let mut network = self.network.lock().unwrap_or_else(|e| e.into_inner());
+                if network.is_none() {
+                    // Unique on the machine while this psy lives; `gc` finds it by the pid.
+                    *network = Some(net::RunNetwork::create(&format!(
+                        "{:x}",
+                        std::process::id()
+                    ))?);
+                }
+                let port = self.next_port.fetch_add(1, Ordering::Relaxed);
+                lease.attach(network.as_ref().expect("made above"), port, *shaping)?;
+                Some(lease)
+            }
+        };
         let launch = Launch {
             cgroup_procs: cgroup
                 .as_ref()
@@ -272,8 +299,18 @@ impl Sandbox {
         ))
     }
 
-    /// Removes the run's (empty) cgroup. Call after every container finished.
+    /// Removes the run's (empty) cgroup and its bridge. Call after every container finished.
     pub fn close(&self) {
+        if let Some(network) = self
+            .network
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            if let Err(e) = network.close() {
+                tracing::warn!("removing the run's bridge: {e}");
+            }
+        }
         if let Some(pool) = &self.cgroup_pool {
             pool.drain();
         }

@@ -32,6 +32,8 @@ struct Shared {
     wake: Condvar,
     /// How many fresh namespaces to keep ready.
     target: usize,
+    /// The host's network namespace, to come back to after making or checking one.
+    host: File,
 }
 
 #[derive(Debug, Default)]
@@ -49,9 +51,25 @@ struct State {
 pub(crate) struct NetnsLease {
     fd: Option<OwnedFd>,
     shared: Arc<Shared>,
+    /// Its `eth0` on the run's bridge, if it got one: such a namespace is not reused (its
+    /// interface, address and shaping belong to that test) and the kernel deletes the veth
+    /// pair with it.
+    attachment: Option<crate::net::Attachment>,
 }
 
 impl NetnsLease {
+    /// Joins the namespace to `network` with `shaping` (see [`crate::net::RunNetwork::attach`]).
+    pub(crate) fn attach(
+        &mut self,
+        network: &crate::net::RunNetwork,
+        index: u32,
+        shaping: crate::net::Shaping,
+    ) -> Result<(), crate::net::NetError> {
+        let fd = self.fd.as_ref().expect("held until drop");
+        self.attachment = Some(network.attach(fd, index, true, Some(shaping))?);
+        Ok(())
+    }
+
     /// A second descriptor of the namespace, for the container's init to join.
     pub(crate) fn dup(&self) -> io::Result<OwnedFd> {
         self.fd.as_ref().expect("held until drop").try_clone()
@@ -60,6 +78,10 @@ impl NetnsLease {
 
 impl Drop for NetnsLease {
     fn drop(&mut self) {
+        if let Some(attachment) = self.attachment.take() {
+            attachment.release_with_namespace();
+            return; // the fd closes: the kernel destroys the namespace and the veth pair
+        }
         if let Some(fd) = self.fd.take() {
             let mut state = self.shared.lock();
             if !state.closed {
@@ -83,12 +105,12 @@ impl NetnsPool {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
             target,
+            host: File::open("/proc/thread-self/ns/net")?,
         });
-        let host = File::open("/proc/thread-self/ns/net")?;
         let filler = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("psy-netns-pool".into())
-            .spawn(move || fill(&host, &filler))?;
+            .spawn(move || fill(&filler.host, &filler))?;
         Ok(NetnsPool { shared })
     }
 
@@ -103,6 +125,21 @@ impl NetnsPool {
         Some(NetnsLease {
             fd: Some(fd),
             shared: Arc::clone(&self.shared),
+            attachment: None,
+        })
+    }
+}
+
+impl NetnsPool {
+    /// A ready namespace, made now on the calling thread if none is waiting.
+    pub(crate) fn take_or_make(&self) -> io::Result<NetnsLease> {
+        if let Some(lease) = self.take() {
+            return Ok(lease);
+        }
+        Ok(NetnsLease {
+            fd: Some(new_netns(&self.shared.host)?),
+            shared: Arc::clone(&self.shared),
+            attachment: None,
         })
     }
 }

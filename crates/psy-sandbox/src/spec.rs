@@ -31,4 +31,7 @@ pub struct ContainerSpec {
     pub stderr: File,
     /// Name of the container's cgroup below the run's group, e.g. `a000042`.
     pub cgroup_name: String,
+    /// `Some`: an `eth0` of its own on the run's bridge (isolated from other tests' ports),
+    /// shaped to these rates; `None`: loopback only.
+    pub network: Option<crate::net::Shaping>,
 }

@@ -217,6 +217,7 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
             stdout: File::from(stdout),
             stderr: File::from(stderr),
             cgroup_name: String::new(),
+            network: None, // attached by psy before the launch
         },
         cgroup_procs: wire.cgroup_procs,
         status_tx,

@@ -18,17 +18,34 @@ pub(crate) struct Usage {
     pub(crate) capped_cpu: u64,
     pub(crate) memory: u64,
     pub(crate) jobs: u64,
-    /// Disk IO throttles (bytes and operations per second, read and write), summed like CPU.
-    pub(crate) io: [u64; 4],
+    /// Guaranteed rates, summed like CPU: disk IO throttles (bytes and operations per second,
+    /// read and write) and network bandwidth (egress, ingress), in [`RATE_NAMES`] order.
+    pub(crate) io: [u64; RATES],
 }
 
-fn each(a: [u64; 4], b: [u64; 4], f: impl Fn(u64, u64) -> Option<u64>) -> Option<[u64; 4]> {
-    Some([
-        f(a[0], b[0])?,
-        f(a[1], b[1])?,
-        f(a[2], b[2])?,
-        f(a[3], b[3])?,
-    ])
+/// How many rate dimensions [`Usage::io`] has.
+pub(crate) const RATES: usize = 6;
+
+/// The manifest's name of each rate, for errors.
+const RATE_NAMES: [&str; RATES] = [
+    "io read-bps",
+    "io write-bps",
+    "io read-iops",
+    "io write-iops",
+    "network egress",
+    "network ingress",
+];
+
+fn each(
+    a: [u64; RATES],
+    b: [u64; RATES],
+    f: impl Fn(u64, u64) -> Option<u64>,
+) -> Option<[u64; RATES]> {
+    let mut out = [0; RATES];
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = f(a[i], b[i])?;
+    }
+    Some(out)
 }
 
 impl Usage {
@@ -92,12 +109,14 @@ impl Budget {
                 capped_cpu: cpu_cap.unwrap_or(u64::MAX),
                 memory: capacity.memory_bytes,
                 jobs: limits.max_jobs.map_or(u64::MAX, |j| j.max(1) as u64),
-                io: io_vector(
+                io: rate_vector(
                     [
                         capacity.io.read_bps,
                         capacity.io.write_bps,
                         capacity.io.read_iops,
                         capacity.io.write_iops,
+                        capacity.network.egress_bps,
+                        capacity.network.ingress_bps,
                     ],
                     u64::MAX,
                 ),
@@ -116,9 +135,21 @@ impl Budget {
             capped_cpu: self.cpu_cap.map_or(cpu, |cap| cpu.min(cap)),
             memory: r.memory_bytes,
             jobs: 1,
-            io: r.io.as_ref().map_or([0; 4], |io| {
-                io_vector([io.read_bps, io.write_bps, io.read_iops, io.write_iops], 0)
-            }),
+            io: {
+                let io = r.io.clone().unwrap_or_default();
+                let net = r.network.unwrap_or_default();
+                rate_vector(
+                    [
+                        io.read_bps,
+                        io.write_bps,
+                        io.read_iops,
+                        io.write_iops,
+                        net.egress_bps,
+                        net.ingress_bps,
+                    ],
+                    0,
+                )
+            },
         }
     }
 
@@ -173,15 +204,9 @@ impl Budget {
             });
         }
         let charge = self.charge(r);
-        const IO_NAMES: [&str; 4] = [
-            "io read-bps",
-            "io write-bps",
-            "io read-iops",
-            "io write-iops",
-        ];
-        for (i, name) in IO_NAMES.iter().enumerate() {
+        for (i, name) in RATE_NAMES.iter().enumerate() {
             if charge.io[i] > self.total.io[i] {
-                return Err(PushError::Io {
+                return Err(PushError::Rate {
                     key,
                     what: name,
                     requested: charge.io[i],
@@ -200,7 +225,7 @@ impl Budget {
     }
 }
 
-/// An IO vector with `unset` where a value is `None`.
-fn io_vector(values: [Option<u64>; 4], unset: u64) -> [u64; 4] {
+/// A rate vector with `unset` where a value is `None`.
+fn rate_vector(values: [Option<u64>; RATES], unset: u64) -> [u64; RATES] {
     values.map(|v| v.unwrap_or(unset))
 }

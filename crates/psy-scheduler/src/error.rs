@@ -33,8 +33,8 @@ pub enum PushError {
         requested: u32,
         available: usize,
     },
-    #[error("job {key} requests {what} {requested} but tests may use at most {available} on this machine ([host] io)")]
-    Io {
+    #[error("job {key} requests {what} {requested} but tests may use at most {available} on this machine ([host] io / [host] network)")]
+    Rate {
         key: JobKey,
         what: &'static str,
         requested: u64,

@@ -16,6 +16,7 @@ fn machine(cores: u32, cpu_millis: u32, memory_bytes: u64) -> Capacity {
         memory_bytes,
         cores: (0..cores).collect(),
         io: Default::default(),
+        network: Default::default(),
     }
 }
 

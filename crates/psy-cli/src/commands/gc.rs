@@ -1,5 +1,5 @@
 //! `psy gc`, also run at the start of every `psy run`: removes what killed psy processes left
-//! behind (their cgroups and scratch directories) and marks their runs aborted.
+//! behind (their cgroups, scratch directories and test networks) and marks their runs aborted.
 
 use super::context::{load_manifest, open_store};
 use crate::cli::ManifestArg;
@@ -19,8 +19,8 @@ pub(crate) fn gc(args: ManifestArg) -> anyhow::Result<ExitCode> {
     let mut store = open_store(&state)?;
     let report = collect(&state, &mut store)?;
     eprintln!(
-        "gc: removed {} cgroups and {} scratch directories of dead psy processes; {} runs marked aborted",
-        report.cgroups, report.scratch_dirs, report.aborted_runs
+        "gc: removed {} cgroups, {} scratch directories and {} network interfaces of dead psy processes; {} runs marked aborted",
+        report.cgroups, report.scratch_dirs, report.links, report.aborted_runs
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -29,6 +29,8 @@ pub(crate) fn gc(args: ManifestArg) -> anyhow::Result<ExitCode> {
 pub(crate) struct GcReport {
     pub(crate) cgroups: usize,
     pub(crate) scratch_dirs: usize,
+    /// Bridges and veths of the test networks of dead psy processes.
+    pub(crate) links: usize,
     pub(crate) aborted_runs: usize,
 }
 
@@ -36,6 +38,7 @@ pub(crate) struct GcReport {
 pub(crate) fn collect(state: &StateDir, store: &mut dyn Store) -> anyhow::Result<GcReport> {
     let mut report = GcReport {
         cgroups: psy_sandbox::gc_stale_cgroups()?,
+        links: psy_sandbox::net::gc_stale(psy_sandbox::process_alive),
         ..GcReport::default()
     };
     for root in [state.scratch_root(), state.volumes_root()] {

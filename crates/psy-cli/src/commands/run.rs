@@ -28,6 +28,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let mut capacity = capacity::detect(host.reserve_cpu_millis, host.reserve_memory_bytes);
     capacity.io = host.io.clone();
+    capacity.network = host.network;
     psy_config::check_fits(&tests, &capacity).map_err(usage)?;
     let cpu_cap_millis = match args.cpus {
         Some(c) if c.is_nan() || c <= 0.0 => {

@@ -11,5 +11,6 @@ mod junit;
 mod limits;
 mod logs;
 mod manifest_errors;
+mod network;
 mod queries;
 mod support;

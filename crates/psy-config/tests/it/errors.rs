@@ -55,11 +55,11 @@ fn bad_duration_cpus_and_types() {
 fn unknown_keys_point_at_the_key() {
     assert_eq!(
         error("[defaults]\nretries = 1\nmemroy = \"1GiB\"\n"),
-        "psyduck.toml:3:1: defaults.memroy: unknown field `memroy`, expected one of `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`"
+        "psyduck.toml:3:1: defaults.memroy: unknown field `memroy`, expected one of `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`"
     );
     assert_eq!(
         error("[[test]]\nname = \"a\"\ncommand = [\"true\"]\n\n[[test]]\nname = \"b\"\ncommand = [\"true\"]\nenvv = {}\n"),
-        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `volume`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`"
+        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `volume`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`"
     );
     assert_eq!(
         error("[[discover]]\nnextest = { workspace = true, feature = \"x\" }\n"),
@@ -197,4 +197,22 @@ fn bad_io_values_name_the_key() {
     );
     let e = crate::error("[defaults]\nio = { writes = 1 }\n");
     assert!(e.contains("psyduck.toml:2:") && e.contains("writes"), "{e}");
+}
+
+#[test]
+fn bad_network_values_name_the_key() {
+    let e = crate::error("[defaults]\nnetwork = { egress = \"100MiB\" }\n");
+    assert!(
+        e.contains("psyduck.toml:2:") && e.contains("invalid rate"),
+        "{e}"
+    );
+    let e = crate::error(
+        "[[test]]\nname = \"t\"\ncommand = [\"true\"]\nnetwork = { egres = \"1Mbit\" }\n",
+    );
+    assert!(e.contains("psyduck.toml:4:") && e.contains("egres"), "{e}");
+    let e = crate::error("[host]\nnetwork = { egress = \"0Mbit\" }\n");
+    assert!(
+        e.contains("psyduck.toml:2:") && e.contains("greater than zero"),
+        "{e}"
+    );
 }

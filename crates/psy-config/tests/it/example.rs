@@ -59,6 +59,7 @@ fn basic_example_expands_and_passes() {
         memory_bytes: 1 << 30,
         cores: vec![0],
         io: Default::default(),
+        network: Default::default(),
     };
     check_fits(&specs, &laptop).unwrap();
 

@@ -97,6 +97,7 @@ fn precedence_and_variants() {
             tmp_bytes: 64 << 20,
             disk_bytes: None,
             io: None,
+            network: None,
         },
         "variant cpus over defaults, test memory/pids over defaults, built-in tmp"
     );
@@ -259,4 +260,44 @@ io = { read-iops = 100, weight = 50 }
 fn no_io_key_means_no_io_limits() {
     let m = parse("[[test]]\nname = \"t\"\ncommand = [\"true\"]\n").unwrap();
     assert_eq!(crate::expand(&m).unwrap()[0].resources.io, None);
+}
+
+#[test]
+fn network_rates_merge_key_by_key_and_host_capacity_is_read() {
+    let m = parse(
+        r#"
+[host]
+network = { egress = "10Gbit", ingress = "10Gbit" }
+
+[defaults]
+network = { egress = "100Mbit" }
+
+[[test]]
+name = "client"
+command = ["true"]
+network = { ingress = "1.5Gbit" }
+
+[[test]]
+name = "local"
+command = ["true"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(m.host.network.egress_bps, Some(10_000_000_000));
+    let tests = crate::expand(&m).unwrap();
+    let net = |id: &str| {
+        tests
+            .iter()
+            .find(|t| t.id.as_str() == id)
+            .unwrap()
+            .resources
+            .network
+    };
+    let client = net("client").unwrap();
+    assert_eq!(client.egress_bps, Some(100_000_000), "from [defaults]");
+    assert_eq!(client.ingress_bps, Some(1_500_000_000));
+    assert_eq!(net("local").unwrap().ingress_bps, None);
+
+    let m = parse("[[test]]\nname = \"t\"\ncommand = [\"true\"]\n").unwrap();
+    assert_eq!(crate::expand(&m).unwrap()[0].resources.network, None);
 }

@@ -104,6 +104,10 @@ impl ContainerExecutor {
             stdout: req.stdout,
             stderr: req.stderr,
             cgroup_name: format!("a{:06}", req.key),
+            network: r.network.map(|n| psy_sandbox::net::Shaping {
+                egress_bit_per_sec: n.egress_bps,
+                ingress_bit_per_sec: n.ingress_bps,
+            }),
         };
         Ok((spec, limits))
     }

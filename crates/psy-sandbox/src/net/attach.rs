@@ -54,6 +54,12 @@ impl Attachment {
         self.elapsed
     }
 
+    /// Leaves the veth pair to the kernel, which deletes it with the namespace (no `ip`
+    /// call: for containers whose namespace dies right after).
+    pub fn release_with_namespace(mut self) {
+        self.closed = true;
+    }
+
     /// Deletes the veth pair, reporting failure (drop only logs it).
     pub fn close(mut self) -> Result<(), NetError> {
         self.closed = true;

@@ -112,6 +112,33 @@ impl Drop for RunNetwork {
     }
 }
 
+/// Deletes the bridges (`psy<pid in hex>`) and veths (`pv<pid in hex>-<n>`) of psy processes
+/// that are gone (a SIGKILLed psy cannot delete its own); returns how many were deleted.
+/// `alive(pid)` says whether a psy with that pid still runs.
+pub fn gc_stale(alive: impl Fn(u32) -> bool) -> usize {
+    let Ok(links) = std::fs::read_dir("/sys/class/net") else {
+        return 0;
+    };
+    let mut deleted = 0;
+    for link in links.flatten() {
+        let name = link.file_name().to_string_lossy().into_owned();
+        let owner = name
+            .strip_prefix("psy")
+            .or_else(|| {
+                name.strip_prefix("pv")
+                    .and_then(|rest| rest.split('-').next())
+            })
+            .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+        if owner.is_some_and(|pid| !alive(pid)) {
+            match delete_link(&name) {
+                Ok(()) => deleted += 1,
+                Err(e) => tracing::debug!("stale link {name} not deleted (already gone?): {e}"),
+            }
+        }
+    }
+    deleted
+}
+
 /// `ip link del <name>`.
 fn delete_link(name: &str) -> Result<(), NetError> {
     batch(

@@ -87,6 +87,7 @@ impl Fixture {
             stdout: File::create(&out).unwrap(),
             stderr: File::create(self.project().join(format!("err{n}"))).unwrap(),
             cgroup_name: format!("c{n}"),
+            network: None,
         };
         (spec, out)
     }

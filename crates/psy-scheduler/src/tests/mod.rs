@@ -1,6 +1,7 @@
 //! Unit tests: the scheduler's decisions on small hand-made situations, the simulator, and a
 //! 20,000-job run.
 
+mod network;
 mod placement;
 mod scale;
 mod simulate;
@@ -17,6 +18,7 @@ pub(super) fn machine(cores: u32, memory_gib: u64) -> Capacity {
         memory_bytes: memory_gib * GIB,
         cores: (0..cores).collect(),
         io: Default::default(),
+        network: Default::default(),
     }
 }
 

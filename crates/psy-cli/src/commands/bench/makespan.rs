@@ -271,6 +271,7 @@ mod tests {
             memory_bytes: 10 << 30,
             cores: vec![0, 1],
             io: Default::default(),
+            network: Default::default(),
         };
         let job = |cpu_millis, memory_bytes| Job {
             key: 0,

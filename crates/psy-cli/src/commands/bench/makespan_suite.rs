@@ -47,6 +47,7 @@ impl Case {
                 tmp_bytes: TMP_BYTES,
                 disk_bytes: None,
                 io: None,
+                network: None,
             },
         }
     }
@@ -207,6 +208,7 @@ mod tests {
             memory_bytes: 22 << 30,
             cores: vec![0, 1],
             io: Default::default(),
+            network: Default::default(),
         }
     }
 

@@ -89,6 +89,7 @@ fn container_probe<'a>(sandbox: &'a Sandbox, dir: &'a Path) -> Probe<'a> {
             stdout: File::create("/dev/null")?,
             stderr: File::create("/dev/null")?,
             cgroup_name: format!("b{i}"),
+            network: None,
         };
         let t = Instant::now();
         let outcome = sandbox.spawn(spec, &limits)?.finish();
