@@ -29,6 +29,8 @@ pub(crate) enum Command {
     History(HistoryArgs),
     /// Remove what killed psy processes left behind (cgroups, scratch dirs) and mark their runs aborted.
     Gc(ManifestArg),
+    /// Measure the disk's IO capacity and write it to this machine's host file.
+    Calibrate(crate::commands::calibrate::CalibrateArgs),
     /// Benchmarks against peers (results for BENCHMARKS.md).
     #[command(subcommand)]
     Bench(crate::commands::bench::BenchCommand),

@@ -22,6 +22,11 @@ impl fmt::Display for Location {
 /// Why a manifest could not be loaded, expanded or fitted onto this machine.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("{}: cannot read the host file (written by `psy calibrate`): {source}", path.display())]
+    ReadHostFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: cannot read manifest: {source}", path.display())]
     Read {
         path: PathBuf,

@@ -9,6 +9,7 @@ mod discover;
 mod error;
 mod expand;
 mod fits;
+pub mod host_file;
 mod load;
 mod locate;
 mod manifest;

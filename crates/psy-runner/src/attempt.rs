@@ -130,6 +130,8 @@ pub(crate) fn result(
         peak_memory_bytes: outcome.peak_memory_bytes,
         io_read_bytes: outcome.io_read_bytes,
         io_write_bytes: outcome.io_write_bytes,
+        net_sent_bytes: outcome.network_bytes.map(|(sent, _)| sent),
+        net_received_bytes: outcome.network_bytes.map(|(_, received)| received),
         stdout_path: paths.stdout,
         stderr_path: paths.stderr,
         message,

@@ -20,6 +20,9 @@ pub struct Outcome {
     pub stats: CgroupStats,
     /// From `spawn` to the init's exit.
     pub wall_time: Duration,
+    /// Bytes `(sent, received)` on the test's own `eth0` (`network = ...`); `None` for
+    /// loopback-only containers.
+    pub network_bytes: Option<(u64, u64)>,
 }
 
 /// A started container. Drop kills it (and everything in it) if it was not waited for.
@@ -130,6 +133,7 @@ impl Container {
             setup_error,
             stats,
             wall_time,
+            network_bytes: self._netns.as_ref().and_then(|n| n.traffic()),
         }
     }
 

@@ -90,7 +90,7 @@ pub enum SandboxError {
     #[error("a network of its own (`network = ...`) needs root (veth pairs and a bridge)")]
     NetworkNeedsRoot,
     #[error("giving the container its network: {0}")]
-    Network(#[from] crate::net::NetError),
+    Network(#[from] crate::netns_pool::MakeError),
     #[error("the zygote could not start the container: {message}")]
     Zygote { message: String },
     #[error("container set-up failed while {}: {}", step.describe(), io::Error::from_raw_os_error(*errno))]

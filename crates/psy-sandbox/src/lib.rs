@@ -32,8 +32,7 @@ use cgroup::{CgroupDriver, CgroupLimits};
 use launch::Launch;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The prefix of every cgroup Psyduck creates (`psy-<pid>-<run>`), so `gc` touches only ours.
@@ -61,12 +60,9 @@ pub struct Sandbox {
     run_group: String,
     unprivileged: Option<(u32, u32)>,
     warnings: Vec<String>,
-    /// Ready network namespaces (root only: a user namespace cannot join the host's).
+    /// Ready network namespaces, and the run's bridge for tests with a network (root only: a
+    /// user namespace cannot join the host's).
     netns_pool: Option<netns_pool::NetnsPool>,
-    /// The run's bridge, made when the first container asks for a network.
-    network: Mutex<Option<net::RunNetwork>>,
-    /// The next attachment index on the bridge (its address).
-    next_port: AtomicU32,
 }
 
 impl Sandbox {
@@ -100,7 +96,9 @@ impl Sandbox {
         }
         let run_group = format!("{CGROUP_PREFIX}-{}-{run_name}", std::process::id());
         let netns_pool = if unprivileged.is_none() {
-            netns_pool::NetnsPool::start(NETNS_POOL_SIZE)
+            // The bridge's name: unique on the machine while this psy lives; `gc` finds it by
+            // the pid once psy is gone.
+            netns_pool::NetnsPool::start(NETNS_POOL_SIZE, format!("{:x}", std::process::id()))
                 .map_err(|e| tracing::warn!("no network namespace pool: {e}"))
                 .ok()
         } else {
@@ -118,8 +116,6 @@ impl Sandbox {
             unprivileged,
             warnings,
             netns_pool,
-            network: Mutex::new(None),
-            next_port: AtomicU32::new(0),
         })
     }
 
@@ -245,25 +241,9 @@ impl Sandbox {
         };
         let (status_rx, status_tx) = pipe()?;
         let netns = match (&spec.network, &self.netns_pool) {
-            (None, pool) => pool.as_ref().and_then(|pool| pool.take()),
+            (None, pool) => pool.as_ref().and_then(|pool| pool.take(None)),
             (Some(_), None) => return Err(SandboxError::NetworkNeedsRoot),
-            (Some(shaping), Some(pool)) => {
-                let mut lease = pool.take_or_make().map_err(|source| SandboxError::Os {
-                    what: "network namespace",
-                    source,
-                })?;
-                let mut network = self.network.lock().unwrap_or_else(|e| e.into_inner());
-                if network.is_none() {
-                    // Unique on the machine while this psy lives; `gc` finds it by the pid.
-                    *network = Some(net::RunNetwork::create(&format!(
-                        "{:x}",
-                        std::process::id()
-                    ))?);
-                }
-                let port = self.next_port.fetch_add(1, Ordering::Relaxed);
-                lease.attach(network.as_ref().expect("made above"), port, *shaping)?;
-                Some(lease)
-            }
+            (Some(shaping), Some(pool)) => Some(pool.take_or_make(Some(*shaping))?),
         };
         let launch = Launch {
             cgroup_procs: cgroup
@@ -301,15 +281,8 @@ impl Sandbox {
 
     /// Removes the run's (empty) cgroup and its bridge. Call after every container finished.
     pub fn close(&self) {
-        if let Some(network) = self
-            .network
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            if let Err(e) = network.close() {
-                tracing::warn!("removing the run's bridge: {e}");
-            }
+        if let Some(pool) = &self.netns_pool {
+            pool.close();
         }
         if let Some(pool) = &self.cgroup_pool {
             pool.drain();

@@ -2,6 +2,8 @@
 
 mod attempt_row;
 pub(crate) mod bench;
+pub(crate) mod calibrate;
+mod clock;
 mod context;
 mod gc;
 mod history;
@@ -20,5 +22,6 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::history(args),
         Command::Gc(args) => gc::gc(args),
         Command::Bench(cmd) => bench::bench(cmd),
+        Command::Calibrate(args) => calibrate::run(args),
     }
 }

@@ -27,7 +27,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         )));
     }
     let mut capacity = capacity::detect(host.reserve_cpu_millis, host.reserve_memory_bytes);
-    capacity.io = host.io.clone();
+    let host_file = psy_config::host_file::default_path();
+    let calibrated = psy_config::host_file::load(&host_file).map_err(usage)?;
+    capacity.io = psy_config::host_file::merge_io(&host.io, &calibrated.unwrap_or_default());
     capacity.network = host.network;
     psy_config::check_fits(&tests, &capacity).map_err(usage)?;
     let cpu_cap_millis = match args.cpus {
@@ -121,24 +123,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// `YYYYMMDD-HHMMSS-xxxx`: sortable by start time, unique enough for one project.
 fn new_run_id() -> RunId {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() as libc::time_t;
-    // SAFETY: gmtime_r fills the tm we pass.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::gmtime_r(&secs, &mut tm);
-        tm
-    };
+    let ([year, month, day, hour, minute, second], now) = super::clock::utc_now();
     let salt = (now.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
     RunId(format!(
-        "{:04}{:02}{:02}-{:02}{:02}{:02}-{salt:04x}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
+        "{year:04}{month:02}{day:02}-{hour:02}{minute:02}{second:02}-{salt:04x}"
     ))
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `psy` command as a user runs it: a project in a temp directory, a
 //! `psyduck.toml` with small sh scripts, real containers (tests that need them skip without root).
 
+mod calibrate;
 mod color;
 mod env_vars;
 mod example;

@@ -26,7 +26,11 @@ fn a_test_gets_its_own_shaped_interface() {
         r#"
 [[test]]
 name = "shaped"
-command = ["sh", "-c", "ip -4 -o addr show eth0; tc qdisc show dev eth0"]
+command = ["sh", "-c", """ip -4 -o addr show eth0; tc qdisc show dev eth0
+python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+for _ in range(100): s.sendto(bytes(1000), ("10.213.255.255", 9))'"""]
 network = { egress = "20Mbit", ingress = "50Mbit" }
 
 [[test]]
@@ -50,6 +54,13 @@ command = ["sh", "-c", "ip -o link | cut -d: -f2"]
         "{shaped}"
     );
     assert_eq!(log("local").split_whitespace().collect::<Vec<_>>(), ["lo"]);
+    // What it sent on its interface is measured; a loopback-only test has no such figure.
+    let sent = events.attempts("shaped")[0]["net_sent_bytes"]
+        .as_u64()
+        .unwrap();
+    // 100 datagrams of 1,042 bytes on the wire; tbf may drop what overflows its queue.
+    assert!((50_000..=110_000).contains(&sent), "{sent}");
+    assert!(events.attempts("local")[0].get("net_sent_bytes").is_none());
     assert_eq!(
         orphan_bridges(),
         Vec::<String>::new(),

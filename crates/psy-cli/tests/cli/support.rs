@@ -74,7 +74,9 @@ impl Project {
             .current_dir(self.dir())
             .env_remove("NO_COLOR")
             .env_remove("CLICOLOR_FORCE")
-            .env_remove("PSY_LOG");
+            .env_remove("PSY_LOG")
+            // The machine's calibrated capacity (/etc/psyduck/host.toml) must not change tests.
+            .env("PSY_HOST_FILE", self.dir().join("no-host-file.toml"));
         cmd
     }
 

@@ -206,6 +206,7 @@ impl Running for ContainerRun {
             peak_memory_bytes: outcome.stats.peak_memory_bytes,
             io_read_bytes: outcome.stats.io_read_bytes,
             io_write_bytes: outcome.stats.io_write_bytes,
+            network_bytes: outcome.network_bytes,
             oom_killed: outcome.stats.oom_killed,
         }
     }

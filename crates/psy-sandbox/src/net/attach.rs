@@ -21,7 +21,7 @@ use super::{delete_link, NetError, RunNetwork, SUBNET};
 pub const MAX_INDEX: u32 = 65_532;
 
 /// Guaranteed and limited rates of one test, in bit/s; `None` leaves a direction unshaped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Shaping {
     /// Traffic sent by the test.
     pub egress_bit_per_sec: Option<u64>,

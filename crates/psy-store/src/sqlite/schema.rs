@@ -7,7 +7,7 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Every migration, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1: runs, per-test verdicts and attempts.
 ///
@@ -65,6 +65,12 @@ CREATE TABLE attempts (
     UNIQUE (run_id, test_id, attempt)
 );
 CREATE INDEX attempts_history ON attempts (test_id, started_at_ms DESC, status, duration_ms);
+";
+
+/// Version 2: bytes sent and received on the test's own network interface (`network = ...`).
+const V2: &str = "
+ALTER TABLE attempts ADD COLUMN net_sent_bytes INTEGER;
+ALTER TABLE attempts ADD COLUMN net_received_bytes INTEGER;
 ";
 
 /// Brings the database up to `migrations.len()`, each step in its own transaction.
@@ -205,5 +211,33 @@ mod tests {
             err.to_string().contains(&path.display().to_string()),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_attempts_and_gains_network_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("psyduck.db");
+        let mut store = SqliteStore::open(&path).unwrap();
+        let run = crate::sqlite::tests::run("r1", 1_000);
+        store.begin_run(&run).unwrap();
+        let mut old =
+            crate::sqlite::tests::attempt("t", 1, psy_model::AttemptStatus::Pass, 1_000, 5);
+        old.net_sent_bytes = None;
+        old.net_received_bytes = None;
+        store.record_attempt(&run.run_id, &old).unwrap();
+        // Turn it back into what a psy of schema version 1 left behind.
+        store
+            .conn
+            .execute_batch(
+                "ALTER TABLE attempts DROP COLUMN net_sent_bytes;
+                 ALTER TABLE attempts DROP COLUMN net_received_bytes;
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        drop(store);
+
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(user_version(&store.conn).unwrap(), 2);
+        assert_eq!(store.attempts(&run.run_id).unwrap(), vec![old]);
     }
 }
