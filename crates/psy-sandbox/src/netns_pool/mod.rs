@@ -33,7 +33,8 @@ pub(crate) type Key = Option<Shaping>;
 
 /// Recycled namespaces kept per key beyond the made-ahead target (bursts of returns).
 const MAX_READY: usize = 64;
-/// Ready namespaces made ahead for each shaping asked for lately.
+/// Ready namespaces made ahead for each shaping asked for lately (at least; more when more
+/// were lent at once).
 const SHAPED_TARGET: usize = 4;
 /// Shapings made ahead at most (the most recently asked for).
 const MAX_SHAPINGS: usize = 4;
@@ -67,6 +68,9 @@ struct State {
     returned: Vec<(Key, Ready)>,
     /// Shapings asked for, most recent last.
     wanted: Vec<Shaping>,
+    /// Namespaces of each key lent out now, and the most ever lent at once: the pool keeps
+    /// that many of a shaping ready, so a wave of such tests finds them made.
+    lent: HashMap<Key, (usize, usize)>,
     closed: bool,
     /// Making failed once: stop trying (containers then make their own).
     failed: bool,
@@ -158,6 +162,9 @@ impl Drop for NetnsLease {
     fn drop(&mut self) {
         if let Some(ready) = self.ready.take() {
             let mut state = self.shared.lock();
+            if let Some((now, _)) = state.lent.get_mut(&self.key) {
+                *now = now.saturating_sub(1);
+            }
             if state.closed {
                 drop(state);
                 ready.discard();
@@ -202,6 +209,14 @@ pub enum MakeError {
     Network(#[from] NetError),
 }
 
+impl State {
+    fn lend(&mut self, key: Key) {
+        let (now, peak) = self.lent.entry(key).or_default();
+        *now += 1;
+        *peak = (*peak).max(*now);
+    }
+}
+
 impl NetnsPool {
     /// Starts the filler thread; it keeps `target` loopback-only namespaces ready. A bridge,
     /// `psy<network_name>`, is made when the first shaped namespace is.
@@ -235,8 +250,10 @@ impl NetnsPool {
         }
         let ready = state.ready.get_mut(&key).and_then(VecDeque::pop_front);
         self.shared.wake.notify_one();
+        let ready = ready?;
+        state.lend(key);
         drop(state);
-        Some(NetnsLease::new(key, ready?, Arc::clone(&self.shared)))
+        Some(NetnsLease::new(key, ready, Arc::clone(&self.shared)))
     }
 
     /// A ready namespace for `key`, made now on the calling thread if none is waiting.
@@ -245,6 +262,7 @@ impl NetnsPool {
             return Ok(lease);
         }
         let ready = self.shared.make(key)?;
+        self.shared.lock().lend(key);
         Ok(NetnsLease::new(key, ready, Arc::clone(&self.shared)))
     }
 
@@ -301,11 +319,16 @@ fn next_work(shared: &Shared) -> Option<Work> {
             if have(&None) < shared.target {
                 return Some(Work::Create(None));
             }
+            // Enough that, with those lent out now, the most ever lent at once are made.
+            let target = |s: &Shaping| {
+                let (now, peak) = state.lent.get(&Some(*s)).copied().unwrap_or_default();
+                SHAPED_TARGET.max(peak.saturating_sub(now)).min(MAX_READY)
+            };
             if let Some(shaping) = state
                 .wanted
                 .iter()
                 .rev()
-                .find(|s| have(&Some(**s)) < SHAPED_TARGET)
+                .find(|s| have(&Some(**s)) < target(s))
             {
                 return Some(Work::Create(Some(*shaping)));
             }

@@ -5,6 +5,7 @@
 use super::stats::Series;
 use clap::Args;
 use psy_sandbox::cgroup::CgroupLimits;
+use psy_sandbox::net::Shaping;
 use psy_sandbox::{ContainerSpec, Sandbox};
 use std::fs::File;
 use std::path::Path;
@@ -65,7 +66,18 @@ fn fork_exec_probe() -> Probe<'static> {
     })
 }
 
-fn container_probe<'a>(sandbox: &'a Sandbox, dir: &'a Path) -> Probe<'a> {
+/// The shaping of the "with network" row: a veth on the run's bridge, tbf both ways.
+const BENCH_SHAPING: Shaping = Shaping {
+    egress_bit_per_sec: Some(100_000_000),
+    ingress_bit_per_sec: Some(100_000_000),
+};
+
+fn container_probe<'a>(
+    sandbox: &'a Sandbox,
+    dir: &'a Path,
+    network: Option<Shaping>,
+    tag: &'static str,
+) -> Probe<'a> {
     let limits = CgroupLimits {
         cpu_millis: 1000,
         exclusive_cores: None,
@@ -74,7 +86,7 @@ fn container_probe<'a>(sandbox: &'a Sandbox, dir: &'a Path) -> Probe<'a> {
         io: None,
     };
     Box::new(move |i| {
-        let scratch = dir.join(format!("s{i}"));
+        let scratch = dir.join(format!("{tag}{i}"));
         std::fs::create_dir(&scratch)?;
         let spec = ContainerSpec {
             argv: vec!["/bin/true".into()],
@@ -88,8 +100,8 @@ fn container_probe<'a>(sandbox: &'a Sandbox, dir: &'a Path) -> Probe<'a> {
             project_dir: dir.to_path_buf(),
             stdout: File::create("/dev/null")?,
             stderr: File::create("/dev/null")?,
-            cgroup_name: format!("b{i}"),
-            network: None,
+            cgroup_name: format!("{tag}{i}"),
+            network,
         };
         let t = Instant::now();
         let outcome = sandbox.spawn(spec, &limits)?.finish();
@@ -120,7 +132,11 @@ pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
     probes.push(("fork+exec /bin/true", fork_exec_probe()));
     probes.push((
         "psy container (pid,mnt,net,uts,ipc ns + cgroups + mounts)",
-        container_probe(&sandbox, dir.path()),
+        container_probe(&sandbox, dir.path(), None, "b"),
+    ));
+    probes.push((
+        "psy container + own eth0 on a bridge, tbf 100Mbit both ways",
+        container_probe(&sandbox, dir.path(), Some(BENCH_SHAPING), "n"),
     ));
     let peers: [(&str, &'static [&'static str]); 3] = [
         (
@@ -184,6 +200,10 @@ pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
     println!(
         "psy container median / fork+exec median = {:.2}x (target <= 3x)",
         ours.median.as_secs_f64() / fork_exec.median.as_secs_f64()
+    );
+    println!(
+        "network (veth + address + shaping) adds {:+.2} ms to the median (target <= 2 ms)",
+        (series[2].median.as_secs_f64() - ours.median.as_secs_f64()) * 1000.0
     );
     if let Some(unshare) = series.iter().find(|s| s.name.starts_with("unshare")) {
         println!(
