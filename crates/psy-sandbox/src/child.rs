@@ -236,7 +236,10 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
     match &p.scratch_device {
         Some(device) => {
             make_mountpoint(status, &p.scratch);
-            let flags = libc::MS_NOSUID | libc::MS_NODEV;
+            let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
+            if p.scratch_sync {
+                flags |= libc::MS_SYNCHRONOUS;
+            }
             check!(
                 status,
                 SetupStep::MountScratchDisk,

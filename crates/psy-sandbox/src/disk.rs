@@ -22,6 +22,8 @@ const LOOP_SET_FD: libc::c_ulong = 0x4C00;
 const LOOP_CLR_FD: libc::c_ulong = 0x4C01;
 const LOOP_SET_STATUS64: libc::c_ulong = 0x4C04;
 const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
+/// `LOOP_SET_DIRECT_IO` from `<linux/loop.h>`.
+const LOOP_SET_DIRECT_IO: libc::c_ulong = 0x4C08;
 const LO_FLAGS_AUTOCLEAR: u32 = 4;
 
 /// `struct loop_info64`.
@@ -58,10 +60,13 @@ fn os(what: &'static str) -> impl FnOnce(io::Error) -> SandboxError {
 /// Creates `image` (sparse, `bytes` long) and formats it as ext4. Used for scratch disks and for
 /// volumes, whose image outlives the containers that mount it.
 pub fn format_image(image: &Path, bytes: u64) -> Result<(), SandboxError> {
-    make_image(image, bytes).map(drop)
+    make_image(image, bytes, true).map(drop)
 }
 
-fn make_image(image: &Path, bytes: u64) -> Result<File, SandboxError> {
+/// A sparse image of `bytes`, formatted ext4. A `journal` protects data across host crashes
+/// (volumes); a scratch area dies with its attempt anyway, and without a journal its
+/// synchronous writes (see `Sandbox::prepare`) cost no journal commits on kernel threads.
+fn make_image(image: &Path, bytes: u64, journal: bool) -> Result<File, SandboxError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -79,6 +84,11 @@ fn make_image(image: &Path, bytes: u64) -> Result<File, SandboxError> {
             "-E",
             "lazy_itable_init=1,lazy_journal_init=1,nodiscard",
         ])
+        .args(if journal {
+            &[][..]
+        } else {
+            &["-O", "^has_journal"][..]
+        })
         .arg(image)
         .output()
         .map_err(os("disk filesystem (mkfs.ext4; install e2fsprogs)"))?;
@@ -115,7 +125,7 @@ impl Attached {
 impl ScratchDisk {
     /// Creates `image` (sparse, `bytes` long), formats it and attaches it to a free loop device.
     pub(crate) fn create(image: &Path, bytes: u64) -> Result<Self, SandboxError> {
-        let file = make_image(image, bytes)?;
+        let file = make_image(image, bytes, false)?;
         match attach(&file) {
             Ok((device, fd)) => Ok(ScratchDisk {
                 image: image.to_path_buf(),
@@ -132,6 +142,15 @@ impl ScratchDisk {
     /// `/dev/loopN`, for the container's init to mount.
     pub(crate) fn device(&self) -> &Path {
         &self.device
+    }
+
+    /// `(major, minor)` of the loop device (what an IO throttle names).
+    pub(crate) fn device_number(&self) -> Result<(u32, u32), SandboxError> {
+        use std::os::unix::fs::MetadataExt;
+        let rdev = std::fs::metadata(&self.device)
+            .map_err(os("scratch disk loop device"))?
+            .rdev();
+        Ok((libc::major(rdev), libc::minor(rdev)))
     }
 }
 
@@ -175,6 +194,17 @@ fn attach(backing: &File) -> io::Result<(PathBuf, OwnedFd)> {
             // SAFETY: detach what we attached.
             unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_CLR_FD, 0) };
             return Err(err);
+        }
+        // Direct IO to the image: the test's data does not sit a second time in the host's
+        // page cache as dirty pages of the image file, whose writeback would stall everyone
+        // (and escape the test's throttle). Best effort: some filesystems refuse it.
+        // SAFETY: ioctl with an integer argument.
+        if unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_SET_DIRECT_IO, 1 as libc::c_ulong) } < 0 {
+            tracing::debug!(
+                "{}: no direct IO to the image: {}",
+                device.display(),
+                io::Error::last_os_error()
+            );
         }
         return Ok((device, dev.into()));
     }

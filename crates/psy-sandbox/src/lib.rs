@@ -38,6 +38,10 @@ use std::time::Instant;
 /// The prefix of every cgroup Psyduck creates (`psy-<pid>-<run>`), so `gc` touches only ours.
 pub const CGROUP_PREFIX: &str = "psy";
 
+/// Size of the scratch filesystem given to a test with IO limits on cgroup v1 that did not ask
+/// for a `disk` size (sparse: only what the test writes takes space).
+const DEFAULT_THROTTLED_SCRATCH_BYTES: u64 = 16 << 30;
+
 /// Network namespaces kept ready for new containers.
 const NETNS_POOL_SIZE: usize = 16;
 
@@ -205,7 +209,21 @@ impl Sandbox {
         if let Some(command) = spec.argv.first() {
             prepared::resolve_command(command, &spec.env, &spec.cwd)?;
         }
-        let disk = match spec.scratch_bytes {
+        // cgroup v1 neither throttles nor counts background writeback (the flusher writes a
+        // test's dirty pages, not the test), so a throttled test's writes must be issued by the
+        // test itself: its scratch area becomes a filesystem of its own mounted `sync`, and the
+        // throttle applies to that filesystem's loop device. See docs/architecture.md.
+        let v1_io = limits.io.is_some()
+            && self.unprivileged.is_none()
+            && self
+                .cgroups
+                .as_ref()
+                .is_some_and(|d| d.version() == cgroup::CgroupVersion::V1);
+        let scratch_bytes = match spec.scratch_bytes {
+            None if v1_io => Some(DEFAULT_THROTTLED_SCRATCH_BYTES),
+            bytes => bytes,
+        };
+        let disk = match scratch_bytes {
             _ if self.unprivileged.is_some() && !spec.volumes.is_empty() => {
                 return Err(SandboxError::DiskNeedsRoot)
             }
@@ -221,6 +239,19 @@ impl Sandbox {
             .iter()
             .map(|(image, _)| disk::Attached::image(image))
             .collect::<Result<Vec<_>, _>>()?;
+        let throttled;
+        let limits = match (&disk, &limits.io) {
+            (Some(disk), Some(io)) if v1_io => {
+                let mut io = io.clone();
+                io.device = disk.device_number()?;
+                throttled = CgroupLimits {
+                    io: Some(io),
+                    ..limits.clone()
+                };
+                &throttled
+            }
+            _ => limits,
+        };
         // Groups made ahead have only the cpu, memory and pids controllers: exclusive cores
         // (cpuset) and IO limits (blkio) need a group made for them.
         let pooled = match (&self.cgroup_pool, &limits.exclusive_cores, &limits.io) {
@@ -260,6 +291,7 @@ impl Sandbox {
             },
             unprivileged: self.unprivileged,
             scratch_device: disk.as_ref().map(|d| d.device().to_path_buf()),
+            scratch_sync: v1_io,
             volume_devices: volumes
                 .iter()
                 .zip(&spec.volumes)

@@ -55,6 +55,8 @@ pub(crate) struct Prepared {
     /// `lost+found` mkfs leaves there (removed so the test starts with an empty directory).
     pub(crate) scratch_device: Option<CString>,
     pub(crate) scratch_lost_found: Option<CString>,
+    /// Mount the scratch disk with `MS_SYNCHRONOUS`.
+    pub(crate) scratch_sync: bool,
     /// Volumes: a loop device to mount (ext4) at each target.
     pub(crate) volumes: Vec<(CString, BindTarget)>,
 }
@@ -198,6 +200,7 @@ impl Prepared {
             psy_pidfd: -1,
             scratch_device: None,
             scratch_lost_found: None,
+            scratch_sync: false,
             volumes: Vec::new(),
         })
     }

@@ -129,12 +129,18 @@ pub(crate) fn rule_devices(path: &Path, text: &str) -> Result<Vec<(u32, u32)>, C
 /// Sum of the `MAJ:MIN <op> N` lines for `op` ("Read", "Write") in a v1 blkio stat file
 /// (`blkio.throttle.io_service_bytes[_recursive]`, `..._io_serviced[_recursive]`). The closing
 /// `Total N` line has no device and is skipped.
+///
+/// When the group did IO on loop devices (its own scratch filesystem and volumes), only those
+/// count: the kernel charges a loop device's IO to its backing file to the same group, so the
+/// disk below would count every byte a second time.
 pub(crate) fn v1_stat_sum(path: &Path, text: &str, op: &str) -> Result<u64, CgroupError> {
+    const LOOP_MAJOR: &str = "7:";
+    let only_loop = text.lines().any(|l| l.starts_with(LOOP_MAJOR));
     let mut sum = 0u64;
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if let [_, name, value] = fields[..] {
-            if name == op {
+        if let [device, name, value] = fields[..] {
+            if name == op && (!only_loop || device.starts_with(LOOP_MAJOR)) {
                 sum += value.parse::<u64>().map_err(|_| CgroupError::Parse {
                     path: path.to_path_buf(),
                     expected: "`MAJ:MIN Op N` lines",
@@ -235,6 +241,10 @@ mod tests {
         assert_eq!(v1_stat_sum(p, text, "Read").unwrap(), 16384);
         assert_eq!(v1_stat_sum(p, text, "Write").unwrap(), 31457380);
         assert_eq!(v1_stat_sum(p, "Total 0\n", "Write").unwrap(), 0);
+        // Through a loop device: its backing IO on the disk below is the same bytes again.
+        let looped = "7:3 Write 1048576\n254:0 Write 1048576\n254:0 Read 512\n7:3 Read 0\n";
+        assert_eq!(v1_stat_sum(p, looped, "Write").unwrap(), 1048576);
+        assert_eq!(v1_stat_sum(p, looped, "Read").unwrap(), 0);
         let err = v1_stat_sum(p, "8:0 Write x\n", "Write").unwrap_err();
         assert!(err.to_string().contains("io_service_bytes"), "{err}");
     }

@@ -59,10 +59,19 @@ for i in range(reps):
 
 const CPU_HOG: &str = "while :; do :; done";
 
-/// Direct writes (so the cgroup v1 throttle sees them) over one 2 GiB file, again and again.
-fn disk_hog(dir: &str) -> String {
+/// The disk hogs: direct writes, and plain buffered writes (no fsync) whose background
+/// writeback is what stalls other writers on a shared disk.
+const DISK_HOGS: [(&str, bool); 2] = [("disk-hog-direct", true), ("disk-hog-buffered", false)];
+
+/// Writes over one 2 GiB file, again and again, direct or buffered.
+fn disk_hog(dir: &str, direct: bool) -> String {
+    let (file, flag) = if direct {
+        ("hog-direct.bin", " oflag=direct")
+    } else {
+        ("hog-buffered.bin", "")
+    };
     format!(
-        "while :; do dd if=/dev/zero of=\"{dir}/hog.bin\" bs=1M count=2048 oflag=direct conv=notrunc status=none; done"
+        "while :; do dd if=/dev/zero of=\"{dir}/{file}\" bs=1M count=2048{flag} conv=notrunc status=none; done"
     )
 }
 
@@ -101,7 +110,11 @@ impl Hogs {
     fn start(disk_dir: &Path) -> anyhow::Result<Self> {
         let mut hogs = Hogs(Vec::new());
         let dir = disk_dir.display().to_string();
-        for script in [CPU_HOG.to_string(), CPU_HOG.to_string(), disk_hog(&dir)] {
+        let disk = DISK_HOGS.map(|(_, direct)| disk_hog(&dir, direct));
+        for script in [CPU_HOG.to_string(), CPU_HOG.to_string()]
+            .into_iter()
+            .chain(disk)
+        {
             let child = Command::new("sh")
                 .args(["-c", &script])
                 .stdin(Stdio::null())
@@ -165,9 +178,9 @@ fn toml_argv(argv: &[String]) -> String {
 }
 
 /// One suite: the victim on a whole (exclusive) core and, with `hog_s`, neighbours that run for
-/// that many seconds: two busy loops sharing the other core, and a direct-write disk hog
-/// throttled to 50 MiB/s and 200 IOPS. With 2 cores the loops get 0.9 and the disk hog 0.1 of
-/// the second core, as three whole cores do not exist.
+/// that many seconds: two busy loops sharing the other core, and two disk hogs (direct and
+/// buffered writes) each throttled to 25 MiB/s and 100 IOPS. With 2 cores the loops get 0.9 and
+/// each disk hog 0.05 of the second core, as more whole cores do not exist.
 fn manifest(victim: Victim, script: &Path, reps: usize, hog_s: Option<u64>) -> String {
     let mut s = String::from(
         "# psy bench isolation\n[host]\ncpu-policy = \"exclusive\"\nreserve-cpus = 0\n\n\
@@ -181,17 +194,22 @@ fn manifest(victim: Victim, script: &Path, reps: usize, hog_s: Option<u64>) -> S
     if let Some(d) = hog_s {
         let cpu =
             format!("timeout {d} sh -c '{CPU_HOG}' & timeout {d} sh -c '{CPU_HOG}'; wait; exit 0");
-        let disk = format!("timeout {d} sh -c '{}'; exit 0", disk_hog("$PSY_SCRATCH"));
         let _ = write!(
             s,
             "\n[[test]]\nname = \"cpu-hog\"\ncpus = 0.9\ncommand = {}\n",
             toml_argv(&["sh".into(), "-c".into(), cpu])
         );
-        let _ = write!(
-            s,
-            "\n[[test]]\nname = \"disk-hog\"\ncpus = 0.1\nio = {{ write-bps = \"50MiB\", write-iops = 200 }}\ncommand = {}\n",
-            toml_argv(&["sh".into(), "-c".into(), disk])
-        );
+        for (name, direct) in DISK_HOGS {
+            let disk = format!(
+                "timeout {d} sh -c '{}'; exit 0",
+                disk_hog("$PSY_SCRATCH", direct)
+            );
+            let _ = write!(
+                s,
+                "\n[[test]]\nname = \"{name}\"\ncpus = 0.05\nio = {{ write-bps = \"25MiB\", write-iops = 100 }}\ncommand = {}\n",
+                toml_argv(&["sh".into(), "-c".into(), disk])
+            );
+        }
     }
     s
 }
@@ -232,7 +250,7 @@ fn psy_victim(
     );
     if hog_s.is_some() {
         let first_rep = v.started_at_ms + (SETTLE_S * 1e3) as u64;
-        for hog in ["cpu-hog", "disk-hog"] {
+        for hog in std::iter::once("cpu-hog").chain(DISK_HOGS.map(|(name, _)| name)) {
             let h = find(hog).with_context(|| format!("`psy run` ({label}) has no {hog}"))?;
             if h.started_at_ms > first_rep || end_ms(h) < end_ms(v) {
                 eprintln!(
@@ -243,13 +261,15 @@ fn psy_victim(
                 );
             }
         }
-        if let Some(h) = find("disk-hog") {
-            let mib = h.io_write_bytes.unwrap_or(0) as f64 / f64::from(1u32 << 20);
-            let secs = h.duration_ms.max(1) as f64 / 1e3;
-            println!(
-                "  {label}: disk-hog wrote {mib:.0} MiB in {secs:.1} s = {:.1} MiB/s (throttle 50 MiB/s; cgroup count)",
-                mib / secs
-            );
+        for (name, _) in DISK_HOGS {
+            if let Some(h) = find(name) {
+                let mib = h.io_write_bytes.unwrap_or(0) as f64 / f64::from(1u32 << 20);
+                let secs = h.duration_ms.max(1) as f64 / 1e3;
+                println!(
+                    "  {label}: {name} wrote {mib:.0} MiB in {secs:.1} s = {:.1} MiB/s (throttle 25 MiB/s; cgroup count)",
+                    mib / secs
+                );
+            }
         }
     }
     parse_reps(&text, &label)
@@ -293,10 +313,11 @@ pub(crate) fn run(args: IsolationArgs) -> anyhow::Result<ExitCode> {
         "  victims: cpu = python loop of {CPU_LOOP} iterations; disk = 16 x (1 MiB write + fsync)"
     );
     println!(
-        "  neighbours: 2 x `sh -c '{CPU_HOG}'` + `{}`",
-        disk_hog("<dir>")
+        "  neighbours: 2 x `sh -c '{CPU_HOG}'` + `{}` + `{}`",
+        disk_hog("<dir>", true),
+        disk_hog("<dir>", false)
     );
-    println!("  guaranteed: cpu-policy exclusive, victim cpus 1, busy loops cpus 0.9, disk hog cpus 0.1 + io write-bps 50MiB write-iops 200");
+    println!("  guaranteed: cpu-policy exclusive, victim cpus 1, busy loops cpus 0.9, each disk hog cpus 0.05 + io write-bps 25MiB write-iops 100 (on cgroup v1: a sync-mounted scratch filesystem of its own, throttled at its loop device)");
     println!("  project: {}", project.path().display());
 
     let mut rows = Vec::new();
@@ -308,7 +329,9 @@ pub(crate) fn run(args: IsolationArgs) -> anyhow::Result<ExitCode> {
             std::thread::sleep(Duration::from_millis(200));
             host_victim(victim, &script, reps, &host_dir)?
         };
-        let _ = std::fs::remove_file(host_dir.join("hog.bin"));
+        for file in ["hog-direct.bin", "hog-buffered.bin"] {
+            let _ = std::fs::remove_file(host_dir.join(file));
+        }
         let alone_psy = psy_victim(&project, victim, &script, reps, None)?;
         // Long enough for the victim's series even if it were 4x slower, plus start-up.
         let hog_s = (SETTLE_S + 4.0 * series_s + 5.0).ceil() as u64;
@@ -356,11 +379,18 @@ mod tests {
         let dir = Path::new("/");
         let parsed = psy_config::parse(&dir.join("psyduck.toml"), dir, &text);
         let tests = parsed.unwrap().expand(&[]).unwrap();
-        assert_eq!(tests.len(), 3);
+        assert_eq!(tests.len(), 4);
         assert_eq!(tests[0].resources.cpu_millis, 1000);
         assert_eq!(tests[0].command[2], "disk");
-        assert_eq!(tests[2].resources.cpu_millis, 100);
-        assert!(tests[2].command[2].contains("timeout 20"));
+        for hog in &tests[2..] {
+            assert_eq!(hog.resources.cpu_millis, 50);
+            assert!(hog.command[2].contains("timeout 20"));
+            assert_eq!(hog.resources.io.as_ref().unwrap().write_bps, Some(25 << 20));
+        }
+        assert!(
+            tests[3].command[2].contains("hog-buffered.bin")
+                && !tests[3].command[2].contains("oflag")
+        );
     }
 
     #[test]
