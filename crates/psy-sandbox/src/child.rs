@@ -14,6 +14,10 @@ use std::os::fd::{AsRawFd, RawFd};
 /// A message on the status pipe: `[kind, a, b]` as native-endian i32s (atomic: < PIPE_BUF).
 pub(crate) const MSG_SETUP_ERROR: i32 = 1;
 pub(crate) const MSG_TEST_EXITED: i32 = 2;
+/// Storage bytes read / written by the test and everything the init reaped (`/proc/self/io`
+/// of the init, which the kernel sums over reaped children): `[kind, low 32 bits, high 32]`.
+pub(crate) const MSG_IO_READ: i32 = 3;
+pub(crate) const MSG_IO_WRITE: i32 = 4;
 pub(crate) const MSG_LEN: usize = 12;
 
 /// `CAP_NET_ADMIN` from `<linux/capability.h>` (not exported by the libc crate).
@@ -351,12 +355,51 @@ unsafe fn exec_test(p: &Prepared, status: RawFd) -> ! {
     fail(status, SetupStep::Exec)
 }
 
+/// Reports `read_bytes` and `write_bytes` of `/proc/self/io` (the container's own `/proc`).
+/// Without allocation: a stack buffer and a hand-rolled scan.
+unsafe fn report_io(status: RawFd) {
+    let fd = libc::open(c"/proc/self/io".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+    if fd < 0 {
+        return;
+    }
+    let mut buf = [0u8; 512];
+    let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+    libc::close(fd);
+    let Ok(n) = usize::try_from(n) else { return };
+    let text = buf.get(..n).unwrap_or(&[]);
+    for (key, kind) in [
+        (&b"\nread_bytes: "[..], MSG_IO_READ),
+        (b"\nwrite_bytes: ", MSG_IO_WRITE),
+    ] {
+        if let Some(value) = field(text, key) {
+            report(
+                status,
+                kind,
+                value as u32 as i32,
+                (value >> 32) as u32 as i32,
+            );
+        }
+    }
+}
+
+/// The decimal number after `key` in `text`.
+fn field(text: &[u8], key: &[u8]) -> Option<u64> {
+    let at = text.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits = text.get(at..)?.iter().take_while(|b| b.is_ascii_digit());
+    let mut value = 0u64;
+    for d in digits {
+        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(value)
+}
+
 unsafe fn reap_until_test_exits(status: RawFd, test_pid: libc::pid_t) -> ! {
     loop {
         let mut wstatus = 0;
         let pid = libc::waitpid(-1, &mut wstatus, 0);
         if pid == test_pid {
             report(status, MSG_TEST_EXITED, wstatus, 0);
+            report_io(status);
             // Exiting kills every other process left in the namespace (daemons included).
             let code = if libc::WIFEXITED(wstatus) {
                 libc::WEXITSTATUS(wstatus)
@@ -368,5 +411,18 @@ unsafe fn reap_until_test_exits(status: RawFd, test_pid: libc::pid_t) -> ! {
         if pid < 0 && sys::errno() != libc::EINTR {
             libc::_exit(125);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field;
+
+    #[test]
+    fn io_fields_are_found_without_allocating() {
+        let io = b"rchar: 1\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 4096\nwrite_bytes: 31457280\ncancelled_write_bytes: 0\n";
+        assert_eq!(field(io, b"\nread_bytes: "), Some(4096));
+        assert_eq!(field(io, b"\nwrite_bytes: "), Some(31_457_280));
+        assert_eq!(field(io, b"\nmissing: "), None);
     }
 }

@@ -1,7 +1,7 @@
 //! A running container as seen from psy: its pidfd, status pipe and cgroup, and how it ends.
 
 use crate::cgroup::{Cgroup, CgroupStats};
-use crate::child::{MSG_LEN, MSG_SETUP_ERROR, MSG_TEST_EXITED};
+use crate::child::{MSG_IO_READ, MSG_IO_WRITE, MSG_LEN, MSG_SETUP_ERROR, MSG_TEST_EXITED};
 use crate::error::{SandboxError, SetupStep};
 use crate::sys;
 use psy_model::ExitInfo;
@@ -122,12 +122,16 @@ impl Container {
         }
         self.reap();
         let wall_time = self.exited_at.unwrap_or_else(Instant::now) - self.started;
-        let (exit, setup_error) = self.read_status();
+        let (exit, setup_error, [task_read, task_write]) = self.read_status();
         let mut stats = match self.cgroup.take() {
             Some(cg) => finish_cgroup(cg, self.pid, self.remover.as_ref()),
             None => CgroupStats::default(),
         };
         stats.cpu_time = stats.cpu_time.or(self.rusage_cpu);
+        // The cgroup counts device IO only where it throttles; elsewhere the kernel's per-task
+        // accounting (storage bytes the test and its reaped children caused) fills in.
+        stats.io_read_bytes = stats.io_read_bytes.or(task_read);
+        stats.io_write_bytes = stats.io_write_bytes.or(task_write);
         Outcome {
             exit,
             setup_error,
@@ -161,10 +165,13 @@ impl Container {
         self.reaped = true;
     }
 
-    fn read_status(&self) -> (ExitInfo, Option<SandboxError>) {
+    /// How the test ended, the set-up error if any, and the storage bytes `[read, written]`
+    /// the init reported.
+    fn read_status(&self) -> (ExitInfo, Option<SandboxError>, [Option<u64>; 2]) {
         let mut exit = ExitInfo::default();
         let mut setup_error = None;
-        let mut buf = [0u8; MSG_LEN * 4];
+        let mut io = [None, None];
+        let mut buf = [0u8; MSG_LEN * 8];
         // The init wrote everything before it exited; never wait for EOF (other inits may hold
         // a copy of the write end for a moment).
         // SAFETY: reading into a local buffer from a non-blocking pipe we own.
@@ -195,6 +202,10 @@ impl Container {
                         exit.signal = Some(libc::WTERMSIG(w));
                     }
                 }
+                kind @ (MSG_IO_READ | MSG_IO_WRITE) => {
+                    let value = u64::from(field(4) as u32) | (u64::from(field(8) as u32) << 32);
+                    io[usize::from(kind == MSG_IO_WRITE)] = Some(value);
+                }
                 _ => {}
             }
         }
@@ -202,7 +213,7 @@ impl Container {
             // The init itself was killed (timeout, or the OOM killer chose it).
             exit.signal = Some(libc::SIGKILL);
         }
-        (exit, setup_error)
+        (exit, setup_error, io)
     }
 }
 

@@ -220,3 +220,22 @@ fn psy_sandbox_cores() -> Vec<u32> {
     }
     cores
 }
+
+#[test]
+fn storage_io_is_measured_without_io_limits() {
+    require_root!();
+    let f = Fixture::new();
+    // 8 MiB written to the scratch dir by a child of the test (reaped by the init), synced so
+    // it reaches the disk; tmpfs writes are not storage IO and do not count.
+    let (o, out) = f.run(
+        "sh -c 'dd if=/dev/zero of=$PSY_SCRATCH/f bs=1M count=8 conv=fsync status=none'; \
+         dd if=/dev/zero of=/tmp/t bs=1M count=4 status=none; echo ok",
+    );
+    assert_eq!((o.exit.code, out.trim()), (Some(0), "ok"));
+    let written = o.stats.io_write_bytes.expect("measured");
+    assert!(
+        (8 << 20..12 << 20).contains(&written),
+        "{written} bytes counted for 8 MiB to disk and 4 MiB to tmpfs"
+    );
+    assert!(o.stats.io_read_bytes.is_some());
+}
