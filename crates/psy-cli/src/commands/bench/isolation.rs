@@ -1,8 +1,9 @@
 //! `psy bench isolation`: does a test keep its speed beside aggressive neighbours? Each victim
 //! (CPU-bound, then fsync-bound disk writes) runs R repetitions alone, beside bare host-process
 //! hogs, and inside one `psy run` beside the same hogs given guarantees (exclusive core for the
-//! victim, throttled disk for the hog). The victim times itself, so process and container start-up
-//! never count.
+//! victim, throttled disk for the hogs). A network victim (round trips to a server) runs alone,
+//! beside a bulk sender on the same link, and with both shaped (`isolation_net.rs`). The victim
+//! times itself, so process and container start-up never count.
 
 use super::harness::{median, run_psy, Project};
 use anyhow::{ensure, Context};
@@ -23,6 +24,17 @@ pub(crate) struct IsolationArgs {
     /// the disk victim share a disk).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Which victims to run (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [VictimKind::Cpu, VictimKind::Disk, VictimKind::Net])]
+    victims: Vec<VictimKind>,
+}
+
+/// A victim the user can select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum VictimKind {
+    Cpu,
+    Disk,
+    Net,
 }
 
 /// Python with its absolute path: containers get a fixed PATH, and pyenv shims live under /root.
@@ -140,7 +152,7 @@ impl Drop for Hogs {
     }
 }
 
-fn parse_reps(text: &str, what: &str) -> anyhow::Result<Vec<f64>> {
+pub(super) fn parse_reps(text: &str, what: &str) -> anyhow::Result<Vec<f64>> {
     let reps: Vec<f64> = text
         .lines()
         .filter_map(|l| l.strip_prefix("rep "))
@@ -318,10 +330,18 @@ pub(crate) fn run(args: IsolationArgs) -> anyhow::Result<ExitCode> {
         disk_hog("<dir>", false)
     );
     println!("  guaranteed: cpu-policy exclusive, victim cpus 1, busy loops cpus 0.9, each disk hog cpus 0.05 + io write-bps 25MiB write-iops 100 (on cgroup v1: a sync-mounted scratch filesystem of its own, throttled at its loop device)");
+    println!("  {}", super::isolation_net::describe());
     println!("  project: {}", project.path().display());
 
     let mut rows = Vec::new();
-    for victim in [Victim::Cpu, Victim::Disk] {
+    let selected = [
+        (VictimKind::Cpu, Victim::Cpu),
+        (VictimKind::Disk, Victim::Disk),
+    ]
+    .into_iter()
+    .filter(|(kind, _)| args.victims.contains(kind))
+    .map(|(_, victim)| victim);
+    for victim in selected {
         let alone = host_victim(victim, &script, reps, &host_dir)?;
         let series_s = alone.iter().sum::<f64>() / 1e3;
         let unconstrained = {
@@ -336,10 +356,21 @@ pub(crate) fn run(args: IsolationArgs) -> anyhow::Result<ExitCode> {
         // Long enough for the victim's series even if it were 4x slower, plus start-up.
         let hog_s = (SETTLE_S + 4.0 * series_s + 5.0).ceil() as u64;
         let guaranteed = psy_victim(&project, victim, &script, reps, Some(hog_s))?;
-        rows.push((victim, "alone (host process)", alone));
-        rows.push((victim, "noisy, unconstrained (host)", unconstrained));
-        rows.push((victim, "alone (psy run)", alone_psy));
-        rows.push((victim, "noisy, guaranteed (psy run)", guaranteed));
+        rows.push((victim.name(), "alone (host process)", alone));
+        rows.push((victim.name(), "noisy, unconstrained (host)", unconstrained));
+        rows.push((victim.name(), "alone (psy run)", alone_psy));
+        rows.push((victim.name(), "noisy, guaranteed (psy run)", guaranteed));
+    }
+    if args.victims.contains(&VictimKind::Net) {
+        use super::isolation_net::{victim_series, NetCondition};
+        let alone = victim_series(PYTHON, reps, NetCondition::Alone)?;
+        let unconstrained = victim_series(PYTHON, reps, NetCondition::Unconstrained)?;
+        let alone_shaped = victim_series(PYTHON, reps, NetCondition::AloneShaped)?;
+        let guaranteed = victim_series(PYTHON, reps, NetCondition::Guaranteed)?;
+        rows.push(("net", "alone (unshaped)", alone));
+        rows.push(("net", "noisy, unconstrained", unconstrained));
+        rows.push(("net", "alone (shaped)", alone_shaped));
+        rows.push(("net", "noisy, guaranteed (shaped)", guaranteed));
     }
 
     println!();
@@ -355,7 +386,7 @@ pub(crate) fn run(args: IsolationArgs) -> anyhow::Result<ExitCode> {
             let st = Stats::new(samples);
             println!(
                 "{:6} {:30} {:>10.1} {:>10.1} {:>10.1} {:>7.1} {:>12.2}",
-                victim.name(),
+                victim,
                 cond,
                 st.median,
                 st.p99,

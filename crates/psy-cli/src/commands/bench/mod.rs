@@ -3,6 +3,7 @@
 
 mod harness;
 mod isolation;
+mod isolation_net;
 mod makespan;
 mod makespan_suite;
 mod naive;
