@@ -79,6 +79,10 @@ fn sigkill_mid_run_leaks_nothing_and_keeps_finished_results() {
         "left until gc: cgroups {cgroups:?}, scratch {:?}",
         project.scratch_dirs_of(pid)
     );
+    assert!(
+        suites::links_of(pid).iter().any(|l| l.starts_with("psy")),
+        "the killed run's bridge is there for gc to find"
+    );
     assert_eq!(
         verdicts(&project, &run),
         fast_passed(),

@@ -24,7 +24,9 @@ pub(crate) fn test_entry(name: &str, script: &str, extra: &str) -> String {
     format!("\n[[test]]\nname = \"{name}\"\ncommand = [\"sh\", \"-c\", \"{script}\"]\n{extra}")
 }
 
-/// FAST tests that pass at once and SLOW ones that sleep (marker in argv) until killed.
+/// FAST tests that pass at once and SLOW ones that sleep (marker in argv) until killed; the odd
+/// slow ones have a network of their own (a veth on the run's bridge), so a killed run leaves a
+/// bridge for gc to find.
 pub(crate) fn mixed_suite(marker: &str) -> String {
     let mut s = DEFAULTS.to_owned();
     for i in 0..FAST {
@@ -32,9 +34,25 @@ pub(crate) fn mixed_suite(marker: &str) -> String {
     }
     for i in 0..SLOW {
         let script = format!("echo {marker}; exec sleep {marker}{i}");
-        s += &test_entry(&format!("slow{i}"), &script, "");
+        let network = if i % 2 == 1 {
+            "network = { egress = \"10Mbit\" }\n"
+        } else {
+            ""
+        };
+        s += &test_entry(&format!("slow{i}"), &script, network);
     }
     s
+}
+
+/// Network interfaces of psy `pid`: its bridge `psy<pid hex>` and veths `pv<pid hex>-N`.
+pub(crate) fn links_of(pid: u32) -> Vec<String> {
+    let (bridge, veth) = (format!("psy{pid:x}"), format!("pv{pid:x}-"));
+    std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|l| l.file_name().to_string_lossy().into_owned())
+        .filter(|name| *name == bridge || name.starts_with(&veth))
+        .collect()
 }
 
 pub(crate) fn fast_passed() -> Vec<(String, TestStatus)> {
@@ -115,6 +133,13 @@ pub(crate) fn assert_nothing_left(project: &Project, pid: u32, mounts_before: &B
     );
     assert_eq!(cgroup_dirs_of(pid), NONE, "cgroups of psy {pid}");
     assert_eq!(project.scratch_dirs_of(pid), NONE, "scratch of psy {pid}");
+    // The veths go with their namespaces, which the kernel tears down asynchronously once the
+    // last descriptor closed: wait for that (a pinned namespace would keep them forever).
+    let deadline = Instant::now() + HANG_GUARD;
+    while !links_of(pid).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(links_of(pid), Vec::<String>::new(), "network of psy {pid}");
     assert_eq!(
         &project.host_mounts(),
         mounts_before,
