@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Groups kept ready.
-const READY: usize = 8;
+const READY: usize = 32;
 
 /// Sends groups to the background remover.
 #[derive(Debug, Clone)]

@@ -41,6 +41,8 @@ fn psy_pidfd() -> RawFd {
 #[derive(Debug)]
 pub(crate) struct Launch {
     pub(crate) spec: ContainerSpec,
+    /// `argv[0]` resolved against the test's `PATH` and `cwd`.
+    pub(crate) exe: PathBuf,
     /// `cgroup.procs` files the init joins.
     pub(crate) cgroup_procs: Vec<PathBuf>,
     /// Write end of the status pipe.
@@ -112,6 +114,7 @@ pub(crate) fn start_init(
     let prepared_scratch = launch.spec.scratch_dir.clone();
     let mut prepared = Prepared::new(
         launch.spec,
+        &launch.exe,
         procs,
         launch.status_tx,
         stdin.into(),

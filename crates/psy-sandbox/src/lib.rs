@@ -30,9 +30,11 @@ pub use spec::ContainerSpec;
 
 use cgroup::{CgroupDriver, CgroupLimits};
 use launch::Launch;
+use std::collections::HashMap;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The prefix of every cgroup Psyduck creates (`psy-<pid>-<run>`), so `gc` touches only ours.
@@ -67,6 +69,8 @@ pub struct Sandbox {
     /// Ready network namespaces, and the run's bridge for tests with a network (root only: a
     /// user namespace cannot join the host's).
     netns_pool: Option<netns_pool::NetnsPool>,
+    /// `(argv[0], PATH, cwd)` -> the program, as resolved once (see `resolve`).
+    resolved: Mutex<HashMap<(String, String, PathBuf), PathBuf>>,
 }
 
 impl Sandbox {
@@ -120,6 +124,7 @@ impl Sandbox {
             unprivileged,
             warnings,
             netns_pool,
+            resolved: Mutex::default(),
         })
     }
 
@@ -199,6 +204,30 @@ impl Sandbox {
             .collect()
     }
 
+    /// `argv[0]` resolved like `execvp` against the test's `PATH` and `cwd`, remembered for the
+    /// run: a suite runs the same few programs thousands of times, and each search costs a
+    /// `stat` per `PATH` entry.
+    fn resolve(&self, spec: &ContainerSpec) -> Result<PathBuf, SandboxError> {
+        let command = spec.argv.first().ok_or(SandboxError::NulByte {
+            what: "command",
+            value: String::new(),
+        })?;
+        let path = spec
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map_or("", |(_, v)| v.as_str());
+        let key = (command.clone(), path.to_owned(), spec.cwd.clone());
+        let mut known = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(exe) = known.get(&key) {
+            return Ok(exe.clone());
+        }
+        let exe = prepared::resolve_command(command, &spec.env, &spec.cwd)?;
+        known.insert(key, exe.clone());
+        Ok(exe)
+    }
+
     /// The cgroup, status pipe, scratch disk and launch description of one container.
     fn prepare(
         &self,
@@ -206,9 +235,7 @@ impl Sandbox {
         limits: &CgroupLimits,
     ) -> Result<(Launch, Parts), SandboxError> {
         // Fail early and clearly (before any cgroup or clone) if the command does not exist.
-        if let Some(command) = spec.argv.first() {
-            prepared::resolve_command(command, &spec.env, &spec.cwd)?;
-        }
+        let exe = self.resolve(&spec)?;
         // cgroup v1 neither throttles nor counts background writeback (the flusher writes a
         // test's dirty pages, not the test), so a throttled test's writes must be issued by the
         // test itself: its scratch area becomes a filesystem of its own mounted `sync`, and the
@@ -277,6 +304,7 @@ impl Sandbox {
             (Some(shaping), Some(pool)) => Some(pool.take_or_make(Some(*shaping))?),
         };
         let launch = Launch {
+            exe,
             cgroup_procs: cgroup
                 .as_ref()
                 .map(|cg| cg.procs_files())

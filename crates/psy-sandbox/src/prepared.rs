@@ -145,19 +145,16 @@ pub(crate) fn bind_target(
 }
 
 impl Prepared {
+    /// `exe`: `argv[0]` resolved by [`resolve_command`].
     pub(crate) fn new(
         spec: ContainerSpec,
+        exe: &Path,
         cgroup_procs: Vec<OwnedFd>,
         status_tx: OwnedFd,
         stdin: OwnedFd,
         id_maps: Option<IdMaps>,
         netns: Option<OwnedFd>,
     ) -> Result<Self, SandboxError> {
-        let command = spec.argv.first().ok_or(SandboxError::NulByte {
-            what: "command",
-            value: String::new(),
-        })?;
-        let exe = resolve_command(command, &spec.env, &spec.cwd)?;
         let argv = spec
             .argv
             .iter()
@@ -175,7 +172,7 @@ impl Prepared {
             None
         };
         Ok(Prepared {
-            exe: cstring("command", &exe)?,
+            exe: cstring("command", exe)?,
             argv_ptrs: null_terminated(&argv),
             envp_ptrs: null_terminated(&envp),
             _argv: argv,

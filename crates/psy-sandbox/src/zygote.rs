@@ -31,6 +31,7 @@ pub(crate) struct Zygote {
 #[derive(Debug, Serialize, Deserialize)]
 struct WireLaunch {
     argv: Vec<String>,
+    exe: PathBuf,
     env: Vec<(String, String)>,
     cwd: PathBuf,
     hostname: String,
@@ -108,6 +109,7 @@ impl Session<'_> {
     pub(crate) fn send(&mut self, launch: &Launch) -> Result<(), SandboxError> {
         let wire = WireLaunch {
             argv: launch.spec.argv.clone(),
+            exe: launch.exe.clone(),
             env: launch.spec.env.clone(),
             cwd: launch.spec.cwd.clone(),
             hostname: launch.spec.hostname.clone(),
@@ -206,6 +208,7 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
         None
     };
     let launch = Launch {
+        exe: wire.exe,
         spec: ContainerSpec {
             argv: wire.argv,
             env: wire.env,
