@@ -113,6 +113,11 @@ pub struct AttemptResult {
     pub io_read_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub io_write_bytes: Option<u64>,
+    /// Read / write requests that reached the device, counted by the cgroup (tests with `io`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_read_ops: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_write_ops: Option<u64>,
     /// Bytes sent / received on the test's own network interface (tests with `network`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_sent_bytes: Option<u64>,

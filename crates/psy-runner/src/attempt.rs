@@ -130,6 +130,8 @@ pub(crate) fn result(
         peak_memory_bytes: outcome.peak_memory_bytes,
         io_read_bytes: outcome.io_read_bytes,
         io_write_bytes: outcome.io_write_bytes,
+        io_read_ops: outcome.io_read_ops,
+        io_write_ops: outcome.io_write_ops,
         net_sent_bytes: outcome.network_bytes.map(|(sent, _)| sent),
         net_received_bytes: outcome.network_bytes.map(|(_, received)| received),
         stdout_path: paths.stdout,

@@ -153,17 +153,17 @@ timeout = "60s"
 
 [[test]]
 name = "direct"
-command = ["sh", "-c", "dd if=/dev/zero of=$PSY_SCRATCH/f bs=1M count=30 oflag=direct 2>&1"]
+command = ["sh", "-c", "dd if=/dev/zero of=$PSY_SCRATCH/f bs=1M count=50 oflag=direct 2>&1"]
 io = { write-bps = "10MiB" }
 
 [[test]]
 name = "fsynced"
-command = ["sh", "-c", "dd if=/dev/zero of=$PSY_SCRATCH/f bs=1M count=30 conv=fsync 2>&1"]
+command = ["sh", "-c", "dd if=/dev/zero of=$PSY_SCRATCH/f bs=1M count=50 conv=fsync 2>&1"]
 io = { write-bps = "10MiB" }
 
 [[test]]
 name = "buffered"
-command = ["sh", "-c", "dd if=/dev/zero of=$PSY_SCRATCH/f bs=1M count=30 2>&1"]
+command = ["sh", "-c", "dd if=/dev/zero of=$PSY_SCRATCH/f bs=1M count=50 2>&1"]
 io = { write-bps = "10MiB" }
 "#,
     );
@@ -172,21 +172,23 @@ io = { write-bps = "10MiB" }
     for test in ["direct", "fsynced", "buffered"] {
         let attempt = events.attempts(test)[0];
         let ms = attempt["duration_ms"].as_u64().unwrap();
-        // 30 MiB at 10 MiB/s cannot take less than ~3 s (a lower bound, not a speed target).
+        // 50 MiB at 10 MiB/s cannot take less than ~5 s (a lower bound, not a speed target).
         assert!(
-            ms >= 2_500,
-            "{test} wrote 30 MiB at a 10 MiB/s limit in {ms} ms\n{out}"
+            ms >= 4_500,
+            "{test} wrote 50 MiB at a 10 MiB/s limit in {ms} ms\n{out}"
         );
         // Measured by the cgroup and kept with the attempt.
         let written = attempt["io_write_bytes"].as_u64().unwrap_or(0);
         assert!(
-            written >= 30 << 20,
+            written >= 50 << 20,
             "{test}: {written} bytes recorded as written\n{attempt}"
         );
     }
     let row = show_row(&p, "direct");
-    // The test's 30 MiB, plus a little filesystem metadata.
-    assert!(row[7].starts_with("30"), "WRITTEN column: {row:?}");
+    // The test's 50 MiB (plus a little filesystem metadata) and the requests that carried it.
+    assert!(row[7].starts_with("50"), "WRITTEN/OPS column: {row:?}");
+    let ops: u64 = row[7].rsplit('/').next().unwrap().parse().unwrap();
+    assert!(ops >= 50, "WRITTEN/OPS column: {row:?}");
 }
 
 /// `disk = "..."`: the scratch area is a filesystem of that size; writing past it fails with

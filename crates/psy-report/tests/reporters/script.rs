@@ -35,6 +35,8 @@ fn attempt(dir: &Path, id: &str, n: u32, status: AttemptStatus, ms: u64) -> Atte
         peak_memory_bytes: Some(10 << 20),
         io_read_bytes: None,
         io_write_bytes: None,
+        io_read_ops: None,
+        io_write_ops: None,
         net_sent_bytes: None,
         net_received_bytes: None,
         stdout_path: dir.join(format!("{stem}.{n}.stdout")),

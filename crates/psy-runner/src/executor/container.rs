@@ -206,6 +206,8 @@ impl Running for ContainerRun {
             peak_memory_bytes: outcome.stats.peak_memory_bytes,
             io_read_bytes: outcome.stats.io_read_bytes,
             io_write_bytes: outcome.stats.io_write_bytes,
+            io_read_ops: outcome.stats.io_read_ops,
+            io_write_ops: outcome.stats.io_write_ops,
             network_bytes: outcome.network_bytes,
             oom_killed: outcome.stats.oom_killed,
         }

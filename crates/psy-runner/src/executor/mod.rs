@@ -43,6 +43,8 @@ pub struct ExecOutcome {
     pub peak_memory_bytes: Option<u64>,
     pub io_read_bytes: Option<u64>,
     pub io_write_bytes: Option<u64>,
+    pub io_read_ops: Option<u64>,
+    pub io_write_ops: Option<u64>,
     /// `(sent, received)` bytes on the test's own network interface, if it had one.
     pub network_bytes: Option<(u64, u64)>,
     pub oom_killed: bool,

@@ -143,7 +143,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Decoded<RunRecord>
 /// Columns read by [`attempt_from_row`].
 pub(super) const ATTEMPT_COLUMNS: &str = "run_id, test_id, attempt, status, exit_code, signal, \
      started_at_ms, duration_ms, cpu_time_ms, peak_memory_bytes, stdout_path, stderr_path, message, \
-     io_read_bytes, io_write_bytes, net_sent_bytes, net_received_bytes";
+     io_read_bytes, io_write_bytes, io_read_ops, io_write_ops, net_sent_bytes, net_received_bytes";
 
 pub(super) fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Decoded<AttemptResult>> {
     let attempt: i64 = row.get("attempt")?;
@@ -156,6 +156,8 @@ pub(super) fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Decoded<Attemp
     let memory: Option<i64> = row.get("peak_memory_bytes")?;
     let io_read: Option<i64> = row.get("io_read_bytes")?;
     let io_write: Option<i64> = row.get("io_write_bytes")?;
+    let read_ops: Option<i64> = row.get("io_read_ops")?;
+    let write_ops: Option<i64> = row.get("io_write_ops")?;
     let net_sent: Option<i64> = row.get("net_sent_bytes")?;
     let net_received: Option<i64> = row.get("net_received_bytes")?;
     let test_id = TestId(row.get("test_id")?);
@@ -176,6 +178,8 @@ pub(super) fn attempt_from_row(row: &Row<'_>) -> rusqlite::Result<Decoded<Attemp
             peak_memory_bytes: opt_unsigned(memory, "attempts.peak_memory_bytes")?,
             io_read_bytes: opt_unsigned(io_read, "attempts.io_read_bytes")?,
             io_write_bytes: opt_unsigned(io_write, "attempts.io_write_bytes")?,
+            io_read_ops: opt_unsigned(read_ops, "attempts.io_read_ops")?,
+            io_write_ops: opt_unsigned(write_ops, "attempts.io_write_ops")?,
             net_sent_bytes: opt_unsigned(net_sent, "attempts.net_sent_bytes")?,
             net_received_bytes: opt_unsigned(net_received, "attempts.net_received_bytes")?,
             stdout_path,

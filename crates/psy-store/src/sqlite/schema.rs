@@ -67,8 +67,10 @@ CREATE TABLE attempts (
 CREATE INDEX attempts_history ON attempts (test_id, started_at_ms DESC, status, duration_ms);
 ";
 
-/// Version 2: bytes sent and received on the test's own network interface (`network = ...`).
+/// Version 2: IO requests, and bytes sent and received on the test's own network interface.
 const V2: &str = "
+ALTER TABLE attempts ADD COLUMN io_read_ops INTEGER;
+ALTER TABLE attempts ADD COLUMN io_write_ops INTEGER;
 ALTER TABLE attempts ADD COLUMN net_sent_bytes INTEGER;
 ALTER TABLE attempts ADD COLUMN net_received_bytes INTEGER;
 ";
@@ -222,6 +224,8 @@ mod tests {
         store.begin_run(&run).unwrap();
         let mut old =
             crate::sqlite::tests::attempt("t", 1, psy_model::AttemptStatus::Pass, 1_000, 5);
+        old.io_read_ops = None;
+        old.io_write_ops = None;
         old.net_sent_bytes = None;
         old.net_received_bytes = None;
         store.record_attempt(&run.run_id, &old).unwrap();
@@ -229,7 +233,9 @@ mod tests {
         store
             .conn
             .execute_batch(
-                "ALTER TABLE attempts DROP COLUMN net_sent_bytes;
+                "ALTER TABLE attempts DROP COLUMN io_read_ops;
+                 ALTER TABLE attempts DROP COLUMN io_write_ops;
+                 ALTER TABLE attempts DROP COLUMN net_sent_bytes;
                  ALTER TABLE attempts DROP COLUMN net_received_bytes;
                  PRAGMA user_version = 1;",
             )

@@ -52,9 +52,9 @@ impl SqliteStore {
             .prepare_cached(
                 "INSERT INTO attempts (run_id, test_id, attempt, status, exit_code, signal,
                     started_at_ms, duration_ms, cpu_time_ms, peak_memory_bytes, stdout_path,
-                    stderr_path, message, io_read_bytes, io_write_bytes, net_sent_bytes,
-                    net_received_bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                    stderr_path, message, io_read_bytes, io_write_bytes, io_read_ops,
+                    io_write_ops, net_sent_bytes, net_received_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -73,6 +73,8 @@ impl SqliteStore {
                     a.message,
                     opt_int(a.io_read_bytes),
                     opt_int(a.io_write_bytes),
+                    opt_int(a.io_read_ops),
+                    opt_int(a.io_write_ops),
                     opt_int(a.net_sent_bytes),
                     opt_int(a.net_received_bytes),
                 ])

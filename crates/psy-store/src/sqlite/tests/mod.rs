@@ -49,6 +49,8 @@ pub(super) fn attempt(
         peak_memory_bytes: Some(1 << 20),
         io_read_bytes: Some(4096),
         io_write_bytes: Some(1 << 20),
+        io_read_ops: Some(3),
+        io_write_ops: Some(256),
         net_sent_bytes: Some(3000),
         net_received_bytes: Some(4000),
         stdout_path: PathBuf::from(format!("/logs/{stem}.out")),
