@@ -230,7 +230,10 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
     }
     for (device, target) in &p.volumes {
         make_mountpoint(status, target);
-        let flags = libc::MS_NOSUID | libc::MS_NODEV;
+        let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
+        if p.sync_mounts {
+            flags |= libc::MS_SYNCHRONOUS;
+        }
         check!(
             status,
             SetupStep::MountVolume,
@@ -241,7 +244,7 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         Some(device) => {
             make_mountpoint(status, &p.scratch);
             let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
-            if p.scratch_sync {
+            if p.sync_mounts {
                 flags |= libc::MS_SYNCHRONOUS;
             }
             check!(

@@ -146,12 +146,15 @@ impl ScratchDisk {
 
     /// `(major, minor)` of the loop device (what an IO throttle names).
     pub(crate) fn device_number(&self) -> Result<(u32, u32), SandboxError> {
-        use std::os::unix::fs::MetadataExt;
-        let rdev = std::fs::metadata(&self.device)
-            .map_err(os("scratch disk loop device"))?
-            .rdev();
-        Ok((libc::major(rdev), libc::minor(rdev)))
+        device_number(&self.device)
     }
+}
+
+/// `(major, minor)` of a device node.
+pub(crate) fn device_number(device: &Path) -> Result<(u32, u32), SandboxError> {
+    use std::os::unix::fs::MetadataExt;
+    let rdev = std::fs::metadata(device).map_err(os("loop device"))?.rdev();
+    Ok((libc::major(rdev), libc::minor(rdev)))
 }
 
 impl Drop for ScratchDisk {

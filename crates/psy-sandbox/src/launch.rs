@@ -54,7 +54,7 @@ pub(crate) struct Launch {
     /// A loop device to mount over the scratch directory instead of binding it.
     pub(crate) scratch_device: Option<PathBuf>,
     /// Mount the scratch disk `sync`: every write is issued by the writer (see `prepare`).
-    pub(crate) scratch_sync: bool,
+    pub(crate) sync_mounts: bool,
     /// `(loop device, path inside the container)` of each volume.
     pub(crate) volume_devices: Vec<(PathBuf, PathBuf)>,
 }
@@ -109,7 +109,7 @@ pub(crate) fn start_init(
         gid_map: CString::new(format!("0 {gid} 1")).expect("no NUL in a number"),
     });
     let launch_device = launch.scratch_device.clone();
-    let launch_sync = launch.scratch_sync;
+    let launch_sync = launch.sync_mounts;
     let volume_devices = launch.volume_devices.clone();
     let prepared_scratch = launch.spec.scratch_dir.clone();
     let mut prepared = Prepared::new(
@@ -130,7 +130,7 @@ pub(crate) fn start_init(
     }
     if let Some(device) = &launch_device {
         prepared.scratch_device = Some(prepared::cstring("scratch disk", device)?);
-        prepared.scratch_sync = launch_sync;
+        prepared.sync_mounts = launch_sync;
         prepared.scratch_lost_found = Some(prepared::cstring(
             "scratch disk",
             prepared_scratch.join("lost+found"),

@@ -271,6 +271,11 @@ impl Sandbox {
             (Some(disk), Some(io)) if v1_io => {
                 let mut io = io.clone();
                 io.device = disk.device_number()?;
+                // Volumes are written the same way and get the same throttles, each its own.
+                io.also = volumes
+                    .iter()
+                    .map(|v| disk::device_number(&v.device))
+                    .collect::<Result<_, _>>()?;
                 throttled = CgroupLimits {
                     io: Some(io),
                     ..limits.clone()
@@ -319,7 +324,7 @@ impl Sandbox {
             },
             unprivileged: self.unprivileged,
             scratch_device: disk.as_ref().map(|d| d.device().to_path_buf()),
-            scratch_sync: v1_io,
+            sync_mounts: v1_io,
             volume_devices: volumes
                 .iter()
                 .zip(&spec.volumes)

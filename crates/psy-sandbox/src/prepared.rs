@@ -56,7 +56,7 @@ pub(crate) struct Prepared {
     pub(crate) scratch_device: Option<CString>,
     pub(crate) scratch_lost_found: Option<CString>,
     /// Mount the scratch disk with `MS_SYNCHRONOUS`.
-    pub(crate) scratch_sync: bool,
+    pub(crate) sync_mounts: bool,
     /// Volumes: a loop device to mount (ext4) at each target.
     pub(crate) volumes: Vec<(CString, BindTarget)>,
 }
@@ -197,7 +197,7 @@ impl Prepared {
             psy_pidfd: -1,
             scratch_device: None,
             scratch_lost_found: None,
-            scratch_sync: false,
+            sync_mounts: false,
             volumes: Vec::new(),
         })
     }

@@ -43,7 +43,7 @@ struct WireLaunch {
     has_netns: bool,
     scratch_bytes: Option<u64>,
     scratch_device: Option<PathBuf>,
-    scratch_sync: bool,
+    sync_mounts: bool,
     volume_devices: Vec<(PathBuf, PathBuf)>,
 }
 
@@ -121,7 +121,7 @@ impl Session<'_> {
             has_netns: launch.netns.is_some(),
             scratch_bytes: launch.spec.scratch_bytes,
             scratch_device: launch.scratch_device.clone(),
-            scratch_sync: launch.scratch_sync,
+            sync_mounts: launch.sync_mounts,
             volume_devices: launch.volume_devices.clone(),
         };
         let body = serde_json::to_vec(&wire).expect("a launch serialises");
@@ -229,7 +229,7 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
         netns,
         unprivileged: wire.unprivileged,
         scratch_device: wire.scratch_device,
-        scratch_sync: wire.scratch_sync,
+        sync_mounts: wire.sync_mounts,
         volume_devices: wire.volume_devices,
     };
     launch::start_init(launch, libc::CLONE_PARENT as u64)

@@ -11,19 +11,22 @@ use support::{limits, Fixture};
 
 const MIB: u64 = 1 << 20;
 
+/// The fixture's limits plus `write-bps` 10 MiB/s (on the disk behind the project; the sandbox
+/// moves it to the test's own filesystems where the host needs that).
+fn write_limited(f: &Fixture) -> psy_sandbox::cgroup::CgroupLimits {
+    let mut throttled = limits();
+    throttled.io = Some(IoLimits {
+        write_bps: Some(10 * MIB),
+        ..IoLimits::measure_only(block_device_of(f.project()).unwrap())
+    });
+    throttled
+}
+
 #[test]
 fn buffered_writes_without_fsync_are_held_to_the_write_limit() {
     require_root!();
     let f = Fixture::new();
-    let mut throttled = limits();
-    throttled.io = Some(IoLimits {
-        device: block_device_of(f.project()).unwrap(),
-        read_bps: None,
-        write_bps: Some(10 * MIB),
-        read_iops: None,
-        write_iops: None,
-        weight: None,
-    });
+    let throttled = write_limited(&f);
     // 30 MiB of plain buffered writes, no fsync, no O_DIRECT: at 10 MiB/s at least ~3 s.
     let script = "dd if=/dev/zero of=$PSY_SCRATCH/blob bs=1M count=30 2>&1; echo done";
     let started = Instant::now();
@@ -43,4 +46,27 @@ fn buffered_writes_without_fsync_are_held_to_the_write_limit() {
     let (o, out) = f.run_with(script, &limits(), None);
     assert_eq!(o.exit.code, Some(0), "{out}");
     assert!(started.elapsed() < took, "unthrottled writes were as slow");
+}
+
+#[test]
+fn writes_to_a_volume_are_held_to_the_write_limit_too() {
+    require_root!();
+    let f = Fixture::new();
+    let image = f.project().join("vol.img");
+    psy_sandbox::format_image(&image, 256 * MIB).unwrap();
+    let throttled = write_limited(&f);
+    let (mut spec, out_path) =
+        f.spec("dd if=/dev/zero of=/tmp/vol/blob bs=1M count=30 2>&1; echo done");
+    spec.volumes = vec![(image, "/tmp/vol".into())];
+    let started = Instant::now();
+    let mut c = f.sandbox.spawn(spec, &throttled).unwrap();
+    c.wait_timeout(None).unwrap();
+    let o = c.finish();
+    let took = started.elapsed();
+    let out = std::fs::read_to_string(out_path).unwrap();
+    assert_eq!(o.exit.code, Some(0), "{out} {:?}", o.setup_error);
+    assert!(
+        took.as_secs_f64() >= 2.5,
+        "30 MiB of buffered writes to a volume at 10 MiB/s took {took:?}\n{out}"
+    );
 }

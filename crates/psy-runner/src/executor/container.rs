@@ -72,6 +72,7 @@ impl ContainerExecutor {
                 })?;
                 Some(IoLimits {
                     device,
+                    also: Vec::new(),
                     read_bps: io.read_bps,
                     write_bps: io.write_bps,
                     read_iops: io.read_iops,

@@ -7,15 +7,19 @@ use std::path::Path;
 
 use super::error::CgroupError;
 
-/// Throttles and weight for one whole block device (see [`super::block_device_of`]).
+/// Throttles and weight for whole block devices (see [`super::block_device_of`]).
 /// `None` leaves that knob unlimited. Throttles act on bios the group's own tasks submit:
-/// O_DIRECT IO, reads, and writeback they force (fsync). On v1, dirty pages flushed by the
-/// kernel's background writeback escape both the throttle and the group's stats. An `IoLimits` with every knob `None` still puts the group
-/// in the IO controller, which is what IO accounting ([`super::CgroupStats`]) needs on v1.
+/// O_DIRECT IO, reads, and writeback they force (fsync); on v1, dirty pages flushed by the
+/// kernel's background writeback escape both the throttle and the group's stats, which is why
+/// the sandbox mounts a throttled test's filesystems `sync` there (docs/architecture.md). An
+/// `IoLimits` with every knob `None` still puts the group in the IO controller, which is what IO
+/// accounting ([`super::CgroupStats`]) needs on v1.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IoLimits {
     /// `(major, minor)` of a whole disk, device-mapper or loop device (not a partition).
     pub device: (u32, u32),
+    /// More devices given the same throttles, each its own (a test's volumes).
+    pub also: Vec<(u32, u32)>,
     /// Bytes per second.
     pub read_bps: Option<u64>,
     pub write_bps: Option<u64>,
@@ -29,10 +33,16 @@ pub struct IoLimits {
 }
 
 impl IoLimits {
+    /// `device`, then `also`.
+    pub fn devices(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        std::iter::once(self.device).chain(self.also.iter().copied())
+    }
+
     /// No limits on `device`, only accounting.
     pub fn measure_only(device: (u32, u32)) -> Self {
         IoLimits {
             device,
+            also: Vec::new(),
             read_bps: None,
             write_bps: None,
             read_iops: None,

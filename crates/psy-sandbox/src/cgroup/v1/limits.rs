@@ -137,12 +137,14 @@ fn apply_io(dir: &Path, io: Option<&IoLimits>) -> Result<(), CgroupError> {
         };
         let value = wanted.and_then(|w| w[i].1);
         for device in io::rule_devices(&path, &current)? {
-            if io.is_none_or(|io| io.device != device || value.is_none()) {
+            if io.is_none_or(|io| !io.devices().any(|d| d == device) || value.is_none()) {
                 files::write(&path, &io::v1_rule(device, None))?;
             }
         }
         if let (Some(io), Some(value)) = (io, value) {
-            files::write(&path, &io::v1_rule(io.device, Some(value)))?;
+            for device in io.devices() {
+                files::write(&path, &io::v1_rule(device, Some(value)))?;
+            }
         }
     }
     if let Some(weight) = io.and_then(|io| io.weight) {

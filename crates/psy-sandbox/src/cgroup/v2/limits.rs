@@ -83,14 +83,16 @@ fn apply_io(dir: &Path, io: Option<&IoLimits>) -> Result<(), CgroupError> {
         return Ok(());
     };
     for device in io::rule_devices(&max, &current)? {
-        if io.is_none_or(|io| io.device != device) {
+        if io.is_none_or(|io| !io.devices().any(|d| d == device)) {
             files::write(&max, &io::v2_max_line(device, None))?;
         }
     }
     let Some(io) = io else {
         return Ok(());
     };
-    files::write(&max, &io::v2_max_line(io.device, Some(io)))?;
+    for device in io.devices() {
+        files::write(&max, &io::v2_max_line(device, Some(io)))?;
+    }
     if let Some(weight) = io.weight {
         let cost = format!("default {}", io::v2_weight(weight));
         let bfq = format!("default {}", io::bfq_weight(weight));
