@@ -9,7 +9,7 @@ use crate::error::SetupStep;
 use crate::prepared::{BindTarget, Prepared};
 use crate::sys::{self, MountAttr};
 use std::ffi::CStr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 
 /// A message on the status pipe: `[kind, a, b]` as native-endian i32s (atomic: < PIPE_BUF).
 pub(crate) const MSG_SETUP_ERROR: i32 = 1;
@@ -146,7 +146,7 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         check!(
             status,
             SetupStep::JoinCgroup,
-            libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1)
+            libc::write(*procs, b"0".as_ptr().cast(), 1)
         );
     }
     check!(
@@ -288,7 +288,7 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
             check!(
                 status,
                 SetupStep::JoinNetns,
-                libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET)
+                libc::setns(*netns, libc::CLONE_NEWNET)
             );
         }
         None => {
@@ -324,17 +324,9 @@ extern "C" fn exec_trampoline(arg: *mut libc::c_void) -> libc::c_int {
 }
 
 unsafe fn exec_test(p: &Prepared, status: RawFd) -> ! {
-    check!(status, SetupStep::Stdio, libc::dup2(p.stdin.as_raw_fd(), 0));
-    check!(
-        status,
-        SetupStep::Stdio,
-        libc::dup2(p.stdout.as_raw_fd(), 1)
-    );
-    check!(
-        status,
-        SetupStep::Stdio,
-        libc::dup2(p.stderr.as_raw_fd(), 2)
-    );
+    check!(status, SetupStep::Stdio, libc::dup2(p.stdin, 0));
+    check!(status, SetupStep::Stdio, libc::dup2(p.stdout, 1));
+    check!(status, SetupStep::Stdio, libc::dup2(p.stderr, 2));
     // Psy owns the container's network (interfaces, addresses, shaping, and the namespace it
     // hands to the next test): the test may use it but not reconfigure it.
     check!(

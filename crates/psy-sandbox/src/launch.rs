@@ -112,7 +112,7 @@ pub(crate) fn start_init(
     let launch_sync = launch.sync_mounts;
     let volume_devices = launch.volume_devices.clone();
     let prepared_scratch = launch.spec.scratch_dir.clone();
-    let mut prepared = Prepared::new(
+    let (prepared, owned) = Prepared::new(
         launch.spec,
         &launch.exe,
         procs,
@@ -121,6 +121,8 @@ pub(crate) fn start_init(
         id_maps,
         launch.netns,
     )?;
+    // Boxed: with a shared address space the init reads it at this address until it exits.
+    let mut prepared = Box::new(prepared);
     prepared.psy_pidfd = psy_pidfd();
     for (device, path) in &volume_devices {
         let target = prepared::bind_target("volume path", path, Path::new("/tmp"))?;
@@ -136,6 +138,18 @@ pub(crate) fn start_init(
             prepared_scratch.join("lost+found"),
         )?);
     }
+    let started = if flags & libc::CLONE_NEWUSER as u64 != 0 {
+        fork_init(prepared, flags)
+    } else {
+        crate::shared_init::start(prepared, flags)
+    };
+    drop(owned); // our copies of the status pipe's write end, stdio and cgroup files
+    started
+}
+
+/// Clones the init as a copy of the caller (fork-like `clone3`): with a user namespace, whose
+/// init must not share the caller's memory.
+fn fork_init(prepared: Box<Prepared>, flags: u64) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
     let mut pidfd: libc::c_int = -1;
     let mut args = sys::CloneArgs {
         flags,
@@ -159,7 +173,7 @@ pub(crate) fn start_init(
     if pid < 0 {
         return Err(SandboxError::os("namespaces (clone3)"));
     }
-    drop(prepared); // closes our copies of the write end, stdio and cgroup files
-                    // SAFETY: clone3 with CLONE_PIDFD stored a new owned fd here.
+    drop(prepared);
+    // SAFETY: clone3 with CLONE_PIDFD stored a new owned fd here.
     Ok((pid as libc::pid_t, unsafe { OwnedFd::from_raw_fd(pidfd) }))
 }

@@ -19,6 +19,7 @@ mod launch;
 pub mod net;
 mod netns_pool;
 mod prepared;
+mod shared_init;
 mod spec;
 mod sys;
 pub mod zygote;

@@ -37,16 +37,18 @@ pub(crate) struct Prepared {
     /// `None` when the project directory stays visible through the read-only root anyway.
     pub(crate) project: Option<BindTarget>,
     pub(crate) has_shm: bool,
-    pub(crate) cgroup_procs: Vec<OwnedFd>,
-    pub(crate) stdout: OwnedFd,
-    pub(crate) stderr: OwnedFd,
-    pub(crate) stdin: OwnedFd,
+    // Descriptor numbers only: the descriptors themselves are owned by the caller of `new`, which
+    // closes its copies right after the clone while the child may still read this struct.
+    pub(crate) cgroup_procs: Vec<RawFd>,
+    pub(crate) stdout: RawFd,
+    pub(crate) stderr: RawFd,
+    pub(crate) stdin: RawFd,
     /// Write end of the status pipe (the init reports set-up errors and the test's exit on it).
-    pub(crate) status_tx: OwnedFd,
+    pub(crate) status_tx: RawFd,
     /// `Some((uid, gid))` when the container gets its own user namespace (unprivileged mode).
     pub(crate) id_maps: Option<IdMaps>,
     /// A ready network namespace to join; `None`: `clone3` makes a new one.
-    pub(crate) netns: Option<OwnedFd>,
+    pub(crate) netns: Option<RawFd>,
     /// Stack of the vfork-style child that execs the test.
     pub(crate) test_stack: Vec<u8>,
     /// A pidfd of psy (-1 if unknown): readable once psy has exited.
@@ -145,7 +147,8 @@ pub(crate) fn bind_target(
 }
 
 impl Prepared {
-    /// `exe`: `argv[0]` resolved by [`resolve_command`].
+    /// `exe`: `argv[0]` resolved by [`resolve_command`]. Returns the descriptors it refers to,
+    /// for the caller to keep open until the clone and close after it.
     pub(crate) fn new(
         spec: ContainerSpec,
         exe: &Path,
@@ -154,7 +157,7 @@ impl Prepared {
         stdin: OwnedFd,
         id_maps: Option<IdMaps>,
         netns: Option<OwnedFd>,
-    ) -> Result<Self, SandboxError> {
+    ) -> Result<(Self, Vec<OwnedFd>), SandboxError> {
         let argv = spec
             .argv
             .iter()
@@ -171,7 +174,9 @@ impl Prepared {
         } else {
             None
         };
-        Ok(Prepared {
+        let stdout = OwnedFd::from(spec.stdout);
+        let stderr = OwnedFd::from(spec.stderr);
+        let prepared = Prepared {
             exe: cstring("command", exe)?,
             argv_ptrs: null_terminated(&argv),
             envp_ptrs: null_terminated(&envp),
@@ -186,23 +191,27 @@ impl Prepared {
             scratch: bind_target("scratch directory", &spec.scratch_dir, tmp)?,
             project,
             has_shm: Path::new("/dev/shm").is_dir(),
-            cgroup_procs,
-            stdout: spec.stdout.into(),
-            stderr: spec.stderr.into(),
-            stdin,
-            status_tx,
+            cgroup_procs: cgroup_procs.iter().map(AsRawFd::as_raw_fd).collect(),
+            stdout: stdout.as_raw_fd(),
+            stderr: stderr.as_raw_fd(),
+            stdin: stdin.as_raw_fd(),
+            status_tx: status_tx.as_raw_fd(),
             id_maps,
-            netns,
+            netns: netns.as_ref().map(AsRawFd::as_raw_fd),
             test_stack: vec![0; TEST_STACK_BYTES],
             psy_pidfd: -1,
             scratch_device: None,
             scratch_lost_found: None,
             sync_mounts: false,
             volumes: Vec::new(),
-        })
+        };
+        let mut owned = cgroup_procs;
+        owned.extend([stdout, stderr, stdin, status_tx]);
+        owned.extend(netns);
+        Ok((prepared, owned))
     }
 
     pub(crate) fn status_fd(&self) -> RawFd {
-        self.status_tx.as_raw_fd()
+        self.status_tx
     }
 }
