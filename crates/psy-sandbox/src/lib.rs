@@ -129,6 +129,14 @@ impl Sandbox {
         })
     }
 
+    /// Tells the sandbox that up to `at_once` containers with this network shaping will run at
+    /// once: their namespaces are made and shaped in the background from now on.
+    pub fn expect_network(&self, shaping: net::Shaping, at_once: usize) {
+        if let Some(pool) = &self.netns_pool {
+            pool.expect(shaping, at_once);
+        }
+    }
+
     /// Guarantees that cannot be enforced here, to tell the user once.
     pub fn warnings(&self) -> &[String] {
         &self.warnings

@@ -64,6 +64,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         state.run_volumes(&run_id),
         args.keep_volumes,
     );
+    // At most as many shaped attempts run at once as fit the smallest CPU request on the machine.
+    let min_cpu = tests
+        .iter()
+        .map(|t| t.resources.cpu_millis.max(1))
+        .min()
+        .unwrap_or(1);
+    executor.expect_networks(&tests, (capacity.cpu_millis / min_cpu).max(1) as usize);
 
     let mut reporters = Fanout::new(Vec::new());
     let color = match args.color {

@@ -34,6 +34,24 @@ impl ContainerExecutor {
         }
     }
 
+    /// Has the sandbox make ahead the shaped network namespaces these tests will need (as many
+    /// per shaping as tests that ask for it, up to what can run at once).
+    pub fn expect_networks(&self, tests: &[TestSpec], max_at_once: usize) {
+        let mut counts: Vec<(psy_sandbox::net::Shaping, usize)> = Vec::new();
+        for shaping in tests
+            .iter()
+            .filter_map(|t| t.resources.network.map(shaping))
+        {
+            match counts.iter_mut().find(|(s, _)| *s == shaping) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((shaping, 1)),
+            }
+        }
+        for (shaping, count) in counts {
+            self.sandbox.expect_network(shaping, count.min(max_at_once));
+        }
+    }
+
     /// The test's volume images, made (and formatted) at its first attempt and reused by the
     /// next ones: data written by one attempt is there for the retry.
     fn volumes(&self, test: &TestSpec) -> Result<Vec<(PathBuf, PathBuf)>, String> {
@@ -105,12 +123,17 @@ impl ContainerExecutor {
             stdout: req.stdout,
             stderr: req.stderr,
             cgroup_name: format!("a{:06}", req.key),
-            network: r.network.map(|n| psy_sandbox::net::Shaping {
-                egress_bit_per_sec: n.egress_bps,
-                ingress_bit_per_sec: n.ingress_bps,
-            }),
+            network: r.network.map(shaping),
         };
         Ok((spec, limits))
+    }
+}
+
+/// The sandbox's shaping for a test's `network` rates.
+fn shaping(n: psy_model::NetworkRequest) -> psy_sandbox::net::Shaping {
+    psy_sandbox::net::Shaping {
+        egress_bit_per_sec: n.egress_bps,
+        ingress_bit_per_sec: n.ingress_bps,
     }
 }
 

@@ -256,6 +256,20 @@ impl NetnsPool {
         Some(NetnsLease::new(key, ready, Arc::clone(&self.shared)))
     }
 
+    /// Starts making `at_once` namespaces with `shaping` in the background, for tests known to
+    /// come (so the first of them do not make their own on the caller's thread).
+    pub(crate) fn expect(&self, shaping: Shaping, at_once: usize) {
+        let mut state = self.shared.lock();
+        state.wanted.retain(|w| *w != shaping);
+        state.wanted.push(shaping);
+        if state.wanted.len() > MAX_SHAPINGS {
+            state.wanted.remove(0);
+        }
+        let (_, peak) = state.lent.entry(Some(shaping)).or_default();
+        *peak = (*peak).max(at_once.min(MAX_READY));
+        self.shared.wake.notify_one();
+    }
+
     /// A ready namespace for `key`, made now on the calling thread if none is waiting.
     pub(crate) fn take_or_make(&self, key: Key) -> Result<NetnsLease, MakeError> {
         if let Some(lease) = self.take(key) {
