@@ -44,6 +44,9 @@ fn main() {
             stderr: File::create("/dev/null").unwrap(),
             cgroup_name: format!("p{i}"),
             network: None,
+            privileged: false,
+            masked: Vec::new(),
+            allow: Default::default(),
         };
         let t0 = Instant::now();
         let mut ct = sandbox.spawn(spec, &limits).unwrap();

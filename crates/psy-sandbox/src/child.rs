@@ -8,6 +8,7 @@
 use crate::error::SetupStep;
 use crate::prepared::{BindTarget, Prepared};
 use crate::sys::{self, MountAttr};
+use crate::{confine, rootfs};
 use std::ffi::CStr;
 use std::os::fd::RawFd;
 
@@ -31,9 +32,17 @@ unsafe fn report(fd: RawFd, kind: i32, a: i32, b: i32) {
     libc::write(fd, buf.as_ptr().cast(), MSG_LEN);
 }
 
-unsafe fn fail(fd: RawFd, step: SetupStep) -> ! {
+pub(crate) unsafe fn fail(fd: RawFd, step: SetupStep) -> ! {
     report(fd, MSG_SETUP_ERROR, step.code(), sys::errno());
     libc::_exit(126)
+}
+
+/// Returns `r` (a C-style result) or aborts the set-up at `step` when it is negative.
+pub(crate) unsafe fn check_or_fail(fd: RawFd, step: SetupStep, r: libc::c_int) -> libc::c_int {
+    if r < 0 {
+        fail(fd, step);
+    }
+    r
 }
 
 /// Runs `$e` (a C-style call returning < 0 on error) and aborts the set-up at `$step` on error.
@@ -47,7 +56,7 @@ macro_rules! check {
     }};
 }
 
-unsafe fn write_file(path: &CStr, data: &[u8]) -> libc::c_int {
+pub(crate) unsafe fn write_file(path: &CStr, data: &[u8]) -> libc::c_int {
     let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
     if fd < 0 {
         return -1;
@@ -89,7 +98,7 @@ unsafe fn loopback_up() -> libc::c_int {
 
 /// Attaches a detached mount tree (from `open_tree`) at `target.path`, creating mount points
 /// inside the private `/tmp` first when needed.
-unsafe fn make_mountpoint(status: RawFd, target: &BindTarget) {
+pub(crate) unsafe fn make_mountpoint(status: RawFd, target: &BindTarget) {
     for dir in &target.mkdirs {
         if libc::mkdir(dir.as_ptr(), 0o755) < 0 && sys::errno() != libc::EEXIST {
             fail(status, SetupStep::MkdirMountpoint);
@@ -97,7 +106,7 @@ unsafe fn make_mountpoint(status: RawFd, target: &BindTarget) {
     }
 }
 
-unsafe fn attach(status: RawFd, tree: RawFd, target: &BindTarget, step: SetupStep) {
+pub(crate) unsafe fn attach(status: RawFd, tree: RawFd, target: &BindTarget, step: SetupStep) {
     make_mountpoint(status, target);
     check!(status, step, sys::move_mount_to(tree, &target.path));
     libc::close(tree);
@@ -149,6 +158,14 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
             libc::write(*procs, b"0".as_ptr().cast(), 1)
         );
     }
+    if p.hardened.is_some() {
+        // A cgroup namespace rooted at the container's own cgroup: the test sees only that.
+        check!(
+            status,
+            SetupStep::CgroupNamespace,
+            libc::unshare(libc::CLONE_NEWCGROUP)
+        );
+    }
     check!(
         status,
         SetupStep::Hostname,
@@ -159,7 +176,49 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         SetupStep::PrivateMounts,
         mount(c"none", c"/", c"", libc::MS_REC | libc::MS_PRIVATE, None)
     );
+    match &p.hardened {
+        Some(h) => {
+            // Before /sys is mounted: sysfs shows the network namespace of who mounts it.
+            join_network(p, status);
+            rootfs::build::build_and_enter(p, &h.root, h.userns, status);
+        }
+        None => {
+            privileged_view(p, status);
+            join_network(p, status);
+        }
+    }
+    check!(status, SetupStep::Chdir, libc::chdir(p.cwd.as_ptr()));
 
+    // vfork-style: the test shares our memory until it execs, so nothing is copied.
+    let stack = p.test_stack.as_ptr() as usize + p.test_stack.len();
+    let stack_top = (stack & !15) as *mut libc::c_void;
+    let mut flags = libc::CLONE_VFORK | libc::SIGCHLD;
+    if !p
+        .hardened
+        .as_ref()
+        .is_some_and(|h| h.confinement.needs_own_memory())
+    {
+        flags |= libc::CLONE_VM;
+    }
+    let test_pid = libc::clone(
+        exec_trampoline,
+        stack_top,
+        flags,
+        p as *const Prepared as *mut libc::c_void,
+    );
+    check!(status, SetupStep::ForkTest, test_pid);
+    // Keep only the status pipe: stray descriptors inherited from psy must not live on here.
+    if status > 0 {
+        libc::syscall(libc::SYS_close_range, 0, status - 1, 0);
+    }
+    libc::syscall(libc::SYS_close_range, status + 1, libc::c_uint::MAX, 0);
+    reap_until_test_exits(status, test_pid)
+}
+
+/// The privileged view: the host's root read-only in place, a private `/tmp`, the scratch area
+/// and volumes, a fresh `/proc` with `/proc/sys` read-only. Nothing is locked: a privileged test
+/// keeps host root's powers and could undo any of it.
+unsafe fn privileged_view(p: &Prepared, status: RawFd) {
     // Detached copies of the writable scratch dir and (if /tmp will hide it) the project dir,
     // taken before the root becomes read-only and /tmp is replaced.
     let clone_flags = sys::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
@@ -170,7 +229,7 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         check!(
             status,
             SetupStep::CloneScratch,
-            sys::open_tree(&p.scratch.path, clone_flags)
+            sys::open_tree(&p.scratch_source, clone_flags)
         )
     };
     let rdonly = MountAttr {
@@ -182,7 +241,7 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
             let fd = check!(
                 status,
                 SetupStep::CloneProject,
-                sys::open_tree(&project.path, clone_flags | sys::AT_RECURSIVE)
+                sys::open_tree(&project.source, clone_flags | sys::AT_RECURSIVE)
             );
             let flags = libc::AT_EMPTY_PATH as libc::c_uint | sys::AT_RECURSIVE;
             check!(
@@ -226,7 +285,12 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         );
     }
     if let Some(project) = &p.project {
-        attach(status, project_tree, project, SetupStep::MountProject);
+        attach(
+            status,
+            project_tree,
+            &project.target,
+            SetupStep::MountProject,
+        );
     }
     for (device, target) in &p.volumes {
         make_mountpoint(status, target);
@@ -283,6 +347,10 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         sys::move_mount_to(proc_sys, c"/proc/sys")
     );
     libc::close(proc_sys);
+}
+
+/// Joins the pre-made network namespace, or brings up loopback in the new one.
+unsafe fn join_network(p: &Prepared, status: RawFd) {
     match &p.netns {
         Some(netns) => {
             check!(
@@ -295,24 +363,6 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
             check!(status, SetupStep::Loopback, loopback_up());
         }
     }
-    check!(status, SetupStep::Chdir, libc::chdir(p.cwd.as_ptr()));
-
-    // vfork-style: the test shares our memory until it execs, so nothing is copied.
-    let stack = p.test_stack.as_ptr() as usize + p.test_stack.len();
-    let stack_top = (stack & !15) as *mut libc::c_void;
-    let test_pid = libc::clone(
-        exec_trampoline,
-        stack_top,
-        libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-        p as *const Prepared as *mut libc::c_void,
-    );
-    check!(status, SetupStep::ForkTest, test_pid);
-    // Keep only the status pipe: stray descriptors inherited from psy must not live on here.
-    if status > 0 {
-        libc::syscall(libc::SYS_close_range, 0, status - 1, 0);
-    }
-    libc::syscall(libc::SYS_close_range, status + 1, libc::c_uint::MAX, 0);
-    reap_until_test_exits(status, test_pid)
 }
 
 extern "C" fn exec_trampoline(arg: *mut libc::c_void) -> libc::c_int {
@@ -327,6 +377,9 @@ unsafe fn exec_test(p: &Prepared, status: RawFd) -> ! {
     check!(status, SetupStep::Stdio, libc::dup2(p.stdin, 0));
     check!(status, SetupStep::Stdio, libc::dup2(p.stdout, 1));
     check!(status, SetupStep::Stdio, libc::dup2(p.stderr, 2));
+    if let Some(h) = &p.hardened {
+        confine::confine(h.confinement, h.userns, &h.seccomp, status);
+    }
     // Psy owns the container's network (interfaces, addresses, shaping, and the namespace it
     // hands to the next test): the test may use it but not reconfigure it.
     check!(

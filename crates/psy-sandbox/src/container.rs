@@ -45,6 +45,8 @@ pub struct Container {
     pub(crate) _volumes: Vec<crate::disk::Attached>,
     /// The pooled network namespace: back to the pool when the (reaped) container is dropped.
     pub(crate) _netns: Option<crate::netns_pool::NetnsLease>,
+    /// The user namespace slot: free for the next container once this one is dropped (reaped).
+    pub(crate) _slot: Option<crate::userns::SlotLease>,
 }
 
 impl Container {

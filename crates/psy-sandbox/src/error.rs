@@ -60,6 +60,16 @@ setup_steps! {
     JoinNetns => "joining a pre-made network namespace",
     ReadOnlyProcSys => "making /proc/sys read-only",
     DropNetAdmin => "dropping CAP_NET_ADMIN",
+    CgroupNamespace => "entering a cgroup namespace",
+    HostView => "mounting the read-only host view",
+    MaskPath => "masking a path",
+    MountDev => "making the container's /dev",
+    MountRun => "mounting the private /run",
+    MountSys => "mounting /sys",
+    PivotRoot => "entering the container's root (pivot_root)",
+    JoinUserNamespace => "entering the test's user namespace",
+    Seccomp => "installing the seccomp filter",
+    DropCapabilities => "dropping capabilities",
 }
 
 /// Why a container could not be started or supervised.

@@ -64,6 +64,50 @@ pub(crate) fn send(sock: &OwnedFd, data: &[u8], fds: &[RawFd]) -> io::Result<()>
     }
 }
 
+/// Messages up to this size travel inline; a larger one (a long argv or environment) travels in
+/// a memfd sent with it: a datagram socket's send buffer caps a message at about 200 KiB.
+const INLINE_MAX: usize = 64 << 10;
+/// The body of a message whose real body is in the last descriptor.
+const SPILLED: &[u8] = b"\0psy-memfd";
+
+/// Like [`send`] for a body of any size.
+pub(crate) fn send_any(sock: &OwnedFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    if data.len() <= INLINE_MAX {
+        return send(sock, data, fds);
+    }
+    // SAFETY: plain syscall with a C string; a non-negative result is a new fd we own.
+    let memfd = unsafe { libc::memfd_create(c"psy-launch".as_ptr(), libc::MFD_CLOEXEC) };
+    if memfd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    let memfd = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(memfd) });
+    std::io::Write::write_all(&mut &memfd, data)?;
+    let mut all = fds.to_vec();
+    all.push(memfd.as_raw_fd());
+    send(sock, SPILLED, &all)
+}
+
+/// Like [`recv`] for a message sent with [`send_any`]: the body is left in `buf` (grown as
+/// needed) and its length returned.
+pub(crate) fn recv_any(sock: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<(usize, Vec<OwnedFd>)> {
+    let (n, mut fds) = recv(sock, buf)?;
+    if &buf[..n] != SPILLED {
+        return Ok((n, fds));
+    }
+    let memfd = fds.pop().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "spilled message without its memfd",
+        )
+    })?;
+    let file = std::fs::File::from(memfd);
+    let len = file.metadata()?.len() as usize;
+    buf.resize(buf.len().max(len), 0);
+    std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf[..len], 0)?;
+    Ok((len, fds))
+}
+
 /// Receives one message into `buf`; returns its length (0: the peer is gone) and its fds.
 pub(crate) fn recv(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
     let mut iov = libc::iovec {
@@ -138,5 +182,19 @@ mod tests {
         assert_eq!(text, "via the copy");
         drop(a);
         assert_eq!(recv(&b, &mut buf).unwrap().0, 0, "peer gone");
+    }
+
+    #[test]
+    fn large_messages_travel_in_a_memfd() {
+        let (a, b) = seqpacket_pair().unwrap();
+        let big = vec![7u8; 1 << 20];
+        let (r, w) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+        let sender = std::thread::spawn(move || send_any(&r, &big, &[w.as_raw_fd()]).unwrap());
+        let mut buf = vec![0u8; 4096];
+        let (n, fds) = recv_any(&b, &mut buf).unwrap();
+        sender.join().unwrap();
+        assert_eq!(n, 1 << 20);
+        assert!(buf[..n].iter().all(|&x| x == 7));
+        assert_eq!(fds.len(), 1, "the memfd is not handed on");
     }
 }

@@ -2,13 +2,17 @@
 //! Runs in psy itself or, normally, in the zygote (see `zygote.rs`).
 
 use crate::child;
+use crate::confine::Confinement;
 use crate::error::SandboxError;
-use crate::prepared::{self, IdMaps, Prepared};
+use crate::prepared::{self, HardenedInput, IdMaps, Prepared};
+use crate::rootfs::HostView;
+use crate::seccomp::Allowances;
 use crate::spec::ContainerSpec;
 use crate::sys;
 use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -57,6 +61,16 @@ pub(crate) struct Launch {
     pub(crate) sync_mounts: bool,
     /// `(loop device, path inside the container)` of each volume.
     pub(crate) volume_devices: Vec<(PathBuf, PathBuf)>,
+    /// How the test is confined; with anything but `Privileged` the container gets its own root.
+    pub(crate) confinement: Confinement,
+    /// The host's mounts and masked paths (hardened containers).
+    pub(crate) view: Option<HostView>,
+    /// Directories hidden from the test (psy's state directory).
+    pub(crate) masks: Vec<PathBuf>,
+    /// The slot's user namespace and the host id its root maps to (`SlotUserns`).
+    pub(crate) userns: Option<(OwnedFd, u32)>,
+    /// Calls the seccomp filter lets through beyond the default.
+    pub(crate) allow: Allowances,
 }
 
 impl Launch {
@@ -111,7 +125,18 @@ pub(crate) fn start_init(
     let launch_device = launch.scratch_device.clone();
     let launch_sync = launch.sync_mounts;
     let volume_devices = launch.volume_devices.clone();
-    let prepared_scratch = launch.spec.scratch_dir.clone();
+    let hardened = match (&launch.view, launch.confinement) {
+        (Some(view), confinement) if confinement != Confinement::Privileged => {
+            Some(HardenedInput {
+                view,
+                masks: &launch.masks,
+                confinement,
+                userns: launch.userns,
+                allow: launch.allow,
+            })
+        }
+        _ => None,
+    };
     let (prepared, owned) = Prepared::new(
         launch.spec,
         &launch.exe,
@@ -120,22 +145,22 @@ pub(crate) fn start_init(
         stdin.into(),
         id_maps,
         launch.netns,
+        hardened,
     )?;
     // Boxed: with a shared address space the init reads it at this address until it exits.
     let mut prepared = Box::new(prepared);
     prepared.psy_pidfd = psy_pidfd();
-    for (device, path) in &volume_devices {
-        let target = prepared::bind_target("volume path", path, Path::new("/tmp"))?;
-        prepared
-            .volumes
-            .push((prepared::cstring("volume", device)?, target));
+    for ((device, _), (slot, _)) in volume_devices.iter().zip(prepared.volumes.iter_mut()) {
+        *slot = prepared::cstring("volume", device)?;
     }
     if let Some(device) = &launch_device {
         prepared.scratch_device = Some(prepared::cstring("scratch disk", device)?);
         prepared.sync_mounts = launch_sync;
+        // Where the disk is mounted in the init's view (inside the stage when hardened).
+        let mounted_at = std::ffi::OsStr::from_bytes(prepared.scratch.path.as_bytes());
         prepared.scratch_lost_found = Some(prepared::cstring(
             "scratch disk",
-            prepared_scratch.join("lost+found"),
+            Path::new(mounted_at).join("lost+found"),
         )?);
     }
     let started = if flags & libc::CLONE_NEWUSER as u64 != 0 {

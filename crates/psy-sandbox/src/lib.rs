@@ -11,6 +11,7 @@
 pub mod cgroup;
 mod cgroup_pool;
 mod child;
+mod confine;
 mod container;
 mod disk;
 mod error;
@@ -19,15 +20,21 @@ mod launch;
 pub mod net;
 mod netns_pool;
 mod prepared;
+mod rootfs;
+mod seccomp;
 mod shared_init;
 mod spec;
 mod sys;
+mod userns;
 pub mod zygote;
 
+pub use confine::Confinement;
 pub use container::{Container, Outcome};
 pub use disk::format_image;
 pub use error::{SandboxError, SetupStep};
+pub use seccomp::Allowances;
 pub use spec::ContainerSpec;
+pub use userns::{DEFAULT_BASE as USERNS_DEFAULT_BASE, IDS_PER_SLOT as USERNS_IDS_PER_SLOT};
 
 use cgroup::{CgroupDriver, CgroupLimits};
 use launch::Launch;
@@ -55,6 +62,7 @@ struct Parts {
     disk: Option<disk::ScratchDisk>,
     volumes: Vec<disk::Attached>,
     netns: Option<netns_pool::NetnsLease>,
+    slot: Option<userns::SlotLease>,
 }
 
 /// Starts containers for one run of psy.
@@ -72,6 +80,12 @@ pub struct Sandbox {
     netns_pool: Option<netns_pool::NetnsPool>,
     /// `(argv[0], PATH, cwd)` -> the program, as resolved once (see `resolve`).
     resolved: Mutex<HashMap<(String, String, PathBuf), PathBuf>>,
+    /// How tests that are not privileged are confined on this host.
+    confinement: Confinement,
+    /// Per-slot user namespaces (root with user namespaces).
+    slots: Option<Arc<userns::UsernsSlots>>,
+    /// The host's mounts and masked paths, for every hardened container's root.
+    view: Option<rootfs::HostView>,
 }
 
 impl Sandbox {
@@ -103,6 +117,23 @@ impl Sandbox {
                 warnings.push(format!("not enforced on this host: {missing}"));
             }
         }
+        let (confinement, slots) = match unprivileged {
+            Some(_) => (Confinement::NestedUserns, None),
+            None => match userns::UsernsSlots::new() {
+                Ok(slots) => (Confinement::SlotUserns, Some(slots)),
+                Err(e) => {
+                    warnings.push(format!(
+                        "user namespaces are unavailable ({e}): tests run as host root with \
+                         Docker's default capabilities and seccomp filter instead"
+                    ));
+                    (Confinement::DockerCaps, None)
+                }
+            },
+        };
+        let cgroup2 = cgroups
+            .as_ref()
+            .is_some_and(|d| d.version() == cgroup::CgroupVersion::V2);
+        let view = Some(rootfs::HostView::detect(cgroup2)?);
         let run_group = format!("{CGROUP_PREFIX}-{}-{run_name}", std::process::id());
         let netns_pool = if unprivileged.is_none() {
             // The bridge's name: unique on the machine while this psy lives; `gc` finds it by
@@ -126,7 +157,15 @@ impl Sandbox {
             warnings,
             netns_pool,
             resolved: Mutex::default(),
+            confinement,
+            slots,
+            view,
         })
+    }
+
+    /// How tests that are not privileged are confined on this host.
+    pub fn confinement(&self) -> Confinement {
+        self.confinement
     }
 
     /// Tells the sandbox that up to `at_once` containers with this network shaping will run at
@@ -201,6 +240,7 @@ impl Sandbox {
                         _disk: parts.disk,
                         _volumes: parts.volumes,
                         _netns: parts.netns,
+                        _slot: parts.slot,
                     }),
                     Err(e) => {
                         if let Some(cg) = parts.cgroup {
@@ -317,7 +357,36 @@ impl Sandbox {
             (Some(_), None) => return Err(SandboxError::NetworkNeedsRoot),
             (Some(shaping), Some(pool)) => Some(pool.take_or_make(Some(*shaping))?),
         };
+        let confinement = if spec.privileged {
+            Confinement::Privileged
+        } else {
+            self.confinement
+        };
+        let slot = match (&self.slots, confinement) {
+            (Some(slots), Confinement::SlotUserns) => {
+                Some(slots.take().map_err(|source| SandboxError::Os {
+                    what: "user namespace",
+                    source,
+                })?)
+            }
+            _ => None,
+        };
+        let userns = match &slot {
+            Some(lease) => Some((
+                dup_fd(lease.userns()).map_err(|source| SandboxError::Os {
+                    what: "user namespace descriptor",
+                    source,
+                })?,
+                lease.host_root(),
+            )),
+            None => None,
+        };
         let launch = Launch {
+            confinement,
+            view: self.view.clone(),
+            masks: spec.masked.clone(),
+            userns,
+            allow: spec.allow,
             exe,
             cgroup_procs: cgroup
                 .as_ref()
@@ -349,6 +418,7 @@ impl Sandbox {
                 disk,
                 volumes,
                 netns,
+                slot,
             },
         ))
     }
@@ -367,6 +437,17 @@ impl Sandbox {
             }
         }
     }
+}
+
+/// A close-on-exec duplicate of `fd`.
+fn dup_fd(fd: std::os::fd::RawFd) -> std::io::Result<OwnedFd> {
+    // SAFETY: plain fcntl; a non-negative result is a new fd we own.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if new < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// A close-on-exec, non-blocking pipe: (read end, write end).

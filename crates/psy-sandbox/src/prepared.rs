@@ -1,7 +1,10 @@
 //! Turns a [`ContainerSpec`] into the C strings, pointer arrays and file descriptors that the
 //! container's init uses after `clone3`, where it may not allocate.
 
+use crate::confine::Confinement;
 use crate::error::SandboxError;
+use crate::rootfs::{plan, HostView, RootPlan};
+use crate::seccomp::{self, Allowances, SockFprog};
 use crate::spec::ContainerSpec;
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -33,9 +36,12 @@ pub(crate) struct Prepared {
     pub(crate) cwd: CString,
     pub(crate) hostname: CString,
     pub(crate) tmpfs_options: CString,
+    /// Where the scratch area is mounted (inside the stage when hardened) ...
     pub(crate) scratch: BindTarget,
+    /// ... and the host directory it comes from (unless it is a scratch disk).
+    pub(crate) scratch_source: CString,
     /// `None` when the project directory stays visible through the read-only root anyway.
-    pub(crate) project: Option<BindTarget>,
+    pub(crate) project: Option<ProjectMount>,
     pub(crate) has_shm: bool,
     // Descriptor numbers only: the descriptors themselves are owned by the caller of `new`, which
     // closes its copies right after the clone while the child may still read this struct.
@@ -61,6 +67,37 @@ pub(crate) struct Prepared {
     pub(crate) sync_mounts: bool,
     /// Volumes: a loop device to mount (ext4) at each target.
     pub(crate) volumes: Vec<(CString, BindTarget)>,
+    /// `None`: the privileged view (host root read-only, host root's powers).
+    pub(crate) hardened: Option<Hardened>,
+}
+
+/// The project directory, cloned from `source` and shown at `target` (when `/tmp` hides it).
+#[derive(Debug)]
+pub(crate) struct ProjectMount {
+    pub(crate) source: CString,
+    pub(crate) target: BindTarget,
+}
+
+/// A hardened container: its own root and a confined test.
+#[derive(Debug)]
+pub(crate) struct Hardened {
+    pub(crate) root: RootPlan,
+    pub(crate) confinement: Confinement,
+    /// The slot's user namespace (`SlotUserns`), else -1.
+    pub(crate) userns: RawFd,
+    pub(crate) seccomp: SockFprog,
+}
+
+/// What makes a container hardened, as the launcher knows it.
+#[derive(Debug)]
+pub(crate) struct HardenedInput<'a> {
+    pub(crate) view: &'a HostView,
+    /// Directories to hide (psy's state directory).
+    pub(crate) masks: &'a [PathBuf],
+    pub(crate) confinement: Confinement,
+    /// The slot's user namespace and the host id its root maps to.
+    pub(crate) userns: Option<(OwnedFd, u32)>,
+    pub(crate) allow: Allowances,
 }
 
 /// The single-id maps an unprivileged user may write for its own new user namespace.
@@ -149,6 +186,7 @@ pub(crate) fn bind_target(
 impl Prepared {
     /// `exe`: `argv[0]` resolved by [`resolve_command`]. Returns the descriptors it refers to,
     /// for the caller to keep open until the clone and close after it.
+    #[allow(clippy::too_many_arguments)] // one per part of the launch; a struct would only rename them
     pub(crate) fn new(
         spec: ContainerSpec,
         exe: &Path,
@@ -157,6 +195,7 @@ impl Prepared {
         stdin: OwnedFd,
         id_maps: Option<IdMaps>,
         netns: Option<OwnedFd>,
+        hardened: Option<HardenedInput<'_>>,
     ) -> Result<(Self, Vec<OwnedFd>), SandboxError> {
         let argv = spec
             .argv
@@ -169,10 +208,57 @@ impl Prepared {
             .map(|(k, v)| cstring("environment variable", format!("{k}={v}")))
             .collect::<Result<Vec<_>, _>>()?;
         let tmp = Path::new("/tmp");
+        // Trees the container mounts fresh: a mount target below one needs its directories made.
+        let mut fresh_trees = vec![tmp.to_path_buf()];
+        if let Some(h) = &hardened {
+            fresh_trees.extend(h.masks.iter().cloned());
+        }
+        let is_hardened = hardened.is_some();
+        let target = |what, path: &Path| match is_hardened {
+            true => plan::staged_target(what, path, &fresh_trees),
+            false => bind_target(what, path, tmp),
+        };
         let project = if spec.project_dir.starts_with(tmp) {
-            Some(bind_target("project directory", &spec.project_dir, tmp)?)
+            Some(ProjectMount {
+                source: cstring("project directory", &spec.project_dir)?,
+                target: match is_hardened {
+                    true => plan::staged_target(
+                        "project directory",
+                        &spec.project_dir,
+                        &[tmp.to_path_buf()],
+                    )?,
+                    false => bind_target("project directory", &spec.project_dir, tmp)?,
+                },
+            })
         } else {
             None
+        };
+        let volumes = spec
+            .volumes
+            .iter()
+            .map(|(_, path)| target("volume path", path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let host_root = hardened
+            .as_ref()
+            .and_then(|h| h.userns.as_ref().map(|(_, id)| *id));
+        let mut tmpfs_options = format!("size={},mode=1777", spec.tmp_bytes.max(4096));
+        if let Some(id) = host_root {
+            tmpfs_options.push_str(&format!(",uid={id},gid={id}"));
+        }
+        let mut userns_fd = None;
+        let hardened = match hardened {
+            Some(h) => {
+                let rootless = h.confinement == Confinement::NestedUserns;
+                let root = RootPlan::new(h.view, h.masks, rootless)?;
+                userns_fd = h.userns.map(|(fd, _)| fd);
+                Some(Hardened {
+                    root,
+                    confinement: h.confinement,
+                    userns: userns_fd.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+                    seccomp: SockFprog::new(seccomp::program(h.allow)),
+                })
+            }
+            None => None,
         };
         let stdout = OwnedFd::from(spec.stdout);
         let stderr = OwnedFd::from(spec.stderr);
@@ -184,11 +270,9 @@ impl Prepared {
             _envp: envp,
             cwd: cstring("working directory", &spec.cwd)?,
             hostname: cstring("hostname", &spec.hostname)?,
-            tmpfs_options: cstring(
-                "tmpfs options",
-                format!("size={},mode=1777", spec.tmp_bytes.max(4096)),
-            )?,
-            scratch: bind_target("scratch directory", &spec.scratch_dir, tmp)?,
+            tmpfs_options: cstring("tmpfs options", tmpfs_options)?,
+            scratch: target("scratch directory", &spec.scratch_dir)?,
+            scratch_source: cstring("scratch directory", &spec.scratch_dir)?,
             project,
             has_shm: Path::new("/dev/shm").is_dir(),
             cgroup_procs: cgroup_procs.iter().map(AsRawFd::as_raw_fd).collect(),
@@ -203,11 +287,17 @@ impl Prepared {
             scratch_device: None,
             scratch_lost_found: None,
             sync_mounts: false,
-            volumes: Vec::new(),
+            // The devices are filled in by the launcher; the targets are known here.
+            volumes: volumes
+                .into_iter()
+                .map(|t| (CString::default(), t))
+                .collect(),
+            hardened,
         };
         let mut owned = cgroup_procs;
         owned.extend([stdout, stderr, stdin, status_tx]);
         owned.extend(netns);
+        owned.extend(userns_fd);
         Ok((prepared, owned))
     }
 

@@ -34,4 +34,12 @@ pub struct ContainerSpec {
     /// `Some`: an `eth0` of its own on the run's bridge (isolated from other tests' ports),
     /// shaped to these rates; `None`: loopback only.
     pub network: Option<crate::net::Shaping>,
+    /// `privileged = true`: the host view read-only but host root's powers (no user namespace,
+    /// no seccomp filter, no own root). For tests that must manage the host.
+    pub privileged: bool,
+    /// Host directories hidden from the test behind an empty read-only tmpfs (psy's state
+    /// directory: the store, logs, other tests' scratch areas and images).
+    pub masked: Vec<PathBuf>,
+    /// Calls the seccomp filter lets through beyond the default profile (`allow = [...]`).
+    pub allow: crate::Allowances,
 }

@@ -14,6 +14,14 @@ pub(crate) const OPEN_TREE_CLONE: libc::c_uint = 1;
 pub(crate) const AT_RECURSIVE: libc::c_uint = 0x8000;
 pub(crate) const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub(crate) const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
 
 /// `struct clone_args` of `clone3(2)`.
 #[repr(C)]
@@ -84,6 +92,56 @@ pub(crate) unsafe fn mount_setattr(
         attr as *const MountAttr,
         std::mem::size_of::<MountAttr>(),
     ) as libc::c_int
+}
+
+/// `pivot_root(new_root, put_old)`.
+pub(crate) unsafe fn pivot_root(new_root: &CStr, put_old: &CStr) -> libc::c_int {
+    libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) as libc::c_int
+}
+
+/// A new, detached mount of `fstype` from `source` (`fsopen` + `fsconfig` + `fsmount`), so
+/// that attributes only a detached mount takes (an id mapping) can be set before it is attached.
+/// Returns the mount's descriptor, or -1 with `errno` set.
+pub(crate) unsafe fn mount_detached(fstype: &CStr, source: &CStr, sync: bool, attrs: u64) -> RawFd {
+    let fs = libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) as RawFd;
+    if fs < 0 {
+        return -1;
+    }
+    let synced = !sync
+        || libc::syscall(
+            libc::SYS_fsconfig,
+            fs,
+            FSCONFIG_SET_FLAG,
+            c"sync".as_ptr(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        ) >= 0;
+    let configured = synced
+        && libc::syscall(
+            libc::SYS_fsconfig,
+            fs,
+            FSCONFIG_SET_STRING,
+            c"source".as_ptr(),
+            source.as_ptr(),
+            0,
+        ) >= 0
+        && libc::syscall(
+            libc::SYS_fsconfig,
+            fs,
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        ) >= 0;
+    let mnt = if configured {
+        libc::syscall(libc::SYS_fsmount, fs, FSMOUNT_CLOEXEC, attrs) as RawFd
+    } else {
+        -1
+    };
+    let err = errno();
+    libc::close(fs);
+    *libc::__errno_location() = err;
+    mnt
 }
 
 /// Sends `signal` through a pidfd (immune to pid reuse).

@@ -8,9 +8,12 @@
 //! cheap. `CLONE_PARENT` makes each init psy's child, so psy waits for it, gets its rusage and
 //! its `PR_SET_PDEATHSIG` still follows psy's main thread.
 
+use crate::confine::Confinement;
 use crate::error::SandboxError;
 use crate::fdpass;
 use crate::launch::{self, Launch};
+use crate::rootfs::HostView;
+use crate::seccomp::Allowances;
 use crate::spec::ContainerSpec;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -45,6 +48,12 @@ struct WireLaunch {
     scratch_device: Option<PathBuf>,
     sync_mounts: bool,
     volume_devices: Vec<(PathBuf, PathBuf)>,
+    confinement: Confinement,
+    view: Option<HostView>,
+    masks: Vec<PathBuf>,
+    /// The host id the slot's root maps to; its user namespace travels as a descriptor.
+    userns_host_root: Option<u32>,
+    allow: Allowances,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -123,6 +132,11 @@ impl Session<'_> {
             scratch_device: launch.scratch_device.clone(),
             sync_mounts: launch.sync_mounts,
             volume_devices: launch.volume_devices.clone(),
+            confinement: launch.confinement,
+            view: launch.view.clone(),
+            masks: launch.masks.clone(),
+            userns_host_root: launch.userns.as_ref().map(|(_, id)| *id),
+            allow: launch.allow,
         };
         let body = serde_json::to_vec(&wire).expect("a launch serialises");
         let mut fds = vec![
@@ -131,7 +145,8 @@ impl Session<'_> {
             launch.status_tx.as_raw_fd(),
         ];
         fds.extend(launch.netns.as_ref().map(|fd| fd.as_raw_fd()));
-        fdpass::send(&self.sock, &body, &fds).map_err(zygote_err)
+        fds.extend(launch.userns.as_ref().map(|(fd, _)| fd.as_raw_fd()));
+        fdpass::send_any(&self.sock, &body, &fds).map_err(zygote_err)
     }
 
     /// The next launch's init: its pid and pidfd.
@@ -169,9 +184,9 @@ fn serve(sock: OwnedFd, psy: libc::pid_t) -> ! {
         libc::setpgid(0, 0);
     }
     launch::set_psy_pid(psy);
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 1 << 16];
     loop {
-        let (n, fds) = match fdpass::recv(&sock, &mut buf) {
+        let (n, fds) = match fdpass::recv_any(&sock, &mut buf) {
             Ok((0, _)) | Err(_) => break,
             Ok(msg) => msg,
         };
@@ -207,6 +222,10 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
     } else {
         None
     };
+    let userns = match wire.userns_host_root {
+        Some(id) => Some((next("user namespace")?, id)),
+        None => None,
+    };
     let launch = Launch {
         exe: wire.exe,
         spec: ContainerSpec {
@@ -217,12 +236,17 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
             tmp_bytes: wire.tmp_bytes,
             scratch_dir: wire.scratch_dir,
             scratch_bytes: wire.scratch_bytes,
-            volumes: Vec::new(),
+            // Only the paths are used past this point; the devices come in `volume_devices`.
+            volumes: wire.volume_devices.clone(),
             project_dir: wire.project_dir,
             stdout: File::from(stdout),
             stderr: File::from(stderr),
             cgroup_name: String::new(),
             network: None, // attached by psy before the launch
+            // Carried by the launch itself (`confinement`, `masks`, `allow`).
+            privileged: false,
+            masked: Vec::new(),
+            allow: Allowances::default(),
         },
         cgroup_procs: wire.cgroup_procs,
         status_tx,
@@ -231,6 +255,11 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
         scratch_device: wire.scratch_device,
         sync_mounts: wire.sync_mounts,
         volume_devices: wire.volume_devices,
+        confinement: wire.confinement,
+        view: wire.view,
+        masks: wire.masks,
+        userns,
+        allow: wire.allow,
     };
     launch::start_init(launch, libc::CLONE_PARENT as u64)
 }

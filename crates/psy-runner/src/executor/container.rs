@@ -119,11 +119,17 @@ impl ContainerExecutor {
             scratch_dir: req.scratch,
             scratch_bytes: r.disk_bytes,
             volumes: self.volumes(req.test)?,
-            project_dir: req.project_dir,
+            project_dir: req.project_dir.clone(),
             stdout: req.stdout,
             stderr: req.stderr,
             cgroup_name: format!("a{:06}", req.key),
             network: r.network.map(shaping),
+            privileged: false,
+            // The store, logs and every other test's scratch area and images.
+            masked: vec![crate::layout::StateDir::new(&req.project_dir)
+                .root()
+                .to_path_buf()],
+            allow: Default::default(),
         };
         Ok((spec, limits))
     }

@@ -88,6 +88,9 @@ impl Fixture {
             stderr: File::create(self.project().join(format!("err{n}"))).unwrap(),
             cgroup_name: format!("c{n}"),
             network: None,
+            privileged: false,
+            masked: Vec::new(),
+            allow: Default::default(),
         };
         (spec, out)
     }

@@ -102,6 +102,9 @@ fn container_probe<'a>(
             stderr: File::create("/dev/null")?,
             cgroup_name: format!("{tag}{i}"),
             network,
+            privileged: false,
+            masked: Vec::new(),
+            allow: Default::default(),
         };
         let t = Instant::now();
         let outcome = sandbox.spawn(spec, &limits)?.finish();

@@ -1,0 +1,157 @@
+//! What the test's own process does between its clone and `execve`: give up host root.
+//!
+//! - As root (the normal farm set-up) the test joins its slot's user namespace (see
+//!   `userns.rs`) and copies its mount namespace into it: every mount the init made becomes
+//!   locked (cannot be unmounted, remounted writable or moved), and the test is root only over
+//!   what that namespace owns.
+//! - Without root, psy already runs the init in a user namespace; the test unshares a nested
+//!   one for the same locking (`mount -o remount,rw` no longer undoes the read-only view).
+//! - As root where user namespaces are unavailable, the test keeps host uid 0 with Docker's
+//!   default capability set (minus `CAP_MKNOD`: there is no device cgroup here).
+//!
+//! In every mode the seccomp filter (`seccomp.rs`) is installed last. Privileged tests
+//! (`privileged = true`) skip all of this.
+
+use crate::child::{check_or_fail, write_file};
+use crate::error::SetupStep;
+use crate::seccomp::{self, SockFprog};
+use serde::{Deserialize, Serialize};
+use std::os::fd::RawFd;
+
+/// How a test is kept from the host's powers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Confinement {
+    /// `privileged = true`: the host view read-only, the test keeps host root's powers.
+    Privileged,
+    /// Root: an own root (pivot_root), and container root is an unprivileged host uid.
+    SlotUserns,
+    /// Rootless: an own root, in a user namespace nested in psy's.
+    NestedUserns,
+    /// Root without user namespaces: an own root, host uid 0 with Docker's capabilities.
+    DockerCaps,
+}
+
+impl Confinement {
+    /// A short description for warnings and reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Confinement::Privileged => "privileged (host root's powers)",
+            Confinement::SlotUserns => "user namespace per slot (container root is not host root)",
+            Confinement::NestedUserns => "rootless (nested user namespace)",
+            Confinement::DockerCaps => "host root with Docker's default capabilities",
+        }
+    }
+
+    /// Whether the test must be cloned with its own address space (to unshare a user namespace).
+    pub(crate) fn needs_own_memory(self) -> bool {
+        self == Confinement::NestedUserns
+    }
+}
+
+/// Docker's default capabilities (moby `oci/caps/defaults.go`) without `CAP_MKNOD`:
+/// CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE,
+/// NET_RAW, SYS_CHROOT, AUDIT_WRITE, SETFCAP.
+const DOCKER_CAPS: u64 = 1 << 0
+    | 1 << 1
+    | 1 << 3
+    | 1 << 4
+    | 1 << 5
+    | 1 << 6
+    | 1 << 7
+    | 1 << 8
+    | 1 << 10
+    | 1 << 13
+    | 1 << 18
+    | 1 << 29
+    | 1 << 31;
+
+/// Confines the calling (test) process. Async-signal-safe.
+///
+/// # Safety
+/// Only in the test's process after its clone, before `execve`.
+pub(crate) unsafe fn confine(
+    confinement: Confinement,
+    userns: RawFd,
+    seccomp_prog: &SockFprog,
+    status: RawFd,
+) {
+    match confinement {
+        Confinement::Privileged => return,
+        Confinement::SlotUserns => {
+            let step = SetupStep::JoinUserNamespace;
+            check_or_fail(status, step, libc::setns(userns, libc::CLONE_NEWUSER));
+            check_or_fail(status, step, libc::unshare(libc::CLONE_NEWNS));
+            check_or_fail(status, step, libc::setresgid(0, 0, 0));
+            check_or_fail(status, step, libc::setgroups(0, std::ptr::null()));
+            check_or_fail(status, step, libc::setresuid(0, 0, 0));
+        }
+        Confinement::NestedUserns => {
+            let step = SetupStep::JoinUserNamespace;
+            check_or_fail(
+                status,
+                step,
+                libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS),
+            );
+            check_or_fail(status, step, write_file(c"/proc/self/setgroups", b"deny"));
+            check_or_fail(status, step, write_file(c"/proc/self/gid_map", b"0 0 1"));
+            check_or_fail(status, step, write_file(c"/proc/self/uid_map", b"0 0 1"));
+        }
+        Confinement::DockerCaps => {
+            // The filter needs CAP_SYS_ADMIN (or no_new_privs) to install: before the drop.
+            check_or_fail(status, SetupStep::Seccomp, seccomp::install(seccomp_prog));
+            drop_capabilities(status);
+            return;
+        }
+    }
+    check_or_fail(status, SetupStep::Seccomp, seccomp::install(seccomp_prog));
+}
+
+/// Keeps only [`DOCKER_CAPS`] in every set, bounding set included.
+unsafe fn drop_capabilities(status: RawFd) {
+    let step = SetupStep::DropCapabilities;
+    for cap in 0..64 {
+        if DOCKER_CAPS & (1 << cap) == 0 {
+            let r = libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
+            // EINVAL: past the kernel's last capability.
+            if r < 0 && crate::sys::errno() != libc::EINVAL {
+                crate::child::fail(status, step);
+            }
+        }
+    }
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let low = DOCKER_CAPS as u32;
+    let high = (DOCKER_CAPS >> 32) as u32;
+    let data = [
+        Data {
+            effective: low,
+            permitted: low,
+            inheritable: 0,
+        },
+        Data {
+            effective: high,
+            permitted: high,
+            inheritable: 0,
+        },
+    ];
+    check_or_fail(
+        status,
+        step,
+        libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) as libc::c_int,
+    );
+}
