@@ -95,6 +95,9 @@ pub(crate) struct RunArgs {
     /// Print a line for every passing test too.
     #[arg(long)]
     pub(crate) show_passing: bool,
+    /// Let tests with `privileged = true` run with host root's powers (refused without it).
+    #[arg(long)]
+    pub(crate) allow_privileged: bool,
     #[arg(long, value_enum, default_value = "auto")]
     pub(crate) color: Color,
 }

@@ -129,5 +129,6 @@ fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
         tags: base.tags.clone(),
         origin: base.origin.clone(),
         volumes: base.volumes.clone(),
+        sandbox: settings.sandbox(),
     }
 }

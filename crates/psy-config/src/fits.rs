@@ -133,6 +133,7 @@ mod tests {
             tags: vec![],
             origin: "psyduck.toml:3".into(),
             volumes: Vec::new(),
+            sandbox: Default::default(),
         }
     }
 

@@ -61,6 +61,10 @@ pub struct Settings {
     /// Disk IO throttles; merged key by key across levels.
     pub io: Option<IoRequest>,
     pub network: Option<NetworkRequest>,
+    /// `privileged = true`: host root's powers (needs `psy run --allow-privileged`).
+    pub privileged: Option<bool>,
+    /// `allow = ["perf", "bpf"]`: calls the seccomp filter lets through.
+    pub allow: Option<Vec<psy_model::Allowance>>,
 }
 
 impl Settings {
@@ -82,6 +86,19 @@ impl Settings {
                 (Some(base), Some(top)) => Some(top.over(&base)),
                 (base, top) => top.or(base),
             },
+            privileged: top.privileged.or(self.privileged),
+            allow: top.allow.clone().or_else(|| self.allow.clone()),
+        }
+    }
+
+    /// `privileged` and `allow`, with hardening on and nothing extra allowed by default.
+    pub fn sandbox(&self) -> psy_model::SandboxRequest {
+        let mut allow = self.allow.clone().unwrap_or_default();
+        allow.sort();
+        allow.dedup();
+        psy_model::SandboxRequest {
+            privileged: self.privileged.unwrap_or(false),
+            allow,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use crate::manifest::Settings;
 use crate::values::{Argv, Cpus, IoWeight, Rate, Size, Timeout, Toggle};
-use psy_model::{CpuPolicy, IoCapacity, IoRequest, NetworkRequest};
+use psy_model::{Allowance, CpuPolicy, IoCapacity, IoRequest, NetworkRequest};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -27,6 +27,8 @@ macro_rules! with_settings {
             pub(crate) disk: Option<Size<true>>,
             pub(crate) io: Option<RawIo>,
             pub(crate) network: Option<RawNetwork>,
+            pub(crate) privileged: Option<bool>,
+            pub(crate) allow: Option<Vec<Allowance>>,
         }
 
         impl $name {
@@ -41,6 +43,8 @@ macro_rules! with_settings {
                     disk_bytes: self.disk.map(|d| d.0),
                     io: self.io.as_ref().map(RawIo::request),
                     network: self.network.as_ref().map(RawNetwork::request),
+                    privileged: self.privileged,
+                    allow: self.allow.clone(),
                 }
             }
         }

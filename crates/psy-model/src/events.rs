@@ -65,6 +65,9 @@ pub enum RunEvent {
         test_id: TestId,
         attempt: u32,
         resources: Resources,
+        /// The attempt runs with host root's powers (`privileged = true`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        privileged: bool,
     },
     AttemptFinished {
         result: AttemptResult,

@@ -8,6 +8,7 @@ pub mod events;
 pub mod ids;
 pub mod outcome;
 pub mod resources;
+pub mod sandbox;
 pub mod test;
 
 pub use events::RunEvent;
@@ -16,4 +17,5 @@ pub use outcome::{AttemptResult, AttemptStatus, ExitInfo, TestResult, TestStatus
 pub use resources::{
     Capacity, CpuPolicy, IoCapacity, IoRequest, NetworkRequest, Resources, MILLI_PER_CPU,
 };
+pub use sandbox::{Allowance, SandboxRequest};
 pub use test::{TestSpec, VolumeSpec};

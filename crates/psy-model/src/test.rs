@@ -34,6 +34,9 @@ pub struct TestSpec {
     /// Persistent filesystems mounted into every attempt of this test id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<VolumeSpec>,
+    /// `privileged` and `allow`: how far the sandbox's hardening applies.
+    #[serde(default)]
+    pub sandbox: crate::SandboxRequest,
 }
 
 /// `[[test.volume]]`: a filesystem of its own that keeps its data across the attempts (and

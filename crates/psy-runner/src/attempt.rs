@@ -160,6 +160,7 @@ mod tests {
             tags: vec![],
             origin: "x".into(),
             volumes: Vec::new(),
+            sandbox: Default::default(),
         }
     }
 

@@ -169,6 +169,20 @@ pub fn run(
     for message in executor.warnings() {
         emit(&RunEvent::Warning { message });
     }
+    let privileged: Vec<&str> = settings
+        .tests
+        .iter()
+        .filter(|t| t.sandbox.privileged)
+        .map(|t| t.id.as_str())
+        .collect();
+    if !privileged.is_empty() {
+        emit(&RunEvent::Warning {
+            message: format!(
+                "privileged (host root's powers, no sandbox hardening): {}",
+                privileged.join(", ")
+            ),
+        });
+    }
     let interrupts = Interrupts::install().map_err(io_err("installing signal handlers"))?;
     let scratch = ScratchPool::new(settings.state.run_scratch(&settings.run_id));
     let spares = settings.state.log_spares();
@@ -274,6 +288,7 @@ impl RunLoop<'_> {
                 test_id: test.id.clone(),
                 attempt,
                 resources: test.resources.clone(),
+                privileged: test.sandbox.privileged,
             });
             let key = placement.key;
             let start = Starting {

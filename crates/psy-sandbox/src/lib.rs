@@ -352,11 +352,16 @@ impl Sandbox {
             None => None,
         };
         let (status_rx, status_tx) = pipe()?;
-        let netns = match (&spec.network, &self.netns_pool) {
+        let mut netns = match (&spec.network, &self.netns_pool) {
             (None, pool) => pool.as_ref().and_then(|pool| pool.take(None)),
             (Some(_), None) => return Err(SandboxError::NetworkNeedsRoot),
             (Some(shaping), Some(pool)) => Some(pool.take_or_make(Some(*shaping))?),
         };
+        if spec.privileged {
+            if let Some(lease) = &mut netns {
+                lease.taint();
+            }
+        }
         let confinement = if spec.privileged {
             Confinement::Privileged
         } else {

@@ -42,6 +42,21 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.jobs == Some(0) {
         return Err(usage("--jobs 0: must be at least 1"));
     }
+    let privileged: Vec<String> = tests
+        .iter()
+        .filter(|t| t.sandbox.privileged)
+        .map(|t| format!("{} ({})", t.id, t.origin))
+        .collect();
+    if !privileged.is_empty() && !args.allow_privileged {
+        return Err(usage(format!(
+            "{} test{} ask{} for `privileged = true` (host root's powers, no sandbox hardening): {}; \
+             run with --allow-privileged to let them, or remove the key",
+            privileged.len(),
+            if privileged.len() == 1 { "" } else { "s" },
+            if privileged.len() == 1 { "s" } else { "" },
+            privileged.join(", ")
+        )));
+    }
 
     let state = StateDir::new(&manifest.dir);
     let _lock = state

@@ -54,6 +54,7 @@ fn started(id: &str, n: u32, memory_bytes: u64) -> RunEvent {
         test_id: TestId(id.into()),
         attempt: n,
         resources,
+        privileged: false,
     }
 }
 

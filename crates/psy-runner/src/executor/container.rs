@@ -124,12 +124,15 @@ impl ContainerExecutor {
             stderr: req.stderr,
             cgroup_name: format!("a{:06}", req.key),
             network: r.network.map(shaping),
-            privileged: false,
+            privileged: req.test.sandbox.privileged,
             // The store, logs and every other test's scratch area and images.
             masked: vec![crate::layout::StateDir::new(&req.project_dir)
                 .root()
                 .to_path_buf()],
-            allow: Default::default(),
+            allow: psy_sandbox::Allowances {
+                perf: req.test.sandbox.allow.contains(&psy_model::Allowance::Perf),
+                bpf: req.test.sandbox.allow.contains(&psy_model::Allowance::Bpf),
+            },
         };
         Ok((spec, limits))
     }

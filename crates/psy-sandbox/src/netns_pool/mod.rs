@@ -111,9 +111,17 @@ pub(crate) struct NetnsLease {
     shared: Arc<Shared>,
     /// Interface counters when lent: `(sent, received)` bytes of the test's `eth0`.
     baseline: Option<(u64, u64)>,
+    /// Never lent again: a privileged test could change what the clean check cannot see
+    /// (its sysctls, routes, firewall).
+    tainted: bool,
 }
 
 impl NetnsLease {
+    /// Discards the namespace when the lease ends instead of recycling it.
+    pub(crate) fn taint(&mut self) {
+        self.tainted = true;
+    }
+
     fn new(key: Key, ready: Ready, shared: Arc<Shared>) -> Self {
         let baseline = ready
             .attachment
@@ -124,6 +132,7 @@ impl NetnsLease {
             ready: Some(ready),
             shared,
             baseline,
+            tainted: false,
         }
     }
 
@@ -165,7 +174,7 @@ impl Drop for NetnsLease {
             if let Some((now, _)) = state.lent.get_mut(&self.key) {
                 *now = now.saturating_sub(1);
             }
-            if state.closed {
+            if state.closed || self.tainted {
                 drop(state);
                 ready.discard();
             } else {
