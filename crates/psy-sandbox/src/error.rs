@@ -95,6 +95,8 @@ pub enum SandboxError {
         #[source]
         source: crate::cgroup::CgroupError,
     },
+    #[error("not possible on this host: {what}")]
+    Unsupported { what: &'static str },
     #[error("a disk size limit needs root (a loop device); run psy as root or remove `disk`")]
     DiskNeedsRoot,
     #[error("a network of its own (`network = ...`) needs root (veth pairs and a bridge)")]

@@ -168,6 +168,25 @@ impl Sandbox {
         self.confinement
     }
 
+    /// Confines tests that are not privileged as `confinement` instead of the strongest this
+    /// host allows (benchmarks compare the layers; `Privileged` turns hardening off). Refused
+    /// when the host cannot provide it.
+    pub fn set_confinement(&mut self, confinement: Confinement) -> Result<(), SandboxError> {
+        let possible = match confinement {
+            Confinement::Privileged => true,
+            Confinement::SlotUserns => self.slots.is_some(),
+            Confinement::NestedUserns => self.unprivileged.is_some(),
+            Confinement::DockerCaps => self.unprivileged.is_none(),
+        };
+        if !possible {
+            return Err(SandboxError::Unsupported {
+                what: confinement.describe(),
+            });
+        }
+        self.confinement = confinement;
+        Ok(())
+    }
+
     /// Tells the sandbox that up to `at_once` containers with this network shaping will run at
     /// once: their namespaces are made and shaped in the background from now on.
     pub fn expect_network(&self, shaping: net::Shaping, at_once: usize) {

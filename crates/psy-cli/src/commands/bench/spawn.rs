@@ -6,7 +6,7 @@ use super::stats::Series;
 use clap::Args;
 use psy_sandbox::cgroup::CgroupLimits;
 use psy_sandbox::net::Shaping;
-use psy_sandbox::{ContainerSpec, Sandbox};
+use psy_sandbox::{Confinement, ContainerSpec, Sandbox};
 use std::fs::File;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -131,12 +131,35 @@ pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
     for w in sandbox.warnings() {
         eprintln!("warning: {w}");
     }
+    // The same build with hardening layers taken off, for the cost of each.
+    let layers = [Confinement::DockerCaps, Confinement::Privileged];
+    let mut lighter = Vec::new();
+    for (i, confinement) in layers.into_iter().enumerate() {
+        if confinement == sandbox.confinement() {
+            continue;
+        }
+        let mut s = Sandbox::new(&format!("bench{}-{i}", std::process::id()))?;
+        match s.set_confinement(confinement) {
+            Ok(()) => lighter.push((confinement, s)),
+            Err(e) => eprintln!("skipped the {confinement:?} row: {e}"),
+        }
+    }
     let mut probes: Vec<(&str, Probe<'_>)> = Vec::new();
     probes.push(("fork+exec /bin/true", fork_exec_probe()));
     probes.push((
-        "psy container (pid,mnt,net,uts,ipc ns + cgroups + mounts)",
+        "psy container, hardened (ns + cgroups + own root + userns + seccomp)",
         container_probe(&sandbox, dir.path(), None, "b"),
     ));
+    for (confinement, s) in &lighter {
+        let (name, tag) = match confinement {
+            Confinement::DockerCaps => (
+                "psy container, own root + seccomp + caps, no user namespace",
+                "d",
+            ),
+            _ => ("psy container, hardening off (privileged view)", "p"),
+        };
+        probes.push((name, container_probe(s, dir.path(), None, tag)));
+    }
     probes.push((
         "psy container + own eth0 on a bridge, tbf 100Mbit both ways",
         container_probe(&sandbox, dir.path(), Some(BENCH_SHAPING), "n"),
@@ -189,6 +212,9 @@ pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
         }
     }
     sandbox.close();
+    for (_, s) in &lighter {
+        s.close();
+    }
     let series: Vec<Series> = probes
         .iter()
         .zip(samples)
@@ -200,14 +226,27 @@ pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
         println!("{}", s.row());
     }
     let (fork_exec, ours) = (&series[0], &series[1]);
+    let ms = |s: &Series| s.median.as_secs_f64() * 1000.0;
     println!(
-        "psy container median / fork+exec median = {:.2}x (target <= 3x)",
-        ours.median.as_secs_f64() / fork_exec.median.as_secs_f64()
+        "hardened psy container median / fork+exec median = {:.2}x (target <= 2x)",
+        ms(ours) / ms(fork_exec)
     );
-    println!(
-        "network (veth + address + shaping) adds {:+.2} ms to the median (target <= 2 ms)",
-        (series[2].median.as_secs_f64() - ours.median.as_secs_f64()) * 1000.0
-    );
+    let find = |prefix: &str| series.iter().find(|s| s.name.starts_with(prefix));
+    let own_root = find("psy container, own root");
+    let off = find("psy container, hardening off");
+    if let (Some(own_root), Some(off)) = (own_root, off) {
+        println!(
+            "layer costs (medians): own root + seccomp + caps {:+.3} ms, user namespace {:+.3} ms",
+            ms(own_root) - ms(off),
+            ms(ours) - ms(own_root)
+        );
+    }
+    if let Some(net) = find("psy container + own eth0") {
+        println!(
+            "network (veth + address + shaping) adds {:+.2} ms to the median (target <= 2 ms)",
+            ms(net) - ms(ours)
+        );
+    }
     if let Some(unshare) = series.iter().find(|s| s.name.starts_with("unshare")) {
         println!(
             "psy container median / unshare median = {:.2}x (target < 1x)",
