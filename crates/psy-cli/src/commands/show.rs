@@ -4,7 +4,7 @@ use super::attempt_row;
 use super::context::{load_manifest, open_store};
 use crate::cli::ShowArgs;
 use crate::exit::usage;
-use psy_report::format;
+use psy_report::{format, text};
 use psy_runner::layout::StateDir;
 use psy_store::Store;
 use std::io::Write;
@@ -45,39 +45,37 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     )?;
     if args.attempts {
         let attempts = store.attempts(&run.run_id)?;
-        let width = attempts
-            .iter()
-            .map(|a| a.test_id.as_str().len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        writeln!(out, "{:width$}  {}", "TEST", attempt_row::header())?;
+        let width = text::column_width("TEST", attempts.iter().map(|a| a.test_id.as_str()));
+        writeln!(
+            out,
+            "{}  {}",
+            text::pad("TEST", width),
+            attempt_row::header()
+        )?;
         for a in attempts {
             writeln!(
                 out,
-                "{:width$}  {}",
-                a.test_id.as_str(),
+                "{}  {}",
+                text::pad(a.test_id.as_str(), width),
                 attempt_row::columns(&a)
             )?;
         }
     } else {
         let results = store.test_results(&run.run_id)?;
-        let width = results
-            .iter()
-            .map(|r| r.test_id.as_str().len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
+        let width = text::column_width("TEST", results.iter().map(|r| r.test_id.as_str()));
         writeln!(
             out,
-            "{:width$}  {:8}  {:>8}  {:>9}",
-            "TEST", "STATUS", "ATTEMPTS", "TIME"
+            "{}  {:8}  {:>8}  {:>9}",
+            text::pad("TEST", width),
+            "STATUS",
+            "ATTEMPTS",
+            "TIME"
         )?;
         for r in results {
             writeln!(
                 out,
-                "{:width$}  {:8}  {:>8}  {:>9}",
-                r.test_id.as_str(),
+                "{}  {:8}  {:>8}  {:>9}",
+                text::pad(r.test_id.as_str(), width),
                 r.status.as_str(),
                 r.attempts,
                 format::duration(r.duration_ms)

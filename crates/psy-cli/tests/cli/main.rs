@@ -7,6 +7,7 @@ mod env_vars;
 mod example;
 mod exit_codes;
 mod filters;
+mod hostile_names;
 mod json_stream;
 mod junit;
 mod limits;
