@@ -312,7 +312,11 @@ impl RunLoop<'_> {
                     test: start.test_idx,
                     attempt: start.attempt,
                     handle,
-                    deadline: start.started_at + self.tests[start.test_idx].timeout,
+                    // Timeouts are bounded at load; a far-future deadline beats a panic.
+                    deadline: start
+                        .started_at
+                        .checked_add(self.tests[start.test_idx].timeout)
+                        .unwrap_or(start.started_at + psy_model::bounds::MAX_TIMEOUT),
                     started_at_ms: start.started_at_ms,
                     timed_out: false,
                     paths: start.paths,
@@ -439,7 +443,8 @@ impl RunLoop<'_> {
         self.durations[test_idx] += result.duration_ms;
         let (attempt, status) = (result.attempt, result.status);
         (self.emit)(&RunEvent::AttemptFinished { result });
-        let allowed = 1 + self.retries.unwrap_or(test.retries);
+        let retries = self.retries.unwrap_or(test.retries);
+        let allowed = retries.min(psy_model::bounds::MAX_RETRIES) + 1;
         if status != AttemptStatus::Pass && attempt < allowed && !self.interrupted {
             (self.emit)(&RunEvent::AttemptRetrying {
                 test_id: test.id.clone(),

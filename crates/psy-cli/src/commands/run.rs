@@ -4,6 +4,7 @@ use super::context::{open_store, selected_tests};
 use crate::cli::{Color, MessageFormat, RunArgs};
 use crate::exit::{usage, TESTS_FAILED};
 use anyhow::Context;
+use psy_model::bounds::MAX_RETRIES;
 use psy_model::{RunId, MILLI_PER_CPU};
 use psy_report::{
     ColorChoice, Fanout, HumanOptions, HumanReporter, JsonReporter, JunitOptions, JunitReporter,
@@ -39,6 +40,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(c) => Some((c * f64::from(MILLI_PER_CPU)).round() as u32),
         None => None,
     };
+    if let Some(n) = args.retries.filter(|&n| n > MAX_RETRIES) {
+        return Err(usage(format!("--retries {n}: at most {MAX_RETRIES}")));
+    }
     if args.jobs == Some(0) {
         return Err(usage("--jobs 0: must be at least 1"));
     }

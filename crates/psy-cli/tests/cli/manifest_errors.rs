@@ -146,3 +146,22 @@ fn invalid_toml() {
     let msg = refused(&p, &["run"]);
     assert_has(&msg, &["psyduck.toml:", "invalid TOML"]);
 }
+
+#[test]
+fn numbers_out_of_bounds() {
+    let p = Project::new(&format!("{TWO_TESTS}retries = 4294967295\n"));
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:7:11: test[1].retries: invalid value 4294967295 (expected 0 to 100)"],
+    );
+    let p = Project::new(&format!("{TWO_TESTS}memory = 1\n"));
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:7:10: test[1].memory: size 1B is too small (the minimum is 1MiB)"],
+    );
+    let p = Project::new(TWO_TESTS);
+    let msg = refused(&p, &["run", "--retries", "4294967295"]);
+    assert_has(&msg, &["--retries 4294967295: at most 100"]);
+}

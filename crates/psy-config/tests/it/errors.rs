@@ -1,6 +1,6 @@
 //! Every manifest error is one line: `path:line:col: key: problem`.
 
-use crate::error;
+use crate::{error, parse};
 
 #[test]
 fn bad_size_points_at_the_value() {
@@ -15,7 +15,7 @@ fn bad_size_points_at_the_value() {
     );
     assert_eq!(
         error("[defaults]\nmemory = 0\n"),
-        "psyduck.toml:2:10: defaults.memory: size must be greater than zero"
+        "psyduck.toml:2:10: defaults.memory: size 0B is too small (the minimum is 1MiB)"
     );
 }
 
@@ -43,7 +43,7 @@ fn bad_duration_cpus_and_types() {
     );
     assert_eq!(
         error("[defaults]\nretries = \"x\"\n"),
-        "psyduck.toml:2:11: defaults.retries: invalid type: string \"x\", expected u32"
+        "psyduck.toml:2:11: defaults.retries: invalid type: string \"x\", expected i64"
     );
     assert_eq!(
         error("[host]\ncpu-policy = \"greedy\"\n"),
@@ -215,4 +215,69 @@ fn bad_network_values_name_the_key() {
         e.contains("psyduck.toml:2:") && e.contains("greater than zero"),
         "{e}"
     );
+}
+
+/// Numbers that would wrap, overflow or fail only when a test starts are refused at load.
+#[test]
+fn numbers_out_of_bounds_name_the_key_and_the_bound() {
+    let test = "[[test]]\nname = \"a\"\ncommand = [\"true\"]\n";
+    let cases = [
+        (
+            "retries = 4294967295",
+            "test[0].retries: invalid value 4294967295 (expected 0 to 100)",
+        ),
+        (
+            "retries = -1",
+            "test[0].retries: invalid value -1 (expected 0 to 100)",
+        ),
+        (
+            "retries = 101",
+            "test[0].retries: invalid value 101 (expected 0 to 100)",
+        ),
+        (
+            "pids = 4294967296",
+            "test[0].pids: invalid value 4294967296 (expected 1 to 4194304)",
+        ),
+        (
+            "pids = 0",
+            "test[0].pids: invalid value 0 (expected 1 to 4194304)",
+        ),
+        (
+            "memory = 1",
+            "test[0].memory: size 1B is too small (the minimum is 1MiB)",
+        ),
+        (
+            "memory = \"1023KiB\"",
+            "test[0].memory: size 1023KiB is too small (the minimum is 1MiB)",
+        ),
+        (
+            "disk = \"64KiB\"",
+            "test[0].disk: size 64KiB is too small (the minimum is 1MiB)",
+        ),
+        (
+            "timeout = \"31d\"",
+            "test[0].timeout: timeout 31d is too long (at most 720h)",
+        ),
+        ("timeout = 1e300", "test[0].timeout: invalid duration"),
+        ("tmp = \"99999999999TiB\"", "test[0].tmp: invalid size"),
+        ("cpus = 1e12", "test[0].cpus: invalid cpus"),
+    ];
+    for (line, expected) in cases {
+        let e = error(&format!("{test}{line}\n"));
+        assert!(
+            e.starts_with("psyduck.toml:4:") && e.contains(expected),
+            "{line}: {e}"
+        );
+    }
+    let volume = format!("{test}[[test.volume]]\nname = \"v\"\nsize = 4096\npath = \"/tmp/v\"\n");
+    let e = error(&volume);
+    assert!(
+        e.contains("test[0].volume[0].size: size 4KiB is too small (the minimum is 1MiB)"),
+        "{e}"
+    );
+    // The bounds themselves are fine.
+    parse(&format!(
+        "{test}retries = 100\npids = 4194304\nmemory = \"1MiB\"\ntimeout = \"30d\"\n"
+    ))
+    .unwrap();
 }
