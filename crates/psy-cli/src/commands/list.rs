@@ -29,24 +29,18 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let width = text::column_width("TEST", tests.iter().map(|t| t.id.as_str()));
+    let (header, ids) = text::column("TEST", tests.iter().map(|t| t.id.as_str()));
     writeln!(
         out,
         "{}  {:>5}  {:>9}  {:>5}  {:>9}  {:>8}  {:>9}",
-        text::pad("TEST", width),
-        "CPUS",
-        "MEMORY",
-        "PIDS",
-        "TMP",
-        "TIMEOUT",
-        "EXPECTED"
+        header, "CPUS", "MEMORY", "PIDS", "TMP", "TIMEOUT", "EXPECTED"
     )?;
-    for t in &tests {
+    for (t, id) in tests.iter().zip(ids) {
         let r = &t.resources;
         writeln!(
             out,
             "{}  {:>5}  {:>9}  {:>5}  {:>9}  {:>8}  {:>9}",
-            text::pad(t.id.as_str(), width),
+            id,
             format!("{}", f64::from(r.cpu_millis) / 1000.0),
             format::bytes(r.memory_bytes),
             r.pids,

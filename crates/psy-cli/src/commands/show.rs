@@ -37,7 +37,7 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         s.total,
         format::duration(s.duration_ms)
     )?;
-    writeln!(out, "  {}", run.command_line)?;
+    writeln!(out, "  {}", text::escape(&run.command_line))?;
     writeln!(
         out,
         "  passed {}  failed {}  flaky {}  timeout {}  oom {}  error {}  not run {}",
@@ -45,37 +45,23 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     )?;
     if args.attempts {
         let attempts = store.attempts(&run.run_id)?;
-        let width = text::column_width("TEST", attempts.iter().map(|a| a.test_id.as_str()));
-        writeln!(
-            out,
-            "{}  {}",
-            text::pad("TEST", width),
-            attempt_row::header()
-        )?;
-        for a in attempts {
-            writeln!(
-                out,
-                "{}  {}",
-                text::pad(a.test_id.as_str(), width),
-                attempt_row::columns(&a)
-            )?;
+        let (header, ids) = text::column("TEST", attempts.iter().map(|a| a.test_id.as_str()));
+        writeln!(out, "{header}  {}", attempt_row::header())?;
+        for (a, id) in attempts.iter().zip(ids) {
+            writeln!(out, "{id}  {}", attempt_row::columns(a))?;
         }
     } else {
         let results = store.test_results(&run.run_id)?;
-        let width = text::column_width("TEST", results.iter().map(|r| r.test_id.as_str()));
+        let (header, ids) = text::column("TEST", results.iter().map(|r| r.test_id.as_str()));
         writeln!(
             out,
-            "{}  {:8}  {:>8}  {:>9}",
-            text::pad("TEST", width),
-            "STATUS",
-            "ATTEMPTS",
-            "TIME"
+            "{header}  {:8}  {:>8}  {:>9}",
+            "STATUS", "ATTEMPTS", "TIME"
         )?;
-        for r in results {
+        for (r, id) in results.iter().zip(ids) {
             writeln!(
                 out,
-                "{}  {:8}  {:>8}  {:>9}",
-                text::pad(r.test_id.as_str(), width),
+                "{id}  {:8}  {:>8}  {:>9}",
                 r.status.as_str(),
                 r.attempts,
                 format::duration(r.duration_ms)

@@ -51,3 +51,71 @@ fn very_long_names_go_through_every_command() {
     }
     p.psy(&["history", &pass]).code(0);
 }
+
+/// Names with escape sequences and newlines: every human display shows them escaped (no raw
+/// control character reaches the terminal, one test stays one line), JSON keeps them exactly
+/// and JUnit stays valid XML.
+#[test]
+fn control_characters_are_escaped_for_people() {
+    if !root() {
+        return;
+    }
+    let p = Project::new(
+        r#"
+[[test]]
+name = "red\u001b[31mtext"
+command = ["sh", "-c", "exit 1"]
+[[test]]
+name = "two\nlines"
+command = ["true"]
+[[test]]
+name = "bell\u0007\ttab"
+command = ["true"]
+"#,
+    );
+    let shown = [r"red\u{1b}[31mtext", r"two\nlines", r"bell\u{7}\ttab"];
+    let raw = ["red\u{1b}[31mtext", "two\nlines", "bell\u{7}\ttab"];
+    let clean = |what: &str, text: &str| {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{what} prints a raw control character: {text:?}"
+        );
+        assert!(!text.contains("two\nlines"), "{what}: {text:?}");
+    };
+
+    let list = p.psy(&["list"]);
+    list.code(0);
+    clean("psy list", &list.stdout);
+    for name in shown {
+        assert!(list.stdout.contains(name), "{name} in {list}");
+    }
+
+    let (out, events) = p.run_json(&["--show-passing", "--junit", "junit.xml"]);
+    out.code(1);
+    clean("psy run", &out.stderr);
+    for (name, shown) in raw.iter().zip(shown) {
+        events.verdict(name); // JSON carries the exact id
+        assert!(out.stderr.contains(shown), "{shown} in {out}");
+    }
+    let xml = std::fs::read_to_string(p.dir().join("junit.xml")).unwrap();
+    clean("JUnit", &xml);
+    let junit = parse(&xml);
+    let suite = junit.children("testsuite").next().unwrap();
+    let mut names: Vec<&str> = suite.children("testcase").map(|c| c.attr("name")).collect();
+    names.sort_unstable();
+    assert_eq!(names, [shown[2], shown[0], shown[1]]);
+
+    for args in [&["show"][..], &["show", "--attempts"]] {
+        let out = p.psy(args);
+        out.code(0);
+        clean("psy show", &out.stdout);
+        assert!(out.stdout.contains(shown[0]), "{out}");
+    }
+    let history = p.psy(&["history", raw[1]]);
+    history.code(0);
+    clean("psy history", &history.stdout);
+    let unknown = p.psy(&["history", "no\u{1b}[2Jsuch"]);
+    unknown.code(2);
+    clean("psy history's error", &unknown.stderr);
+    assert_eq!(unknown.stderr.lines().count(), 1, "{unknown}");
+}
