@@ -65,6 +65,14 @@ pub enum ConfigError {
         problem: String,
     },
 
+    /// Discovery found a test no process could run (a NUL in its name, say).
+    #[error("{origin}: found test {test:?}: {problem}")]
+    DiscoveredUnrunnable {
+        origin: String,
+        test: String,
+        problem: String,
+    },
+
     #[error("{origin}: cannot read {}: {source}", path.display())]
     GlobRead {
         origin: String,

@@ -6,6 +6,7 @@
 //! machine. The format is documented in `docs/manifest.md`.
 
 mod discover;
+mod env;
 mod error;
 mod expand;
 mod fits;

@@ -1,6 +1,7 @@
 //! The manifest exactly as written: serde types mirroring the TOML (kebab-case, unknown keys
 //! rejected). [`crate::manifest`] turns them into checked, resolved values.
 
+use crate::env::{Env, ProcessString};
 use crate::manifest::Settings;
 use crate::values::{
     Argv, Cpus, FilesystemSize, IoWeight, MemorySize, NonZeroSize, Pids, Rate, Retries, Size,
@@ -8,7 +9,6 @@ use crate::values::{
 };
 use psy_model::{CpuPolicy, IoCapacity, IoRequest, NetworkRequest};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 use toml::Spanned;
 
@@ -143,7 +143,7 @@ with_settings!(RawTest {
     command: Spanned<Argv>,
     cwd: Option<Spanned<String>>,
     #[serde(default)]
-    env: BTreeMap<String, String>,
+    env: Env,
     #[serde(default)]
     tags: Vec<String>,
     #[serde(default)]
@@ -168,7 +168,7 @@ with_settings!(RawDiscover {
     name: Option<Spanned<String>>,
     cwd: Option<Spanned<String>>,
     #[serde(default)]
-    env: BTreeMap<String, String>,
+    env: Env,
     #[serde(default)]
     tags: Vec<String>,
 });
@@ -179,23 +179,23 @@ pub(crate) struct RawNextest {
     #[serde(default)]
     pub(crate) workspace: bool,
     #[serde(default)]
-    pub(crate) args: Vec<String>,
+    pub(crate) args: Vec<ProcessString>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawPytest {
     #[serde(default)]
-    pub(crate) args: Vec<String>,
+    pub(crate) args: Vec<ProcessString>,
     #[serde(default)]
     pub(crate) per: crate::manifest::PytestPer,
-    pub(crate) python: Option<String>,
+    pub(crate) python: Option<ProcessString>,
 }
 
 with_settings!(RawVariant {
     name: Spanned<String>,
     #[serde(default)]
-    env: BTreeMap<String, String>,
+    env: Env,
     #[serde(default)]
-    args: Vec<String>,
+    args: Vec<ProcessString>,
 });

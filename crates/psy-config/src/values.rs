@@ -2,6 +2,7 @@
 //! lists and the `true`-or-table discover sources. Checking them during deserialization lets
 //! `toml` attach the value's span, so the error points at the value itself.
 
+use crate::env::ProcessString;
 use crate::units::{
     cpus_to_millis, format_duration, format_size, parse_duration, parse_rate, parse_size,
 };
@@ -206,7 +207,10 @@ impl<'de, const NONZERO: bool> Deserialize<'de> for Cpus<NONZERO> {
 
 impl<'de> Deserialize<'de> for Argv {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let argv = Vec::<String>::deserialize(d)?;
+        let argv: Vec<String> = Vec::<ProcessString>::deserialize(d)?
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
         match argv.first() {
             None => Err(de::Error::custom(
                 "empty command (expected an argv list such as [\"sh\", \"-c\", \"./test.sh\"])",

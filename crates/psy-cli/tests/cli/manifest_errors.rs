@@ -165,3 +165,33 @@ fn numbers_out_of_bounds() {
     let msg = refused(&p, &["run", "--retries", "4294967295"]);
     assert_has(&msg, &["--retries 4294967295: at most 100"]);
 }
+
+#[test]
+fn environments_and_arguments_no_process_can_receive() {
+    let p = Project::new(&format!("{TWO_TESTS}env = {{ \"A=B\" = \"1\" }}\n"));
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:7:9: test[1].env.A=B: environment variable name \"A=B\" must not contain '='"],
+    );
+    let p = Project::new(&format!("{TWO_TESTS}env = {{ A = \"x\\u0000\" }}\n"));
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:7:13: test[1].env.A: value \"x\\0\" contains a NUL character"],
+    );
+    let p = Project::new("[[test]]\nname = \"a\"\ncommand = [\"echo\", \"\\u0000\"]\n");
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:3:11: test[0].command: value \"\\0\" contains a NUL character"],
+    );
+    let p = Project::new(&format!(
+        "{TWO_TESTS}[[variant]]\nname = \"v\"\nenv = {{ \"\" = \"1\" }}\n"
+    ));
+    let msg = refused(&p, &["list"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:9:", "variant[0].env", "must not be empty"],
+    );
+}

@@ -104,3 +104,18 @@ fn discovered_and_declared_ids_must_not_clash() {
         "duplicate test id \"smoke\": defined at psyduck.toml:1 and again at psyduck.toml:5 (discover list \"./ls.sh\")"
     );
 }
+
+#[test]
+fn discovered_names_no_process_can_receive_are_refused() {
+    let p = project(&[("ls.sh", "#!/bin/sh\nprintf 'ok\\nbad\\000name\\n'\n", true)]);
+    let text = "[[discover]]\nlist = [\"./ls.sh\"]\ncommand = [\"./run\", \"{name}\"]\n";
+    let err = expand(&parse_in(p.path(), text).unwrap()).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::DiscoveredUnrunnable { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "psyduck.toml:1 (discover list \"./ls.sh\"): found test \"bad\\0name\": name \"bad\\0name\" contains a NUL character, which no process can receive"
+    );
+}

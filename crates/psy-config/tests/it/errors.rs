@@ -281,3 +281,47 @@ fn numbers_out_of_bounds_name_the_key_and_the_bound() {
     ))
     .unwrap();
 }
+
+/// Names and values a process cannot receive are refused at load, at their key.
+#[test]
+fn environment_names_and_nul_characters() {
+    let test = "[[test]]\nname = \"a\"\ncommand = [\"true\"]\n";
+    let e = error(&format!("{test}env = {{ \"A=B\" = \"x\" }}\n"));
+    assert!(e.starts_with("psyduck.toml:4:9: test[0].env.A=B: environment variable name \"A=B\" must not contain '='"), "{e}");
+    let e = error(&format!("{test}env = {{ \"\" = \"x\" }}\n"));
+    assert!(e.starts_with("psyduck.toml:4:"), "{e}");
+    assert!(
+        e.contains("test[0].env") && e.contains("must not be empty"),
+        "{e}"
+    );
+    let e = error(&format!("{test}env = {{ \"A\\u0000\" = \"x\" }}\n"));
+    assert!(e.starts_with("psyduck.toml:4:") && e.contains("NUL"), "{e}");
+    let e = error(&format!("{test}env = {{ A = \"x\\u0000y\" }}\n"));
+    assert!(
+        e.starts_with("psyduck.toml:4:13: test[0].env.A: value \"x\\0y\" contains a NUL character"),
+        "{e}"
+    );
+    // Every other string a process receives: arguments, names, directories, in every table
+    // (an array's element is named by the array's key).
+    let cases = [
+        (format!("[[test]]\nname = \"a\"\ncommand = [\"sh\", \"x\\u0000\"]\n"), "psyduck.toml:3:11: test[0].command: value"),
+        (format!("[[test]]\nname = \"a\\u0000\"\ncommand = [\"true\"]\n"), "psyduck.toml:2:8: test[0].name: name"),
+        (format!("{test}cwd = \".\\u0000\"\n"), "psyduck.toml:4:7: test[0].cwd: directory"),
+        (format!("{test}[[test.volume]]\nname = \"v\"\nsize = \"1GiB\"\npath = \"/tmp/\\u0000\"\n"), "psyduck.toml:4:1: test[0].volume[0]: volume path"),
+        ("[[variant]]\nname = \"v\"\nenv = { \"=\" = \"1\" }\n".to_string(), "psyduck.toml:3:9: variant[0].env.=: environment variable name \"=\" must not contain '='"),
+        ("[[variant]]\nname = \"v\"\nargs = [\"\\u0000\"]\n".to_string(), "psyduck.toml:3:8: variant[0].args: value"),
+        ("[[discover]]\nlist = [\"./ls\"]\ncommand = [\"x\"]\nenv = { \"K=V\" = \"1\" }\n".to_string(), "psyduck.toml:4:9: discover[0].env.K=V: environment variable name"),
+        ("[[discover]]\nlist = [\"./ls\\u0000\"]\ncommand = [\"x\"]\n".to_string(), "psyduck.toml:2:8: discover[0].list: value"),
+        ("[[discover]]\npytest = { args = [\"\\u0000\"] }\n".to_string(), "psyduck.toml:2:19: discover[0].pytest.args: value"),
+        ("[[discover]]\nnextest = { args = [\"\\u0000\"] }\n".to_string(), "psyduck.toml:2:20: discover[0].nextest.args: value"),
+    ];
+    let wrong: Vec<String> = cases
+        .iter()
+        .map(|(text, expected)| (error(text), expected))
+        .filter(|(e, expected)| {
+            !(e.starts_with(*expected) && (e.contains("NUL") || e.contains("'='")))
+        })
+        .map(|(e, expected)| format!("expected {expected:?}, got {e:?}"))
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
