@@ -49,6 +49,15 @@ pub enum ConfigError {
         source: std::io::Error,
     },
 
+    /// The discovery command ran longer than its entry's `discover-timeout`; it and every
+    /// process it started were killed.
+    #[error("{origin}: `{command}` did not finish within {} and was killed (raise `discover-timeout` in this [[discover]] entry if it needs longer)", crate::format_duration(*timeout))]
+    DiscoverTimeout {
+        origin: String,
+        command: String,
+        timeout: std::time::Duration,
+    },
+
     #[error("{origin}: `{command}` failed ({status}): {output_tail}")]
     DiscoverFailed {
         origin: String,

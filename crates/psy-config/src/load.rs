@@ -6,7 +6,7 @@ use crate::error::ConfigError;
 use crate::locate::Source;
 use crate::manifest::{
     DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions, PytestOptions, TestDef,
-    Variant,
+    Variant, DEFAULT_DISCOVER_TIMEOUT,
 };
 use crate::raw::{RawDiscover, RawHost, RawManifest, RawTest, RawVariant, RawVolume};
 use crate::template;
@@ -247,6 +247,9 @@ impl Checker<'_> {
             settings,
             tags: raw.tags,
             origin,
+            discover_timeout: raw
+                .discover_timeout
+                .map_or(DEFAULT_DISCOVER_TIMEOUT, |t| t.0),
         })
     }
 

@@ -171,6 +171,7 @@ with_settings!(RawDiscover {
     env: Env,
     #[serde(default)]
     tags: Vec<String>,
+    discover_timeout: Option<Timeout>,
 });
 
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]

@@ -195,3 +195,17 @@ fn environments_and_arguments_no_process_can_receive() {
         &["psyduck.toml:9:", "variant[0].env", "must not be empty"],
     );
 }
+
+#[test]
+fn a_hanging_discovery_command_times_out() {
+    let p = Project::new(
+        "[[test]]\nname = \"a\"\ncommand = [\"true\"]\n\n[[discover]]\nlist = [\"sleep\", \"1000\"]\ncommand = [\"x\"]\ndiscover-timeout = \"300ms\"\n",
+    );
+    for args in [&["run"][..], &["list"]] {
+        let msg = refused(&p, args);
+        assert_has(
+            &msg,
+            &["psyduck.toml:5 (discover list \"sleep 1000\"): `sleep 1000` did not finish within 300ms and was killed"],
+        );
+    }
+}
