@@ -99,6 +99,15 @@ pub enum ConfigError {
     #[error("unknown variant \"{name}\" ({})", if defined.is_empty() { "this manifest defines no variants".to_string() } else { format!("defined: {}", defined.join(", ")) })]
     UnknownVariant { name: String, defined: Vec<String> },
 
+    /// psy is not root and `test` asks, with `key`, for `what` only root can make.
+    #[error("test \"{test}\" ({origin}) asks for `{key}` ({what}), which needs root: run psy as root, or remove `{key}` from the test")]
+    NeedsRoot {
+        test: String,
+        origin: String,
+        key: &'static str,
+        what: &'static str,
+    },
+
     /// `asked` and `available` are rendered for people ("4 CPUs", "3GiB of memory").
     #[error("test \"{test}\" ({origin}) asks for {asked} but this machine has only {available} for tests")]
     DoesNotFit {

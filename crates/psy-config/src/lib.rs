@@ -20,7 +20,7 @@ mod units;
 mod values;
 
 pub use error::{ConfigError, Location};
-pub use fits::check_fits;
+pub use fits::{check_fits, check_privileges};
 pub use load::{load, parse};
 pub use manifest::{
     find_manifest, DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions,

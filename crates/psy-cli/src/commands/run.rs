@@ -33,6 +33,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     capacity.io = psy_config::host_file::merge_io(&host.io, &calibrated.unwrap_or_default());
     capacity.network = host.network;
     psy_config::check_fits(&tests, &capacity).map_err(usage)?;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    psy_config::check_privileges(&tests, root).map_err(usage)?;
     let cpu_cap_millis = match args.cpus {
         Some(c) if c.is_nan() || c <= 0.0 => {
             return Err(usage(format!("--cpus {c}: must be more than 0")))
