@@ -2,7 +2,7 @@
 
 use super::context::{open_store, selected_tests};
 use crate::cli::{Color, MessageFormat, RunArgs};
-use crate::exit::{usage, TESTS_FAILED};
+use crate::exit::{usage, DISK_FULL, TESTS_FAILED};
 use anyhow::Context;
 use psy_model::bounds::MAX_RETRIES;
 use psy_model::{RunId, MILLI_PER_CPU};
@@ -119,7 +119,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let mut report_error = None;
-    let summary = psy_runner::run(settings, &mut store, &mut executor, &mut |event| {
+    let outcome = psy_runner::run(settings, &mut store, &mut executor, &mut |event| {
         if let Err(e) = reporters.on_event(event) {
             report_error.get_or_insert(e);
         }
@@ -128,7 +128,14 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(e) = report_error {
         return Err(anyhow::Error::new(e).context("writing the reports"));
     }
-    Ok(if summary.failures(args.flaky_fail) > 0 {
+    if let Some(reason) = outcome.disk_full {
+        eprintln!(
+            "error: {}; the run stopped early (every finished result is recorded: psy show)",
+            psy_report::text::escape(&reason)
+        );
+        return Ok(ExitCode::from(DISK_FULL));
+    }
+    Ok(if outcome.summary.failures(args.flaky_fail) > 0 {
         ExitCode::from(TESTS_FAILED)
     } else {
         ExitCode::SUCCESS

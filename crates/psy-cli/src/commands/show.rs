@@ -38,6 +38,9 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         format::duration(s.duration_ms)
     )?;
     writeln!(out, "  {}", text::escape(&run.command_line))?;
+    if let Some(note) = &run.note {
+        writeln!(out, "  stopped early: {}", text::escape(note))?;
+    }
     writeln!(
         out,
         "  passed {}  failed {}  flaky {}  timeout {}  oom {}  error {}  not run {}",

@@ -3,6 +3,7 @@
 
 mod calibrate;
 mod color;
+mod disk_full;
 mod env_vars;
 mod example;
 mod exit_codes;
