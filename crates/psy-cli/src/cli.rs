@@ -28,6 +28,7 @@ pub(crate) enum Command {
     /// Show the past attempts of one test.
     History(HistoryArgs),
     /// Remove what killed psy processes left behind (cgroups, scratch dirs) and mark their runs aborted.
+    /// Needs only the project directory (that of -m): the manifest is not parsed.
     Gc(ManifestArg),
     /// Measure the disk's IO capacity and write it to this machine's host file.
     Calibrate(crate::commands::calibrate::CalibrateArgs),

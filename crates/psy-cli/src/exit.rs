@@ -1,5 +1,6 @@
 //! The documented exit codes: 0 all passed, 1 a test failed, 2 usage or configuration error
-//! (nothing ran), 3 psy itself failed (store, sandbox or I/O error during a run).
+//! (nothing ran), 3 psy itself failed (store, sandbox or I/O error during a run), 4 the disk
+//! holding `.psyduck` filled up and the run stopped early (every finished result recorded).
 
 use std::fmt;
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 pub(crate) const TESTS_FAILED: u8 = 1;
 pub(crate) const USAGE: u8 = 2;
 pub(crate) const INTERNAL: u8 = 3;
+pub(crate) const DISK_FULL: u8 = 4;
 
 /// An error the user must fix before anything runs (bad manifest, unknown run or test, bad flag).
 #[derive(Debug)]

@@ -25,7 +25,8 @@ fn main() -> ExitCode {
         // `psy list | head`: the reader left; nothing more to say.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // One line whatever it quotes: a test id or argument cannot break it or the terminal.
+            eprintln!("error: {}", psy_report::text::escape(&format!("{err:#}")));
             exit::code_for(&err)
         }
     }

@@ -30,19 +30,30 @@ fn chown_tree(path: &Path, uid: u32) {
     assert!(status.success());
 }
 
-#[test]
-fn unprivileged_run_is_isolated_and_warns_once() {
+/// The unprivileged user's uid; `None` (the test skips) when not root, who alone can make it.
+fn user() -> Option<u32> {
     // SAFETY: trivial getter.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: needs root (to create the user {USER})");
-        return;
+        return None;
     }
-    let uid = ensure_user().expect("a user for the unprivileged run");
+    Some(ensure_user().expect("a user for the unprivileged run"))
+}
+
+/// A directory the unprivileged user can enter (tests chown it to that user).
+fn project_dir() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("unpriv-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn unprivileged_run_is_isolated_and_warns_once() {
+    let Some(uid) = user() else { return };
+    let dir = project_dir();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let host_pid = std::process::id();
@@ -124,4 +135,43 @@ command = ["false"]
     );
     assert!(!dir.path().join("probe").exists());
     drop(listener);
+}
+
+/// `disk`, volumes and `network` need root: as an ordinary user psy refuses them up front
+/// (exit 2, the test and the key named) instead of failing each test as it starts.
+#[test]
+fn root_only_requests_are_refused_before_anything_runs() {
+    let Some(uid) = user() else { return };
+    let cases = [
+        ("disk = \"64MiB\"\n", "`disk`"),
+        ("network = { egress = \"10Mbit\" }\n", "`network`"),
+        (
+            "[[test.volume]]\nname = \"v\"\nsize = \"64MiB\"\npath = \"/tmp/v\"\n",
+            "`[[test.volume]]`",
+        ),
+    ];
+    for (extra, key) in cases {
+        let dir = project_dir();
+        let manifest = format!(
+            "[[test]]\nname = \"plain\"\ncommand = [\"true\"]\n\n[[test]]\nname = \"needy\"\ncommand = [\"true\"]\n{extra}"
+        );
+        std::fs::write(dir.path().join("psyduck.toml"), manifest).unwrap();
+        chown_tree(dir.path(), uid);
+        let out = Command::new("runuser")
+            .args(["-u", USER, "--", env!("CARGO_BIN_EXE_psy"), "run", "-m"])
+            .arg(dir.path().join("psyduck.toml"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}: {stderr}");
+        let expected = format!("error: test \"needy\" (psyduck.toml:5) asks for {key}");
+        assert!(
+            stderr.starts_with(&expected) && stderr.contains("needs root"),
+            "{key}: {stderr}"
+        );
+        assert!(
+            !dir.path().join(".psyduck/psyduck.db").exists(),
+            "nothing ran or was recorded"
+        );
+    }
 }

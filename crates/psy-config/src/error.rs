@@ -49,6 +49,15 @@ pub enum ConfigError {
         source: std::io::Error,
     },
 
+    /// The discovery command ran longer than its entry's `discover-timeout`; it and every
+    /// process it started were killed.
+    #[error("{origin}: `{command}` did not finish within {} and was killed (raise `discover-timeout` in this [[discover]] entry if it needs longer)", crate::format_duration(*timeout))]
+    DiscoverTimeout {
+        origin: String,
+        command: String,
+        timeout: std::time::Duration,
+    },
+
     #[error("{origin}: `{command}` failed ({status}): {output_tail}")]
     DiscoverFailed {
         origin: String,
@@ -62,6 +71,14 @@ pub enum ConfigError {
     DiscoverOutput {
         origin: String,
         command: String,
+        problem: String,
+    },
+
+    /// Discovery found a test no process could run (a NUL in its name, say).
+    #[error("{origin}: found test {test:?}: {problem}")]
+    DiscoveredUnrunnable {
+        origin: String,
+        test: String,
         problem: String,
     },
 
@@ -81,6 +98,15 @@ pub enum ConfigError {
 
     #[error("unknown variant \"{name}\" ({})", if defined.is_empty() { "this manifest defines no variants".to_string() } else { format!("defined: {}", defined.join(", ")) })]
     UnknownVariant { name: String, defined: Vec<String> },
+
+    /// psy is not root and `test` asks, with `key`, for `what` only root can make.
+    #[error("test \"{test}\" ({origin}) asks for `{key}` ({what}), which needs root: run psy as root, or remove `{key}` from the test")]
+    NeedsRoot {
+        test: String,
+        origin: String,
+        key: &'static str,
+        what: &'static str,
+    },
 
     /// `asked` and `available` are rendered for people ("4 CPUs", "3GiB of memory").
     #[error("test \"{test}\" ({origin}) asks for {asked} but this machine has only {available} for tests")]

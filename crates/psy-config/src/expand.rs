@@ -2,6 +2,7 @@
 //! sure every test id is unique.
 
 use crate::discover;
+use crate::env::{bad_env_name, bad_process_string};
 use crate::error::ConfigError;
 use crate::manifest::{Manifest, Settings, Variant};
 use crate::template;
@@ -43,6 +44,11 @@ impl Manifest {
             .collect();
         for entry in &self.discover {
             for found in discover::run(entry, &self.dir)? {
+                runnable(&found).map_err(|problem| ConfigError::DiscoveredUnrunnable {
+                    origin: entry.origin.clone(),
+                    test: found.name.clone(),
+                    problem,
+                })?;
                 let mut env = found.env;
                 env.extend(entry.env.clone());
                 bases.push(Base {
@@ -102,6 +108,23 @@ impl Manifest {
             .filter(|v| names.is_empty() || names.contains(&v.name))
             .map(Some)
             .collect())
+    }
+}
+
+/// What discovery found must be something a process can receive, as the manifest's own
+/// tests are checked to be at load.
+fn runnable(found: &discover::Found) -> Result<(), String> {
+    let strings = std::iter::once(("name", &found.name))
+        .chain(found.command.iter().map(|a| ("argument", a)))
+        .chain(found.env.values().map(|v| ("environment value", v)));
+    for (what, value) in strings {
+        if let Some(problem) = bad_process_string(what, value) {
+            return Err(problem);
+        }
+    }
+    match found.env.keys().find_map(|k| bad_env_name(k)) {
+        Some(problem) => Err(problem),
+        None => Ok(()),
     }
 }
 

@@ -34,6 +34,36 @@ pub fn check_fits(tests: &[TestSpec], capacity: &Capacity) -> Result<(), ConfigE
     Ok(())
 }
 
+/// Refuses, when psy does not run as root, tests asking for what only root can set up, before
+/// anything runs (they would otherwise each fail as they start). The error names the first such
+/// test and the key.
+pub fn check_privileges(tests: &[TestSpec], root: bool) -> Result<(), ConfigError> {
+    if root {
+        return Ok(());
+    }
+    for test in tests {
+        let r = &test.resources;
+        let needs = if r.disk_bytes.is_some() {
+            Some(("disk", "a filesystem of its own on a loop device"))
+        } else if !test.volumes.is_empty() {
+            Some(("[[test.volume]]", "filesystems on loop devices"))
+        } else if r.network.is_some() {
+            Some(("network", "a shaped interface of its own"))
+        } else {
+            None
+        };
+        if let Some((key, what)) = needs {
+            return Err(ConfigError::NeedsRoot {
+                test: test.id.to_string(),
+                origin: test.origin.clone(),
+                key,
+                what,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The first IO throttle above the host's IO capacity (`[host] io`), if any.
 fn io_too_big(
     r: &psy_model::Resources,
@@ -191,5 +221,32 @@ mod tests {
             ingress_bps: Some(50_000_000_000),
         });
         assert!(check_fits(&[test], &capacity).is_ok());
+    }
+
+    #[test]
+    fn root_only_requests_are_refused_without_root() {
+        let plain = spec("plain", 1000, 1 << 20);
+        let mut disk = spec("disk", 1000, 1 << 20);
+        disk.resources.disk_bytes = Some(1 << 30);
+        let mut volume = spec("volume", 1000, 1 << 20);
+        volume.volumes.push(psy_model::VolumeSpec {
+            name: "data".into(),
+            size_bytes: 1 << 30,
+            path: "/tmp/data".into(),
+        });
+        let mut net = spec("net", 1000, 1 << 20);
+        net.resources.network = Some(NetworkRequest::default());
+        for (test, key) in [
+            (&disk, "`disk`"),
+            (&volume, "`[[test.volume]]`"),
+            (&net, "`network`"),
+        ] {
+            let tests = [plain.clone(), test.clone()];
+            check_privileges(&tests, true).unwrap();
+            let e = check_privileges(&tests, false).unwrap_err().to_string();
+            let expected = format!("test \"{}\" (psyduck.toml:3) asks for {key}", test.id);
+            assert!(e.starts_with(&expected) && e.contains("needs root"), "{e}");
+        }
+        check_privileges(&[plain], false).unwrap();
     }
 }

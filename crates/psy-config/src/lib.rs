@@ -6,6 +6,7 @@
 //! machine. The format is documented in `docs/manifest.md`.
 
 mod discover;
+mod env;
 mod error;
 mod expand;
 mod fits;
@@ -19,11 +20,12 @@ mod units;
 mod values;
 
 pub use error::{ConfigError, Location};
-pub use fits::check_fits;
+pub use fits::{check_fits, check_privileges};
 pub use load::{load, parse};
 pub use manifest::{
     find_manifest, DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions,
-    PytestOptions, PytestPer, Settings, TestDef, Variant, DEFAULT_TIMEOUT, MANIFEST_FILE,
+    PytestOptions, PytestPer, Settings, TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
+    DEFAULT_TIMEOUT, MANIFEST_FILE,
 };
 pub use units::{
     cpus_to_millis, format_cpus, format_duration, format_size, parse_duration, parse_size,

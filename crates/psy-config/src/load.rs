@@ -1,11 +1,12 @@
 //! Reading `psyduck.toml` and checking what serde alone cannot: one source per discover
 //! entry, placeholders that exist for that source, directories that exist, unique variants.
 
+use crate::env::{bad_process_string, ProcessString};
 use crate::error::ConfigError;
 use crate::locate::Source;
 use crate::manifest::{
     DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions, PytestOptions, TestDef,
-    Variant,
+    Variant, DEFAULT_DISCOVER_TIMEOUT,
 };
 use crate::raw::{RawDiscover, RawHost, RawManifest, RawTest, RawVariant, RawVolume};
 use crate::template;
@@ -121,7 +122,7 @@ impl Checker<'_> {
             name: raw.name.into_inner(),
             command: raw.command.into_inner().0,
             cwd,
-            env: raw.env,
+            env: raw.env.0,
             settings,
             tags: raw.tags,
             origin,
@@ -135,6 +136,9 @@ impl Checker<'_> {
         let v = raw.get_ref();
         let path = PathBuf::from(&v.path);
         let bad = |problem: &str| self.src.error(Some(raw.span()), problem);
+        if let Some(problem) = bad_process_string("volume path", &v.path) {
+            return Err(bad(&problem));
+        }
         if v.name.is_empty()
             || !v
                 .name
@@ -239,10 +243,13 @@ impl Checker<'_> {
             command: raw.command.map(|c| c.into_inner().0),
             name: raw.name.map(Spanned::into_inner),
             cwd,
-            env: raw.env,
+            env: raw.env.0,
             settings,
             tags: raw.tags,
             origin,
+            discover_timeout: raw
+                .discover_timeout
+                .map_or(DEFAULT_DISCOVER_TIMEOUT, |t| t.0),
         })
     }
 
@@ -295,14 +302,17 @@ impl Checker<'_> {
         if let Some(Toggle::On(n)) = raw.nextest.as_ref().map(Spanned::get_ref) {
             return Ok(DiscoverSource::Nextest(NextestOptions {
                 workspace: n.workspace,
-                args: n.args.clone(),
+                args: strings(&n.args),
             }));
         }
         match raw.pytest.as_ref().map(Spanned::get_ref) {
             Some(Toggle::On(p)) => Ok(DiscoverSource::Pytest(PytestOptions {
-                args: p.args.clone(),
+                args: strings(&p.args),
                 per: p.per,
-                python: p.python.clone().unwrap_or_else(|| "python3".to_string()),
+                python: p
+                    .python
+                    .as_ref()
+                    .map_or_else(|| "python3".to_string(), |p| p.0.clone()),
             })),
             _ => unreachable!("source() counted exactly one source"),
         }
@@ -332,17 +342,21 @@ impl Checker<'_> {
             let settings = variant.settings();
             out.push(Variant {
                 name: name.clone(),
-                env: variant.env,
-                args: variant.args,
+                env: variant.env.0,
+                args: strings(&variant.args),
                 settings,
             });
         }
         Ok(out)
     }
 
+    /// Test and variant names: not blank, and without NUL (tests get them in `PSY_TEST_ID`).
     fn non_blank(&self, value: &Spanned<String>) -> Result<(), ConfigError> {
         if value.get_ref().trim().is_empty() {
             return Err(self.src.error(Some(value.span()), "must not be empty"));
+        }
+        if let Some(problem) = bad_process_string("name", value.get_ref()) {
+            return Err(self.src.error(Some(value.span()), problem));
         }
         Ok(())
     }
@@ -370,6 +384,9 @@ impl Checker<'_> {
     /// Resolves a directory relative to the manifest's; checks it exists when tests see the
     /// host's filesystem (with a custom rootfs the host path says nothing).
     fn directory(&self, value: &Spanned<String>, must_exist: bool) -> Result<PathBuf, ConfigError> {
+        if let Some(problem) = bad_process_string("directory", value.get_ref()) {
+            return Err(self.src.error(Some(value.span()), problem));
+        }
         let path = self.dir.join(value.get_ref());
         if must_exist && !path.is_dir() {
             return Err(self.src.error(
@@ -379,6 +396,10 @@ impl Checker<'_> {
         }
         Ok(path)
     }
+}
+
+fn strings(values: &[ProcessString]) -> Vec<String> {
+    values.iter().map(|v| v.0.clone()).collect()
 }
 
 /// The span of a `nextest`/`pytest` key unless it is absent or `false`.

@@ -10,6 +10,10 @@ use std::time::Duration;
 /// The manifest's conventional file name.
 pub const MANIFEST_FILE: &str = "psyduck.toml";
 
+/// How long a discovery command may run unless its entry sets `discover-timeout`: long enough
+/// for `cargo nextest list` to build a large workspace.
+pub const DEFAULT_DISCOVER_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Timeout of one attempt when neither `[defaults]`, the test nor the variant sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -152,6 +156,8 @@ pub struct DiscoverDef {
     pub tags: Vec<String>,
     /// `psyduck.toml:20 (discover glob "tests/*.sh")`.
     pub origin: String,
+    /// How long its discovery command (list, nextest, pytest) may take (`discover-timeout`).
+    pub discover_timeout: Duration,
 }
 
 /// Where a `[[discover]]` finds its tests.

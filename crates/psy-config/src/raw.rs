@@ -1,12 +1,15 @@
 //! The manifest exactly as written: serde types mirroring the TOML (kebab-case, unknown keys
 //! rejected). [`crate::manifest`] turns them into checked, resolved values.
 
+use crate::env::{Env, ProcessString};
 use crate::manifest::Settings;
-use crate::values::{Argv, Cpus, IoWeight, Rate, Size, Timeout, Toggle};
+use crate::values::{
+    Argv, Cpus, FilesystemSize, IoWeight, MemorySize, NonZeroSize, Pids, Rate, Retries, Size,
+    Timeout, Toggle,
+};
 use psy_model::{Allowance, CpuPolicy, IoCapacity, IoRequest, NetworkRequest};
 use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::num::{NonZeroU32, NonZeroU64};
+use std::num::NonZeroU64;
 use toml::Spanned;
 
 /// Declares a table that also takes the shared settings keys (timeout, retries, resources).
@@ -19,12 +22,12 @@ macro_rules! with_settings {
         pub(crate) struct $name {
             $($(#[$fmeta])* pub(crate) $field: $ty,)*
             pub(crate) timeout: Option<Timeout>,
-            pub(crate) retries: Option<u32>,
+            pub(crate) retries: Option<Retries>,
             pub(crate) cpus: Option<Cpus<true>>,
-            pub(crate) memory: Option<Size<true>>,
-            pub(crate) pids: Option<NonZeroU32>,
-            pub(crate) tmp: Option<Size<true>>,
-            pub(crate) disk: Option<Size<true>>,
+            pub(crate) memory: Option<MemorySize>,
+            pub(crate) pids: Option<Pids>,
+            pub(crate) tmp: Option<NonZeroSize>,
+            pub(crate) disk: Option<FilesystemSize>,
             pub(crate) io: Option<RawIo>,
             pub(crate) network: Option<RawNetwork>,
             pub(crate) privileged: Option<bool>,
@@ -35,10 +38,10 @@ macro_rules! with_settings {
             pub(crate) fn settings(&self) -> Settings {
                 Settings {
                     timeout: self.timeout.map(|t| t.0),
-                    retries: self.retries,
+                    retries: self.retries.map(|r| r.0),
                     cpu_millis: self.cpus.map(|c| c.0),
                     memory_bytes: self.memory.map(|m| m.0),
-                    pids: self.pids.map(NonZeroU32::get),
+                    pids: self.pids.map(|p| p.0),
                     tmp_bytes: self.tmp.map(|t| t.0),
                     disk_bytes: self.disk.map(|d| d.0),
                     io: self.io.as_ref().map(RawIo::request),
@@ -55,8 +58,8 @@ macro_rules! with_settings {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawIo {
-    pub(crate) read_bps: Option<Size<true>>,
-    pub(crate) write_bps: Option<Size<true>>,
+    pub(crate) read_bps: Option<NonZeroSize>,
+    pub(crate) write_bps: Option<NonZeroSize>,
     pub(crate) read_iops: Option<NonZeroU64>,
     pub(crate) write_iops: Option<NonZeroU64>,
     pub(crate) weight: Option<IoWeight>,
@@ -96,8 +99,8 @@ impl RawNetwork {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawIoCapacity {
-    pub(crate) read_bps: Option<Size<true>>,
-    pub(crate) write_bps: Option<Size<true>>,
+    pub(crate) read_bps: Option<NonZeroSize>,
+    pub(crate) write_bps: Option<NonZeroSize>,
     pub(crate) read_iops: Option<NonZeroU64>,
     pub(crate) write_iops: Option<NonZeroU64>,
 }
@@ -132,7 +135,7 @@ with_settings!(RawDefaults {});
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawHost {
     pub(crate) reserve_cpus: Option<Cpus<false>>,
-    pub(crate) reserve_memory: Option<Size<false>>,
+    pub(crate) reserve_memory: Option<Size<0>>,
     pub(crate) cpu_policy: Option<CpuPolicy>,
     pub(crate) io: Option<RawIoCapacity>,
     pub(crate) network: Option<RawNetwork>,
@@ -144,7 +147,7 @@ with_settings!(RawTest {
     command: Spanned<Argv>,
     cwd: Option<Spanned<String>>,
     #[serde(default)]
-    env: BTreeMap<String, String>,
+    env: Env,
     #[serde(default)]
     tags: Vec<String>,
     #[serde(default)]
@@ -156,7 +159,7 @@ with_settings!(RawTest {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawVolume {
     pub(crate) name: String,
-    pub(crate) size: Size<true>,
+    pub(crate) size: FilesystemSize,
     pub(crate) path: String,
 }
 
@@ -169,9 +172,10 @@ with_settings!(RawDiscover {
     name: Option<Spanned<String>>,
     cwd: Option<Spanned<String>>,
     #[serde(default)]
-    env: BTreeMap<String, String>,
+    env: Env,
     #[serde(default)]
     tags: Vec<String>,
+    discover_timeout: Option<Timeout>,
 });
 
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
@@ -180,23 +184,23 @@ pub(crate) struct RawNextest {
     #[serde(default)]
     pub(crate) workspace: bool,
     #[serde(default)]
-    pub(crate) args: Vec<String>,
+    pub(crate) args: Vec<ProcessString>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawPytest {
     #[serde(default)]
-    pub(crate) args: Vec<String>,
+    pub(crate) args: Vec<ProcessString>,
     #[serde(default)]
     pub(crate) per: crate::manifest::PytestPer,
-    pub(crate) python: Option<String>,
+    pub(crate) python: Option<ProcessString>,
 }
 
 with_settings!(RawVariant {
     name: Spanned<String>,
     #[serde(default)]
-    env: BTreeMap<String, String>,
+    env: Env,
     #[serde(default)]
-    args: Vec<String>,
+    args: Vec<ProcessString>,
 });

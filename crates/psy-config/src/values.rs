@@ -2,15 +2,29 @@
 //! lists and the `true`-or-table discover sources. Checking them during deserialization lets
 //! `toml` attach the value's span, so the error points at the value itself.
 
-use crate::units::{cpus_to_millis, parse_duration, parse_rate, parse_size};
+use crate::env::ProcessString;
+use crate::units::{
+    cpus_to_millis, format_duration, format_size, parse_duration, parse_rate, parse_size,
+};
+use psy_model::bounds::{
+    MAX_PIDS, MAX_RETRIES, MAX_TIMEOUT, MIN_FILESYSTEM_BYTES, MIN_MEMORY_BYTES,
+};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::fmt;
 use std::time::Duration;
 
-/// A size in bytes; `NONZERO` rejects 0 (memory limits, tmpfs sizes).
+/// A size in bytes of at least `MIN` (0: any size; 1: not zero; memory limits and
+/// filesystems have larger minimums).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Size<const NONZERO: bool>(pub(crate) u64);
+pub(crate) struct Size<const MIN: u64>(pub(crate) u64);
+
+/// Sizes that must not be zero (tmpfs sizes, throttles).
+pub(crate) type NonZeroSize = Size<1>;
+/// A memory limit.
+pub(crate) type MemorySize = Size<MIN_MEMORY_BYTES>;
+/// The size of a filesystem made with `mkfs.ext4` (`disk`, volumes).
+pub(crate) type FilesystemSize = Size<MIN_FILESYSTEM_BYTES>;
 
 /// A timeout: must be longer than zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +52,21 @@ fn nonzero_check<E: de::Error>(nonzero: bool, is_zero: bool, what: &str) -> Resu
     Ok(())
 }
 
-struct SizeVisitor(bool);
+struct SizeVisitor(u64);
+
+impl SizeVisitor {
+    fn check<E: de::Error>(&self, bytes: u64) -> Result<u64, E> {
+        match self.0 {
+            min if bytes >= min => Ok(bytes),
+            1 => Err(E::custom("size must be greater than zero")),
+            min => Err(E::custom(format!(
+                "size {} is too small (the minimum is {})",
+                format_size(bytes),
+                format_size(min)
+            ))),
+        }
+    }
+}
 
 impl Visitor<'_> for SizeVisitor {
     type Value = u64;
@@ -54,20 +82,39 @@ impl Visitor<'_> for SizeVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
-        nonzero_check(self.0, v == 0, "size")?;
-        Ok(v)
+        self.check(v)
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-        let bytes = parse_size(v).map_err(E::custom)?;
-        nonzero_check(self.0, bytes == 0, "size")?;
-        Ok(bytes)
+        self.check(parse_size(v).map_err(E::custom)?)
     }
 }
 
-impl<'de, const NONZERO: bool> Deserialize<'de> for Size<NONZERO> {
+impl<'de, const MIN: u64> Deserialize<'de> for Size<MIN> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(SizeVisitor(NONZERO)).map(Size)
+        d.deserialize_any(SizeVisitor(MIN)).map(Size)
+    }
+}
+
+/// An integer from `MIN` to `MAX` (retries, pids): checked here so a value that does not fit
+/// is named with its bounds instead of wrapping or failing when a test starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Bounded<const MIN: u32, const MAX: u32>(pub(crate) u32);
+
+/// `retries`.
+pub(crate) type Retries = Bounded<0, MAX_RETRIES>;
+/// `pids`.
+pub(crate) type Pids = Bounded<1, MAX_PIDS>;
+
+impl<'de, const MIN: u32, const MAX: u32> Deserialize<'de> for Bounded<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d)?;
+        match u32::try_from(v) {
+            Ok(n) if (MIN..=MAX).contains(&n) => Ok(Bounded(n)),
+            _ => Err(de::Error::custom(format!(
+                "invalid value {v} (expected {MIN} to {MAX})"
+            ))),
+        }
     }
 }
 
@@ -108,6 +155,12 @@ impl Visitor<'_> for TimeoutVisitor {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
         let d = parse_duration(v).map_err(E::custom)?;
         nonzero_check(true, d.is_zero(), "timeout")?;
+        if d > MAX_TIMEOUT {
+            return Err(E::custom(format!(
+                "timeout {v} is too long (at most {})",
+                format_duration(MAX_TIMEOUT)
+            )));
+        }
         Ok(d)
     }
 }
@@ -154,7 +207,10 @@ impl<'de, const NONZERO: bool> Deserialize<'de> for Cpus<NONZERO> {
 
 impl<'de> Deserialize<'de> for Argv {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let argv = Vec::<String>::deserialize(d)?;
+        let argv: Vec<String> = Vec::<ProcessString>::deserialize(d)?
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
         match argv.first() {
             None => Err(de::Error::custom(
                 "empty command (expected an argv list such as [\"sh\", \"-c\", \"./test.sh\"])",

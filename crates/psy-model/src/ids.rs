@@ -44,24 +44,32 @@ impl TestId {
         out
     }
 
-    /// A filesystem-safe rendering used for log and scratch directory names.
+    /// A filesystem-safe rendering used for log, volume and scratch names: the id itself when
+    /// it is made only of `[A-Za-z0-9._@-]` (not starting with `.`) and is short, otherwise the
+    /// sanitised id, cut to 100 characters, then `~` and a hash of the whole id. Distinct ids get
+    /// distinct stems (`a/b`, `a_b` and `a b` would all sanitise to `a_b`): an unchanged stem
+    /// never contains `~`, and changed ones differ by their hash.
     pub fn file_stem(&self) -> String {
+        const MAX_PLAIN: usize = 120;
+        const KEPT: usize = 100;
         let mut out: String = self
             .0
             .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
+            .enumerate()
+            .map(|(i, c)| {
+                // A leading '.' would make `.`, `..` or hidden names.
+                let safe = c.is_ascii_alphanumeric() || "-_@".contains(c) || (c == '.' && i > 0);
+                if safe {
                     c
                 } else {
                     '_'
                 }
             })
             .collect();
-        if out.len() > 120 {
-            // Keep names unique after truncation by appending a short hash of the full id.
-            let hash = fnv1a(self.0.as_bytes());
-            out.truncate(100);
-            out.push_str(&format!("-{hash:016x}"));
+        if out.is_empty() || out != self.0 || out.len() > MAX_PLAIN {
+            // Only ASCII is left, so any byte index is a character boundary.
+            out.truncate(KEPT);
+            out.push_str(&format!("~{:016x}", fnv1a(self.0.as_bytes())));
         }
         out
     }
@@ -118,6 +126,29 @@ mod tests {
         let a = TestId(format!("{}a", "x".repeat(200)));
         let b = TestId(format!("{}b", "x".repeat(200)));
         assert_ne!(a.file_stem(), b.file_stem());
-        assert_eq!(TestId("a/b c@v".into()).file_stem(), "a_b_c@v");
+        assert!(a.file_stem().len() <= 120);
+    }
+
+    #[test]
+    fn file_stems_of_distinct_ids_differ() {
+        let ids = [
+            "a/b", "a_b", "a b", "a\nb", "a\u{1b}b", "aé", "a_", ".", "..", "_", "",
+        ];
+        let stems: std::collections::HashSet<String> = ids
+            .iter()
+            .map(|id| TestId((*id).into()).file_stem())
+            .collect();
+        assert_eq!(stems.len(), ids.len(), "{stems:?}");
+        // Plain ids stay as they are; changed ones stay readable.
+        assert_eq!(
+            TestId::new("smoke", Some("debug")).file_stem(),
+            "smoke@debug"
+        );
+        assert_eq!(TestId("a_b".into()).file_stem(), "a_b");
+        assert!(TestId("a/b c".into()).file_stem().starts_with("a_b_c~"));
+        for id in ids {
+            let stem = TestId(id.into()).file_stem();
+            assert!(!stem.starts_with('.') && !stem.contains('/'), "{stem}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! later the server and agents) exchange only these types, so a remote agent can consume
 //! the same [`events::RunEvent`] stream a local reporter does.
 
+pub mod bounds;
 pub mod events;
 pub mod ids;
 pub mod outcome;

@@ -12,6 +12,7 @@ mod human;
 mod json;
 mod junit;
 mod tail;
+pub mod text;
 
 pub use error::ReportError;
 pub use fanout::Fanout;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Attempt numbers stay below this, so a key encodes (test index, attempt).
 const MAX_ATTEMPTS: u64 = 1 << 16;
+const _: () = assert!((psy_model::bounds::MAX_RETRIES as u64) + 1 < MAX_ATTEMPTS);
 
 pub(crate) fn job_key(test: usize, attempt: u32) -> u64 {
     test as u64 * MAX_ATTEMPTS + u64::from(attempt)

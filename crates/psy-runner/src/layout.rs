@@ -20,6 +20,11 @@ impl StateDir {
         &self.root
     }
 
+    /// Space kept for psy's own writes when the disk fills up (see `reserve.rs`).
+    pub fn reserve(&self) -> PathBuf {
+        self.root.join("reserve")
+    }
+
     pub fn database(&self) -> PathBuf {
         self.root.join("psyduck.db")
     }

@@ -8,8 +8,9 @@ pub mod executor;
 mod interrupt;
 pub mod layout;
 mod logs;
+mod reserve;
 pub mod run;
 mod scratch;
 pub mod select;
 
-pub use run::{run, RunError, RunSettings};
+pub use run::{run, RunError, RunOutcome, RunSettings};

@@ -4,11 +4,14 @@
 //! sandbox requires (a container dies with the thread that created it, so a killed psy leaves
 //! no test behind).
 
+mod disk_full;
+
 use crate::attempt::{self, AttemptPaths};
 use crate::executor::{ExecOutcome, Executor, Running};
 use crate::interrupt::Interrupts;
 use crate::layout::StateDir;
 use crate::logs::LogSpares;
+use crate::reserve::Reserve;
 use crate::scratch::ScratchPool;
 use psy_model::events::RunSummary;
 use psy_model::{
@@ -65,6 +68,15 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// How a run ended: its totals, and why it stopped early when the disk holding `.psyduck`
+/// filled up (everything that finished is recorded all the same).
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub summary: RunSummary,
+    /// "the disk holding /p/.psyduck is full: ..." when the run stopped for that.
+    pub disk_full: Option<String>,
+}
+
 /// A started attempt.
 #[derive(Debug)]
 struct InFlight {
@@ -97,7 +109,8 @@ struct RunLoop<'a> {
     run_id: RunId,
     project_dir: PathBuf,
     state: StateDir,
-    tests: Vec<TestSpec>,
+    /// Shared so the requests of a batch can borrow it while the loop changes.
+    tests: std::sync::Arc<Vec<TestSpec>>,
     retries: Option<u32>,
     store: &'a mut dyn Store,
     executor: &'a mut dyn Executor,
@@ -115,6 +128,12 @@ struct RunLoop<'a> {
     cpu_policy: CpuPolicy,
     /// Exclusive policy: the cores fractional attempts currently run on.
     shared_cores: Vec<u32>,
+    /// Space freed for the store when the disk fills up.
+    reserve: Reserve,
+    /// Why the run stopped early: the disk holding `.psyduck` filled up.
+    disk_full: Option<String>,
+    /// Attempts killed because the disk filled up, to record.
+    stopped: Vec<disk_full::Stopped>,
 }
 
 /// Runs every test of `settings` and returns the summary. Each attempt is committed to `store`
@@ -124,7 +143,13 @@ pub fn run(
     store: &mut dyn Store,
     executor: &mut dyn Executor,
     emit: &mut dyn FnMut(&RunEvent),
-) -> Result<RunSummary, RunError> {
+) -> Result<RunOutcome, RunError> {
+    // Before the run's first write: what it frees is what the run's last writes need.
+    std::fs::create_dir_all(settings.state.root()).map_err(io_err(format!(
+        "creating {}",
+        settings.state.root().display()
+    )))?;
+    let reserve = Reserve::make(settings.state.reserve());
     let started = Instant::now();
     let started_at_ms = now_ms();
     let expected = store.expected_durations()?;
@@ -150,6 +175,7 @@ pub fn run(
         manifest: settings.manifest,
         command_line: settings.command_line,
         host: hostname(),
+        note: None,
         summary: RunSummary {
             total,
             ..Default::default()
@@ -196,7 +222,7 @@ pub fn run(
         project_dir: settings.project_dir,
         state: settings.state,
         durations: vec![0; total],
-        tests: settings.tests,
+        tests: settings.tests.into(),
         retries: settings.retries,
         store,
         executor,
@@ -214,6 +240,9 @@ pub fn run(
         interrupted: false,
         cpu_policy: settings.cpu_policy,
         shared_cores: initial_shared,
+        reserve,
+        disk_full: None,
+        stopped: Vec::new(),
     };
     let outcome = run.drive(&interrupts);
     run.executor.close();
@@ -225,13 +254,14 @@ pub fn run(
 impl RunLoop<'_> {
     fn drive(&mut self, interrupts: &Interrupts) -> Result<(), RunError> {
         loop {
-            if !self.interrupted {
+            if !self.interrupted && self.disk_full.is_none() {
                 let placements = self.scheduler.next_placements(self.started.elapsed());
                 self.reconfine_shared();
                 if !placements.is_empty() {
                     self.start_all(placements)?;
                 }
             }
+            self.settle_stopped()?;
             if self.in_flight.is_empty() {
                 return Ok(());
             }
@@ -259,22 +289,38 @@ impl RunLoop<'_> {
 
     /// Starts the placed attempts as one batch (the executor may overlap their launches).
     fn start_all(&mut self, placements: Vec<Placement>) -> Result<(), RunError> {
+        // Owned here: the batch's requests borrow them while a full disk may stop the loop.
+        let (tests, run_id) = (std::sync::Arc::clone(&self.tests), self.run_id.clone());
+        let project_dir = self.project_dir.clone();
         let mut starting = Vec::with_capacity(placements.len());
         let mut requests = Vec::with_capacity(placements.len());
         let mut failed = Vec::new();
         for mut placement in placements {
+            if self.disk_full.is_some() {
+                let _ = self.scheduler.finished(placement.key);
+                continue;
+            }
             let on_shared_cores =
                 self.cpu_policy == CpuPolicy::Exclusive && placement.cores.is_none();
             if on_shared_cores {
                 placement.cores = Some(self.shared_cores.clone());
             }
             let (test_idx, attempt) = attempt::split_key(placement.key);
-            let test = &self.tests[test_idx];
+            let scratch = match self.scratch.take() {
+                Ok(scratch) => scratch,
+                Err(e) if self.stopped_by(&e, "creating a scratch directory") => {
+                    let _ = self.scheduler.finished(placement.key);
+                    continue;
+                }
+                Err(e) => {
+                    return Err(io_err(format!(
+                        "creating a scratch directory for {}",
+                        tests[test_idx].id
+                    ))(e))
+                }
+            };
+            let test = &tests[test_idx];
             let (stdout, stderr) = self.state.attempt_logs(&self.run_id, &test.id, attempt);
-            let scratch = self.scratch.take().map_err(io_err(format!(
-                "creating a scratch directory for {}",
-                test.id
-            )))?;
             let mut paths = AttemptPaths {
                 stdout,
                 stderr,
@@ -302,14 +348,14 @@ impl RunLoop<'_> {
             };
             match logs.map(|logs| {
                 attempt::request(
-                    &self.run_id,
+                    &run_id,
                     test,
                     attempt,
                     placement,
                     env,
                     logs,
                     &start.paths.scratch,
-                    &self.project_dir,
+                    &project_dir,
                 )
             }) {
                 Ok(request) => {
@@ -319,7 +365,20 @@ impl RunLoop<'_> {
                 Err(message) => failed.push((start, message)),
             }
         }
-        let results = self.executor.start_many(requests);
+        if let Some((_, message)) = failed.first() {
+            // Log files that could not be made: the disk may have filled up.
+            if self.disk_full.is_none() && crate::reserve::nearly_full(self.state.root()) {
+                let cause = message.clone();
+                self.stop_for_full_disk(&cause);
+            }
+        }
+        let results = if self.disk_full.is_some() {
+            // The disk filled up while this batch was prepared: none of it starts.
+            let not_started = "not started: the disk holding .psyduck is full".to_string();
+            requests.iter().map(|_| Err(not_started.clone())).collect()
+        } else {
+            self.executor.start_many(requests)
+        };
         for (start, result) in starting.into_iter().zip(results) {
             match result {
                 Ok(handle) => self.in_flight.push(InFlight {
@@ -327,7 +386,11 @@ impl RunLoop<'_> {
                     test: start.test_idx,
                     attempt: start.attempt,
                     handle,
-                    deadline: start.started_at + self.tests[start.test_idx].timeout,
+                    // Timeouts are bounded at load; a far-future deadline beats a panic.
+                    deadline: start
+                        .started_at
+                        .checked_add(self.tests[start.test_idx].timeout)
+                        .unwrap_or(start.started_at + psy_model::bounds::MAX_TIMEOUT),
                     started_at_ms: start.started_at_ms,
                     timed_out: false,
                     paths: start.paths,
@@ -449,13 +512,16 @@ impl RunLoop<'_> {
 
     /// Records one finished attempt, then either queues a retry or settles the test's verdict.
     fn settle(&mut self, test_idx: usize, result: AttemptResult) -> Result<(), RunError> {
+        let run_id = self.run_id.clone();
+        self.write(|store| store.record_attempt(&run_id, &result))?;
         let test = &self.tests[test_idx];
-        self.store.record_attempt(&self.run_id, &result)?;
         self.durations[test_idx] += result.duration_ms;
         let (attempt, status) = (result.attempt, result.status);
         (self.emit)(&RunEvent::AttemptFinished { result });
-        let allowed = 1 + self.retries.unwrap_or(test.retries);
-        if status != AttemptStatus::Pass && attempt < allowed && !self.interrupted {
+        let retries = self.retries.unwrap_or(test.retries);
+        let allowed = retries.min(psy_model::bounds::MAX_RETRIES) + 1;
+        let stopping = self.interrupted || self.disk_full.is_some();
+        if status != AttemptStatus::Pass && attempt < allowed && !stopping {
             (self.emit)(&RunEvent::AttemptRetrying {
                 test_id: test.id.clone(),
                 next_attempt: attempt + 1,
@@ -479,33 +545,37 @@ impl RunLoop<'_> {
             attempts: attempt,
             duration_ms: self.durations[test_idx],
         };
-        self.store
-            .record_test(&self.run_id, &verdict, &test.name, test.variant.as_deref())?;
+        let (name, variant) = (test.name.clone(), test.variant.clone());
+        self.write(|store| store.record_test(&run_id, &verdict, &name, variant.as_deref()))?;
         self.summary.count(verdict.status);
         (self.emit)(&RunEvent::TestFinished { result: verdict });
         Ok(())
     }
 
-    fn finish(mut self) -> Result<RunSummary, RunError> {
+    fn finish(mut self) -> Result<RunOutcome, RunError> {
         let s = &mut self.summary;
         let finished = s.passed + s.failed + s.flaky + s.timed_out + s.oom + s.errors;
         s.not_run = s.total - finished;
         s.duration_ms = self.started.elapsed().as_millis() as u64;
-        self.store.finish_run(
-            &self.run_id,
-            &self.summary,
-            now_ms(),
-            if self.interrupted {
-                RunState::Interrupted
-            } else {
-                RunState::Finished
-            },
-        )?;
+        let run_id = self.run_id.clone();
+        if let Some(reason) = self.disk_full.clone() {
+            self.write(|store| store.note_run(&run_id, &reason))?;
+        }
+        let state = if self.interrupted || self.disk_full.is_some() {
+            RunState::Interrupted
+        } else {
+            RunState::Finished
+        };
+        let summary = self.summary.clone();
+        self.write(|store| store.finish_run(&run_id, &summary, now_ms(), state))?;
         (self.emit)(&RunEvent::RunFinished {
             run_id: self.run_id.clone(),
             summary: self.summary.clone(),
         });
-        Ok(self.summary)
+        Ok(RunOutcome {
+            summary: self.summary,
+            disk_full: self.disk_full,
+        })
     }
 }
 

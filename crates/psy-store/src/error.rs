@@ -6,6 +6,29 @@ use std::path::PathBuf;
 /// The database backend's own error, boxed so the [`crate::Store`] trait names no backend type.
 pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+impl StoreError {
+    /// Whether it failed because the disk holding the database is full (SQLite's "database or
+    /// disk is full", or ENOSPC / EDQUOT from the system).
+    pub fn is_disk_full(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(err) = cause {
+            if let Some(e) = err.downcast_ref::<rusqlite::Error>() {
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+                    return true;
+                }
+            }
+            if let Some(e) = err.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+                if matches!(e.kind(), StorageFull | QuotaExceeded) {
+                    return true;
+                }
+            }
+            cause = err.source();
+        }
+        false
+    }
+}
+
 /// Why a results-store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -65,6 +65,10 @@ pub struct RunRecord {
     pub command_line: String,
     /// Host name of the machine that ran it.
     pub host: String,
+    /// Why it ended as it did when the state alone does not say, e.g. "the disk holding
+    /// .psyduck is full: ...".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Totals; all zero until `finish_run` (or rebuilt from the tests table by
     /// `abort_unfinished_runs`), except `total`, which `begin_run` stores as given.
     pub summary: RunSummary,
@@ -88,6 +92,7 @@ impl RunRecord {
             manifest: manifest.into(),
             command_line: command_line.into(),
             host: host.into(),
+            note: None,
             summary: RunSummary {
                 total,
                 ..RunSummary::default()

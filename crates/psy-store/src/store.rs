@@ -38,6 +38,9 @@ pub trait Store: Send {
         state: crate::RunState,
     ) -> Result<(), StoreError>;
 
+    /// Attaches to a run a note on why it ended as it did (see [`RunRecord::note`]).
+    fn note_run(&mut self, run_id: &RunId, note: &str) -> Result<(), StoreError>;
+
     /// Median duration of the last [`HISTORY_WINDOW`] attempts of each test id that ended
     /// pass or fail (errors, timeouts and OOM kills say nothing about how long a test takes).
     /// Ids never seen are absent. One query, whatever the number of ids.

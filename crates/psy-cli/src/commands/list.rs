@@ -2,7 +2,7 @@
 
 use super::context::{open_store, selected_tests};
 use crate::cli::{ListArgs, MessageFormat};
-use psy_report::format;
+use psy_report::{format, text};
 use psy_runner::layout::StateDir;
 use psy_store::Store;
 use std::io::Write;
@@ -29,23 +29,18 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let width = tests
-        .iter()
-        .map(|t| t.id.as_str().len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    let (header, ids) = text::column("TEST", tests.iter().map(|t| t.id.as_str()));
     writeln!(
         out,
-        "{:width$}  {:>5}  {:>9}  {:>5}  {:>9}  {:>8}  {:>9}",
-        "TEST", "CPUS", "MEMORY", "PIDS", "TMP", "TIMEOUT", "EXPECTED"
+        "{}  {:>5}  {:>9}  {:>5}  {:>9}  {:>8}  {:>9}",
+        header, "CPUS", "MEMORY", "PIDS", "TMP", "TIMEOUT", "EXPECTED"
     )?;
-    for t in &tests {
+    for (t, id) in tests.iter().zip(ids) {
         let r = &t.resources;
         writeln!(
             out,
-            "{:width$}  {:>5}  {:>9}  {:>5}  {:>9}  {:>8}  {:>9}",
-            t.id.as_str(),
+            "{}  {:>5}  {:>9}  {:>5}  {:>9}  {:>8}  {:>9}",
+            id,
             format!("{}", f64::from(r.cpu_millis) / 1000.0),
             format::bytes(r.memory_bytes),
             r.pids,

@@ -2,8 +2,9 @@
 
 use super::context::{open_store, selected_tests};
 use crate::cli::{Color, MessageFormat, RunArgs};
-use crate::exit::{usage, TESTS_FAILED};
+use crate::exit::{usage, DISK_FULL, TESTS_FAILED};
 use anyhow::Context;
+use psy_model::bounds::MAX_RETRIES;
 use psy_model::{RunId, MILLI_PER_CPU};
 use psy_report::{
     ColorChoice, Fanout, HumanOptions, HumanReporter, JsonReporter, JunitOptions, JunitReporter,
@@ -32,6 +33,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     capacity.io = psy_config::host_file::merge_io(&host.io, &calibrated.unwrap_or_default());
     capacity.network = host.network;
     psy_config::check_fits(&tests, &capacity).map_err(usage)?;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    psy_config::check_privileges(&tests, root).map_err(usage)?;
     let cpu_cap_millis = match args.cpus {
         Some(c) if c.is_nan() || c <= 0.0 => {
             return Err(usage(format!("--cpus {c}: must be more than 0")))
@@ -39,6 +43,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(c) => Some((c * f64::from(MILLI_PER_CPU)).round() as u32),
         None => None,
     };
+    if let Some(n) = args.retries.filter(|&n| n > MAX_RETRIES) {
+        return Err(usage(format!("--retries {n}: at most {MAX_RETRIES}")));
+    }
     if args.jobs == Some(0) {
         return Err(usage("--jobs 0: must be at least 1"));
     }
@@ -127,7 +134,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let mut report_error = None;
-    let summary = psy_runner::run(settings, &mut store, &mut executor, &mut |event| {
+    let outcome = psy_runner::run(settings, &mut store, &mut executor, &mut |event| {
         if let Err(e) = reporters.on_event(event) {
             report_error.get_or_insert(e);
         }
@@ -136,7 +143,14 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(e) = report_error {
         return Err(anyhow::Error::new(e).context("writing the reports"));
     }
-    Ok(if summary.failures(args.flaky_fail) > 0 {
+    if let Some(reason) = outcome.disk_full {
+        eprintln!(
+            "error: {}; the run stopped early (every finished result is recorded: psy show)",
+            psy_report::text::escape(&reason)
+        );
+        return Ok(ExitCode::from(DISK_FULL));
+    }
+    Ok(if outcome.summary.failures(args.flaky_fail) > 0 {
         ExitCode::from(TESTS_FAILED)
     } else {
         ExitCode::SUCCESS

@@ -4,7 +4,7 @@ use super::attempt_row;
 use super::context::{load_manifest, open_store};
 use crate::cli::ShowArgs;
 use crate::exit::usage;
-use psy_report::format;
+use psy_report::{format, text};
 use psy_runner::layout::StateDir;
 use psy_store::Store;
 use std::io::Write;
@@ -37,7 +37,10 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         s.total,
         format::duration(s.duration_ms)
     )?;
-    writeln!(out, "  {}", run.command_line)?;
+    writeln!(out, "  {}", text::escape(&run.command_line))?;
+    if let Some(note) = &run.note {
+        writeln!(out, "  stopped early: {}", text::escape(note))?;
+    }
     writeln!(
         out,
         "  passed {}  failed {}  flaky {}  timeout {}  oom {}  error {}  not run {}",
@@ -45,39 +48,23 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     )?;
     if args.attempts {
         let attempts = store.attempts(&run.run_id)?;
-        let width = attempts
-            .iter()
-            .map(|a| a.test_id.as_str().len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        writeln!(out, "{:width$}  {}", "TEST", attempt_row::header())?;
-        for a in attempts {
-            writeln!(
-                out,
-                "{:width$}  {}",
-                a.test_id.as_str(),
-                attempt_row::columns(&a)
-            )?;
+        let (header, ids) = text::column("TEST", attempts.iter().map(|a| a.test_id.as_str()));
+        writeln!(out, "{header}  {}", attempt_row::header())?;
+        for (a, id) in attempts.iter().zip(ids) {
+            writeln!(out, "{id}  {}", attempt_row::columns(a))?;
         }
     } else {
         let results = store.test_results(&run.run_id)?;
-        let width = results
-            .iter()
-            .map(|r| r.test_id.as_str().len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
+        let (header, ids) = text::column("TEST", results.iter().map(|r| r.test_id.as_str()));
         writeln!(
             out,
-            "{:width$}  {:8}  {:>8}  {:>9}",
-            "TEST", "STATUS", "ATTEMPTS", "TIME"
+            "{header}  {:8}  {:>8}  {:>9}",
+            "STATUS", "ATTEMPTS", "TIME"
         )?;
-        for r in results {
+        for (r, id) in results.iter().zip(ids) {
             writeln!(
                 out,
-                "{:width$}  {:8}  {:>8}  {:>9}",
-                r.test_id.as_str(),
+                "{id}  {:8}  {:>8}  {:>9}",
                 r.status.as_str(),
                 r.attempts,
                 format::duration(r.duration_ms)

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 /// Just enough of a DOM to assert on: element name, attributes, child elements.
 #[derive(Debug, Default)]
-struct Element {
-    name: String,
-    attrs: BTreeMap<String, String>,
-    children: Vec<Element>,
+pub(crate) struct Element {
+    pub(crate) name: String,
+    pub(crate) attrs: BTreeMap<String, String>,
+    pub(crate) children: Vec<Element>,
 }
 
 impl Element {
@@ -33,19 +33,19 @@ impl Element {
         }
     }
 
-    fn attr(&self, key: &str) -> &str {
+    pub(crate) fn attr(&self, key: &str) -> &str {
         self.attrs
             .get(key)
             .unwrap_or_else(|| panic!("<{}> has no {key}: {self:?}", self.name))
     }
 
-    fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    pub(crate) fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.children.iter().filter(move |c| c.name == name)
     }
 }
 
 /// Parses `xml`, failing on anything malformed (mismatched tags, bad escapes, trailing junk).
-fn parse(xml: &str) -> Element {
+pub(crate) fn parse(xml: &str) -> Element {
     let mut reader = Reader::from_str(xml);
     let mut stack = vec![Element::default()];
     loop {

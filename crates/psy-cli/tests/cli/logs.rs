@@ -75,3 +75,36 @@ fn inodes(dir: &Path) -> BTreeSet<u64> {
         .map(|e| e.metadata().unwrap().ino())
         .collect()
 }
+
+/// `a/b`, `a_b` and `a b` would sanitise to the same file name: each attempt must still get
+/// its own log (no "File exists" error) holding its own output.
+#[test]
+fn ids_that_sanitise_alike_keep_their_own_logs() {
+    if !root() {
+        return;
+    }
+    let mut manifest = String::new();
+    for name in ["a/b", "a_b", "a b"] {
+        manifest.push_str(&format!(
+            "[[test]]\nname = \"{name}\"\nretries = 1\ncommand = [\"sh\", \"-c\", \"echo \\\"$PSY_TEST_ID $PSY_ATTEMPT\\\"; exit 1\"]\n"
+        ));
+    }
+    let p = Project::new(&manifest);
+    let (out, events) = p.run_json(&[]);
+    out.code(1);
+    let mut paths = BTreeSet::new();
+    for name in ["a/b", "a_b", "a b"] {
+        assert_eq!(events.status(name), "fail", "{out}");
+        for attempt in events.attempts(name) {
+            let path = attempt["stdout_path"].as_str().unwrap();
+            let n = attempt["attempt"].as_u64().unwrap();
+            assert_eq!(
+                std::fs::read_to_string(path).unwrap(),
+                format!("{name} {n}\n"),
+                "{path}"
+            );
+            assert!(paths.insert(path.to_string()), "{path} used twice");
+        }
+    }
+    assert_eq!(paths.len(), 6);
+}

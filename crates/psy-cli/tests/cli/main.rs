@@ -3,10 +3,12 @@
 
 mod calibrate;
 mod color;
+mod disk_full;
 mod env_vars;
 mod example;
 mod exit_codes;
 mod filters;
+mod hostile_names;
 mod json_stream;
 mod junit;
 mod limits;

@@ -146,3 +146,66 @@ fn invalid_toml() {
     let msg = refused(&p, &["run"]);
     assert_has(&msg, &["psyduck.toml:", "invalid TOML"]);
 }
+
+#[test]
+fn numbers_out_of_bounds() {
+    let p = Project::new(&format!("{TWO_TESTS}retries = 4294967295\n"));
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:7:11: test[1].retries: invalid value 4294967295 (expected 0 to 100)"],
+    );
+    let p = Project::new(&format!("{TWO_TESTS}memory = 1\n"));
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:7:10: test[1].memory: size 1B is too small (the minimum is 1MiB)"],
+    );
+    let p = Project::new(TWO_TESTS);
+    let msg = refused(&p, &["run", "--retries", "4294967295"]);
+    assert_has(&msg, &["--retries 4294967295: at most 100"]);
+}
+
+#[test]
+fn environments_and_arguments_no_process_can_receive() {
+    let p = Project::new(&format!("{TWO_TESTS}env = {{ \"A=B\" = \"1\" }}\n"));
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:7:9: test[1].env.A=B: environment variable name \"A=B\" must not contain '='"],
+    );
+    let p = Project::new(&format!("{TWO_TESTS}env = {{ A = \"x\\u0000\" }}\n"));
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:7:13: test[1].env.A: value \"x\\0\" contains a NUL character"],
+    );
+    let p = Project::new("[[test]]\nname = \"a\"\ncommand = [\"echo\", \"\\u0000\"]\n");
+    let msg = refused(&p, &["run"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:3:11: test[0].command: value \"\\0\" contains a NUL character"],
+    );
+    let p = Project::new(&format!(
+        "{TWO_TESTS}[[variant]]\nname = \"v\"\nenv = {{ \"\" = \"1\" }}\n"
+    ));
+    let msg = refused(&p, &["list"]);
+    assert_has(
+        &msg,
+        &["psyduck.toml:9:", "variant[0].env", "must not be empty"],
+    );
+}
+
+#[test]
+fn a_hanging_discovery_command_times_out() {
+    let p = Project::new(
+        "[[test]]\nname = \"a\"\ncommand = [\"true\"]\n\n[[discover]]\nlist = [\"sleep\", \"1000\"]\ncommand = [\"x\"]\ndiscover-timeout = \"300ms\"\n",
+    );
+    for args in [&["run"][..], &["list"]] {
+        let msg = refused(&p, args);
+        assert_has(
+            &msg,
+            &["psyduck.toml:5 (discover list \"sleep 1000\"): `sleep 1000` did not finish within 300ms and was killed"],
+        );
+    }
+}

@@ -248,3 +248,26 @@ fn gc_cleans_up_after_dead_psy_processes() {
     out.code(0);
     assert!(out.stderr.contains("0 runs marked aborted"), "{out}");
 }
+
+/// gc cleans what dead psy processes left in the project's `.psyduck`: it needs the project's
+/// directory (that of `-m`), never a manifest that parses.
+#[test]
+fn gc_needs_only_the_project_directory() {
+    if !root() {
+        return;
+    }
+    let p = Project::empty();
+    p.file("sub/psyduck.toml", MODAL);
+    p.psy(&["gc", "-m", "sub/psyduck.toml"]).code(0);
+    let stale = p
+        .dir()
+        .join("sub/.psyduck/scratch/999999999-20000101-000000-dead");
+    std::fs::create_dir_all(&stale).unwrap();
+    p.file("sub/psyduck.toml", "[[test]\nthis is not TOML");
+    let out = p.psy(&["gc", "-m", "sub/psyduck.toml"]);
+    out.code(0);
+    assert!(out.stderr.contains("1 scratch directories"), "{out}");
+    assert!(!stale.exists());
+    // Without a manifest there is no project to clean.
+    p.psy(&["gc", "-m", "elsewhere/psyduck.toml"]).code(2);
+}

@@ -52,6 +52,15 @@ impl Project {
         Project { dir: Some(dir) }
     }
 
+    /// A project in `dir` (which the caller creates and removes).
+    pub(crate) fn in_dir(dir: &Path) -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("psy-cli-")
+            .tempdir_in(dir)
+            .expect("creating a project directory");
+        Project { dir: Some(dir) }
+    }
+
     pub(crate) fn dir(&self) -> &Path {
         self.dir.as_ref().expect("only taken on drop").path()
     }

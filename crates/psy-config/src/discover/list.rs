@@ -12,7 +12,7 @@ pub(super) fn discover(
     entry: &DiscoverDef,
     dir: &Path,
 ) -> Result<Vec<Found>, ConfigError> {
-    let listed = process::run(argv, dir, &entry.origin, &[])?;
+    let listed = process::run(argv, dir, entry, &[])?;
     let command = entry
         .command
         .as_deref()

@@ -60,7 +60,7 @@ pub(super) fn discover(
         argv.push("--workspace".into());
     }
     argv.extend(options.args.iter().cloned());
-    let listed = process::run(&argv, dir, &entry.origin, &[])?;
+    let listed = process::run(&argv, dir, entry, &[])?;
     parse(&listed.stdout).map_err(|e| ConfigError::DiscoverOutput {
         origin: entry.origin.clone(),
         command: argv.join(" "),

@@ -30,7 +30,7 @@ pub(super) fn discover(
     .map(String::from)
     .collect();
     argv.extend(options.args.iter().cloned());
-    let listed = process::run(&argv, dir, &entry.origin, &[NO_TESTS_COLLECTED])?;
+    let listed = process::run(&argv, dir, entry, &[NO_TESTS_COLLECTED])?;
     if listed.code == Some(NO_TESTS_COLLECTED) {
         return Ok(Vec::new());
     }

@@ -104,3 +104,73 @@ fn discovered_and_declared_ids_must_not_clash() {
         "duplicate test id \"smoke\": defined at psyduck.toml:1 and again at psyduck.toml:5 (discover list \"./ls.sh\")"
     );
 }
+
+#[test]
+fn discovered_names_no_process_can_receive_are_refused() {
+    let p = project(&[("ls.sh", "#!/bin/sh\nprintf 'ok\\nbad\\000name\\n'\n", true)]);
+    let text = "[[discover]]\nlist = [\"./ls.sh\"]\ncommand = [\"./run\", \"{name}\"]\n";
+    let err = expand(&parse_in(p.path(), text).unwrap()).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::DiscoveredUnrunnable { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "psyduck.toml:1 (discover list \"./ls.sh\"): found test \"bad\\0name\": name \"bad\\0name\" contains a NUL character, which no process can receive"
+    );
+}
+
+#[test]
+fn a_hanging_list_command_is_killed_at_its_timeout() {
+    // The command and a child it started in the background: both must die.
+    let p = project(&[(
+        "ls.sh",
+        "#!/bin/sh\nsleep 1000 &\necho $! > child.pid\necho early\nwait\n",
+        true,
+    )]);
+    let text = "[defaults]\ntimeout = \"1s\"\n\n[[discover]]\nlist = [\"./ls.sh\"]\ncommand = [\"x\"]\ndiscover-timeout = \"500ms\"\n";
+    let manifest = parse_in(p.path(), text).unwrap();
+    assert_eq!(manifest.discover[0].discover_timeout.as_millis(), 500);
+    let started = std::time::Instant::now();
+    let err = expand(&manifest).unwrap_err();
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    assert!(
+        matches!(err, ConfigError::DiscoverTimeout { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "psyduck.toml:4 (discover list \"./ls.sh\"): `./ls.sh` did not finish within 500ms and was killed (raise `discover-timeout` in this [[discover]] entry if it needs longer)"
+    );
+    let pid = std::fs::read_to_string(p.path().join("child.pid")).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    // Killed (SIGKILL lands asynchronously), so soon gone or a zombie until it is reaped.
+    let alive = || {
+        std::fs::read_to_string(&stat)
+            .map(|s| !s.split(") ").nth(1).unwrap_or("").starts_with('Z'))
+            .unwrap_or(false)
+    };
+    let waited = std::time::Instant::now();
+    while alive() && waited.elapsed().as_secs() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        !alive(),
+        "the command's background child still runs: {stat}"
+    );
+}
+
+#[test]
+fn discover_timeouts_default_to_ten_minutes() {
+    let text = "[[discover]]\nlist = [\"./ls\"]\ncommand = [\"x\"]\n";
+    let manifest = crate::parse(text).unwrap();
+    assert_eq!(manifest.discover[0].discover_timeout.as_secs(), 600);
+    let e =
+        crate::error("[[discover]]\nlist = [\"./ls\"]\ncommand = [\"x\"]\ndiscover-timeout = 0\n");
+    assert!(
+        e.starts_with(
+            "psyduck.toml:4:20: discover[0].discover-timeout: timeout must be greater than zero"
+        ),
+        "{e}"
+    );
+}

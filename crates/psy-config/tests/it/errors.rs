@@ -1,6 +1,6 @@
 //! Every manifest error is one line: `path:line:col: key: problem`.
 
-use crate::error;
+use crate::{error, parse};
 
 #[test]
 fn bad_size_points_at_the_value() {
@@ -15,7 +15,7 @@ fn bad_size_points_at_the_value() {
     );
     assert_eq!(
         error("[defaults]\nmemory = 0\n"),
-        "psyduck.toml:2:10: defaults.memory: size must be greater than zero"
+        "psyduck.toml:2:10: defaults.memory: size 0B is too small (the minimum is 1MiB)"
     );
 }
 
@@ -43,7 +43,7 @@ fn bad_duration_cpus_and_types() {
     );
     assert_eq!(
         error("[defaults]\nretries = \"x\"\n"),
-        "psyduck.toml:2:11: defaults.retries: invalid type: string \"x\", expected u32"
+        "psyduck.toml:2:11: defaults.retries: invalid type: string \"x\", expected i64"
     );
     assert_eq!(
         error("[host]\ncpu-policy = \"greedy\"\n"),
@@ -215,4 +215,113 @@ fn bad_network_values_name_the_key() {
         e.contains("psyduck.toml:2:") && e.contains("greater than zero"),
         "{e}"
     );
+}
+
+/// Numbers that would wrap, overflow or fail only when a test starts are refused at load.
+#[test]
+fn numbers_out_of_bounds_name_the_key_and_the_bound() {
+    let test = "[[test]]\nname = \"a\"\ncommand = [\"true\"]\n";
+    let cases = [
+        (
+            "retries = 4294967295",
+            "test[0].retries: invalid value 4294967295 (expected 0 to 100)",
+        ),
+        (
+            "retries = -1",
+            "test[0].retries: invalid value -1 (expected 0 to 100)",
+        ),
+        (
+            "retries = 101",
+            "test[0].retries: invalid value 101 (expected 0 to 100)",
+        ),
+        (
+            "pids = 4294967296",
+            "test[0].pids: invalid value 4294967296 (expected 1 to 4194304)",
+        ),
+        (
+            "pids = 0",
+            "test[0].pids: invalid value 0 (expected 1 to 4194304)",
+        ),
+        (
+            "memory = 1",
+            "test[0].memory: size 1B is too small (the minimum is 1MiB)",
+        ),
+        (
+            "memory = \"1023KiB\"",
+            "test[0].memory: size 1023KiB is too small (the minimum is 1MiB)",
+        ),
+        (
+            "disk = \"64KiB\"",
+            "test[0].disk: size 64KiB is too small (the minimum is 1MiB)",
+        ),
+        (
+            "timeout = \"31d\"",
+            "test[0].timeout: timeout 31d is too long (at most 720h)",
+        ),
+        ("timeout = 1e300", "test[0].timeout: invalid duration"),
+        ("tmp = \"99999999999TiB\"", "test[0].tmp: invalid size"),
+        ("cpus = 1e12", "test[0].cpus: invalid cpus"),
+    ];
+    for (line, expected) in cases {
+        let e = error(&format!("{test}{line}\n"));
+        assert!(
+            e.starts_with("psyduck.toml:4:") && e.contains(expected),
+            "{line}: {e}"
+        );
+    }
+    let volume = format!("{test}[[test.volume]]\nname = \"v\"\nsize = 4096\npath = \"/tmp/v\"\n");
+    let e = error(&volume);
+    assert!(
+        e.contains("test[0].volume[0].size: size 4KiB is too small (the minimum is 1MiB)"),
+        "{e}"
+    );
+    // The bounds themselves are fine.
+    parse(&format!(
+        "{test}retries = 100\npids = 4194304\nmemory = \"1MiB\"\ntimeout = \"30d\"\n"
+    ))
+    .unwrap();
+}
+
+/// Names and values a process cannot receive are refused at load, at their key.
+#[test]
+fn environment_names_and_nul_characters() {
+    let test = "[[test]]\nname = \"a\"\ncommand = [\"true\"]\n";
+    let e = error(&format!("{test}env = {{ \"A=B\" = \"x\" }}\n"));
+    assert!(e.starts_with("psyduck.toml:4:9: test[0].env.A=B: environment variable name \"A=B\" must not contain '='"), "{e}");
+    let e = error(&format!("{test}env = {{ \"\" = \"x\" }}\n"));
+    assert!(e.starts_with("psyduck.toml:4:"), "{e}");
+    assert!(
+        e.contains("test[0].env") && e.contains("must not be empty"),
+        "{e}"
+    );
+    let e = error(&format!("{test}env = {{ \"A\\u0000\" = \"x\" }}\n"));
+    assert!(e.starts_with("psyduck.toml:4:") && e.contains("NUL"), "{e}");
+    let e = error(&format!("{test}env = {{ A = \"x\\u0000y\" }}\n"));
+    assert!(
+        e.starts_with("psyduck.toml:4:13: test[0].env.A: value \"x\\0y\" contains a NUL character"),
+        "{e}"
+    );
+    // Every other string a process receives: arguments, names, directories, in every table
+    // (an array's element is named by the array's key).
+    let cases = [
+        (format!("[[test]]\nname = \"a\"\ncommand = [\"sh\", \"x\\u0000\"]\n"), "psyduck.toml:3:11: test[0].command: value"),
+        (format!("[[test]]\nname = \"a\\u0000\"\ncommand = [\"true\"]\n"), "psyduck.toml:2:8: test[0].name: name"),
+        (format!("{test}cwd = \".\\u0000\"\n"), "psyduck.toml:4:7: test[0].cwd: directory"),
+        (format!("{test}[[test.volume]]\nname = \"v\"\nsize = \"1GiB\"\npath = \"/tmp/\\u0000\"\n"), "psyduck.toml:4:1: test[0].volume[0]: volume path"),
+        ("[[variant]]\nname = \"v\"\nenv = { \"=\" = \"1\" }\n".to_string(), "psyduck.toml:3:9: variant[0].env.=: environment variable name \"=\" must not contain '='"),
+        ("[[variant]]\nname = \"v\"\nargs = [\"\\u0000\"]\n".to_string(), "psyduck.toml:3:8: variant[0].args: value"),
+        ("[[discover]]\nlist = [\"./ls\"]\ncommand = [\"x\"]\nenv = { \"K=V\" = \"1\" }\n".to_string(), "psyduck.toml:4:9: discover[0].env.K=V: environment variable name"),
+        ("[[discover]]\nlist = [\"./ls\\u0000\"]\ncommand = [\"x\"]\n".to_string(), "psyduck.toml:2:8: discover[0].list: value"),
+        ("[[discover]]\npytest = { args = [\"\\u0000\"] }\n".to_string(), "psyduck.toml:2:19: discover[0].pytest.args: value"),
+        ("[[discover]]\nnextest = { args = [\"\\u0000\"] }\n".to_string(), "psyduck.toml:2:20: discover[0].nextest.args: value"),
+    ];
+    let wrong: Vec<String> = cases
+        .iter()
+        .map(|(text, expected)| (error(text), expected))
+        .filter(|(e, expected)| {
+            !(e.starts_with(*expected) && (e.contains("NUL") || e.contains("'='")))
+        })
+        .map(|(e, expected)| format!("expected {expected:?}, got {e:?}"))
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }

@@ -2,6 +2,7 @@
 
 use super::color::{Painter, Style};
 use crate::format;
+use crate::text::escape;
 use psy_model::{AttemptResult, Resources, TestResult, TestStatus};
 
 /// Labels are right-aligned to this width so test ids line up.
@@ -63,7 +64,7 @@ impl Finished {
             "{} [{:>DURATION_WIDTH$}] {}",
             status_label(p, self.result.status),
             format::seconds(self.shown_ms()),
-            p.paint(Style::Bold, self.result.test_id.as_str()),
+            p.paint(Style::Bold, &escape(self.result.test_id.as_str())),
         );
         let detail = self.detail();
         if !detail.is_empty() {
@@ -72,7 +73,7 @@ impl Finished {
         // A passing attempt's message is only a note; a failing one's is the reason.
         if self.result.status != TestStatus::Pass && self.result.status != TestStatus::Flaky {
             if let Some(msg) = self.last.as_ref().and_then(|a| a.message.as_deref()) {
-                line.push_str(&format!(": {msg}"));
+                line.push_str(&format!(": {}", escape(msg)));
             }
         }
         line
@@ -90,12 +91,12 @@ pub(crate) fn retry_line(
     let mut line = format!(
         "{} {} (attempt {next_attempt}",
         label(p, "RETRY", Style::Magenta),
-        p.paint(Style::Bold, test_id)
+        p.paint(Style::Bold, &escape(test_id))
     );
     if let Some(a) = failed {
         line.push_str(&format!(", after {}", a.status));
         if let Some(why) = format::attempt_end(a, limits).or_else(|| a.message.clone()) {
-            line.push_str(&format!(": {why}"));
+            line.push_str(&format!(": {}", escape(&why)));
         }
     }
     line.push(')');

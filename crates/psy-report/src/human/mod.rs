@@ -211,8 +211,9 @@ impl<W: Write + Send> Reporter for HumanReporter<W> {
             RunEvent::Warning { message } => {
                 if self.warned.insert(message.clone()) {
                     let line = format!(
-                        "{} {message}",
-                        lines::label(self.paint, "WARN", Style::Yellow)
+                        "{} {}",
+                        lines::label(self.paint, "WARN", Style::Yellow),
+                        crate::text::escape(message)
                     );
                     self.emit(&[line])?;
                 }

@@ -4,6 +4,7 @@ use super::color::{Painter, Style};
 use super::lines::Finished;
 use crate::format;
 use crate::tail::{clean_line, read_tail, Tail};
+use crate::text::escape;
 use psy_model::events::RunSummary;
 use psy_model::RunId;
 use std::path::Path;
@@ -13,7 +14,7 @@ pub(crate) fn failure_tail(p: Painter, f: &Finished, max_lines: usize) -> Vec<St
     let mut out = Vec::new();
     let detail = f.detail();
     let status = f.result.status.as_str().to_uppercase();
-    let mut header = format!("--- {status}: {}", f.result.test_id);
+    let mut header = format!("--- {status}: {}", escape(f.result.test_id.as_str()));
     if !detail.is_empty() {
         header.push_str(&format!(" ({detail})"));
     }
@@ -23,7 +24,7 @@ pub(crate) fn failure_tail(p: Painter, f: &Finished, max_lines: usize) -> Vec<St
         return out;
     };
     if let Some(msg) = &last.message {
-        out.push(format!("message: {msg}"));
+        out.push(format!("message: {}", escape(msg)));
     }
     for (name, path) in [("stdout", &last.stdout_path), ("stderr", &last.stderr_path)] {
         stream_tail(p, name, path, max_lines, &mut out);

@@ -2,6 +2,7 @@
 
 use crate::format;
 use crate::tail::{clean_line, read_tail, Tail};
+use crate::text::escape;
 use chrono::{DateTime, FixedOffset};
 use psy_model::{AttemptResult, AttemptStatus, Resources, TestResult, TestStatus};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestRerun, XmlString};
@@ -63,8 +64,10 @@ pub(crate) fn test_case(
         }
     };
 
-    let mut case = TestCase::new(result.test_id.as_str(), status);
-    case.set_classname(classname(result.test_id.as_str(), suite));
+    // XML cannot carry control characters: they would be dropped, and `a\u{1b}b` would read `ab`.
+    let id = escape(result.test_id.as_str());
+    let mut case = TestCase::new(id.as_ref(), status);
+    case.set_classname(classname(&id, suite));
     case.set_time(Duration::from_millis(result.duration_ms));
     if let Some(ts) = attempts.first().and_then(|a| timestamp(a.started_at_ms)) {
         case.set_timestamp(ts);

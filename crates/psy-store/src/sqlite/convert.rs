@@ -93,7 +93,8 @@ fn path(row: &Row<'_>, column: &'static str) -> rusqlite::Result<PathBuf> {
 
 /// Columns read by [`run_from_row`], in a form fit for `SELECT {RUN_COLUMNS} FROM runs`.
 pub(super) const RUN_COLUMNS: &str = "run_id, started_at_ms, finished_at_ms, state, manifest, \
-     command_line, host, total, passed, failed, flaky, timed_out, oom, errors, not_run, duration_ms";
+     command_line, host, total, passed, failed, flaky, timed_out, oom, errors, not_run, duration_ms, \
+     note";
 
 pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Decoded<RunRecord>> {
     let state: String = row.get("state")?;
@@ -110,11 +111,12 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Decoded<RunRecord>
         row.get("not_run")?,
     ];
     let duration: i64 = row.get("duration_ms")?;
-    let (run_id, manifest, command_line, host) = (
+    let (run_id, manifest, command_line, host, note) = (
         row.get("run_id")?,
         row.get("manifest")?,
         row.get("command_line")?,
         row.get("host")?,
+        row.get("note")?,
     );
     Ok((|| {
         Ok(RunRecord {
@@ -125,6 +127,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Decoded<RunRecord>
             manifest,
             command_line,
             host,
+            note,
             summary: RunSummary {
                 total: count(counts[0], "runs.total")?,
                 passed: count(counts[1], "runs.passed")?,

@@ -144,6 +144,10 @@ impl Store for SqliteStore {
         self.update_finished(run_id, summary, finished_at_ms, state)
     }
 
+    fn note_run(&mut self, run_id: &RunId, note: &str) -> Result<(), StoreError> {
+        self.update_note(run_id, note)
+    }
+
     fn expected_durations(&self) -> Result<HashMap<TestId, Duration>, StoreError> {
         self.median_durations()
     }

@@ -7,7 +7,7 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Every migration, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Version 1: runs, per-test verdicts and attempts.
 ///
@@ -74,6 +74,9 @@ ALTER TABLE attempts ADD COLUMN io_write_ops INTEGER;
 ALTER TABLE attempts ADD COLUMN net_sent_bytes INTEGER;
 ALTER TABLE attempts ADD COLUMN net_received_bytes INTEGER;
 ";
+
+/// Version 3: why a run ended as it did, when its state alone does not say (a full disk).
+const V3: &str = "ALTER TABLE runs ADD COLUMN note TEXT;";
 
 /// Brings the database up to `migrations.len()`, each step in its own transaction.
 ///
@@ -216,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_database_keeps_its_attempts_and_gains_network_columns() {
+    fn a_version_1_database_keeps_its_attempts_and_gains_network_and_note_columns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("psyduck.db");
         let mut store = SqliteStore::open(&path).unwrap();
@@ -237,13 +240,15 @@ mod tests {
                  ALTER TABLE attempts DROP COLUMN io_write_ops;
                  ALTER TABLE attempts DROP COLUMN net_sent_bytes;
                  ALTER TABLE attempts DROP COLUMN net_received_bytes;
+                 ALTER TABLE runs DROP COLUMN note;
                  PRAGMA user_version = 1;",
             )
             .unwrap();
         drop(store);
 
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(user_version(&store.conn).unwrap(), 2);
+        assert_eq!(user_version(&store.conn).unwrap(), 3);
         assert_eq!(store.attempts(&run.run_id).unwrap(), vec![old]);
+        assert_eq!(store.runs(10).unwrap(), vec![run]);
     }
 }

@@ -174,6 +174,23 @@ impl SqliteStore {
             ])
     }
 
+    pub(super) fn update_note(&mut self, run_id: &RunId, note: &str) -> Result<(), StoreError> {
+        let op = || format!("noting why run {run_id} ended");
+        let updated = self
+            .conn
+            .prepare_cached("UPDATE runs SET note = ?2 WHERE run_id = ?1")
+            .and_then(|mut stmt| stmt.execute(params![run_id.as_str(), note]))
+            .map_err(|e| self.query_error(op(), e))?;
+        if updated == 0 {
+            return Err(StoreError::UnknownRun {
+                database: self.database.clone(),
+                op: op(),
+                run_id: run_id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// Aborted runs get what can still be known: counts rebuilt from the recorded verdicts,
     /// tests without a verdict as not run, and the end of their last recorded attempt as the
     /// finish time (their start if none was recorded).

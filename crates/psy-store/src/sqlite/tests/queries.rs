@@ -279,3 +279,43 @@ fn corrupted_values_are_reported_not_guessed() {
         other => panic!("expected an invalid value, got {other:?}"),
     }
 }
+
+#[test]
+fn a_note_says_why_a_run_ended() {
+    let (_dir, mut s) = store();
+    let r = id("r1");
+    s.begin_run(&run(r.as_str(), 1_000)).unwrap();
+    assert_eq!(s.run("r1").unwrap().unwrap().note, None);
+    s.note_run(&r, "the disk holding .psyduck is full").unwrap();
+    s.finish_run(&r, &RunSummary::default(), 2_000, RunState::Interrupted)
+        .unwrap();
+    let got = s.run("r1").unwrap().unwrap();
+    assert_eq!(
+        (got.state, got.note.as_deref()),
+        (
+            RunState::Interrupted,
+            Some("the disk holding .psyduck is full")
+        )
+    );
+    assert!(matches!(
+        s.note_run(&id("nope"), "x"),
+        Err(StoreError::UnknownRun { .. })
+    ));
+}
+
+#[test]
+fn full_disks_are_told_apart() {
+    let full =
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL), None);
+    let query = |source: crate::error::BackendError| StoreError::Query {
+        database: "db".into(),
+        op: "x".into(),
+        source,
+    };
+    assert!(query(full.into()).is_disk_full());
+    let enospc = std::io::Error::from_raw_os_error(28);
+    assert!(query(enospc.into()).is_disk_full());
+    let busy =
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None);
+    assert!(!query(busy.into()).is_disk_full());
+}
