@@ -378,7 +378,7 @@ unsafe fn exec_test(p: &Prepared, status: RawFd) -> ! {
     check!(status, SetupStep::Stdio, libc::dup2(p.stdout, 1));
     check!(status, SetupStep::Stdio, libc::dup2(p.stderr, 2));
     if let Some(h) = &p.hardened {
-        confine::confine(h.confinement, h.userns, &h.seccomp, status);
+        confine::confine(h.confinement, h.userns, h.seccomp.as_ref(), status);
     }
     // Psy owns the container's network (interfaces, addresses, shaping, and the namespace it
     // hands to the next test): the test may use it but not reconfigure it.

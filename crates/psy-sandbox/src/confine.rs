@@ -9,8 +9,8 @@
 //! - As root where user namespaces are unavailable, the test keeps host uid 0 with Docker's
 //!   default capability set (minus `CAP_MKNOD`: there is no device cgroup here).
 //!
-//! In every mode the seccomp filter (`seccomp.rs`) is installed last. Privileged tests
-//! (`privileged = true`) skip all of this.
+//! In every mode the seccomp filter (`seccomp.rs`) is installed last, unless the test inherits
+//! it from the zygote. Privileged tests (`privileged = true`) skip all of this.
 
 use crate::child::{check_or_fail, write_file};
 use crate::error::SetupStep;
@@ -72,9 +72,14 @@ const DOCKER_CAPS: u64 = 1 << 0
 pub(crate) unsafe fn confine(
     confinement: Confinement,
     userns: RawFd,
-    seccomp_prog: &SockFprog,
+    seccomp_prog: Option<&SockFprog>,
     status: RawFd,
 ) {
+    let load_filter = |status| {
+        if let Some(prog) = seccomp_prog {
+            check_or_fail(status, SetupStep::Seccomp, seccomp::install(prog));
+        }
+    };
     match confinement {
         Confinement::Privileged => return,
         Confinement::SlotUserns => {
@@ -98,12 +103,12 @@ pub(crate) unsafe fn confine(
         }
         Confinement::DockerCaps => {
             // The filter needs CAP_SYS_ADMIN (or no_new_privs) to install: before the drop.
-            check_or_fail(status, SetupStep::Seccomp, seccomp::install(seccomp_prog));
+            load_filter(status);
             drop_capabilities(status);
             return;
         }
     }
-    check_or_fail(status, SetupStep::Seccomp, seccomp::install(seccomp_prog));
+    load_filter(status);
 }
 
 /// Keeps only [`DOCKER_CAPS`] in every set, bounding set included.

@@ -85,7 +85,8 @@ pub(crate) struct Hardened {
     pub(crate) confinement: Confinement,
     /// The slot's user namespace (`SlotUserns`), else -1.
     pub(crate) userns: RawFd,
-    pub(crate) seccomp: SockFprog,
+    /// The filter the test loads; `None` when it inherits the launcher's (see `seccomp.rs`).
+    pub(crate) seccomp: Option<SockFprog>,
 }
 
 /// What makes a container hardened, as the launcher knows it.
@@ -249,13 +250,15 @@ impl Prepared {
         let hardened = match hardened {
             Some(h) => {
                 let rootless = h.confinement == Confinement::NestedUserns;
-                let root = RootPlan::new(h.view, h.masks, rootless)?;
+                let in_userns = h.confinement != Confinement::DockerCaps;
+                let root = RootPlan::new(h.view, h.masks, rootless, in_userns)?;
                 userns_fd = h.userns.map(|(fd, _)| fd);
                 Some(Hardened {
                     root,
                     confinement: h.confinement,
                     userns: userns_fd.as_ref().map_or(-1, AsRawFd::as_raw_fd),
-                    seccomp: SockFprog::new(seccomp::program(h.allow)),
+                    seccomp: (h.allow != Allowances::default() || !seccomp::launcher_filtered())
+                        .then(|| SockFprog::new(seccomp::program(h.allow))),
                 })
             }
             None => None,

