@@ -1,11 +1,12 @@
 //! What the test's own process does between its clone and `execve`: give up host root.
 //!
 //! - As root (the normal farm set-up) the test joins its slot's user namespace (see
-//!   `userns.rs`) and copies its mount namespace into it: every mount the init made becomes
-//!   locked (cannot be unmounted, remounted writable or moved), and the test is root only over
-//!   what that namespace owns.
+//!   `userns.rs`) and is root only over what that namespace owns. Its mount namespace stays the
+//!   init's, which the host's user namespace owns: the test can neither mount nor unmount nor
+//!   remount anything in it. If it unshares a mount namespace of its own, the kernel copies it
+//!   with every mount locked (cannot be unmounted, remounted writable or moved).
 //! - Without root, psy already runs the init in a user namespace; the test unshares a nested
-//!   one for the same locking (`mount -o remount,rw` no longer undoes the read-only view).
+//!   one, which gives the same (`mount -o remount,rw` no longer undoes the read-only view).
 //! - As root where user namespaces are unavailable, the test keeps host uid 0 with Docker's
 //!   default capability set (minus `CAP_MKNOD`: there is no device cgroup here).
 //!
@@ -85,7 +86,6 @@ pub(crate) unsafe fn confine(
         Confinement::SlotUserns => {
             let step = SetupStep::JoinUserNamespace;
             check_or_fail(status, step, libc::setns(userns, libc::CLONE_NEWUSER));
-            check_or_fail(status, step, libc::unshare(libc::CLONE_NEWNS));
             check_or_fail(status, step, libc::setresgid(0, 0, 0));
             check_or_fail(status, step, libc::setgroups(0, std::ptr::null()));
             check_or_fail(status, step, libc::setresuid(0, 0, 0));
