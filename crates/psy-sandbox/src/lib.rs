@@ -81,7 +81,7 @@ pub struct Sandbox {
     /// `(argv[0], PATH, cwd)` -> the program, as resolved once (see `resolve`).
     resolved: Mutex<HashMap<(String, String, PathBuf), PathBuf>>,
     /// How tests that are not privileged are confined on this host.
-    confinement: Confinement,
+    confinement: Mutex<Confinement>,
     /// Per-slot user namespaces (root with user namespaces).
     slots: Option<Arc<userns::UsernsSlots>>,
     /// The host's mounts and masked paths, for every hardened container's root.
@@ -157,7 +157,7 @@ impl Sandbox {
             warnings,
             netns_pool,
             resolved: Mutex::default(),
-            confinement,
+            confinement: Mutex::new(confinement),
             slots,
             view,
         })
@@ -165,13 +165,13 @@ impl Sandbox {
 
     /// How tests that are not privileged are confined on this host.
     pub fn confinement(&self) -> Confinement {
-        self.confinement
+        *self.confinement.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Confines tests that are not privileged as `confinement` instead of the strongest this
     /// host allows (benchmarks compare the layers; `Privileged` turns hardening off). Refused
     /// when the host cannot provide it.
-    pub fn set_confinement(&mut self, confinement: Confinement) -> Result<(), SandboxError> {
+    pub fn set_confinement(&self, confinement: Confinement) -> Result<(), SandboxError> {
         let possible = match confinement {
             Confinement::Privileged => true,
             Confinement::SlotUserns => self.slots.is_some(),
@@ -183,7 +183,7 @@ impl Sandbox {
                 what: confinement.describe(),
             });
         }
-        self.confinement = confinement;
+        *self.confinement.lock().unwrap_or_else(|e| e.into_inner()) = confinement;
         Ok(())
     }
 
@@ -387,7 +387,7 @@ impl Sandbox {
         let confinement = if spec.privileged {
             Confinement::Privileged
         } else {
-            self.confinement
+            self.confinement()
         };
         let slot = match (&self.slots, confinement) {
             (Some(slots), Confinement::SlotUserns) => {

@@ -259,7 +259,10 @@ impl NetnsPool {
         }
         let ready = state.ready.get_mut(&key).and_then(VecDeque::pop_front);
         self.shared.wake.notify_one();
-        let ready = ready?;
+        let Some(ready) = ready else {
+            tracing::debug!(?key, "no network namespace ready");
+            return None;
+        };
         state.lend(key);
         drop(state);
         Some(NetnsLease::new(key, ready, Arc::clone(&self.shared)))

@@ -1,6 +1,7 @@
 //! `psy bench spawn`: how long a container running `/bin/true` takes from start to exit, with all
 //! namespaces and cgroup limits, next to the peers measured in the same run. The series are
-//! interleaved (one run of each in turn) so a noisy neighbour affects them all alike.
+//! interleaved (one run of each in turn, each round starting one later) so a noisy neighbour
+//! affects them all alike.
 
 use super::stats::Series;
 use clap::Args;
@@ -77,6 +78,7 @@ fn container_probe<'a>(
     dir: &'a Path,
     network: Option<Shaping>,
     tag: &'static str,
+    confinement: Confinement,
 ) -> Probe<'a> {
     let limits = CgroupLimits {
         cpu_millis: 1000,
@@ -106,6 +108,7 @@ fn container_probe<'a>(
             masked: Vec::new(),
             allow: Default::default(),
         };
+        sandbox.set_confinement(confinement)?;
         let t = Instant::now();
         let outcome = sandbox.spawn(spec, &limits)?.finish();
         let elapsed = t.elapsed();
@@ -131,26 +134,21 @@ pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
     for w in sandbox.warnings() {
         eprintln!("warning: {w}");
     }
-    // The same build with hardening layers taken off, for the cost of each.
-    let layers = [Confinement::DockerCaps, Confinement::Privileged];
+    // The same build with hardening layers taken off, for the cost of each: the same sandbox
+    // (one cgroup and network namespace pool), switched before each of those probes.
+    let hardened = sandbox.confinement();
     let mut lighter = Vec::new();
-    for (i, confinement) in layers.into_iter().enumerate() {
-        if confinement == sandbox.confinement() {
-            continue;
-        }
-        let mut s = Sandbox::new(&format!("bench{}-{i}", std::process::id()))?;
-        match s.set_confinement(confinement) {
-            Ok(()) => lighter.push((confinement, s)),
+    for confinement in [Confinement::DockerCaps, Confinement::Privileged] {
+        match sandbox.set_confinement(confinement) {
+            Ok(()) if confinement != hardened => lighter.push(confinement),
+            Ok(()) => {}
             Err(e) => eprintln!("skipped the {confinement:?} row: {e}"),
         }
     }
+    sandbox.set_confinement(hardened)?;
     let mut probes: Vec<(&str, Probe<'_>)> = Vec::new();
     probes.push(("fork+exec /bin/true", fork_exec_probe()));
-    probes.push((
-        "psy container, hardened (ns + cgroups + own root + userns + seccomp)",
-        container_probe(&sandbox, dir.path(), None, "b"),
-    ));
-    for (confinement, s) in &lighter {
+    for confinement in lighter {
         let (name, tag) = match confinement {
             Confinement::DockerCaps => (
                 "psy container, own root + seccomp + caps, no user namespace",
@@ -158,11 +156,18 @@ pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
             ),
             _ => ("psy container, hardening off (privileged view)", "p"),
         };
-        probes.push((name, container_probe(s, dir.path(), None, tag)));
+        probes.push((
+            name,
+            container_probe(&sandbox, dir.path(), None, tag, confinement),
+        ));
     }
     probes.push((
+        "psy container, hardened (ns + cgroups + own root + userns + seccomp)",
+        container_probe(&sandbox, dir.path(), None, "b", hardened),
+    ));
+    probes.push((
         "psy container + own eth0 on a bridge, tbf 100Mbit both ways",
-        container_probe(&sandbox, dir.path(), Some(BENCH_SHAPING), "n"),
+        container_probe(&sandbox, dir.path(), Some(BENCH_SHAPING), "n", hardened),
     ));
     let peers: [(&str, &'static [&'static str]); 3] = [
         (
@@ -206,15 +211,16 @@ pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(n); probes.len()];
+    // Each round starts one probe later, so that no series always follows the same one (the
+    // kernel's asynchronous tear-down of a peer's namespaces lands on whatever runs next).
+    let k = probes.len();
     for i in 0..n {
-        for (k, (_, probe)) in probes.iter_mut().enumerate() {
-            samples[k].push(probe(i)?);
+        for j in 0..k {
+            let at = (i + j) % k;
+            samples[at].push((probes[at].1)(i)?);
         }
     }
     sandbox.close();
-    for (_, s) in &lighter {
-        s.close();
-    }
     let series: Vec<Series> = probes
         .iter()
         .zip(samples)
@@ -225,13 +231,14 @@ pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
     for s in &series {
         println!("{}", s.row());
     }
-    let (fork_exec, ours) = (&series[0], &series[1]);
     let ms = |s: &Series| s.median.as_secs_f64() * 1000.0;
+    let find = |prefix: &str| series.iter().find(|s| s.name.starts_with(prefix));
+    let fork_exec = &series[0];
+    let ours = find("psy container, hardened").unwrap_or(&series[1]);
     println!(
         "hardened psy container median / fork+exec median = {:.2}x (target <= 2x)",
         ms(ours) / ms(fork_exec)
     );
-    let find = |prefix: &str| series.iter().find(|s| s.name.starts_with(prefix));
     let own_root = find("psy container, own root");
     let off = find("psy container, hardening off");
     if let (Some(own_root), Some(off)) = (own_root, off) {
