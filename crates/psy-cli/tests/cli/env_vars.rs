@@ -109,3 +109,25 @@ env = { X = "from-variant" }
     assert_eq!(value(&over, "args"), "");
     assert_ne!(value(&plain, "scratch"), value(&over, "scratch"));
 }
+
+/// An argv and environment of several hundred KiB (over what one launcher message may carry;
+/// each string under the kernel's 128 KiB per-string limit) reach the test whole.
+#[test]
+fn large_argv_and_environment_reach_the_test() {
+    if !root() {
+        return;
+    }
+    let big = "x".repeat(100 << 10);
+    let p = Project::new(&format!(
+        r#"
+[[test]]
+name = "big"
+command = ["sh", "-c", "test ${{#A}}${{#B}}${{#C}} = {len}{len}{len} && test ${{#1}}${{#2}} = {len}{len} && echo ok", "sh", "{big}", "{big}"]
+env = {{ A = "{big}", B = "{big}", C = "{big}" }}
+"#,
+        len = big.len(),
+    ));
+    let (out, events) = p.run_json(&[]);
+    out.code(0);
+    assert_eq!(events.status("big"), "pass");
+}
