@@ -99,6 +99,11 @@ pub(crate) struct RunArgs {
     /// Let tests with `privileged = true` run with host root's powers (refused without it).
     #[arg(long)]
     pub(crate) allow_privileged: bool,
+    /// Refuse to run (exit 2) when a selected test asks for a guarantee this host cannot
+    /// enforce (CPU, memory or pids limits, exclusive cores, IO throttles, disk, volumes,
+    /// network, per-slot user namespaces) instead of warning; also `[host] require-guarantees`.
+    #[arg(long)]
+    pub(crate) require_guarantees: bool,
     #[arg(long, value_enum, default_value = "auto")]
     pub(crate) color: Color,
 }

@@ -175,3 +175,53 @@ fn root_only_requests_are_refused_before_anything_runs() {
         );
     }
 }
+
+/// Strict mode as an ordinary user on cgroup v1, where no cgroup is writable: memory limits
+/// cannot be enforced, so `--require-guarantees` refuses up front, naming the test and why.
+#[test]
+fn strict_mode_refuses_memory_limits_it_cannot_enforce() {
+    let Some(uid) = user() else { return };
+    if !Path::new("/sys/fs/cgroup/memory").is_dir() {
+        eprintln!("skipped: the memory controller is not on cgroup v1 here");
+        return;
+    }
+    let dir = project_dir();
+    std::fs::write(
+        dir.path().join("psyduck.toml"),
+        "[[test]]\nname = \"small\"\ncommand = [\"true\"]\nmemory = \"128MiB\"\n",
+    )
+    .unwrap();
+    chown_tree(dir.path(), uid);
+    let psy = |strict: bool| {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", USER, "--", env!("CARGO_BIN_EXE_psy"), "run"])
+            .args(strict.then_some("--require-guarantees"))
+            .arg("-m")
+            .arg(dir.path().join("psyduck.toml"))
+            .env("NO_COLOR", "1");
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = psy(true);
+    assert_eq!(code, Some(2), "{stderr}");
+    for expected in [
+        format!("memory limits are not enforced: cgroup v1 needs root and this process runs as uid {uid}"),
+        "test `small` (psyduck.toml:1) asks memory = 128MiB".to_owned(),
+    ] {
+        assert!(stderr.contains(&expected), "{expected:?} in:\n{stderr}");
+    }
+    assert!(
+        !dir.path().join(".psyduck/psyduck.db").exists() || !stderr.contains("Running"),
+        "nothing ran:\n{stderr}"
+    );
+    // Without the flag: the run goes ahead, with the warnings.
+    let (code, stderr) = psy(false);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 test asks for guarantees this host cannot enforce: CPU limits (1 test), memory limits (1 test)"),
+        "{stderr}"
+    );
+}

@@ -89,6 +89,7 @@ impl Checker<'_> {
                 .as_ref()
                 .map(|n| n.request())
                 .unwrap_or_default(),
+            require_guarantees: raw.require_guarantees.unwrap_or(false),
         })
     }
 

@@ -49,6 +49,9 @@ pub struct HostConfig {
     /// Network bandwidth the machine gives tests at once (`[host] network`); unset: not
     /// admitted against.
     pub network: NetworkRequest,
+    /// `require-guarantees = true`: refuse to run when a selected test asks for a guarantee this
+    /// host cannot enforce (as `psy run --require-guarantees`), instead of warning.
+    pub require_guarantees: bool,
 }
 
 /// Timeout, retries and resources as set at one level (`[defaults]`, a test, a variant);

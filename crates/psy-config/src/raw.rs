@@ -140,6 +140,7 @@ pub(crate) struct RawHost {
     pub(crate) io: Option<RawIoCapacity>,
     pub(crate) network: Option<RawNetwork>,
     pub(crate) rootfs: Option<Spanned<String>>,
+    pub(crate) require_guarantees: Option<bool>,
 }
 
 with_settings!(RawTest {

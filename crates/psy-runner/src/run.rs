@@ -40,6 +40,9 @@ pub struct RunSettings {
     pub retries: Option<u32>,
     pub manifest: String,
     pub command_line: String,
+    /// Reported as run warnings after the executor's own (e.g. the tests asking for guarantees
+    /// this host cannot enforce).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +195,7 @@ pub fn run(
         total,
         started_at_ms,
     });
-    for message in executor.warnings() {
+    for message in executor.warnings().into_iter().chain(settings.warnings) {
         emit(&RunEvent::Warning { message });
     }
     let privileged: Vec<&str> = settings

@@ -16,6 +16,7 @@ mod container;
 mod disk;
 mod error;
 mod fdpass;
+mod guarantees;
 mod launch;
 pub mod net;
 mod netns_pool;
@@ -32,6 +33,7 @@ pub use confine::Confinement;
 pub use container::{Container, Outcome};
 pub use disk::format_image;
 pub use error::{SandboxError, SetupStep};
+pub use guarantees::{Asked, Guarantee, HostGuarantees, Unenforced};
 pub use seccomp::Allowances;
 pub use spec::ContainerSpec;
 pub use userns::{DEFAULT_BASE as USERNS_DEFAULT_BASE, IDS_PER_SLOT as USERNS_IDS_PER_SLOT};
@@ -463,6 +465,12 @@ impl Sandbox {
                 tracing::warn!(group = %self.run_group, "removing the run's cgroup: {e}");
             }
         }
+    }
+
+    /// What this host can and cannot enforce of a test's request (`psy run
+    /// --require-guarantees`), for tests whose scratch areas live under `scratch`.
+    pub fn guarantees(&self, scratch: &Path) -> HostGuarantees {
+        HostGuarantees::of(self, scratch)
     }
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod calibrate;
 mod clock;
 mod context;
 mod gc;
+mod guarantees;
 mod history;
 mod list;
 mod run;

@@ -1,6 +1,7 @@
 //! `psy run`: run the selected tests, report them, exit 0/1/2.
 
 use super::context::{open_store, selected_tests};
+use super::guarantees;
 use crate::cli::{Color, MessageFormat, RunArgs};
 use crate::exit::{usage, DISK_FULL, TESTS_FAILED};
 use anyhow::Context;
@@ -80,6 +81,15 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let run_id = new_run_id();
     let sandbox = Sandbox::new(run_id.as_str()).context("preparing the sandbox")?;
+    let gaps = guarantees::find(&sandbox.guarantees(state.root()), &tests, host.cpu_policy);
+    if !gaps.is_empty() && (args.require_guarantees || host.require_guarantees) {
+        sandbox.close();
+        let refusal = guarantees::Unenforceable(gaps);
+        for line in refusal.details() {
+            eprintln!("{}", psy_report::text::escape(&line));
+        }
+        return Err(usage(refusal));
+    }
     let mut executor = ContainerExecutor::new(
         sandbox,
         host.cpu_policy,
@@ -132,6 +142,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         retries: args.retries,
         manifest: manifest.path.display().to_string(),
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        warnings: guarantees::warnings(&gaps),
     };
     let mut report_error = None;
     let outcome = psy_runner::run(settings, &mut store, &mut executor, &mut |event| {

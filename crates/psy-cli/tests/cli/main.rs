@@ -16,4 +16,5 @@ mod logs;
 mod manifest_errors;
 mod network;
 mod queries;
+mod strict;
 mod support;

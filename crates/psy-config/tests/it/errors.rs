@@ -49,6 +49,10 @@ fn bad_duration_cpus_and_types() {
         error("[host]\ncpu-policy = \"greedy\"\n"),
         "psyduck.toml:2:14: host.cpu-policy: unknown variant `greedy`, expected `shared` or `exclusive`"
     );
+    assert_eq!(
+        error("[host]\nrequire-guarantees = \"yes\"\n"),
+        "psyduck.toml:2:22: host.require-guarantees: invalid type: string \"yes\", expected a boolean"
+    );
 }
 
 #[test]

@@ -48,6 +48,9 @@ fn parses_every_section() {
     assert_eq!(m.host.reserve_memory_bytes, 1 << 30);
     assert_eq!(m.host.cpu_policy, CpuPolicy::Exclusive);
     assert_eq!(m.host.rootfs, None);
+    assert!(!m.host.require_guarantees);
+    let strict = parse("[host]\nrequire-guarantees = true\n").unwrap();
+    assert!(strict.host.require_guarantees);
     assert_eq!(m.defaults.timeout, Some(Duration::from_secs(60)));
     assert_eq!(m.tests.len(), 2);
     assert_eq!(m.tests[0].origin, "psyduck.toml:13");
