@@ -72,6 +72,9 @@ pub struct Settings {
     pub privileged: Option<bool>,
     /// `allow = ["perf", "bpf"]`: calls the seccomp filter lets through.
     pub allow: Option<Vec<psy_model::Allowance>>,
+    /// `writable = ["target/tmp"]`: host directories the test may write, at their own paths
+    /// (absolute; relative ones were taken from the manifest's directory).
+    pub writable: Option<Vec<std::path::PathBuf>>,
 }
 
 impl Settings {
@@ -95,6 +98,7 @@ impl Settings {
             },
             privileged: top.privileged.or(self.privileged),
             allow: top.allow.clone().or_else(|| self.allow.clone()),
+            writable: top.writable.clone().or_else(|| self.writable.clone()),
         }
     }
 
@@ -106,6 +110,7 @@ impl Settings {
         psy_model::SandboxRequest {
             privileged: self.privileged.unwrap_or(false),
             allow,
+            writable: self.writable.clone().unwrap_or_default(),
         }
     }
 

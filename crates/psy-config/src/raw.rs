@@ -32,10 +32,12 @@ macro_rules! with_settings {
             pub(crate) network: Option<RawNetwork>,
             pub(crate) privileged: Option<bool>,
             pub(crate) allow: Option<Vec<Allowance>>,
+            pub(crate) writable: Option<Vec<std::path::PathBuf>>,
         }
 
         impl $name {
-            pub(crate) fn settings(&self) -> Settings {
+            /// `dir`: the manifest's directory, which relative `writable` paths start from.
+            pub(crate) fn settings(&self, dir: &std::path::Path) -> Settings {
                 Settings {
                     timeout: self.timeout.map(|t| t.0),
                     retries: self.retries.map(|r| r.0),
@@ -48,6 +50,10 @@ macro_rules! with_settings {
                     network: self.network.as_ref().map(RawNetwork::request),
                     privileged: self.privileged,
                     allow: self.allow.clone(),
+                    writable: self
+                        .writable
+                        .as_ref()
+                        .map(|paths| paths.iter().map(|p| dir.join(p)).collect()),
                 }
             }
         }

@@ -22,4 +22,8 @@ pub struct SandboxRequest {
     pub privileged: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<Allowance>,
+    /// Host directories the test may write, shown writable at their own paths (`writable = [...]`,
+    /// absolute). Everything else of the host stays read-only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writable: Vec<std::path::PathBuf>,
 }

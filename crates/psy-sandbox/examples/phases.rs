@@ -47,6 +47,7 @@ fn main() {
             privileged: false,
             masked: Vec::new(),
             allow: Default::default(),
+            writable: Vec::new(),
         };
         let t0 = Instant::now();
         let mut ct = sandbox.spawn(spec, &limits).unwrap();

@@ -236,6 +236,14 @@ unsafe fn privileged_view(p: &Prepared, status: RawFd) {
         attr_set: sys::MOUNT_ATTR_RDONLY,
         ..MountAttr::default()
     };
+    let mut writable_trees = [-1; crate::spec::MAX_WRITABLE];
+    for ((source, _), slot) in p.writable.iter().zip(writable_trees.iter_mut()) {
+        *slot = check!(
+            status,
+            SetupStep::MountWritable,
+            sys::open_tree(source, clone_flags)
+        );
+    }
     let project_tree = match &p.project {
         Some(project) => {
             let fd = check!(
@@ -291,6 +299,9 @@ unsafe fn privileged_view(p: &Prepared, status: RawFd) {
             &project.target,
             SetupStep::MountProject,
         );
+    }
+    for ((_, target), fd) in p.writable.iter().zip(writable_trees) {
+        attach(status, fd, target, SetupStep::MountWritable);
     }
     for (device, target) in &p.volumes {
         make_mountpoint(status, target);
@@ -382,11 +393,15 @@ unsafe fn exec_test(p: &Prepared, status: RawFd) -> ! {
     }
     // Psy owns the container's network (interfaces, addresses, shaping, and the namespace it
     // hands to the next test): the test may use it but not reconfigure it.
-    check!(
-        status,
-        SetupStep::DropNetAdmin,
-        libc::prctl(libc::PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0)
-    );
+    // A privileged test keeps every power (it may manage the host's network); its namespace is
+    // not lent again.
+    if p.hardened.is_some() {
+        check!(
+            status,
+            SetupStep::DropNetAdmin,
+            libc::prctl(libc::PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0)
+        );
+    }
     // Everything else psy had open closes at exec.
     libc::syscall(
         libc::SYS_close_range,

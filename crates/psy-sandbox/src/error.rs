@@ -69,6 +69,7 @@ setup_steps! {
     PivotRoot => "entering the container's root (pivot_root)",
     JoinUserNamespace => "entering the test's user namespace",
     Seccomp => "installing the seccomp filter",
+    MountWritable => "mounting a writable directory",
     DropCapabilities => "dropping capabilities",
 }
 
@@ -95,6 +96,8 @@ pub enum SandboxError {
         #[source]
         source: crate::cgroup::CgroupError,
     },
+    #[error("{count} writable directories: at most {max} per test", max = crate::spec::MAX_WRITABLE)]
+    TooManyWritable { count: usize },
     #[error("not possible on this host: {what}")]
     Unsupported { what: &'static str },
     #[error("a disk size limit needs root (a loop device); run psy as root or remove `disk`")]

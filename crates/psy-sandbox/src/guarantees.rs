@@ -178,7 +178,7 @@ impl HostGuarantees {
             facts: HostFacts {
                 root,
                 cgroups,
-                confinement: sandbox.confinement,
+                confinement: sandbox.confinement(),
                 loop_devices: loop_devices(Path::new("/dev/loop-control")),
                 mkfs: on_path("mkfs.ext4"),
                 network,

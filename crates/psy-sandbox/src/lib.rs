@@ -35,7 +35,7 @@ pub use disk::format_image;
 pub use error::{SandboxError, SetupStep};
 pub use guarantees::{Asked, Guarantee, HostGuarantees, Unenforced};
 pub use seccomp::Allowances;
-pub use spec::ContainerSpec;
+pub use spec::{ContainerSpec, MAX_WRITABLE};
 pub use userns::{DEFAULT_BASE as USERNS_DEFAULT_BASE, IDS_PER_SLOT as USERNS_IDS_PER_SLOT};
 
 use cgroup::{CgroupDriver, CgroupLimits};

@@ -69,6 +69,8 @@ pub(crate) struct Prepared {
     pub(crate) volumes: Vec<(CString, BindTarget)>,
     /// `None`: the privileged view (host root read-only, host root's powers).
     pub(crate) hardened: Option<Hardened>,
+    /// `writable` directories: `(host path, where it is mounted)`.
+    pub(crate) writable: Vec<(CString, BindTarget)>,
 }
 
 /// The project directory, cloned from `source` and shown at `target` (when `/tmp` hides it).
@@ -239,6 +241,21 @@ impl Prepared {
             .iter()
             .map(|(_, path)| target("volume path", path))
             .collect::<Result<Vec<_>, _>>()?;
+        if spec.writable.len() > crate::spec::MAX_WRITABLE {
+            return Err(SandboxError::TooManyWritable {
+                count: spec.writable.len(),
+            });
+        }
+        let writable = spec
+            .writable
+            .iter()
+            .map(|path| {
+                Ok((
+                    cstring("writable directory", path)?,
+                    target("writable directory", path)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, SandboxError>>()?;
         let host_root = hardened
             .as_ref()
             .and_then(|h| h.userns.as_ref().map(|(_, id)| *id));
@@ -295,6 +312,7 @@ impl Prepared {
                 .into_iter()
                 .map(|t| (CString::default(), t))
                 .collect(),
+            writable,
             hardened,
         };
         let mut owned = cgroup_procs;

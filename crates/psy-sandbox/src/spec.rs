@@ -42,4 +42,9 @@ pub struct ContainerSpec {
     pub masked: Vec<PathBuf>,
     /// Calls the seccomp filter lets through beyond the default profile (`allow = [...]`).
     pub allow: crate::Allowances,
+    /// Host directories shown writable at their own paths (at most [`MAX_WRITABLE`]).
+    pub writable: Vec<PathBuf>,
 }
+
+/// How many `writable` directories one container may have.
+pub const MAX_WRITABLE: usize = 16;

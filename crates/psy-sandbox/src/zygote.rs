@@ -54,6 +54,7 @@ struct WireLaunch {
     /// The host id the slot's root maps to; its user namespace travels as a descriptor.
     userns_host_root: Option<u32>,
     allow: Allowances,
+    writable: Vec<PathBuf>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -137,6 +138,7 @@ impl Session<'_> {
             masks: launch.masks.clone(),
             userns_host_root: launch.userns.as_ref().map(|(_, id)| *id),
             allow: launch.allow,
+            writable: launch.spec.writable.clone(),
         };
         let body = serde_json::to_vec(&wire).expect("a launch serialises");
         let mut fds = vec![
@@ -251,6 +253,7 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
             privileged: false,
             masked: Vec::new(),
             allow: Allowances::default(),
+            writable: wire.writable,
         },
         cgroup_procs: wire.cgroup_procs,
         status_tx,

@@ -50,6 +50,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.jobs == Some(0) {
         return Err(usage("--jobs 0: must be at least 1"));
     }
+    check_writable(&tests, &StateDir::new(&manifest.dir))?;
     let privileged: Vec<String> = tests
         .iter()
         .filter(|t| t.sandbox.privileged)
@@ -166,6 +167,41 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Every `writable` directory exists, is not psy's state and fits the per-test limit; checked
+/// before anything runs so that a typo fails the run (exit 2), not every attempt.
+fn check_writable(tests: &[psy_model::TestSpec], state: &StateDir) -> anyhow::Result<()> {
+    for test in tests {
+        let writable = &test.sandbox.writable;
+        if writable.len() > psy_sandbox::MAX_WRITABLE {
+            return Err(usage(format!(
+                "test `{}` ({}): writable lists {} directories, at most {}",
+                test.id,
+                test.origin,
+                writable.len(),
+                psy_sandbox::MAX_WRITABLE
+            )));
+        }
+        for dir in writable {
+            let problem = if !dir.is_dir() {
+                Some("is not an existing directory")
+            } else if dir.starts_with(state.root()) || state.root().starts_with(dir) {
+                Some("holds psy's state (.psyduck), which tests never see")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(usage(format!(
+                    "test `{}` ({}): writable = {}: {problem}",
+                    test.id,
+                    test.origin,
+                    dir.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `YYYYMMDD-HHMMSS-xxxx`: sortable by start time, unique enough for one project.

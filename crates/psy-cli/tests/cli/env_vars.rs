@@ -131,3 +131,42 @@ env = {{ A = "{big}", B = "{big}", C = "{big}" }}
     out.code(0);
     assert_eq!(events.status("big"), "pass");
 }
+
+/// `writable = [...]` directories can be written at their own path (as owned by root on the
+/// host); the rest of the project stays read-only; a missing one fails the run up front.
+#[test]
+fn writable_directories_and_nothing_else() {
+    if !root() {
+        return;
+    }
+    let p = Project::new(
+        r#"
+[[test]]
+name = "writes"
+writable = ["cache"]
+command = ["sh", "-c", "echo hi > cache/f && ! touch elsewhere 2>/dev/null"]
+"#,
+    );
+    std::fs::create_dir(p.dir().join("cache")).unwrap();
+    let (out, events) = p.run_json(&[]);
+    out.code(0);
+    assert_eq!(events.status("writes"), "pass");
+    let written = p.dir().join("cache/f");
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), "hi\n");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&written).unwrap().uid(),
+        0,
+        "owned by root on the host"
+    );
+    assert!(!p.dir().join("elsewhere").exists());
+
+    std::fs::remove_dir_all(p.dir().join("cache")).unwrap();
+    let out = p.psy(&["run"]);
+    out.code(2);
+    assert!(
+        out.stderr.contains("writable") && out.stderr.contains("not an existing directory"),
+        "{}",
+        out.stderr
+    );
+}

@@ -133,6 +133,7 @@ impl ContainerExecutor {
                 perf: req.test.sandbox.allow.contains(&psy_model::Allowance::Perf),
                 bpf: req.test.sandbox.allow.contains(&psy_model::Allowance::Bpf),
             },
+            writable: req.test.sandbox.writable.clone(),
         };
         Ok((spec, limits))
     }

@@ -96,6 +96,22 @@ pub(crate) unsafe fn build_and_enter(p: &Prepared, plan: &RootPlan, userns: RawF
             fd
         }
     };
+    // `writable` directories, cloned before anything covers them (at most MAX_WRITABLE).
+    let mut writable_trees = [-1; crate::spec::MAX_WRITABLE];
+    for ((source, _), slot) in p.writable.iter().zip(writable_trees.iter_mut()) {
+        let fd = check_or_fail(
+            status,
+            SetupStep::MountWritable,
+            sys::open_tree(source, CLONE_TREE),
+        );
+        let attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+        check_or_fail(
+            status,
+            SetupStep::MountWritable,
+            set_attrs(fd, attrs, userns, false),
+        );
+        *slot = fd;
+    }
     let project_tree = match &p.project {
         Some(project) => {
             let fd = check_or_fail(
@@ -166,6 +182,9 @@ pub(crate) unsafe fn build_and_enter(p: &Prepared, plan: &RootPlan, userns: RawF
                 c"size=16k,mode=755",
             ),
         );
+    }
+    for ((_, target), fd) in p.writable.iter().zip(writable_trees) {
+        attach(status, fd, target, SetupStep::MountWritable);
     }
     for (device, target) in &p.volumes {
         attach_device(

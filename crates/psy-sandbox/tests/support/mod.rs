@@ -91,6 +91,7 @@ impl Fixture {
             privileged: false,
             masked: Vec::new(),
             allow: Default::default(),
+            writable: Vec::new(),
         };
         (spec, out)
     }

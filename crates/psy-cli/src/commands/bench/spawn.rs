@@ -107,6 +107,7 @@ fn container_probe<'a>(
             privileged: false,
             masked: Vec::new(),
             allow: Default::default(),
+            writable: Vec::new(),
         };
         sandbox.set_confinement(confinement)?;
         let t = Instant::now();
