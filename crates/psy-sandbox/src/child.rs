@@ -266,6 +266,16 @@ unsafe fn privileged_view(p: &Prepared, status: RawFd) {
         SetupStep::ReadOnlyRoot,
         sys::mount_setattr(libc::AT_FDCWD, c"/", sys::AT_RECURSIVE, &rdonly)
     );
+    // A privileged test manages the host: cgroups (/sys/fs/cgroup), devices (/dev), named
+    // network namespaces (/run/netns) stay writable as on the host; only files are read-only.
+    let writable_again = MountAttr {
+        attr_clr: sys::MOUNT_ATTR_RDONLY,
+        ..MountAttr::default()
+    };
+    for tree in [c"/sys", c"/dev", c"/run"] {
+        // A host without one of them has nothing to make writable there.
+        sys::mount_setattr(libc::AT_FDCWD, tree, sys::AT_RECURSIVE, &writable_again);
+    }
 
     let tmpfs_flags = libc::MS_NOSUID | libc::MS_NODEV;
     check!(
