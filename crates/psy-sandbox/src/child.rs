@@ -150,22 +150,6 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
             write_file(c"/proc/self/uid_map", maps.uid_map.as_bytes())
         );
     }
-    for procs in &p.cgroup_procs {
-        // "0" means the writing process itself: no pid translation across namespaces needed.
-        check!(
-            status,
-            SetupStep::JoinCgroup,
-            libc::write(*procs, b"0".as_ptr().cast(), 1)
-        );
-    }
-    if p.hardened.is_some() {
-        // A cgroup namespace rooted at the container's own cgroup: the test sees only that.
-        check!(
-            status,
-            SetupStep::CgroupNamespace,
-            libc::unshare(libc::CLONE_NEWCGROUP)
-        );
-    }
     check!(
         status,
         SetupStep::Hostname,
@@ -395,6 +379,37 @@ extern "C" fn exec_trampoline(arg: *mut libc::c_void) -> libc::c_int {
 }
 
 unsafe fn exec_test(p: &Prepared, status: RawFd) -> ! {
+    // Only the test joins the container's cgroups; the init stays in the launcher's. The init
+    // shares the launcher's memory, and the kernel kills every process sharing an OOM victim's
+    // memory: an init inside the test's memory cgroup (picked as the victim, or killed with the
+    // group by `memory.oom.group` on v2) took the launcher and every other container with it.
+    // Its kernel objects (mounts, namespaces) are not charged to a small memory limit either.
+    for procs in &p.cgroup_procs {
+        // "0" means the writing process itself: no pid translation across namespaces needed.
+        check!(
+            status,
+            SetupStep::JoinCgroup,
+            libc::write(*procs, b"0".as_ptr().cast(), 1)
+        );
+    }
+    if let Some(h) = &p.hardened {
+        // A cgroup namespace rooted at the test's own cgroup, made while still host root (so
+        // the host's user namespace owns it and the test cannot mount cgroup filesystems).
+        check!(
+            status,
+            SetupStep::CgroupNamespace,
+            libc::unshare(libc::CLONE_NEWCGROUP)
+        );
+        if h.root.cgroup2 {
+            // The container's own cgroup at /sys/fs/cgroup, read-only (the root is entered).
+            let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY;
+            check!(
+                status,
+                SetupStep::MountSys,
+                mount(c"cgroup2", c"/sys/fs/cgroup", c"cgroup2", flags, None)
+            );
+        }
+    }
     check!(status, SetupStep::Stdio, libc::dup2(p.stdin, 0));
     check!(status, SetupStep::Stdio, libc::dup2(p.stdout, 1));
     check!(status, SetupStep::Stdio, libc::dup2(p.stderr, 2));

@@ -310,17 +310,14 @@ impl Sandbox {
         // Fail early and clearly (before any cgroup or clone) if the command does not exist.
         let exe = self.resolve(&spec)?;
         // cgroup v1 neither throttles nor counts background writeback (the flusher writes a
-        // test's dirty pages, not the test), so a throttled test's writes must be issued by the
-        // test itself: its scratch area becomes a filesystem of its own mounted `sync`, and the
+        // test's dirty pages, not the test), and on v2, where writeback is charged to the test,
+        // dirty pages below the cgroup's dirty limit are written (and counted) only after the
+        // test has ended, if at all. So a throttled test's writes must be issued by the test
+        // itself: its scratch area becomes a filesystem of its own mounted `sync`, and the
         // throttle applies to that filesystem's loop device. See docs/architecture.md.
-        let v1_io = limits.io.is_some()
-            && self.unprivileged.is_none()
-            && self
-                .cgroups
-                .as_ref()
-                .is_some_and(|d| d.version() == cgroup::CgroupVersion::V1);
+        let sync_io = limits.io.is_some() && self.unprivileged.is_none() && self.cgroups.is_some();
         let scratch_bytes = match spec.scratch_bytes {
-            None if v1_io => Some(DEFAULT_THROTTLED_SCRATCH_BYTES),
+            None if sync_io => Some(DEFAULT_THROTTLED_SCRATCH_BYTES),
             bytes => bytes,
         };
         let disk = match scratch_bytes {
@@ -341,7 +338,7 @@ impl Sandbox {
             .collect::<Result<Vec<_>, _>>()?;
         let throttled;
         let limits = match (&disk, &limits.io) {
-            (Some(disk), Some(io)) if v1_io => {
+            (Some(disk), Some(io)) if sync_io => {
                 let mut io = io.clone();
                 io.device = disk.device_number()?;
                 // Volumes are written the same way and get the same throttles, each its own.
@@ -431,7 +428,7 @@ impl Sandbox {
             },
             unprivileged: self.unprivileged,
             scratch_device: disk.as_ref().map(|d| d.device().to_path_buf()),
-            sync_mounts: v1_io,
+            sync_mounts: sync_io,
             volume_devices: volumes
                 .iter()
                 .zip(&spec.volumes)

@@ -374,7 +374,7 @@ unsafe fn make_proc(plan: &RootPlan, status: RawFd) {
     }
 }
 
-/// A read-only `/sys` of the container's network namespace (and, on cgroup v2, its own cgroup).
+/// A read-only `/sys` of the container's network namespace.
 unsafe fn make_sys(plan: &RootPlan, status: RawFd) {
     let hidden = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY;
     check_or_fail(
@@ -382,13 +382,8 @@ unsafe fn make_sys(plan: &RootPlan, status: RawFd) {
         SetupStep::MountSys,
         mount(c"sysfs", c"/tmp/sys", c"sysfs", hidden, c""),
     );
-    if plan.cgroup2 {
-        check_or_fail(
-            status,
-            SetupStep::MountSys,
-            mount(c"cgroup2", c"/tmp/sys/fs/cgroup", c"cgroup2", hidden, c""),
-        );
-    }
+    // On cgroup v2 the test mounts its own cgroup at /sys/fs/cgroup (`child::exec_test`): only
+    // it joins the cgroup and its namespace.
     // Masked directories of /proc and /sys: an empty read-only tmpfs each.
     for dir in &plan.masked_dirs {
         check_or_fail(
