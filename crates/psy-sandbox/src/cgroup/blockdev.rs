@@ -14,12 +14,40 @@ pub fn block_device_of(path: &Path) -> Result<(u32, u32), CgroupError> {
     block_device_in(Path::new("/sys"), path)
 }
 
-/// [`block_device_of`] against the sysfs mounted at `sysfs` (a fake tree in tests).
+/// [`block_device_of`] against the sysfs mounted at `sysfs` (a fake tree in tests). A path on
+/// overlayfs (a container's or a Kubernetes pod's root) resolves to the disk behind the overlay's
+/// upper layer, where its writes go.
 pub fn block_device_in(sysfs: &Path, path: &Path) -> Result<(u32, u32), CgroupError> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).map_err(|e| CgroupError::io(FsOp::Stat, path, e))?;
     let dev = meta.dev();
-    whole_disk(sysfs, path, (libc::major(dev), libc::minor(dev)))
+    let found = whole_disk(sysfs, path, (libc::major(dev), libc::minor(dev)));
+    if let Err(CgroupError::NotABlockDevice { .. }) = &found {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        if let Some(upper) = overlay_upper(&mountinfo, (libc::major(dev), libc::minor(dev))) {
+            if upper != path {
+                return block_device_in(sysfs, &upper).or(found);
+            }
+        }
+    }
+    found
+}
+
+/// The upper directory of the overlayfs mount with device `(major, minor)` in `mountinfo`.
+fn overlay_upper(mountinfo: &str, (major, minor): (u32, u32)) -> Option<PathBuf> {
+    let dev = format!("{major}:{minor}");
+    mountinfo.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let sep = fields.iter().position(|f| *f == "-")?;
+        if fields.get(2) != Some(&dev.as_str()) || fields.get(sep + 1) != Some(&"overlay") {
+            return None;
+        }
+        fields
+            .get(sep + 3)?
+            .split(',')
+            .find_map(|opt| opt.strip_prefix("upperdir="))
+            .map(PathBuf::from)
+    })
 }
 
 /// Maps `dev` (the `st_dev` of `path`, named for errors) to its whole disk.
@@ -72,6 +100,20 @@ mod tests {
     use super::*;
 
     /// A sysfs with disk vda (254:0) holding partition vda1 (254:1), and dm-0 (253:0).
+    #[test]
+    fn overlay_mounts_name_their_upper_layer() {
+        let info = "\
+30 1 254:0 / / rw - ext4 /dev/vda rw
+41 30 0:52 / /var/lib/x/merged rw,relatime - overlay overlay rw,lowerdir=/l1:/l2,upperdir=/var/lib/x/upper,workdir=/var/lib/x/work
+";
+        assert_eq!(
+            overlay_upper(info, (0, 52)),
+            Some(PathBuf::from("/var/lib/x/upper"))
+        );
+        assert_eq!(overlay_upper(info, (254, 0)), None);
+        assert_eq!(overlay_upper(info, (0, 53)), None);
+    }
+
     fn fake_sysfs(root: &Path) {
         let disk = root.join("devices/pci0000:00/virtio1/block/vda");
         fs::create_dir_all(disk.join("vda1")).unwrap();
