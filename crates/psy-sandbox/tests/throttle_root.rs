@@ -17,7 +17,12 @@ fn write_limited(f: &Fixture) -> psy_sandbox::cgroup::CgroupLimits {
     let mut throttled = limits();
     throttled.io = Some(IoLimits {
         write_bps: Some(10 * MIB),
-        ..IoLimits::measure_only(block_device_of(f.project()).unwrap())
+        ..IoLimits::measure_only(block_device_of(f.project()).unwrap_or_else(|e| {
+            panic!(
+                "the throttle tests keep their files in target/tmp, which must be on a block \
+                 device (scripts/test-v2 binds the VM's disk there): {e}"
+            )
+        }))
     });
     throttled
 }

@@ -136,6 +136,9 @@ pub(crate) fn rule_devices(path: &Path, text: &str) -> Result<Vec<(u32, u32)>, C
         .collect()
 }
 
+/// Device lines of loop devices start with their major.
+const LOOP_MAJOR: &str = "7:";
+
 /// Sum of the `MAJ:MIN <op> N` lines for `op` ("Read", "Write") in a v1 blkio stat file
 /// (`blkio.throttle.io_service_bytes[_recursive]`, `..._io_serviced[_recursive]`). The closing
 /// `Total N` line has no device and is skipped.
@@ -144,7 +147,6 @@ pub(crate) fn rule_devices(path: &Path, text: &str) -> Result<Vec<(u32, u32)>, C
 /// count: the kernel charges a loop device's IO to its backing file to the same group, so the
 /// disk below would count every byte a second time.
 pub(crate) fn v1_stat_sum(path: &Path, text: &str, op: &str) -> Result<u64, CgroupError> {
-    const LOOP_MAJOR: &str = "7:";
     let only_loop = text.lines().any(|l| l.starts_with(LOOP_MAJOR));
     let mut sum = 0u64;
     for line in text.lines() {
@@ -162,10 +164,16 @@ pub(crate) fn v1_stat_sum(path: &Path, text: &str, op: &str) -> Result<u64, Cgro
     Ok(sum)
 }
 
-/// `io.stat` (`MAJ:MIN rbytes=N wbytes=N rios=N wios=N ...` per device), summed over devices.
+/// `io.stat` (`MAJ:MIN rbytes=N wbytes=N rios=N wios=N ...` per device), summed over devices;
+/// only loop devices when there are any, as in [`v1_stat_sum`] (v2 charges a loop device's IO to
+/// its backing file to the same group as well).
 pub(crate) fn v2_stat(path: &Path, text: &str) -> Result<IoCounters, CgroupError> {
+    let only_loop = text.lines().any(|l| l.starts_with(LOOP_MAJOR));
     let mut sums = [0u64; 4];
-    for line in text.lines() {
+    for line in text
+        .lines()
+        .filter(|l| !only_loop || l.starts_with(LOOP_MAJOR))
+    {
         for field in line.split_whitespace().skip(1) {
             let Some((key, value)) = field.split_once('=') else {
                 continue;
@@ -275,6 +283,10 @@ mod tests {
             }
         );
         assert_eq!(v2_stat(p, "").unwrap().write_bytes, Some(0));
+        // A volume's loop device and the disk under its image: the bytes count once.
+        let text = "254:0 rbytes=0 wbytes=1048576 rios=0 wios=8 dbytes=0 dios=0\n\
+                    7:3 rbytes=0 wbytes=1048576 rios=0 wios=256 dbytes=0 dios=0\n";
+        assert_eq!(v2_stat(p, text).unwrap().write_bytes, Some(1048576));
         assert!(v2_stat(p, "8:0 wbytes=x\n").is_err());
     }
 }

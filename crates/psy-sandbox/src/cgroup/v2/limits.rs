@@ -57,7 +57,10 @@ pub(crate) fn apply(
         files::write(&dir.join("memory.max"), &max)?;
         // Absent without swap accounting (then missing_guarantees says so) or on old kernels.
         files::write_optional(&dir.join("memory.swap.max"), swap)?;
-        // An OOM kill takes the whole test down rather than leaving it half-alive.
+        // An OOM kill takes the whole test down rather than leaving it half-alive. Only the
+        // test's own processes may be in the group: the kernel also kills every process sharing
+        // a killed one's memory, and the container's init shares the launcher's (see
+        // docs/architecture.md, "cgroup v2").
         files::write_optional(&dir.join("memory.oom.group"), "1")?;
     }
     if on("pids") {

@@ -65,11 +65,21 @@ pub(crate) fn enable(dir: &Path, wanted: &[&str]) -> Result<Enabled, CgroupError
     Ok(out)
 }
 
-/// Moves `pid` into `own/supervisor`, creating it.
+/// Moves `pid` into `own/supervisor`, creating it, and with it every other process still in
+/// `own`: psy's zygote (forked before the driver exists) or anything else started in psy's scope
+/// would keep `own` from enabling controllers ("no internal processes").
 pub(crate) fn move_into_leaf(own: &Path, pid: u32) -> Result<(), CgroupError> {
     let leaf = own.join(SUPERVISOR_LEAF);
     files::mkdir(&leaf)?;
-    files::write(&leaf.join("cgroup.procs"), &pid.to_string())?;
+    let procs = leaf.join("cgroup.procs");
+    files::write(&procs, &pid.to_string())?;
+    for other in files::read_pids(&own.join("cgroup.procs"))? {
+        match files::write(&procs, &other.to_string()) {
+            // It exited since the listing.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            result => result?,
+        }
+    }
     tracing::debug!(leaf = %leaf.display(), pid, "moved psy into its supervisor cgroup");
     Ok(())
 }

@@ -155,8 +155,14 @@ fn delegated_setup_vacates_own_cgroup_first() {
     // systemd delegated only what user@.service has: no cpuset.
     put(&own, &[("cgroup.controllers", "cpu memory pids\n")]);
     put(&own.join(SUPERVISOR_LEAF), &[("cgroup.procs", "")]);
+    // psy's zygote, forked before the driver exists, is still in `own`.
+    put(&own, &[("cgroup.procs", "4243\n")]);
     let driver = V2Driver::setup_delegated(&own, 4242, "psy").unwrap();
-    assert_eq!(get(own.join(SUPERVISOR_LEAF).join("cgroup.procs")), "4242");
+    assert_eq!(
+        get(own.join(SUPERVISOR_LEAF).join("cgroup.procs")),
+        "4243",
+        "the last write moves the zygote after psy"
+    );
     assert_eq!(
         get(own.join("cgroup.subtree_control")),
         "+cpu +memory +pids"
