@@ -74,6 +74,11 @@ fn sigkill_mid_run_leaks_nothing_and_keeps_finished_results() {
     );
     // Until a later psy starts, the dead run's cgroups and scratch dir may stay (empty).
     let cgroups = cgroup_dirs_of(pid);
+    // A process the kernel is still tearing down (a zombie until reaped) stays listed a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cgroup_pids(&cgroups).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert_eq!(cgroup_pids(&cgroups), Vec::<String>::new(), "{cgroups:?}");
     eprintln!(
         "left until gc: cgroups {cgroups:?}, scratch {:?}",
