@@ -164,7 +164,7 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         Some(h) => {
             // Before /sys is mounted: sysfs shows the network namespace of who mounts it.
             join_network(p, status);
-            rootfs::build::build_and_enter(p, &h.root, h.userns, status);
+            rootfs::build::build_and_enter(p, &h.root, h.userns, h.slot_root, status);
         }
         None => {
             privileged_view(p, status);

@@ -87,6 +87,8 @@ pub(crate) struct Hardened {
     pub(crate) confinement: Confinement,
     /// The slot's user namespace (`SlotUserns`), else -1.
     pub(crate) userns: RawFd,
+    /// The host uid (and gid) of the slot's root, 0 without a slot.
+    pub(crate) slot_root: u32,
     /// The filter the test loads; `None` when it inherits the launcher's (see `seccomp.rs`).
     pub(crate) seccomp: Option<SockFprog>,
 }
@@ -274,6 +276,7 @@ impl Prepared {
                     root,
                     confinement: h.confinement,
                     userns: userns_fd.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+                    slot_root: host_root.unwrap_or(0),
                     seccomp: (h.allow != Allowances::default() || !seccomp::launcher_filtered())
                         .then(|| SockFprog::new(seccomp::program(h.allow))),
                 })

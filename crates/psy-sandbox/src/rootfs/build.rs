@@ -55,6 +55,26 @@ unsafe fn set_attrs(fd: RawFd, attrs: u64, userns: RawFd, recursive: bool) -> li
     sys::mount_setattr(fd, c"", flags, &plain)
 }
 
+/// [`set_attrs`] for a directory the test writes: where the filesystem cannot be id-mapped (9p,
+/// overlayfs before Linux 6.3, ...), its top directory is given to the slot's root (`owner`, a
+/// host uid; 0 for none) instead, so container root can still write there.
+unsafe fn set_writable_attrs(fd: RawFd, attrs: u64, userns: RawFd, owner: u32) -> libc::c_int {
+    if userns >= 0 && owner != 0 {
+        let mapped = MountAttr {
+            attr_set: attrs | sys::MOUNT_ATTR_IDMAP,
+            userns_fd: userns as u64,
+            ..MountAttr::default()
+        };
+        if sys::mount_setattr(fd, c"", libc::AT_EMPTY_PATH as libc::c_uint, &mapped) == 0 {
+            return 0;
+        }
+        if libc::fchownat(fd, c"".as_ptr(), owner, owner, libc::AT_EMPTY_PATH) < 0 {
+            return -1;
+        }
+    }
+    set_attrs(fd, attrs, -1, false)
+}
+
 /// An ext4 filesystem on a loop device, id-mapped, attached at `target`.
 unsafe fn attach_device(
     status: RawFd,
@@ -76,7 +96,13 @@ unsafe fn attach_device(
 
 /// Builds the new root in the stage and enters it. `userns` (-1 for none) id-maps the host
 /// view, scratch and volumes; `tmp_options` are the private `/tmp`'s and `/dev/shm`'s.
-pub(crate) unsafe fn build_and_enter(p: &Prepared, plan: &RootPlan, userns: RawFd, status: RawFd) {
+pub(crate) unsafe fn build_and_enter(
+    p: &Prepared,
+    plan: &RootPlan,
+    userns: RawFd,
+    owner: u32,
+    status: RawFd,
+) {
     let nosuid_nodev = libc::MS_NOSUID | libc::MS_NODEV;
     // Trees that the stage will cover (the scratch area and a project under /tmp) are cloned first.
     let scratch_tree = match p.scratch_device {
@@ -91,7 +117,7 @@ pub(crate) unsafe fn build_and_enter(p: &Prepared, plan: &RootPlan, userns: RawF
             check_or_fail(
                 status,
                 SetupStep::CloneScratch,
-                set_attrs(fd, attrs, userns, false),
+                set_writable_attrs(fd, attrs, userns, owner),
             );
             fd
         }
@@ -108,7 +134,7 @@ pub(crate) unsafe fn build_and_enter(p: &Prepared, plan: &RootPlan, userns: RawF
         check_or_fail(
             status,
             SetupStep::MountWritable,
-            set_attrs(fd, attrs, userns, false),
+            set_writable_attrs(fd, attrs, userns, owner),
         );
         *slot = fd;
     }

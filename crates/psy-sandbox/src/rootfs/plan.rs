@@ -77,8 +77,8 @@ impl HostView {
     }
 }
 
-/// Mount points of `mountinfo` that make the host view: each once, in the order mounted (a
-/// parent before what is mounted below it), none at or below a private tree.
+/// Mount points of `mountinfo` that make the host view: each once, a parent before what is
+/// mounted below it, none at or below a private tree.
 pub(crate) fn host_view_mounts(mountinfo: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     for line in mountinfo.lines() {
@@ -92,8 +92,11 @@ pub(crate) fn host_view_mounts(mountinfo: &str) -> Vec<PathBuf> {
         }
     }
     if !out.iter().any(|p| p == Path::new("/")) {
-        out.insert(0, PathBuf::from("/"));
+        out.push(PathBuf::from("/"));
     }
+    // mountinfo is not always in mount order (after `switch_root`, mounts moved from the
+    // initramfs come before the new root): parents first, so each finds its mount point.
+    out.sort_by_key(|p| p.components().count());
     out
 }
 
@@ -236,6 +239,20 @@ mod tests {
     #[test]
     fn root_is_always_first() {
         assert_eq!(host_view_mounts(""), vec![PathBuf::from("/")]);
+        // As after switch_root: moved mounts are listed before the root they now sit on.
+        let moved = "\
+24 29 0:5 / /dev rw - devtmpfs dev rw
+26 29 254:0 / /mnt/v2disk rw - ext4 /dev/vda rw
+29 1 0:23 / / rw - overlay overlay rw
+33 29 0:29 / /work/a/b rw - 9p share0 rw
+31 29 0:29 / /work rw - 9p share1 rw
+";
+        assert_eq!(
+            host_view_mounts(moved),
+            ["/", "/work", "/mnt/v2disk", "/work/a/b"]
+                .map(PathBuf::from)
+                .to_vec()
+        );
     }
 
     #[test]
