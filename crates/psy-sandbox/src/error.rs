@@ -108,8 +108,20 @@ pub enum SandboxError {
     Network(#[from] crate::netns_pool::MakeError),
     #[error("the zygote could not start the container: {message}")]
     Zygote { message: String },
-    #[error("container set-up failed while {}: {}", step.describe(), io::Error::from_raw_os_error(*errno))]
+    #[error("container set-up failed while {}: {}{}", step.describe(), io::Error::from_raw_os_error(*errno), hint(*step, *errno))]
     Setup { step: SetupStep, errno: i32 },
+}
+
+/// What to do about a set-up error a user can fix.
+fn hint(step: SetupStep, errno: i32) -> &'static str {
+    match (step, errno) {
+        (SetupStep::Exec, libc::EACCES) => {
+            " (the container's root is not host root: a program or directory only host root may \
+             read, e.g. under /root, is not the test's where the filesystem cannot be id-mapped; \
+             see docs/security.md)"
+        }
+        _ => "",
+    }
 }
 
 impl SandboxError {
