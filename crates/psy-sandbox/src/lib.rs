@@ -81,7 +81,10 @@ pub struct Sandbox {
     /// user namespace cannot join the host's).
     netns_pool: Option<netns_pool::NetnsPool>,
     /// `(argv[0], PATH, cwd)` -> the program, as resolved once (see `resolve`).
-    resolved: Mutex<HashMap<(String, String, PathBuf), PathBuf>>,
+    resolved: Mutex<HashMap<(String, String, PathBuf, bool), PathBuf>>,
+    /// The host's root can be id-mapped over a slot's user namespace (host root's files are
+    /// container root's); where not, root-only files stay out of the test's reach.
+    host_view_idmapped: bool,
     /// How tests that are not privileged are confined on this host.
     confinement: Mutex<Confinement>,
     /// Per-slot user namespaces (root with user namespaces).
@@ -136,6 +139,18 @@ impl Sandbox {
             .as_ref()
             .is_some_and(|d| d.version() == cgroup::CgroupVersion::V2);
         let view = Some(rootfs::HostView::detect(cgroup2)?);
+        let host_view_idmapped = slots.as_ref().is_some_and(|slots| {
+            slots
+                .take()
+                .is_ok_and(|slot| userns::can_idmap(c"/", slot.userns()))
+        });
+        if slots.is_some() && !host_view_idmapped {
+            warnings.push(
+                "the host's root filesystem cannot be id-mapped here: tests (not host root) read \
+                 host root's files as others do, so files only root may read are out of reach"
+                    .to_owned(),
+            );
+        }
         let run_group = format!("{CGROUP_PREFIX}-{}-{run_name}", std::process::id());
         let netns_pool = if unprivileged.is_none() {
             // The bridge's name: unique on the machine while this psy lives; `gc` finds it by
@@ -160,6 +175,7 @@ impl Sandbox {
             netns_pool,
             resolved: Mutex::default(),
             confinement: Mutex::new(confinement),
+            host_view_idmapped,
             slots,
             view,
         })
@@ -291,12 +307,17 @@ impl Sandbox {
             .rev()
             .find(|(k, _)| k == "PATH")
             .map_or("", |(_, v)| v.as_str());
-        let key = (command.clone(), path.to_owned(), spec.cwd.clone());
+        // Without an id-mapped host view, the test (not host root) sees host root's files as
+        // "others" do: resolve as they would.
+        let as_other = !spec.privileged
+            && self.confinement() == Confinement::SlotUserns
+            && !self.host_view_idmapped;
+        let key = (command.clone(), path.to_owned(), spec.cwd.clone(), as_other);
         let mut known = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(exe) = known.get(&key) {
             return Ok(exe.clone());
         }
-        let exe = prepared::resolve_command(command, &spec.env, &spec.cwd)?;
+        let exe = prepared::resolve_command(command, &spec.env, &spec.cwd, as_other)?;
         known.insert(key, exe.clone());
         Ok(exe)
     }

@@ -128,15 +128,26 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 }
 
 /// Resolves `argv[0]` like `execvp` would, but against the test's own `PATH` and `cwd`.
+///
+/// `as_other`: the test will not be host root and cannot see host root's files as its own (no
+/// id-mapped host view), so a candidate must be reachable and executable by "others" (a pyenv
+/// Python under `/root` is skipped for the next one on `PATH`, as `execvp` would inside).
 pub(crate) fn resolve_command(
     command: &str,
     env: &[(String, String)],
     cwd: &Path,
+    as_other: bool,
 ) -> Result<PathBuf, SandboxError> {
     let is_executable = |p: &Path| {
-        p.metadata()
+        let mode = |p: &Path| p.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
+        let runnable = p
+            .metadata()
             .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
+            .unwrap_or(false);
+        runnable
+            && (!as_other
+                || (mode(p) & 0o001 != 0
+                    && p.ancestors().skip(1).all(|dir| mode(dir) & 0o001 != 0)))
     };
     if command.contains('/') {
         let p = cwd.join(command);
@@ -327,5 +338,36 @@ impl Prepared {
 
     pub(crate) fn status_fd(&self) -> RawFd {
         self.status_tx
+    }
+}
+
+#[cfg(test)]
+mod resolve_tests {
+    use super::resolve_command;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn as_others_a_program_behind_a_private_directory_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (private, public) = (dir.path().join("private"), dir.path().join("public"));
+        for (d, mode) in [(&private, 0o700), (&public, 0o755)] {
+            std::fs::create_dir(d).unwrap();
+            let exe = d.join("tool");
+            std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", private.display(), public.display());
+        let env = vec![("PATH".to_owned(), path)];
+        let cwd = std::path::Path::new("/");
+        assert_eq!(
+            resolve_command("tool", &env, cwd, false).unwrap(),
+            private.join("tool")
+        );
+        assert_eq!(
+            resolve_command("tool", &env, cwd, true).unwrap(),
+            public.join("tool")
+        );
     }
 }

@@ -123,6 +123,25 @@ impl Drop for SlotLease {
     }
 }
 
+/// Whether the mount at `path` can be id-mapped over `userns` (tried on a detached clone).
+pub(crate) fn can_idmap(path: &std::ffi::CStr, userns: RawFd) -> bool {
+    // SAFETY: plain syscalls on a C string and descriptors we own.
+    unsafe {
+        let fd = sys::open_tree(path, sys::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint);
+        if fd < 0 {
+            return false;
+        }
+        let attr = sys::MountAttr {
+            attr_set: sys::MOUNT_ATTR_IDMAP,
+            userns_fd: userns as u64,
+            ..sys::MountAttr::default()
+        };
+        let ok = sys::mount_setattr(fd, c"", libc::AT_EMPTY_PATH as libc::c_uint, &attr) == 0;
+        libc::close(fd);
+        ok
+    }
+}
+
 /// A new user namespace mapping `0..IDS_PER_SLOT` to host ids from `first`.
 fn make_userns(first: u32) -> io::Result<OwnedFd> {
     let mut fds = [0; 2];
