@@ -30,6 +30,17 @@ unsafe fn mount(
     )
 }
 
+/// Sets `attrs` and an id mapping over `userns` on a detached mount; false where the
+/// filesystem (or kernel) cannot id-map it, or there is no `userns` (-1).
+unsafe fn try_idmap(fd: RawFd, attrs: u64, userns: RawFd, flags: libc::c_uint) -> bool {
+    let mapped = MountAttr {
+        attr_set: attrs | sys::MOUNT_ATTR_IDMAP,
+        userns_fd: userns as u64,
+        ..MountAttr::default()
+    };
+    userns >= 0 && sys::mount_setattr(fd, c"", flags, &mapped) == 0
+}
+
 /// Sets `attrs` on a detached mount `fd` (recursively with `recursive`), id-mapped over
 /// `userns` where the filesystem allows it: a filesystem that cannot be id-mapped keeps its
 /// ids (container root then reads it as "others").
@@ -38,15 +49,8 @@ unsafe fn set_attrs(fd: RawFd, attrs: u64, userns: RawFd, recursive: bool) -> li
     if recursive {
         flags |= sys::AT_RECURSIVE;
     }
-    if userns >= 0 {
-        let mapped = MountAttr {
-            attr_set: attrs | sys::MOUNT_ATTR_IDMAP,
-            userns_fd: userns as u64,
-            ..MountAttr::default()
-        };
-        if sys::mount_setattr(fd, c"", flags, &mapped) == 0 {
-            return 0;
-        }
+    if try_idmap(fd, attrs, userns, flags) {
+        return 0;
     }
     let plain = MountAttr {
         attr_set: attrs,
@@ -55,24 +59,31 @@ unsafe fn set_attrs(fd: RawFd, attrs: u64, userns: RawFd, recursive: bool) -> li
     sys::mount_setattr(fd, c"", flags, &plain)
 }
 
-/// [`set_attrs`] for a directory the test writes: where the filesystem cannot be id-mapped (9p,
-/// overlayfs before Linux 6.3, ...), its top directory is given to the slot's root (`owner`, a
-/// host uid; 0 for none) instead, so container root can still write there.
-unsafe fn set_writable_attrs(fd: RawFd, attrs: u64, userns: RawFd, owner: u32) -> libc::c_int {
-    if userns >= 0 && owner != 0 {
-        let mapped = MountAttr {
-            attr_set: attrs | sys::MOUNT_ATTR_IDMAP,
-            userns_fd: userns as u64,
-            ..MountAttr::default()
-        };
-        if sys::mount_setattr(fd, c"", libc::AT_EMPTY_PATH as libc::c_uint, &mapped) == 0 {
-            return 0;
+/// A detached clone of `source`, a directory the test writes (`nosuid`, `nodev`), id-mapped;
+/// where the filesystem cannot be id-mapped (9p, overlayfs before Linux 6.3, ...), its top
+/// directory is given to the slot's root (`owner`, a host uid; 0 for none) instead, so container
+/// root can still write there.
+unsafe fn clone_writable(
+    status: RawFd,
+    step: SetupStep,
+    source: &CStr,
+    userns: RawFd,
+    owner: u32,
+) -> RawFd {
+    let fd = check_or_fail(status, step, sys::open_tree(source, CLONE_TREE));
+    let attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+    let flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if !try_idmap(fd, attrs, userns, flags) {
+        if userns >= 0 && owner != 0 {
+            check_or_fail(
+                status,
+                step,
+                libc::fchownat(fd, c"".as_ptr(), owner, owner, libc::AT_EMPTY_PATH),
+            );
         }
-        if libc::fchownat(fd, c"".as_ptr(), owner, owner, libc::AT_EMPTY_PATH) < 0 {
-            return -1;
-        }
+        check_or_fail(status, step, set_attrs(fd, attrs, -1, false));
     }
-    set_attrs(fd, attrs, -1, false)
+    fd
 }
 
 /// An ext4 filesystem on a loop device, id-mapped, attached at `target`.
@@ -107,36 +118,18 @@ pub(crate) unsafe fn build_and_enter(
     // Trees that the stage will cover (the scratch area and a project under /tmp) are cloned first.
     let scratch_tree = match p.scratch_device {
         Some(_) => -1,
-        None => {
-            let fd = check_or_fail(
-                status,
-                SetupStep::CloneScratch,
-                sys::open_tree(&p.scratch_source, CLONE_TREE),
-            );
-            let attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
-            check_or_fail(
-                status,
-                SetupStep::CloneScratch,
-                set_writable_attrs(fd, attrs, userns, owner),
-            );
-            fd
-        }
+        None => clone_writable(
+            status,
+            SetupStep::CloneScratch,
+            &p.scratch_source,
+            userns,
+            owner,
+        ),
     };
     // `writable` directories, cloned before anything covers them (at most MAX_WRITABLE).
     let mut writable_trees = [-1; crate::spec::MAX_WRITABLE];
     for ((source, _), slot) in p.writable.iter().zip(writable_trees.iter_mut()) {
-        let fd = check_or_fail(
-            status,
-            SetupStep::MountWritable,
-            sys::open_tree(source, CLONE_TREE),
-        );
-        let attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
-        check_or_fail(
-            status,
-            SetupStep::MountWritable,
-            set_writable_attrs(fd, attrs, userns, owner),
-        );
-        *slot = fd;
+        *slot = clone_writable(status, SetupStep::MountWritable, source, userns, owner);
     }
     let project_tree = match &p.project {
         Some(project) => {
