@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 
 const ATTACKS: &str = include_str!("escape/attacks.toml");
 const SYSCALLS: &str = include_str!("escape/syscalls.py");
-const USER: &str = "psy-ci";
+#[path = "common/ci_user.rs"]
+mod ci_user;
+use ci_user::{ensure_user, USER};
 /// A host sysctl the suite tries to write (and must not change).
 const HOST_SYSCTL: &str = "/proc/sys/kernel/printk_ratelimit_burst";
 
@@ -233,15 +235,3 @@ const CONTROL_ATTACKS: &[&str] = &[
     "neighbour-secret-is-invisible",
 ];
 
-fn ensure_user() -> u32 {
-    let exists = Command::new("id").args(["-u", USER]).output().unwrap();
-    if !exists.status.success() {
-        let made = Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/bin/sh", USER])
-            .status()
-            .unwrap();
-        assert!(made.success(), "useradd {USER} failed");
-    }
-    let out = Command::new("id").args(["-u", USER]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}

@@ -6,20 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-const USER: &str = "psy-ci";
+#[path = "common/ci_user.rs"]
+mod ci_user;
+use ci_user::{ensure_user, USER};
 
-fn ensure_user() -> Option<u32> {
-    let exists = Command::new("id").args(["-u", USER]).output().ok()?;
-    if !exists.status.success() {
-        let made = Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/bin/sh", USER])
-            .status()
-            .ok()?;
-        assert!(made.success(), "useradd {USER} failed");
-    }
-    let out = Command::new("id").args(["-u", USER]).output().ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
 
 fn chown_tree(path: &Path, uid: u32) {
     let status = Command::new("chown")
@@ -37,7 +27,7 @@ fn user() -> Option<u32> {
         eprintln!("skipped: needs root (to create the user {USER})");
         return None;
     }
-    Some(ensure_user().expect("a user for the unprivileged run"))
+    Some(ensure_user())
 }
 
 /// A directory the unprivileged user can enter (tests chown it to that user).
