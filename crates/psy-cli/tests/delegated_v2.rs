@@ -15,7 +15,6 @@ mod ci_user;
 use ci_user::{ensure_user, USER};
 const CGROUP2: &str = "/sys/fs/cgroup";
 
-
 /// Why this host cannot run the test, if it cannot.
 fn unsupported() -> Option<&'static str> {
     // SAFETY: trivial getter.
@@ -145,12 +144,20 @@ command = ["sh", "-c", "echo fine"]
             .find(|e| e["type"] == "test-finished" && e["result"]["test_id"] == name)
             .and_then(|e| e["result"]["status"].as_str().map(str::to_owned))
     };
-    assert_eq!(out.status.code(), Some(1), "the hog fails the run:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the hog fails the run:\n{stderr}"
+    );
     assert!(
         !stderr.contains("NOT enforced"),
         "a delegated user's limits are enforced:\n{stderr}"
     );
-    assert_eq!(verdict("sees-its-limits").as_deref(), Some("pass"), "{stderr}");
+    assert_eq!(
+        verdict("sees-its-limits").as_deref(),
+        Some("pass"),
+        "{stderr}"
+    );
     assert_eq!(verdict("hog").as_deref(), Some("oom"), "{stderr}");
     assert_eq!(verdict("fine").as_deref(), Some("pass"), "{stderr}");
 }

@@ -234,4 +234,3 @@ const CONTROL_ATTACKS: &[&str] = &[
     "container-root-is-not-host-root",
     "neighbour-secret-is-invisible",
 ];
-

@@ -10,7 +10,6 @@ use std::process::Command;
 mod ci_user;
 use ci_user::{ensure_user, USER};
 
-
 fn chown_tree(path: &Path, uid: u32) {
     let status = Command::new("chown")
         .args(["-R", &uid.to_string()])

@@ -200,7 +200,7 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
 }
 
 /// The privileged view: the host's root read-only in place, a private `/tmp`, the scratch area
-/// and volumes, a fresh `/proc` with `/proc/sys` read-only. Nothing is locked: a privileged test
+/// and volumes, a fresh `/proc` (unmasked, as Docker's `--privileged`). Nothing is locked: a privileged test
 /// keeps host root's powers and could undo any of it.
 unsafe fn privileged_view(p: &Prepared, status: RawFd) {
     // Detached copies of the writable scratch dir and (if /tmp will hide it) the project dir,
@@ -334,24 +334,11 @@ unsafe fn privileged_view(p: &Prepared, status: RawFd) {
         SetupStep::MountProc,
         mount(c"proc", c"/proc", c"proc", proc_flags, None)
     );
-    // Kernel and network settings stay the host's (and the pooled network namespace stays
-    // as the next test must find it): /proc/sys is read-only, as in Docker.
-    let proc_sys = check!(
-        status,
-        SetupStep::ReadOnlyProcSys,
-        sys::open_tree(c"/proc/sys", clone_flags)
-    );
-    check!(
-        status,
-        SetupStep::ReadOnlyProcSys,
-        sys::mount_setattr(proc_sys, c"", libc::AT_EMPTY_PATH as libc::c_uint, &rdonly)
-    );
-    check!(
-        status,
-        SetupStep::ReadOnlyProcSys,
-        sys::move_mount_to(proc_sys, c"/proc/sys")
-    );
-    libc::close(proc_sys);
+    // No read-only /proc/sys (nor runc's masks), as with `docker run --privileged`: the test has
+    // host root's powers and could unmount them anyway, and a /proc with anything mounted over it
+    // is not "fully visible", so a user namespace nested in this container (psy run by the test,
+    // as an ordinary user) could not mount a /proc of its own. Its network namespace is never
+    // recycled (the lease is tainted), so network sysctls it changes reach no other test.
 }
 
 /// Joins the pre-made network namespace, or brings up loopback in the new one.
