@@ -169,6 +169,7 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         None => {
             privileged_view(p, status);
             join_network(p, status);
+            privileged_sys(status);
         }
     }
     check!(status, SetupStep::Chdir, libc::chdir(p.cwd.as_ptr()));
@@ -339,6 +340,28 @@ unsafe fn privileged_view(p: &Prepared, status: RawFd) {
     // is not "fully visible", so a user namespace nested in this container (psy run by the test,
     // as an ordinary user) could not mount a /proc of its own. Its network namespace is never
     // recycled (the lease is tainted), so network sysctls it changes reach no other test.
+}
+
+/// A sysfs of the test's own network namespace at `/sys` (the host's would list the host's
+/// interfaces: sysfs shows the namespace of who mounts it), with the host's cgroup mounts
+/// carried over, since a privileged test may manage cgroups. Runs after `join_network`.
+unsafe fn privileged_sys(status: RawFd) {
+    let flags = sys::OPEN_TREE_CLONE | sys::AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint;
+    let cgroups = sys::open_tree(c"/sys/fs/cgroup", flags);
+    let hidden = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    check!(
+        status,
+        SetupStep::MountSys,
+        mount(c"sysfs", c"/sys", c"sysfs", hidden, None)
+    );
+    if cgroups >= 0 {
+        check!(
+            status,
+            SetupStep::MountSys,
+            sys::move_mount_to(cgroups, c"/sys/fs/cgroup")
+        );
+        libc::close(cgroups);
+    }
 }
 
 /// Joins the pre-made network namespace, or brings up loopback in the new one.

@@ -152,7 +152,7 @@ impl Sandbox {
                     .to_owned(),
             );
         }
-        let run_group = format!("{CGROUP_PREFIX}-{}-{run_name}", std::process::id());
+        let run_group = cgroup::run_group_name(CGROUP_PREFIX, std::process::id(), run_name);
         let netns_pool = if unprivileged.is_none() {
             // The bridge's name: unique on the machine while this psy lives; `gc` finds it by
             // the pid once psy is gone.

@@ -74,9 +74,17 @@ pub(crate) fn named_netns() -> usize {
     entries(Path::new("/run/netns")).len()
 }
 
-/// `psy-<pid>-*` cgroups under every v1 hierarchy's `psyduck` base and the v2 root's.
+/// `psy-<pid>-*` cgroups of a psy this test started (`psy-<pid>n<pid namespace>-*` when the test
+/// runs in a nested PID namespace, as when psy runs this suite: the psy it starts shares it)
+/// under every v1 hierarchy's `psyduck` base and the v2 root's.
 pub(crate) fn cgroup_dirs_of(pid: u32) -> Vec<PathBuf> {
-    let prefix = format!("psy-{pid}-");
+    let ns = std::fs::read_link("/proc/self/ns/pid").expect("own PID namespace");
+    let ns = ns.to_string_lossy();
+    let inode = ns.trim_start_matches("pid:[").trim_end_matches(']');
+    let prefix = match inode {
+        "4026531836" => format!("psy-{pid}-"), // the initial PID namespace
+        _ => format!("psy-{pid}n{inode}-"),
+    };
     let mut bases = vec![PathBuf::from("/sys/fs/cgroup/psyduck")];
     let hierarchies = entries(Path::new("/sys/fs/cgroup"));
     bases.extend(hierarchies.into_iter().map(|h| h.join("psyduck")));

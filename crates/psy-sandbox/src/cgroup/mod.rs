@@ -12,6 +12,7 @@ mod error;
 mod files;
 mod io;
 mod kill;
+mod owner;
 mod v1;
 mod v2;
 
@@ -24,6 +25,7 @@ pub use blockdev::{block_device_in, block_device_of};
 pub use detect::{detect, inspect, setup, Detected, Layout, BASE_DIR_NAME, SUPERVISOR_LEAF};
 pub use error::{CgroupError, FsOp};
 pub use io::IoLimits;
+pub use owner::Owner;
 pub use v1::{V1Controller, V1Hierarchy};
 
 /// CFS period used for CPU quotas (100 ms, the kernel default).
@@ -113,8 +115,9 @@ pub trait CgroupDriver: Send + Sync + std::fmt::Debug {
     /// (e.g. a run's group once all its attempts are done). A missing group is not an error.
     fn remove_group(&self, name: &str) -> Result<(), CgroupError>;
 
-    /// Kills and removes every direct child of the base named `<prefix>-<pid>-...` whose pid is
-    /// not alive (a crashed psy), depth-first. Failures of one group do not stop the others.
+    /// Kills and removes every direct child of the base named `<prefix>-<owner>-...` whose owner
+    /// is gone (a crashed psy; see [`Owner::may_be_alive`]: `is_alive` answers for pids of our
+    /// own PID namespace), depth-first. Failures of one group do not stop the others.
     fn gc(&self, is_alive: &dyn Fn(u32) -> bool) -> Result<GcReport, CgroupError>;
 
     /// Guarantees this host cannot enforce, worded for a one-time warning.
@@ -152,25 +155,19 @@ pub trait Cgroup: Send + std::fmt::Debug {
     fn remove(self: Box<Self>) -> Result<(), CgroupError>;
 }
 
-/// The group name prefix for runs of process `pid`: `<prefix>-<pid>-<run>`, the shape
-/// [`CgroupDriver::gc`] recognises.
+/// The group name for run `run` of process `pid` of this PID namespace: `<prefix>-<owner>-<run>`
+/// (see [`Owner::token`]), the shape [`CgroupDriver::gc`] recognises.
 pub fn run_group_name(prefix: &str, pid: u32, run: &str) -> String {
-    format!("{prefix}-{pid}-{run}")
+    let owner = Owner {
+        pid,
+        pid_ns: Owner::current().pid_ns,
+    };
+    format!("{prefix}-{}-{run}", owner.token())
 }
 
 /// An `is_alive` for [`CgroupDriver::gc`]: whether `<proc_root>/<pid>` exists.
 pub fn pid_alive_in(proc_root: &Path) -> impl Fn(u32) -> bool + '_ {
     move |pid| proc_root.join(pid.to_string()).exists()
-}
-
-/// The psy pid encoded in a base child name `<prefix>-<pid>-...`, if it has that shape.
-fn owner_pid(prefix: &str, name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(prefix)?.strip_prefix('-')?;
-    let (pid, _) = rest.split_once('-')?;
-    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    pid.parse().ok()
 }
 
 /// Shared gc loop: `reclaim(name)` kills and removes one stale group, returning pids killed.
@@ -182,12 +179,13 @@ fn gc_children(
 ) -> GcReport {
     let mut report = GcReport::default();
     for name in names {
-        let Some(pid) = owner_pid(prefix, &name) else {
+        let Some(owner) = Owner::from_group_name(prefix, &name) else {
             continue;
         };
-        if is_alive(pid) {
+        if owner.may_be_alive(is_alive) {
             continue;
         }
+        let pid = owner.token();
         match reclaim(&name) {
             Ok(killed) => {
                 tracing::info!(group = %name, killed, "removed stale cgroup of dead psy {pid}");
@@ -231,17 +229,6 @@ fn validate_name(name: &str) -> Result<(), CgroupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn owner_pid_only_matches_our_shape() {
-        assert_eq!(owner_pid("psy", "psy-42-run/0"), Some(42));
-        assert_eq!(owner_pid("psy", "psy-42-"), Some(42));
-        assert_eq!(owner_pid("psy", "psytest-42-x"), None);
-        assert_eq!(owner_pid("psy", "psy-x42-x"), None);
-        assert_eq!(owner_pid("psy", "psy-42"), None);
-        assert_eq!(owner_pid("psy", "supervisor"), None);
-        assert_eq!(owner_pid("psy", "other-42-x"), None);
-    }
 
     #[test]
     fn names_are_validated() {
