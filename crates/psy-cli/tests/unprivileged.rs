@@ -3,6 +3,7 @@
 //! the user (CI is root); prints "skipped" otherwise.
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -45,7 +46,18 @@ fn unprivileged_run_is_isolated_and_warns_once() {
     let dir = project_dir();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let host_pid = std::process::id();
+    // A process of the same user outside psy, which the kernel would let a test signal but for
+    // the PID namespace; recognised by its argv[0], since pids alone prove nothing when this test
+    // itself runs in a PID namespace (psy running its own suite) where the container's pids
+    // repeat this one's.
+    let victim_name = format!("psy-victim-{}", std::process::id());
+    let mut victim = Command::new("sleep")
+        .arg0(&victim_name)
+        .arg("600")
+        .uid(uid)
+        .spawn()
+        .unwrap();
+    let host_pid = victim.id();
     std::fs::write(
         dir.path().join("psyduck.toml"),
         format!(
@@ -61,7 +73,7 @@ command = ["sh", "-c", "test $$ = 2 && test $(ls /proc | grep -c '^[0-9]*$') -le
 
 [[test]]
 name = "cannot-signal-host"
-command = ["sh", "-c", "! kill -0 {host_pid} 2>/dev/null"]
+command = ["sh", "-c", "kill -0 {host_pid} 2>/dev/null && grep -qs {victim_name} /proc/{host_pid}/cmdline && exit 1; exit 0"]
 
 [[test]]
 name = "read-only-project"
@@ -124,6 +136,8 @@ command = ["false"]
     );
     assert!(!dir.path().join("probe").exists());
     drop(listener);
+    let _ = victim.kill();
+    let _ = victim.wait();
 }
 
 /// `disk`, volumes and `network` need root: as an ordinary user psy refuses them up front
