@@ -232,9 +232,6 @@ impl<W: Write + Send> Reporter for HumanReporter<W> {
                 self.run_id = Some(run_id.clone());
                 self.total = *total;
                 self.started = Some(Instant::now());
-                if let Some(bar) = &self.progress {
-                    bar.start(*total, *expected_ms);
-                }
                 if !self.options.quiet() {
                     let mut line = format!(
                         "Running {} (run {run_id}",
@@ -245,6 +242,10 @@ impl<W: Write + Send> Reporter for HumanReporter<W> {
                     }
                     line.push(')');
                     self.emit(&[self.paint.paint(Style::Bold, &line)])?;
+                }
+                // After the header, so the bar's first frame is drawn below it.
+                if let Some(bar) = &self.progress {
+                    bar.start(*total, *expected_ms);
                 }
             }
             RunEvent::Warning { message } => {
