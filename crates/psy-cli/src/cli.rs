@@ -172,6 +172,7 @@ pub(crate) struct HistoryArgs {
     pub(crate) manifest: ManifestArg,
     /// The test id (e.g. `smoke` or `smoke@debug`).
     pub(crate) test: String,
+    /// Show at most this many attempts, newest first.
     #[arg(long, default_value_t = 20)]
     pub(crate) limit: usize,
 }

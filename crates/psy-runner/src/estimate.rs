@@ -47,3 +47,57 @@ pub(crate) fn expected_run_ms(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use psy_model::{IoCapacity, NetworkRequest, Resources};
+
+    fn test(id: &str, cpu_millis: u32) -> TestSpec {
+        TestSpec {
+            id: TestId(id.into()),
+            resources: Resources {
+                cpu_millis,
+                memory_bytes: 1 << 20,
+                ..Resources::default()
+            },
+            ..crate::attempt::tests::spec()
+        }
+    }
+
+    fn two_cpus() -> Capacity {
+        Capacity {
+            cpu_millis: 2000,
+            memory_bytes: 1 << 30,
+            cores: vec![0, 1],
+            io: IoCapacity::default(),
+            network: NetworkRequest::default(),
+        }
+    }
+
+    #[test]
+    fn simulated_from_recorded_durations() {
+        let s = Duration::from_secs;
+        let tests = [test("a", 1000), test("b", 1000), test("c", 1000)];
+        let estimate = |expected: &HashMap<TestId, Duration>| {
+            expected_run_ms(
+                &tests,
+                expected,
+                &two_cpus(),
+                CpuPolicy::default(),
+                Limits::default(),
+            )
+        };
+        assert_eq!(estimate(&HashMap::new()), None, "nothing recorded");
+        // Two CPUs: a (4s) on one, b then c (1s each) on the other.
+        let all = HashMap::from([
+            (TestId("a".into()), s(4)),
+            (TestId("b".into()), s(1)),
+            (TestId("c".into()), s(1)),
+        ]);
+        assert_eq!(estimate(&all), Some(4000));
+        // c never recorded: it counts as the median of a and b (4s) and runs beside a.
+        let partial = HashMap::from([(TestId("a".into()), s(4)), (TestId("b".into()), s(1))]);
+        assert_eq!(estimate(&partial), Some(5000));
+    }
+}
