@@ -256,3 +256,29 @@ fn discover_timeouts_default_to_ten_minutes() {
         "{e}"
     );
 }
+
+/// A command that keeps printing progress and never ends is still killed at its timeout; the
+/// observer heard its lines until then.
+#[test]
+fn streaming_does_not_defeat_the_timeout() {
+    let p = project(&[(
+        "ls.sh",
+        "#!/bin/sh\necho 'Compiling slowly' >&2\nwhile true; do echo 'still compiling' >&2; sleep 0.05; done\n",
+        true,
+    )]);
+    let text =
+        "[[discover]]\nlist = [\"./ls.sh\"]\ncommand = [\"x\"]\ndiscover-timeout = \"300ms\"\n";
+    let heard = std::sync::Arc::new(Heard::default());
+    let manifest = parse_in(p.path(), text).unwrap();
+    let err = {
+        let _guard = crate::files_vs_spawn();
+        manifest.expand_with(&[], heard.clone()).unwrap_err()
+    };
+    assert!(
+        matches!(err, ConfigError::DiscoverTimeout { .. }),
+        "{err:?}"
+    );
+    let heard = heard.0.lock().unwrap();
+    assert_eq!(heard[1], "line Compiling slowly");
+    assert_eq!(heard.last().unwrap(), "finished ok=false");
+}
