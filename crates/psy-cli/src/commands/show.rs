@@ -17,7 +17,7 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         return show_test::show_test(&store, run, test);
     }
     let run = match &args.run {
-        Some(id) => super::test_lookup::find_run(&store, id)?,
+        Some(id) => super::test_lookup::find_run_or_hint_test(&store, id)?,
         None => store
             .latest_run()?
             .ok_or_else(|| usage("no runs recorded yet: `psy run` first"))?,

@@ -22,6 +22,29 @@ pub(crate) fn find_run(store: &SqliteStore, id: &str) -> anyhow::Result<RunRecor
     }
 }
 
+/// [`find_run`] for `psy show ARG`: when ARG is no run but a test of the latest run, the error
+/// says how to show that test instead.
+pub(crate) fn find_run_or_hint_test(store: &SqliteStore, id: &str) -> anyhow::Result<RunRecord> {
+    let err = match find_run(store, id) {
+        Ok(run) => return Ok(run),
+        Err(err) => err,
+    };
+    let Some(latest) = store.latest_run()? else {
+        return Err(err);
+    };
+    let is_test = store
+        .test_results(&latest.run_id)?
+        .iter()
+        .any(|r| r.test_id.as_str() == id);
+    if !is_test {
+        return Err(err);
+    }
+    Err(usage(format!(
+        "no run {id:?}, but the latest run has a test of that name: `psy show {} {id}` shows it, `psy log {id}` prints its output",
+        latest.run_id
+    )))
+}
+
 /// The attempts of `test` in `run` (default: the latest run that ran it), in order.
 pub(crate) fn find_attempts(
     store: &SqliteStore,

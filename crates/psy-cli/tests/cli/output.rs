@@ -261,6 +261,15 @@ command = ["true"]
     assert!(out.stdout.contains(" --attempt 2 --stdout\n"), "{out}");
     assert!(!out.stdout.contains("line-9\n"), "{out}");
     p.psy(&["show", &run, "nope"]).code(2);
+    // A test id where the run id goes: the error says how to show the test.
+    let out = p.psy(&["show", "smoke-test"]);
+    out.code(2);
+    assert!(
+        out.stderr.contains(&format!(
+            "no run \"smoke-test\", but the latest run has a test of that name: `psy show {run} smoke-test` shows it"
+        )),
+        "{out}"
+    );
 }
 
 #[test]
