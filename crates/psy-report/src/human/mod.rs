@@ -159,7 +159,9 @@ impl<W: Write + Send> HumanReporter<W> {
                 self.options.max_output_bytes,
             ));
         }
-        self.emit(&lines)?;
+        if !lines.is_empty() {
+            self.emit(&lines)?;
+        }
         if failed {
             self.failures.push(finished);
         } else if display.is_final() {
