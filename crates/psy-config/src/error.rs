@@ -59,7 +59,7 @@ pub enum ConfigError {
     },
 
     /// The whole output is in `output` (see [`ConfigError::output`]), to print line by line.
-    #[error("{origin}: `{command}` failed ({status}){}", last_line(*stream, output))]
+    #[error("{origin}: `{command}` failed ({status}){}", last_line(stream, output))]
     DiscoverFailed {
         origin: String,
         command: String,

@@ -249,7 +249,7 @@ command = ["true"]
     out.code(0);
     assert!(
         out.stdout
-            .starts_with(&format!("smoke-test  fail after 2 attempts in ")),
+            .starts_with("smoke-test  fail after 2 attempts in "),
         "{out}"
     );
     assert!(out.stdout.contains("\nout-1\nline-0\n"), "{out}");
