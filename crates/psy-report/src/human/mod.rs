@@ -20,7 +20,7 @@ use indicatif::ProgressDrawTarget;
 use lines::Finished;
 use progress::{Counts, Progress};
 use psy_model::events::RunSummary;
-use psy_model::{AttemptResult, Resources, RunEvent, RunId, TestId, TestStatus};
+use psy_model::{AttemptResult, OutputDisplay, Resources, RunEvent, RunId, TestId, TestStatus};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
@@ -192,11 +192,15 @@ impl<W: Write + Send> HumanReporter<W> {
         });
         let (p, max) = (self.paint, self.options.max_output_bytes);
         let mut lines = Vec::new();
-        for f in &self.successes {
-            lines.push(String::new());
-            lines.extend(summary::test_section(p, f, true, max));
+        // Quiet shows an output once: `immediate-final` is `immediate` there.
+        let at_end = |d: OutputDisplay| d.is_final() && !(self.options.quiet() && d.is_immediate());
+        if at_end(self.options.success_output) {
+            for f in &self.successes {
+                lines.push(String::new());
+                lines.extend(summary::test_section(p, f, true, max));
+            }
         }
-        let with_output = self.options.failure_output.is_final();
+        let with_output = at_end(self.options.failure_output);
         if with_output {
             for f in &self.failures {
                 lines.push(String::new());

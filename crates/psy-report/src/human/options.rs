@@ -7,7 +7,8 @@ use psy_model::OutputDisplay;
 /// How much the human report says (`psy run --quiet`, default, `-v`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
-    /// Failures (with their output) and a one-line summary; warnings are never hidden.
+    /// Failures (with their output, once: `immediate-final` acts as `immediate`) and a one-line
+    /// summary; warnings are never hidden.
     Quiet,
     /// A header, a live bar on a terminal, a line per failing, flaky or retried test, a table.
     #[default]

@@ -208,6 +208,12 @@ fn quiet_shows_failures_and_one_summary_line() {
         "{text}"
     );
     assert!(text.contains(WARNING), "warnings are never hidden:\n{text}");
+    // Each output once, as the test fails; the end lists the failing tests.
+    assert_eq!(text.matches("parser out 30\n").count(), 1, "{text}");
+    assert!(
+        text.contains(&format!("\n--- FAIL: {FAIL} (attempt 2/2, exit 1)\n")),
+        "{text}"
+    );
     assert!(
         text.ends_with(&format!(
             "FAILED: 5 of 7 tests did not pass in 12.345s (run {RUN})\n"
