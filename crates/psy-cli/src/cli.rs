@@ -1,6 +1,7 @@
 //! Command-line arguments.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use psy_model::OutputDisplay;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -10,9 +11,14 @@ use std::path::PathBuf;
     about = "Run every test in its own resource-guaranteed container"
 )]
 pub(crate) struct Cli {
-    /// Debug logging on stderr (finer control: PSY_LOG=target=level,...).
+    /// More output: -v a line as each test starts and passes, and info logs; -vv debug logs
+    /// (finer control of logs: PSY_LOG=target=level,...).
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub(crate) verbose: u8,
+    /// Less output: only failing tests (with their output) and a one-line summary; no progress
+    /// bar, no discovery progress. Warnings are still shown.
     #[arg(short, long, global = true)]
-    pub(crate) verbose: bool,
+    pub(crate) quiet: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -27,6 +33,8 @@ pub(crate) enum Command {
     Show(ShowArgs),
     /// Show the past attempts of one test.
     History(HistoryArgs),
+    /// Print a test's output (default: its last attempt in the latest run that ran it).
+    Log(LogArgs),
     /// Remove what killed psy processes left behind (cgroups, scratch dirs) and mark their runs aborted.
     /// Needs only the project directory (that of -m): the manifest is not parsed.
     Gc(ManifestArg),
@@ -93,9 +101,17 @@ pub(crate) struct RunArgs {
     /// Keep the tests' volumes (`[[test.volume]]`) after the run instead of removing them.
     #[arg(long)]
     pub(crate) keep_volumes: bool,
-    /// Print a line for every passing test too.
+    /// Print a line for every passing test too (also with -v).
     #[arg(long)]
     pub(crate) show_passing: bool,
+    /// When to print a failing test's output: immediate (as it fails), final (at the end),
+    /// immediate-final, never [default: immediate-final, or `[report] failure-output`].
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) failure_output: Option<OutputDisplay>,
+    /// When to print a passing test's output: immediate, final, immediate-final, never
+    /// [default: never, or `[report] success-output`].
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) success_output: Option<OutputDisplay>,
     /// Let tests with `privileged = true` run with host root's powers (refused without it).
     #[arg(long)]
     pub(crate) allow_privileged: bool,
@@ -104,6 +120,7 @@ pub(crate) struct RunArgs {
     /// network, per-slot user namespaces) instead of warning; also `[host] require-guarantees`.
     #[arg(long)]
     pub(crate) require_guarantees: bool,
+    /// Colour the report: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, default_value = "auto")]
     pub(crate) color: Color,
 }
@@ -112,6 +129,7 @@ pub(crate) struct RunArgs {
 pub(crate) struct ListArgs {
     #[command(flatten)]
     pub(crate) select: SelectArgs,
+    /// `json`: one JSON object per test on stdout; `human`: a table.
     #[arg(long, value_enum, default_value = "human")]
     pub(crate) message_format: MessageFormat,
 }
@@ -122,9 +140,30 @@ pub(crate) struct ShowArgs {
     pub(crate) manifest: ManifestArg,
     /// Run id (or a unique prefix); default: the latest run.
     pub(crate) run: Option<String>,
+    /// Show only this test: its attempts and the first lines of their output.
+    pub(crate) test: Option<String>,
     /// Show every attempt, not only each test's verdict.
     #[arg(long)]
     pub(crate) attempts: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    #[command(flatten)]
+    pub(crate) manifest: ManifestArg,
+    /// The test id, as `psy show` lists it (e.g. `smoke` or `smoke@debug`).
+    pub(crate) test: String,
+    /// Run id (or a unique prefix); default: the latest run that ran TEST.
+    pub(crate) run: Option<String>,
+    /// Which attempt (1 is the first); default: the last.
+    #[arg(long, value_name = "N")]
+    pub(crate) attempt: Option<u32>,
+    /// Only stdout, as the test wrote it (no header).
+    #[arg(long, conflicts_with = "stderr")]
+    pub(crate) stdout: bool,
+    /// Only stderr, as the test wrote it (no header).
+    #[arg(long)]
+    pub(crate) stderr: bool,
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +172,7 @@ pub(crate) struct HistoryArgs {
     pub(crate) manifest: ManifestArg,
     /// The test id (e.g. `smoke` or `smoke@debug`).
     pub(crate) test: String,
+    /// Show at most this many attempts, newest first.
     #[arg(long, default_value_t = 20)]
     pub(crate) limit: usize,
 }

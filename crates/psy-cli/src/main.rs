@@ -38,14 +38,16 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
-/// Logs go to stderr; `PSY_LOG=debug` (or `target=level,...`) tunes them, `-v` turns on debug.
-fn init_logging(verbose: bool) {
+/// Logs go to stderr: warnings by default, `-v` info, `-vv` debug, `-vvv` trace;
+/// `PSY_LOG=debug` (or `target=level,...`) wins over all of them.
+fn init_logging(verbose: u8) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;
-    let default = if verbose {
-        LevelFilter::DEBUG
-    } else {
-        LevelFilter::WARN
+    let default = match verbose {
+        0 => LevelFilter::WARN,
+        1 => LevelFilter::INFO,
+        2 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
     };
     let targets = std::env::var("PSY_LOG")
         .ok()

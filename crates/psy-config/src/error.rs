@@ -58,13 +58,16 @@ pub enum ConfigError {
         timeout: std::time::Duration,
     },
 
-    #[error("{origin}: `{command}` failed ({status}): {output_tail}")]
+    /// The whole output is in `output` (see [`ConfigError::output`]), to print line by line.
+    #[error("{origin}: `{command}` failed ({status}){}", last_line(stream, output))]
     DiscoverFailed {
         origin: String,
         command: String,
         status: String,
-        /// The last lines of its stderr (or stdout when stderr is empty), joined with ` | `.
-        output_tail: String,
+        /// `stderr`, or `stdout` when stderr was blank.
+        stream: &'static str,
+        /// That stream's lines, as printed.
+        output: Vec<String>,
     },
 
     #[error("{origin}: cannot understand the output of `{command}`: {problem}")]
@@ -117,4 +120,23 @@ pub enum ConfigError {
         asked: String,
         available: String,
     },
+}
+
+/// `; last line of its stderr: ...` for a one-line message, or `; it printed nothing`.
+fn last_line(stream: &str, output: &[String]) -> String {
+    match output.iter().rev().find(|l| !l.trim().is_empty()) {
+        Some(line) => format!("; last line of its {stream}: {}", line.trim()),
+        None => "; it printed nothing".to_string(),
+    }
+}
+
+impl ConfigError {
+    /// What a failed discovery command printed, line by line (empty for other errors), and
+    /// from which stream (`stderr`, or `stdout` when stderr was blank).
+    pub fn output(&self) -> (&'static str, &[String]) {
+        match self {
+            ConfigError::DiscoverFailed { stream, output, .. } => (stream, output),
+            _ => ("", &[]),
+        }
+    }
 }

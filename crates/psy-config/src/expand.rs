@@ -27,6 +27,19 @@ impl Manifest {
     /// only the named ones (an unknown name is an error). Without variants each test runs once,
     /// with `variant: None`.
     pub fn expand(&self, variants: &[String]) -> Result<Vec<TestSpec>, ConfigError> {
+        self.expand_inner(variants)
+    }
+
+    /// [`Self::expand`], with `progress` told about each discovery command as it runs.
+    pub fn expand_with(
+        &self,
+        variants: &[String],
+        progress: std::sync::Arc<dyn crate::DiscoverProgress>,
+    ) -> Result<Vec<TestSpec>, ConfigError> {
+        discover::progress::with_observer(progress, || self.expand_inner(variants))
+    }
+
+    fn expand_inner(&self, variants: &[String]) -> Result<Vec<TestSpec>, ConfigError> {
         let selected = self.select_variants(variants)?;
         let mut bases: Vec<Base> = self
             .tests

@@ -19,12 +19,13 @@ mod template;
 mod units;
 mod values;
 
+pub use discover::progress::DiscoverProgress;
 pub use error::{ConfigError, Location};
 pub use fits::{check_fits, check_privileges};
 pub use load::{load, parse};
 pub use manifest::{
     find_manifest, DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions,
-    PytestOptions, PytestPer, Settings, TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
+    PytestOptions, PytestPer, ReportConfig, Settings, TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
     DEFAULT_TIMEOUT, MANIFEST_FILE,
 };
 pub use units::{

@@ -5,8 +5,8 @@ use crate::env::{bad_process_string, ProcessString};
 use crate::error::ConfigError;
 use crate::locate::Source;
 use crate::manifest::{
-    DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions, PytestOptions, TestDef,
-    Variant, DEFAULT_DISCOVER_TIMEOUT,
+    DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions, PytestOptions, ReportConfig,
+    TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
 };
 use crate::raw::{RawDiscover, RawHost, RawManifest, RawTest, RawVariant, RawVolume};
 use crate::template;
@@ -59,6 +59,12 @@ pub fn parse(path: &Path, dir: &Path, text: &str) -> Result<Manifest, ConfigErro
             .collect::<Result<_, _>>()?,
         variants: checker.variants(raw.variant)?,
         host,
+        report: raw
+            .report
+            .map_or_else(ReportConfig::default, |r| ReportConfig {
+                failure_output: r.failure_output,
+                success_output: r.success_output,
+            }),
     })
 }
 

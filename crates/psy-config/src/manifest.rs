@@ -25,6 +25,8 @@ pub struct Manifest {
     /// Its directory, absolute: relative paths, globs and list commands start here.
     pub dir: PathBuf,
     pub host: HostConfig,
+    /// `[report]`.
+    pub report: ReportConfig,
     /// `[defaults]`.
     pub defaults: Settings,
     /// `[[test]]` tables, in file order.
@@ -33,6 +35,14 @@ pub struct Manifest {
     pub discover: Vec<DiscoverDef>,
     /// `[[variant]]` tables, in file order.
     pub variants: Vec<Variant>,
+}
+
+/// `[report]`: when `psy run` shows tests' output; unset keys leave the choice to the command
+/// line and the built-in defaults (`immediate-final` for failures, `never` for successes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportConfig {
+    pub failure_output: Option<psy_model::OutputDisplay>,
+    pub success_output: Option<psy_model::OutputDisplay>,
 }
 
 /// `[host]`: how psy uses this machine.

@@ -127,6 +127,7 @@ impl RawIoCapacity {
 pub(crate) struct RawManifest {
     pub(crate) defaults: Option<RawDefaults>,
     pub(crate) host: Option<RawHost>,
+    pub(crate) report: Option<RawReport>,
     #[serde(default)]
     pub(crate) test: Vec<Spanned<RawTest>>,
     #[serde(default)]
@@ -147,6 +148,14 @@ pub(crate) struct RawHost {
     pub(crate) network: Option<RawNetwork>,
     pub(crate) rootfs: Option<Spanned<String>>,
     pub(crate) require_guarantees: Option<bool>,
+}
+
+/// `[report]`: how `psy run` shows tests' output (the command line wins).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawReport {
+    pub(crate) failure_output: Option<psy_model::OutputDisplay>,
+    pub(crate) success_output: Option<psy_model::OutputDisplay>,
 }
 
 with_settings!(RawTest {

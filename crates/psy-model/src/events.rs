@@ -56,6 +56,10 @@ pub enum RunEvent {
         total: usize,
         /// Milliseconds since the Unix epoch.
         started_at_ms: u64,
+        /// How long the run is expected to take (ms), simulated from the tests' recorded
+        /// durations; absent when no selected test has any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected_ms: Option<u64>,
     },
     /// A guarantee that cannot be enforced on this host (said once per run).
     Warning {

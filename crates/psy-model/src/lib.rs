@@ -5,6 +5,7 @@
 //! the same [`events::RunEvent`] stream a local reporter does.
 
 pub mod bounds;
+pub mod display;
 pub mod events;
 pub mod ids;
 pub mod outcome;
@@ -12,6 +13,7 @@ pub mod resources;
 pub mod sandbox;
 pub mod test;
 
+pub use display::OutputDisplay;
 pub use events::RunEvent;
 pub use ids::{RunId, TestId};
 pub use outcome::{AttemptResult, AttemptStatus, ExitInfo, TestResult, TestStatus};

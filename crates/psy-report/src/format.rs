@@ -22,6 +22,24 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// A count with its noun, plural unless the count is one: `1 test`, `0 tests`, `2 attempts`.
+pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, noun: &str) -> String {
+    count_as(n, noun, &format!("{noun}s"))
+}
+
+/// [`count`] for a noun whose plural is not its singular plus `s`.
+pub fn count_as<N: std::fmt::Display + PartialEq + From<u8>>(
+    n: N,
+    singular: &str,
+    plural: &str,
+) -> String {
+    if n == N::from(1) {
+        format!("{n} {singular}")
+    } else {
+        format!("{n} {plural}")
+    }
+}
+
 /// A duration for a test line: always seconds with milliseconds (`1.234s`), so lines align
 /// and compare at a glance.
 pub fn seconds(ms: u64) -> String {
@@ -112,6 +130,18 @@ mod tests {
         assert_eq!(bytes(3 << 29), "1.5GiB");
         assert_eq!(bytes(500_000_000), "476.8MiB");
         assert_eq!(bytes(u64::MAX), "16384.0PiB");
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(count(1usize, "test"), "1 test");
+        assert_eq!(count(0usize, "test"), "0 tests");
+        assert_eq!(count(2u32, "attempt"), "2 attempts");
+        assert_eq!(count(1u64, "line"), "1 line");
+        assert_eq!(
+            count_as(3usize, "directory", "directories"),
+            "3 directories"
+        );
     }
 
     #[test]

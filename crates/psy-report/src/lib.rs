@@ -6,6 +6,7 @@
 //! implementation of the same trait.
 
 mod error;
+pub mod excerpt;
 mod fanout;
 pub mod format;
 mod human;
@@ -16,7 +17,7 @@ pub mod text;
 
 pub use error::ReportError;
 pub use fanout::Fanout;
-pub use human::{ColorChoice, HumanOptions, HumanReporter};
+pub use human::{ColorChoice, DiscoveryView, HumanOptions, HumanReporter, Verbosity};
 pub use json::JsonReporter;
 pub use junit::{JunitOptions, JunitReporter};
 pub use psy_model::RunEvent;

@@ -24,6 +24,12 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A line a test or tool printed, safe to show: what a terminal would show after a carriage
+/// return, without control characters or escape sequences.
+pub fn output_line(line: &str) -> String {
+    crate::tail::clean_line(line, false)
+}
+
 /// C0, DEL and C1 controls, and the bidirectional and zero-width marks that make text read
 /// differently from what it is.
 fn needs_escape(c: char) -> bool {

@@ -142,12 +142,12 @@ pub(crate) fn result(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use psy_model::{ExitInfo, Resources, TestId};
     use std::time::Duration;
 
-    fn spec() -> TestSpec {
+    pub(crate) fn spec() -> TestSpec {
         TestSpec {
             id: TestId("t".into()),
             name: "t".into(),

@@ -4,6 +4,7 @@
 
 mod attempt;
 pub mod capacity;
+mod estimate;
 pub mod executor;
 mod interrupt;
 pub mod layout;

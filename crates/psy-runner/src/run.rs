@@ -156,6 +156,13 @@ pub fn run(
     let started = Instant::now();
     let started_at_ms = now_ms();
     let expected = store.expected_durations()?;
+    let expected_ms = crate::estimate::expected_run_ms(
+        &settings.tests,
+        &expected,
+        &settings.capacity,
+        settings.cpu_policy,
+        settings.limits,
+    );
     let mut scheduler = Scheduler::new(settings.capacity, settings.cpu_policy, settings.limits);
     let initial_shared = scheduler.shared_cores();
     for (i, t) in settings.tests.iter().enumerate() {
@@ -194,6 +201,7 @@ pub fn run(
         run_id: settings.run_id.clone(),
         total,
         started_at_ms,
+        expected_ms,
     });
     for message in executor.warnings().into_iter().chain(settings.warnings) {
         emit(&RunEvent::Warning { message });

@@ -3,10 +3,13 @@
 use crate::cli::{ManifestArg, SelectArgs};
 use crate::exit::usage;
 use anyhow::Context;
-use psy_config::Manifest;
+use psy_config::{DiscoverProgress, Manifest};
 use psy_model::TestSpec;
+use psy_report::{text, DiscoveryView, Verbosity};
 use psy_runner::layout::StateDir;
 use psy_store::SqliteStore;
+use std::io::Write;
+use std::sync::Arc;
 
 pub(crate) fn load_manifest(arg: &ManifestArg) -> anyhow::Result<Manifest> {
     if !arg.manifest.exists() {
@@ -18,10 +21,24 @@ pub(crate) fn load_manifest(arg: &ManifestArg) -> anyhow::Result<Manifest> {
     psy_config::load(&arg.manifest).map_err(usage)
 }
 
-/// The manifest and the tests selected by filters and variants (a usage error if none match).
-pub(crate) fn selected_tests(args: &SelectArgs) -> anyhow::Result<(Manifest, Vec<TestSpec>)> {
+/// The manifest and the tests selected by filters and variants (a usage error if none match);
+/// discovery commands show their progress as `verbosity` says.
+pub(crate) fn selected_tests(
+    args: &SelectArgs,
+    verbosity: Verbosity,
+) -> anyhow::Result<(Manifest, Vec<TestSpec>)> {
     let manifest = load_manifest(&args.manifest)?;
-    let tests = manifest.expand(&args.variants).map_err(usage)?;
+    let view = Arc::new(ShowDiscovery(DiscoveryView::stderr(verbosity)));
+    let tests = manifest.expand_with(&args.variants, view).map_err(|err| {
+        // The view showed a failed command's stderr; output on stdout is shown here.
+        if let ("stdout", lines) = err.output() {
+            let mut stderr = std::io::stderr().lock();
+            for line in lines {
+                let _ = writeln!(stderr, "{}", text::output_line(line));
+            }
+        }
+        usage(err)
+    })?;
     let total = tests.len();
     let tests = psy_runner::select::select(tests, &args.filters);
     if tests.is_empty() {
@@ -43,4 +60,21 @@ pub(crate) fn selected_tests(args: &SelectArgs) -> anyhow::Result<(Manifest, Vec
 pub(crate) fn open_store(state: &StateDir) -> anyhow::Result<SqliteStore> {
     SqliteStore::open(&state.database())
         .with_context(|| format!("opening the store {}", state.database().display()))
+}
+
+/// Discovery progress, shown by the human report's view.
+struct ShowDiscovery(DiscoveryView);
+
+impl DiscoverProgress for ShowDiscovery {
+    fn started(&self, _origin: &str, command: &str) {
+        self.0.started(command);
+    }
+
+    fn line(&self, _origin: &str, line: &str) {
+        self.0.line(line);
+    }
+
+    fn finished(&self, _origin: &str, ok: bool) {
+        self.0.finished(ok);
+    }
 }

@@ -4,6 +4,7 @@
 use super::context::open_store;
 use crate::cli::ManifestArg;
 use crate::exit::usage;
+use psy_report::format::{count, count_as};
 use psy_runner::layout::StateDir;
 use psy_store::Store;
 use std::path::{Path, PathBuf};
@@ -23,8 +24,15 @@ pub(crate) fn gc(args: ManifestArg) -> anyhow::Result<ExitCode> {
     let mut store = open_store(&state)?;
     let report = collect(&state, &mut store)?;
     eprintln!(
-        "gc: removed {} cgroups, {} scratch directories and {} network interfaces of dead psy processes; {} runs marked aborted",
-        report.cgroups, report.scratch_dirs, report.links, report.aborted_runs
+        "gc: removed {}, {} and {} of dead psy processes; {} marked aborted",
+        count(report.cgroups, "cgroup"),
+        count_as(
+            report.scratch_dirs,
+            "scratch directory",
+            "scratch directories"
+        ),
+        count(report.links, "network interface"),
+        count(report.aborted_runs, "run")
     );
     Ok(ExitCode::SUCCESS)
 }

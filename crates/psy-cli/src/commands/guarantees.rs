@@ -121,8 +121,8 @@ impl Unenforceable {
             );
             if gap.asked_by.len() > NAMED_PER_GAP {
                 lines.push(format!(
-                    "  and {} more tests",
-                    gap.asked_by.len() - NAMED_PER_GAP
+                    "  and {} more",
+                    psy_report::format::count(gap.asked_by.len() - NAMED_PER_GAP, "test")
                 ));
             }
         }

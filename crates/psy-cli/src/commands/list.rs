@@ -2,14 +2,14 @@
 
 use super::context::{open_store, selected_tests};
 use crate::cli::{ListArgs, MessageFormat};
-use psy_report::{format, text};
+use psy_report::{format, text, Verbosity};
 use psy_runner::layout::StateDir;
 use psy_store::Store;
 use std::io::Write;
 use std::process::ExitCode;
 
-pub(crate) fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let (manifest, tests) = selected_tests(&args.select)?;
+pub(crate) fn list(args: ListArgs, verbosity: Verbosity) -> anyhow::Result<ExitCode> {
+    let (manifest, tests) = selected_tests(&args.select, verbosity)?;
     let state = StateDir::new(&manifest.dir);
     let expected = if state.database().exists() {
         open_store(&state)?.expected_durations()?
@@ -51,6 +51,6 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
                 .map_or("-".into(), |d| format::duration(d.as_millis() as u64)),
         )?;
     }
-    writeln!(out, "{} tests", tests.len())?;
+    writeln!(out, "{}", format::count(tests.len(), "test"))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,18 +9,31 @@ mod gc;
 mod guarantees;
 mod history;
 mod list;
+mod log;
 mod run;
+mod run_report;
 mod show;
+mod show_test;
+mod test_lookup;
 
 use crate::cli::{Cli, Command};
+use psy_report::Verbosity;
 use std::process::ExitCode;
 
 pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let verbosity = if cli.quiet {
+        Verbosity::Quiet
+    } else if cli.verbose > 0 {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
     match cli.command {
-        Command::Run(args) => run::run(args),
-        Command::List(args) => list::list(args),
+        Command::Run(args) => run::run(args, verbosity),
+        Command::List(args) => list::list(args, verbosity),
         Command::Show(args) => show::show(args),
         Command::History(args) => history::history(args),
+        Command::Log(args) => log::log(args),
         Command::Gc(args) => gc::gc(args),
         Command::Bench(cmd) => bench::bench(cmd),
         Command::Calibrate(args) => calibrate::run(args),

@@ -8,8 +8,8 @@ use anyhow::Context;
 use psy_model::bounds::MAX_RETRIES;
 use psy_model::{RunId, MILLI_PER_CPU};
 use psy_report::{
-    ColorChoice, Fanout, HumanOptions, HumanReporter, JsonReporter, JunitOptions, JunitReporter,
-    Reporter,
+    ColorChoice, Fanout, HumanReporter, JsonReporter, JunitOptions, JunitReporter, Reporter,
+    Verbosity,
 };
 use psy_runner::executor::ContainerExecutor;
 use psy_runner::layout::StateDir;
@@ -18,8 +18,8 @@ use psy_sandbox::Sandbox;
 use psy_scheduler::Limits;
 use std::process::ExitCode;
 
-pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let (manifest, tests) = selected_tests(&args.select)?;
+pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCode> {
+    let (manifest, tests) = selected_tests(&args.select, verbosity)?;
     let host = &manifest.host;
     if let Some(rootfs) = &host.rootfs {
         return Err(usage(format!(
@@ -111,11 +111,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Color::Always => ColorChoice::Always,
         Color::Never => ColorChoice::Never,
     };
-    reporters.push(Box::new(HumanReporter::stderr(HumanOptions {
-        color,
-        verbose: args.show_passing,
-        ..HumanOptions::default()
-    })));
+    reporters.push(Box::new(HumanReporter::stderr(
+        super::run_report::human_options(&args, &manifest, color, verbosity),
+    )));
     if args.message_format == MessageFormat::Json {
         reporters.push(Box::new(JsonReporter::new(std::io::stdout())));
     }

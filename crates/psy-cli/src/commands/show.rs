@@ -1,7 +1,7 @@
 //! `psy show [RUN]`: one run's results from the store.
 
-use super::attempt_row;
 use super::context::{load_manifest, open_store};
+use super::{attempt_row, show_test};
 use crate::cli::ShowArgs;
 use crate::exit::usage;
 use psy_report::{format, text};
@@ -13,16 +13,11 @@ use std::process::ExitCode;
 pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let manifest = load_manifest(&args.manifest)?;
     let store = open_store(&StateDir::new(&manifest.dir))?;
+    if let (Some(run), Some(test)) = (&args.run, &args.test) {
+        return show_test::show_test(&store, run, test);
+    }
     let run = match &args.run {
-        Some(id) => match store.run(id) {
-            // A prefix shared by several runs is the user's to lengthen, not a failure of psy.
-            Err(err @ psy_store::StoreError::AmbiguousRun { .. }) => return Err(usage(err)),
-            found => found?.ok_or_else(|| {
-                usage(format!(
-                    "no run {id:?} in this project (see `psy show` for the latest)"
-                ))
-            })?,
-        },
+        Some(id) => super::test_lookup::find_run_or_hint_test(&store, id)?,
         None => store
             .latest_run()?
             .ok_or_else(|| usage("no runs recorded yet: `psy run` first"))?,
@@ -31,10 +26,10 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let s = &run.summary;
     writeln!(
         out,
-        "run {}  ({:?}, {} tests, {})",
+        "run {}  ({:?}, {}, {})",
         run.run_id,
         run.state,
-        s.total,
+        format::count(s.total, "test"),
         format::duration(s.duration_ms)
     )?;
     writeln!(out, "  {}", text::escape(&run.command_line))?;

@@ -236,8 +236,8 @@ fn gc_cleans_up_after_dead_psy_processes() {
 
     let out = p.psy(&["gc"]);
     out.code(0);
-    assert!(out.stderr.contains("1 scratch directories"), "{out}");
-    assert!(out.stderr.contains("1 runs marked aborted"), "{out}");
+    assert!(out.stderr.contains("1 scratch directory"), "{out}");
+    assert!(out.stderr.contains("1 run marked aborted"), "{out}");
     assert!(!stale.exists());
     let out = p.psy(&["show", "20000101-000000-dead"]);
     out.code(0);
@@ -266,7 +266,7 @@ fn gc_needs_only_the_project_directory() {
     p.file("sub/psyduck.toml", "[[test]\nthis is not TOML");
     let out = p.psy(&["gc", "-m", "sub/psyduck.toml"]);
     out.code(0);
-    assert!(out.stderr.contains("1 scratch directories"), "{out}");
+    assert!(out.stderr.contains("1 scratch directory"), "{out}");
     assert!(!stale.exists());
     // Without a manifest there is no project to clean.
     p.psy(&["gc", "-m", "elsewhere/psyduck.toml"]).code(2);

@@ -75,6 +75,15 @@ impl Project {
         self
     }
 
+    /// Makes `rel` executable (a script the manifest runs).
+    pub(crate) fn executable(&self, rel: &str) -> &Project {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir().join(rel);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+        self
+    }
+
     /// `psy ARGS` in the project's directory, with the caller's colour and log settings removed
     /// so the output does not depend on who runs the tests.
     pub(crate) fn command(&self, args: &[&str]) -> Command {

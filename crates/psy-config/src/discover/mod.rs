@@ -4,6 +4,7 @@ mod globs;
 mod list;
 mod nextest;
 mod process;
+pub(crate) mod progress;
 mod pytest;
 
 use crate::error::ConfigError;

@@ -1,13 +1,16 @@
-//! Running a discovery command on the host, within its entry's `discover-timeout`, and turning
-//! its failure into a one-line error.
+//! Running a discovery command on the host, within its entry's `discover-timeout`: its stderr
+//! lines go to the expansion's progress observer as they come, and a failure keeps the output
+//! line by line, as printed.
 
+use super::progress::{self, DiscoverProgress};
 use crate::error::ConfigError;
 use crate::manifest::DiscoverDef;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What a discovery command printed.
@@ -53,10 +56,28 @@ pub(crate) fn run(
             source,
         })?;
     let deadline = Instant::now() + entry.discover_timeout;
+    let observer = progress::current();
+    if let Some(o) = &observer {
+        o.started(origin, &shown);
+    }
     let stdout = read_in_background(child.stdout.take());
-    let stderr = read_in_background(child.stderr.take());
-    let Some((status, stdout, stderr)) = finish_by(&mut child, &stdout, &stderr, deadline) else {
+    let stderr = read_lines_in_background(child.stderr.take());
+    let finished = finish_by(
+        &mut child,
+        &stdout,
+        &stderr,
+        deadline,
+        origin,
+        observer.as_ref(),
+    );
+    let done = |ok: bool| {
+        if let Some(o) = &observer {
+            o.finished(origin, ok);
+        }
+    };
+    let Some((status, stdout, stderr)) = finished else {
         kill_group(&mut child);
+        done(false);
         return Err(ConfigError::DiscoverTimeout {
             origin: origin.to_string(),
             command: shown,
@@ -65,24 +86,68 @@ pub(crate) fn run(
     };
     let code = status.code();
     if !status.success() && !code.is_some_and(|c| ok_codes.contains(&c)) {
+        done(false);
         let stderr = String::from_utf8_lossy(&stderr);
         let stdout = String::from_utf8_lossy(&stdout);
-        let tail = if stderr.trim().is_empty() {
-            tail(&stdout)
+        let (stream, text) = if stderr.trim().is_empty() {
+            ("stdout", stdout)
         } else {
-            tail(&stderr)
+            ("stderr", stderr)
         };
         return Err(ConfigError::DiscoverFailed {
             origin: origin.to_string(),
             command: shown,
             status: status.to_string(),
-            output_tail: tail,
+            stream,
+            output: text.lines().map(str::to_string).collect(),
         });
     }
+    done(true);
     Ok(Listed {
         code,
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
     })
+}
+
+/// What the stderr reader sends: each line as it is printed, then the whole stream.
+enum Chunk {
+    Line(String),
+    End(Vec<u8>),
+}
+
+/// Reads stderr to its end on a thread of its own, passing on each line as it completes.
+fn read_lines_in_background(pipe: Option<impl Read + Send + 'static>) -> Receiver<Chunk> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let mut buf = [0u8; 8192];
+            let mut line_start = 0;
+            loop {
+                match pipe.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => all.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        tracing::warn!("reading a discovery command's stderr: {e}");
+                        break;
+                    }
+                }
+                while let Some(nl) = all[line_start..].iter().position(|&b| b == b'\n') {
+                    let line = String::from_utf8_lossy(&all[line_start..line_start + nl]);
+                    // The receiver is gone only when the command timed out.
+                    let _ = tx.send(Chunk::Line(line.trim_end_matches('\r').to_string()));
+                    line_start += nl + 1;
+                }
+            }
+            if line_start < all.len() {
+                let line = String::from_utf8_lossy(&all[line_start..]).into_owned();
+                let _ = tx.send(Chunk::Line(line));
+            }
+        }
+        let _ = tx.send(Chunk::End(all));
+    });
+    rx
 }
 
 /// Reads a pipe to its end on a thread of its own (two pipes read in turn could deadlock).
@@ -101,17 +166,30 @@ fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> Receiver<Vec<
     rx
 }
 
-/// The command's exit status and output, or `None` if it is not done by `deadline`.
+/// The command's exit status and output, or `None` if it is not done by `deadline`; stderr
+/// lines go to `observer` meanwhile.
 fn finish_by(
     child: &mut Child,
     stdout: &Receiver<Vec<u8>>,
-    stderr: &Receiver<Vec<u8>>,
+    stderr: &Receiver<Chunk>,
     deadline: Instant,
+    origin: &str,
+    observer: Option<&Arc<dyn DiscoverProgress>>,
 ) -> Option<(ExitStatus, Vec<u8>, Vec<u8>)> {
     let left = || deadline.saturating_duration_since(Instant::now());
     // The pipes end when the command (and whatever inherited them) exits.
+    let err = loop {
+        match stderr.recv_timeout(left()) {
+            Ok(Chunk::Line(line)) => {
+                if let Some(o) = observer {
+                    o.line(origin, &line);
+                }
+            }
+            Ok(Chunk::End(all)) => break all,
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+        }
+    };
     let out = stdout.recv_timeout(left()).ok()?;
-    let err = stderr.recv_timeout(left()).ok()?;
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Some((status, out, err)),
@@ -138,38 +216,5 @@ fn kill_group(child: &mut Child) {
     }
     if let Err(e) = child.wait() {
         tracing::warn!("reaping a timed-out discovery command: {e}");
-    }
-}
-
-/// The last few non-blank lines on one line, cut to a readable length.
-fn tail(output: &str) -> String {
-    const LINES: usize = 5;
-    const MAX_CHARS: usize = 400;
-    let lines: Vec<&str> = output
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    if lines.is_empty() {
-        return "(no output)".to_string();
-    }
-    let joined = lines[lines.len().saturating_sub(LINES)..].join(" | ");
-    let count = joined.chars().count();
-    if count <= MAX_CHARS {
-        return joined;
-    }
-    let cut: String = joined.chars().skip(count - MAX_CHARS).collect();
-    format!("...{cut}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tail_keeps_last_lines_on_one_line() {
-        assert_eq!(tail("a\n\nb\nc\nd\ne\nf\n"), "b | c | d | e | f");
-        assert_eq!(tail("  \n"), "(no output)");
-        assert!(tail(&"x".repeat(1000)).starts_with("..."));
     }
 }

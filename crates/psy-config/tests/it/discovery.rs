@@ -79,8 +79,90 @@ fn failing_list_names_command_status_and_stderr() {
     assert!(matches!(err, ConfigError::DiscoverFailed { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "psyduck.toml:2 (discover list \"./ls.sh --all\"): `./ls.sh --all` failed (exit status: 3): warming up | database not reachable"
+        "psyduck.toml:2 (discover list \"./ls.sh --all\"): `./ls.sh --all` failed (exit status: 3); last line of its stderr: database not reachable"
     );
+    // The whole output, line by line as printed, for the caller to show.
+    assert_eq!(
+        err.output(),
+        (
+            "stderr",
+            &[
+                "warming up".to_string(),
+                "database not reachable".to_string()
+            ][..]
+        )
+    );
+}
+
+/// Records what a discovery observer hears.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<String>>);
+
+impl psy_config::DiscoverProgress for Heard {
+    fn started(&self, origin: &str, command: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("started {origin}: {command}"));
+    }
+    fn line(&self, _origin: &str, line: &str) {
+        self.0.lock().unwrap().push(format!("line {line}"));
+    }
+    fn finished(&self, _origin: &str, ok: bool) {
+        self.0.lock().unwrap().push(format!("finished ok={ok}"));
+    }
+}
+
+#[test]
+fn stderr_lines_reach_the_observer_as_printed() {
+    let p = project(&[(
+        "ls.sh",
+        "#!/bin/sh\necho one\necho 'Compiling a' >&2\nprintf '   Compiling b\\n' >&2\nprintf 'no newline' >&2\nexit 0\n",
+        true,
+    )]);
+    let text = "[[discover]]\nlist = [\"./ls.sh\"]\ncommand = [\"x\", \"{name}\"]\n";
+    let heard = std::sync::Arc::new(Heard::default());
+    let manifest = parse_in(p.path(), text).unwrap();
+    let specs = {
+        let _guard = crate::files_vs_spawn();
+        manifest.expand_with(&[], heard.clone()).unwrap()
+    };
+    assert_eq!(specs.len(), 1);
+    assert_eq!(
+        *heard.0.lock().unwrap(),
+        [
+            "started psyduck.toml:1 (discover list \"./ls.sh\"): ./ls.sh",
+            "line Compiling a",
+            "line    Compiling b",
+            "line no newline",
+            "finished ok=true",
+        ]
+    );
+    // Without an observer, as before.
+    assert_eq!(expand(&manifest).unwrap().len(), 1);
+}
+
+#[test]
+fn failing_collection_on_stdout_keeps_stdout() {
+    let p = project(&[(
+        "ls.sh",
+        "#!/bin/sh\necho 'ERROR collecting test_a.py'\necho 'E   ImportError: no module x'\nexit 2\n",
+        true,
+    )]);
+    let text = "[[discover]]\nlist = [\"./ls.sh\"]\ncommand = [\"x\", \"{name}\"]\n";
+    let heard = std::sync::Arc::new(Heard::default());
+    let manifest = parse_in(p.path(), text).unwrap();
+    let err = {
+        let _guard = crate::files_vs_spawn();
+        manifest.expand_with(&[], heard.clone()).unwrap_err()
+    };
+    let (stream, lines) = err.output();
+    assert_eq!(stream, "stdout");
+    assert_eq!(
+        lines,
+        ["ERROR collecting test_a.py", "E   ImportError: no module x"]
+    );
+    assert_eq!(heard.0.lock().unwrap().last().unwrap(), "finished ok=false");
 }
 
 #[test]
@@ -173,4 +255,30 @@ fn discover_timeouts_default_to_ten_minutes() {
         ),
         "{e}"
     );
+}
+
+/// A command that keeps printing progress and never ends is still killed at its timeout; the
+/// observer heard its lines until then.
+#[test]
+fn streaming_does_not_defeat_the_timeout() {
+    let p = project(&[(
+        "ls.sh",
+        "#!/bin/sh\necho 'Compiling slowly' >&2\nwhile true; do echo 'still compiling' >&2; sleep 0.05; done\n",
+        true,
+    )]);
+    let text =
+        "[[discover]]\nlist = [\"./ls.sh\"]\ncommand = [\"x\"]\ndiscover-timeout = \"300ms\"\n";
+    let heard = std::sync::Arc::new(Heard::default());
+    let manifest = parse_in(p.path(), text).unwrap();
+    let err = {
+        let _guard = crate::files_vs_spawn();
+        manifest.expand_with(&[], heard.clone()).unwrap_err()
+    };
+    assert!(
+        matches!(err, ConfigError::DiscoverTimeout { .. }),
+        "{err:?}"
+    );
+    let heard = heard.0.lock().unwrap();
+    assert_eq!(heard[1], "line Compiling slowly");
+    assert_eq!(heard.last().unwrap(), "finished ok=false");
 }

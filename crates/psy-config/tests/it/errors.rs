@@ -329,3 +329,31 @@ fn environment_names_and_nul_characters() {
         .collect();
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+#[test]
+fn report_section_takes_output_display_words() {
+    let m = crate::parse(
+        "[report]\nfailure-output = \"final\"\nsuccess-output = \"immediate-final\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        m.report.failure_output,
+        Some(psy_model::OutputDisplay::Final)
+    );
+    assert_eq!(
+        m.report.success_output,
+        Some(psy_model::OutputDisplay::ImmediateFinal)
+    );
+    assert_eq!(
+        crate::parse("").unwrap().report,
+        psy_config::ReportConfig::default()
+    );
+    assert_eq!(
+        error("[report]\nfailure-output = \"immedate\"\n"),
+        "psyduck.toml:2:18: report.failure-output: unknown variant `immedate`, expected one of `immediate`, `final`, `immediate-final`, `never`"
+    );
+    assert_eq!(
+        error("[report]\nfailure_output = \"never\"\n"),
+        "psyduck.toml:2:1: report.failure_output: unknown field `failure_output`, expected `failure-output` or `success-output`"
+    );
+}

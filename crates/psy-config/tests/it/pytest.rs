@@ -94,7 +94,7 @@ fn empty_and_broken_collections() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.starts_with("psyduck.toml:1 (discover pytest): `python3 -m pytest --collect-only -q -p no:cacheprovider` failed (exit status: 2): "),
+        err.starts_with("psyduck.toml:1 (discover pytest): `python3 -m pytest --collect-only -q -p no:cacheprovider` failed (exit status: 2); last line of its stdout: "),
         "{err}"
     );
     assert!(err.contains("1 error"), "{err}");

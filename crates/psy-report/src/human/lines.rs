@@ -80,6 +80,15 @@ impl Finished {
     }
 }
 
+/// `  START mytest`: a test's first attempt started (verbose).
+pub(crate) fn start_line(p: Painter, test_id: &str) -> String {
+    format!(
+        "{} {}",
+        label(p, "START", Style::Dim),
+        p.paint(Style::Bold, &escape(test_id))
+    )
+}
+
 /// `  RETRY mytest (attempt 2, after fail: exit 1)`; `failed` is the attempt that is being retried.
 pub(crate) fn retry_line(
     p: Painter,

@@ -1,12 +1,18 @@
 //! The report for people: a live progress bar on a terminal, a line per failing, flaky or retried
-//! test as it happens, and at the end the output tails of failed tests and a totals table.
+//! test as it happens (with its output, by default), and at the end the failing tests' output
+//! again and a totals table.
 
 mod color;
+mod discovery;
 mod lines;
+mod options;
+mod output;
 mod progress;
 mod summary;
 
 pub use color::ColorChoice;
+pub use discovery::DiscoveryView;
+pub use options::{HumanOptions, Verbosity};
 
 use crate::{ReportError, Reporter};
 use color::{Painter, Style};
@@ -14,31 +20,11 @@ use indicatif::ProgressDrawTarget;
 use lines::Finished;
 use progress::{Counts, Progress};
 use psy_model::events::RunSummary;
-use psy_model::{AttemptResult, Resources, RunEvent, RunId, TestId, TestStatus};
+use psy_model::{AttemptResult, OutputDisplay, Resources, RunEvent, RunId, TestId, TestStatus};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
 use std::time::Instant;
-
-/// How the human report looks.
-#[derive(Clone, Debug)]
-pub struct HumanOptions {
-    pub color: ColorChoice,
-    /// Also print a `PASS` line for every passing test.
-    pub verbose: bool,
-    /// How many last lines of stdout and of stderr to show for each failed test at the end.
-    pub tail_lines: usize,
-}
-
-impl Default for HumanOptions {
-    fn default() -> Self {
-        HumanOptions {
-            color: ColorChoice::Auto,
-            verbose: false,
-            tail_lines: 20,
-        }
-    }
-}
 
 /// Writes the human report to stderr or to any writer.
 pub struct HumanReporter<W: Write + Send> {
@@ -58,8 +44,10 @@ pub struct HumanReporter<W: Write + Send> {
     limits: HashMap<TestId, Resources>,
     /// Each unfinished test's latest finished attempt.
     last_attempt: HashMap<TestId, AttemptResult>,
-    /// Failed tests in the order they finished, for the tails at the end.
+    /// Failed tests in the order they finished, for the end of the report.
     failures: Vec<Finished>,
+    /// Passing tests whose output the end of the report shows (`success_output` final).
+    successes: Vec<Finished>,
     ended: bool,
 }
 
@@ -71,7 +59,8 @@ impl HumanReporter<io::Stderr> {
         let color = options
             .color
             .should_color(tty, std::env::var_os("NO_COLOR").as_deref());
-        let progress = tty.then(|| Progress::new(ProgressDrawTarget::stderr(), color));
+        let progress =
+            (tty && !options.quiet()).then(|| Progress::new(ProgressDrawTarget::stderr(), color));
         Self::build(io::stderr(), "stderr", options, color, progress)
     }
 }
@@ -106,6 +95,7 @@ impl<W: Write + Send> HumanReporter<W> {
             limits: HashMap::new(),
             last_attempt: HashMap::new(),
             failures: Vec::new(),
+            successes: Vec::new(),
             ended: false,
         }
     }
@@ -149,16 +139,40 @@ impl<W: Write + Send> HumanReporter<W> {
     fn test_finished(&mut self, finished: Finished) -> Result<(), ReportError> {
         let status = finished.result.status;
         self.tally.count(status);
-        if status != TestStatus::Pass || self.options.verbose {
-            self.emit(&[finished.line(self.paint)])?;
+        let failed = !status.is_success(false);
+        let (display, line_shown) = if failed {
+            (self.options.failure_output, true)
+        } else if status == TestStatus::Flaky {
+            (self.options.success_output, !self.options.quiet())
+        } else {
+            (self.options.success_output, self.options.pass_lines())
+        };
+        let with_output = display.is_immediate() && finished.last.is_some();
+        let mut lines = Vec::new();
+        if line_shown || with_output {
+            lines.push(finished.line(self.paint));
         }
-        if !status.is_success(false) {
+        if let Some(last) = finished.last.as_ref().filter(|_| with_output) {
+            lines.extend(output::attempt_output(
+                self.paint,
+                last,
+                self.options.max_output_bytes,
+            ));
+        }
+        if !lines.is_empty() {
+            self.emit(&lines)?;
+        }
+        if failed {
             self.failures.push(finished);
+        } else if display.is_final() {
+            self.successes.push(finished);
         }
         Ok(())
     }
 
-    /// Output tails of failed tests and the totals; once, at the end of the run or on abort.
+    /// The failing tests again (with their output when `failure_output` is final), the
+    /// output of passing tests when `success_output` is final, and the totals; once, at the end
+    /// of the run or on abort.
     fn end(&mut self, summary: Option<&RunSummary>) -> Result<(), ReportError> {
         if self.ended {
             return Ok(());
@@ -176,21 +190,38 @@ impl<W: Write + Send> HumanReporter<W> {
             s.duration_ms = self.started.map_or(0, |t| t.elapsed().as_millis() as u64);
             s
         });
+        let (p, max) = (self.paint, self.options.max_output_bytes);
         let mut lines = Vec::new();
-        for f in &self.failures {
-            lines.push(String::new());
-            lines.extend(summary::failure_tail(
-                self.paint,
-                f,
-                self.options.tail_lines,
-            ));
+        // Quiet shows an output once: `immediate-final` is `immediate` there.
+        let at_end = |d: OutputDisplay| d.is_final() && !(self.options.quiet() && d.is_immediate());
+        if at_end(self.options.success_output) {
+            for f in &self.successes {
+                lines.push(String::new());
+                lines.extend(summary::test_section(p, f, true, max));
+            }
         }
-        lines.extend(summary::table(
-            self.paint,
-            &summary,
-            self.run_id.as_ref(),
-            aborted,
-        ));
+        let with_output = at_end(self.options.failure_output);
+        if with_output {
+            for f in &self.failures {
+                lines.push(String::new());
+                lines.extend(summary::test_section(p, f, true, max));
+            }
+        } else if !self.failures.is_empty() {
+            lines.push(String::new());
+            for f in &self.failures {
+                lines.extend(summary::test_section(p, f, false, max));
+            }
+        }
+        if self.options.quiet() {
+            lines.push(summary::one_line(
+                p,
+                &summary,
+                self.run_id.as_ref(),
+                aborted,
+            ));
+        } else {
+            lines.extend(summary::table(p, &summary, self.run_id.as_ref(), aborted));
+        }
         self.emit(&lines)
     }
 }
@@ -198,15 +229,30 @@ impl<W: Write + Send> HumanReporter<W> {
 impl<W: Write + Send> Reporter for HumanReporter<W> {
     fn on_event(&mut self, event: &RunEvent) -> Result<(), ReportError> {
         match event {
-            RunEvent::RunStarted { run_id, total, .. } => {
+            RunEvent::RunStarted {
+                run_id,
+                total,
+                expected_ms,
+                ..
+            } => {
                 self.run_id = Some(run_id.clone());
                 self.total = *total;
                 self.started = Some(Instant::now());
-                if let Some(bar) = &self.progress {
-                    bar.start(*total);
+                if !self.options.quiet() {
+                    let mut line = format!(
+                        "Running {} (run {run_id}",
+                        crate::format::count(*total, "test")
+                    );
+                    if let Some(ms) = expected_ms {
+                        line.push_str(&format!(", about {}", crate::format::duration(*ms)));
+                    }
+                    line.push(')');
+                    self.emit(&[self.paint.paint(Style::Bold, &line)])?;
                 }
-                let line = format!("Running {total} tests (run {run_id})");
-                self.emit(&[self.paint.paint(Style::Bold, &line)])?;
+                // After the header, so the bar's first frame is drawn below it.
+                if let Some(bar) = &self.progress {
+                    bar.start(*total, *expected_ms);
+                }
             }
             RunEvent::Warning { message } => {
                 if self.warned.insert(message.clone()) {
@@ -219,10 +265,16 @@ impl<W: Write + Send> Reporter for HumanReporter<W> {
                 }
             }
             RunEvent::AttemptStarted {
-                test_id, resources, ..
+                test_id,
+                attempt,
+                resources,
+                ..
             } => {
                 self.running += 1;
                 self.limits.insert(test_id.clone(), resources.clone());
+                if self.options.verbosity >= Verbosity::Verbose && *attempt == 1 {
+                    self.emit(&[lines::start_line(self.paint, test_id.as_str())])?;
+                }
             }
             RunEvent::AttemptFinished { result } => {
                 self.running = self.running.saturating_sub(1);
@@ -233,14 +285,24 @@ impl<W: Write + Send> Reporter for HumanReporter<W> {
                 test_id,
                 next_attempt,
             } => {
-                let line = lines::retry_line(
-                    self.paint,
-                    test_id.as_str(),
-                    *next_attempt,
-                    self.last_attempt.get(test_id),
-                    self.limits.get(test_id),
-                );
-                self.emit(&[line])?;
+                if !self.options.quiet() {
+                    let failed = self.last_attempt.get(test_id);
+                    let mut out = vec![lines::retry_line(
+                        self.paint,
+                        test_id.as_str(),
+                        *next_attempt,
+                        failed,
+                        self.limits.get(test_id),
+                    )];
+                    if let Some(a) = failed.filter(|_| self.options.failure_output.is_immediate()) {
+                        out.extend(output::attempt_output(
+                            self.paint,
+                            a,
+                            self.options.max_output_bytes,
+                        ));
+                    }
+                    self.emit(&out)?;
+                }
             }
             RunEvent::TestFinished { result } => {
                 let finished = Finished {
@@ -300,6 +362,7 @@ mod tests {
             run_id: RunId("r1".into()),
             total: 1,
             started_at_ms: 0,
+            expected_ms: None,
         })
         .unwrap();
         r.on_event(&RunEvent::Warning {

@@ -1,24 +1,30 @@
-//! The end of the human report: output tails of failed tests, then the totals.
+//! The end of the human report: failing tests again (with their output), then the totals.
 
 use super::color::{Painter, Style};
 use super::lines::Finished;
+use super::output::attempt_output;
 use crate::format;
-use crate::tail::{clean_line, read_tail, Tail};
 use crate::text::escape;
 use psy_model::events::RunSummary;
 use psy_model::RunId;
-use std::path::Path;
 
-/// Lines showing the end of the last attempt's stdout and stderr of one failed test.
-pub(crate) fn failure_tail(p: Painter, f: &Finished, max_lines: usize) -> Vec<String> {
-    let mut out = Vec::new();
+/// `--- FAIL: id (detail)` and, when `with_output`, the message and output of its last attempt.
+pub(crate) fn test_section(p: Painter, f: &Finished, with_output: bool, max: u64) -> Vec<String> {
     let detail = f.detail();
     let status = f.result.status.as_str().to_uppercase();
     let mut header = format!("--- {status}: {}", escape(f.result.test_id.as_str()));
     if !detail.is_empty() {
         header.push_str(&format!(" ({detail})"));
     }
-    out.push(p.paint(Style::Red, &header));
+    let style = if f.result.status.is_success(false) {
+        Style::Green
+    } else {
+        Style::Red
+    };
+    let mut out = vec![p.paint(style, &header)];
+    if !with_output {
+        return out;
+    }
     let Some(last) = &f.last else {
         out.push("(no attempt of this test finished, so there is no output to show)".to_string());
         return out;
@@ -26,30 +32,42 @@ pub(crate) fn failure_tail(p: Painter, f: &Finished, max_lines: usize) -> Vec<St
     if let Some(msg) = &last.message {
         out.push(format!("message: {}", escape(msg)));
     }
-    for (name, path) in [("stdout", &last.stdout_path), ("stderr", &last.stderr_path)] {
-        stream_tail(p, name, path, max_lines, &mut out);
-    }
+    out.extend(attempt_output(p, last, max));
     out
 }
 
-fn stream_tail(p: Painter, name: &str, path: &Path, max_lines: usize, out: &mut Vec<String>) {
-    let where_ = path.display();
-    match read_tail(path, max_lines) {
-        Tail::Empty => out.push(p.paint(Style::Dim, &format!("--- {name}: empty"))),
-        Tail::Unreadable(e) => out.push(p.paint(
-            Style::Dim,
-            &format!("--- {name} ({where_}): could not be read: {e}"),
-        )),
-        Tail::Lines { lines, cut } => {
-            let what = if cut {
-                format!("last {} lines", lines.len())
-            } else {
-                "all".to_string()
-            };
-            out.push(p.paint(Style::Dim, &format!("--- {name} ({where_}), {what}:")));
-            out.extend(lines.iter().map(|l| clean_line(l, p.enabled)));
+/// `FAILED: 2 of 10 tests failed in 1.234s (run X)` or `10 tests passed in 1.234s (run X)`:
+/// the whole summary of `--quiet`.
+pub(crate) fn one_line(
+    p: Painter,
+    s: &RunSummary,
+    run_id: Option<&RunId>,
+    aborted: bool,
+) -> String {
+    let failing = s.failures(false);
+    let mut line = if failing == 0 && !aborted {
+        let mut l = format!("{} passed", format::count(s.total, "test"));
+        if s.flaky > 0 {
+            l.push_str(&format!(" ({} flaky)", s.flaky));
         }
+        l
+    } else {
+        let what = if aborted { "aborted" } else { "FAILED" };
+        format!(
+            "{what}: {failing} of {} did not pass",
+            format::count(s.total, "test")
+        )
+    };
+    line.push_str(&format!(" in {}", format::duration(s.duration_ms)));
+    if let Some(id) = run_id {
+        line.push_str(&format!(" (run {id})"));
     }
+    let style = if failing == 0 && !aborted {
+        Style::Green
+    } else {
+        Style::Red
+    };
+    p.paint(style, &line)
 }
 
 /// The totals table and how to see the run again.
@@ -61,8 +79,8 @@ pub(crate) fn table(
 ) -> Vec<String> {
     let mut out = vec![String::new()];
     let mut title = format!(
-        "Summary: {} tests in {}",
-        s.total,
+        "Summary: {} in {}",
+        format::count(s.total, "test"),
         format::duration(s.duration_ms)
     );
     if let Some(id) = run_id {

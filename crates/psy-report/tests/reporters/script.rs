@@ -95,6 +95,7 @@ pub(crate) fn script() -> Script {
         run_id: RunId(RUN.into()),
         total: 7,
         started_at_ms: T0,
+        expected_ms: Some(12_000),
     }];
     ev.push(RunEvent::Warning {
         message: WARNING.into(),
