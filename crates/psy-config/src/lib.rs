@@ -19,6 +19,7 @@ mod template;
 mod units;
 mod values;
 
+pub use discover::{DiscoverOptions, RunIgnored};
 pub use error::{ConfigError, Location};
 pub use fits::{check_fits, check_privileges};
 pub use load::{load, parse};

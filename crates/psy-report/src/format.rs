@@ -63,6 +63,8 @@ pub fn exit(info: &ExitInfo) -> String {
 pub fn attempt_end(a: &AttemptResult, limits: Option<&Resources>) -> Option<String> {
     match a.status {
         AttemptStatus::Pass | AttemptStatus::Timeout | AttemptStatus::Error => None,
+        // The reason, as the test's own runner gave it.
+        AttemptStatus::Skipped => a.message.clone(),
         AttemptStatus::Fail => Some(exit(&a.exit)),
         AttemptStatus::Oom => {
             let limit = limits.map(|r| bytes(r.memory_bytes));

@@ -48,6 +48,7 @@ pub(crate) fn attempt_env(
         test.variant.clone().unwrap_or_default(),
     ));
     env.push(("PSY_SCRATCH".into(), scratch.display().to_string()));
+    env.extend(crate::adapter::env(test, run_id, attempt));
     env
 }
 
@@ -83,6 +84,7 @@ pub(crate) fn request<'a>(
         test,
         attempt,
         cores: placement.cores,
+        argv: crate::adapter::command(test, scratch),
         env,
         stdout,
         stderr,
@@ -92,7 +94,9 @@ pub(crate) fn request<'a>(
     }
 }
 
-/// The verdict on one attempt: set-up errors first, then timeouts, then OOM kills.
+/// The verdict on one attempt: set-up errors first, then timeouts, then OOM kills, then what
+/// the test's own runner reported (read before the scratch directory is emptied), then the
+/// exit status.
 pub(crate) fn result(
     test: &TestSpec,
     attempt: u32,
@@ -111,6 +115,22 @@ pub(crate) fn result(
         AttemptStatus::Pass
     } else {
         AttemptStatus::Fail
+    };
+    let adapter = match (status, outcome.exit.code) {
+        (AttemptStatus::Pass | AttemptStatus::Fail, Some(code)) => {
+            crate::adapter::verdict(test, code, &paths.stdout, &paths.scratch)
+        }
+        _ => None,
+    };
+    let (status, outcome) = match adapter {
+        Some(verdict) => (
+            verdict.status,
+            ExecOutcome {
+                error: verdict.message,
+                ..outcome
+            },
+        ),
+        None => (status, outcome),
     };
     let message = match status {
         AttemptStatus::Timeout => Some(format!("timed out after {:?}", test.timeout)),
@@ -142,12 +162,12 @@ pub(crate) fn result(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use psy_model::{ExitInfo, Resources, TestId};
     use std::time::Duration;
 
-    fn spec() -> TestSpec {
+    pub(crate) fn spec() -> TestSpec {
         TestSpec {
             id: TestId("t".into()),
             name: "t".into(),
@@ -162,6 +182,8 @@ mod tests {
             origin: "x".into(),
             volumes: Vec::new(),
             sandbox: Default::default(),
+            group: None,
+            adapter: None,
         }
     }
 

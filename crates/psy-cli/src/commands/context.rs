@@ -21,7 +21,12 @@ pub(crate) fn load_manifest(arg: &ManifestArg) -> anyhow::Result<Manifest> {
 /// The manifest and the tests selected by filters and variants (a usage error if none match).
 pub(crate) fn selected_tests(args: &SelectArgs) -> anyhow::Result<(Manifest, Vec<TestSpec>)> {
     let manifest = load_manifest(&args.manifest)?;
-    let tests = manifest.expand(&args.variants).map_err(usage)?;
+    let options = psy_config::DiscoverOptions {
+        run_ignored: args.run_ignored.into(),
+    };
+    let tests = manifest
+        .expand_with(&args.variants, &options)
+        .map_err(usage)?;
     let total = tests.len();
     let tests = psy_runner::select::select(tests, &args.filters);
     if tests.is_empty() {

@@ -124,6 +124,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             path,
             JunitOptions {
                 suite_name: Some("psyduck".into()),
+                classnames: tests
+                    .iter()
+                    .filter_map(|t| Some((t.id.clone(), t.group.clone()?)))
+                    .collect(),
                 ..JunitOptions::default()
             },
         )));

@@ -1,6 +1,6 @@
 //! The human report as written to a non-terminal.
 
-use crate::script::{script, ERROR, FAIL, RUN, WARNING};
+use crate::script::{script, ERROR, FAIL, RUN, SKIPPED, WARNING};
 use psy_report::{ColorChoice, HumanOptions, HumanReporter, Reporter, RunEvent};
 
 fn run(events: &[RunEvent], options: HumanOptions, finish: bool) -> String {
@@ -27,7 +27,7 @@ fn lines_as_tests_finish() {
     let text = run(&s.events, plain(), true);
     let lines: Vec<&str> = text.lines().collect();
     let expected_in_order = [
-        format!("Running 7 tests (run {RUN})"),
+        format!("Running 8 tests (run {RUN})"),
         format!("   WARN {WARNING}"),
         format!("  RETRY {FAIL} (attempt 2, after fail: exit 1)"),
         format!("   FAIL [  0.250s] {FAIL} (attempt 2/2, exit 1)"),
@@ -36,6 +36,7 @@ fn lines_as_tests_finish() {
         "    OOM [  2.000s] big (peak 512MiB of 512MiB)".to_string(),
         "TIMEOUT [ 10.000s] slow".to_string(),
         format!("  ERROR [  0.001s] {ERROR}: command not found: frobnicate"),
+        format!("   SKIP [  0.003s] {SKIPPED} (ignored: needs a GPU)"),
     ];
     assert_eq!(
         &lines[..expected_in_order.len()],

@@ -111,7 +111,7 @@ impl ContainerExecutor {
             io,
         };
         let spec = ContainerSpec {
-            argv: req.test.command.clone(),
+            argv: req.argv,
             env: req.env,
             cwd: req.test.cwd.clone(),
             hostname: req.test.id.hostname(),
