@@ -62,9 +62,10 @@ pub fn exit(info: &ExitInfo) -> String {
 /// when the status says it all.
 pub fn attempt_end(a: &AttemptResult, limits: Option<&Resources>) -> Option<String> {
     match a.status {
-        AttemptStatus::Pass | AttemptStatus::Timeout | AttemptStatus::Error => None,
-        // The reason, as the test's own runner gave it.
-        AttemptStatus::Skipped => a.message.clone(),
+        AttemptStatus::Pass
+        | AttemptStatus::Timeout
+        | AttemptStatus::Error
+        | AttemptStatus::Skipped => None,
         AttemptStatus::Fail => Some(exit(&a.exit)),
         AttemptStatus::Oom => {
             let limit = limits.map(|r| bytes(r.memory_bytes));

@@ -30,7 +30,9 @@ pub(crate) struct AttemptPaths {
     pub(crate) log_spares: Vec<(PathBuf, PathBuf)>,
 }
 
-/// The test's environment: psy's own (minus `PSY_*`), the test's, then the `PSY_*` variables.
+/// The test's environment: psy's own (minus `PSY_*`), the test's, then the `PSY_*` variables
+/// and its adapter's; a later one replaces an earlier one of the same name (a process's
+/// `getenv` would find the first of two).
 pub(crate) fn attempt_env(
     base_env: &[(String, String)],
     run_id: &RunId,
@@ -49,7 +51,23 @@ pub(crate) fn attempt_env(
     ));
     env.push(("PSY_SCRATCH".into(), scratch.display().to_string()));
     env.extend(crate::adapter::env(test, run_id, attempt));
-    env
+    last_wins(env)
+}
+
+/// One entry per name, in the order names first appear, each with its last value.
+fn last_wins(env: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut out: Vec<(String, String)> = Vec::with_capacity(env.len());
+    for (name, value) in env {
+        match index.get(&name) {
+            Some(&i) => out[i].1 = value,
+            None => {
+                index.insert(name.clone(), out.len());
+                out.push((name, value));
+            }
+        }
+    }
+    out
 }
 
 /// Makes the attempt's two log files at `paths.stdout` / `paths.stderr` (from `spares`).
@@ -258,6 +276,24 @@ pub(crate) mod tests {
             ..Default::default()
         };
         assert_eq!(status(true, error), AttemptStatus::Error);
+    }
+
+    #[test]
+    fn the_tests_environment_wins_over_psys() {
+        let mut test = spec();
+        test.env.insert("CARGO_PKG_NAME".into(), "mine".into());
+        let base = [
+            ("CARGO_PKG_NAME".to_string(), "psy-cli".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        let env = attempt_env(&base, &RunId("r".into()), &test, 1, Path::new("/s"));
+        let values: Vec<&str> = env
+            .iter()
+            .filter(|(k, _)| k == "CARGO_PKG_NAME")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(values, ["mine"]);
+        assert_eq!(env[1], ("HOME".to_string(), "/root".to_string()));
     }
 
     #[test]

@@ -36,7 +36,7 @@ fn lines_as_tests_finish() {
         "    OOM [  2.000s] big (peak 512MiB of 512MiB)".to_string(),
         "TIMEOUT [ 10.000s] slow".to_string(),
         format!("  ERROR [  0.001s] {ERROR}: command not found: frobnicate"),
-        format!("   SKIP [  0.003s] {SKIPPED} (ignored: needs a GPU)"),
+        format!("   SKIP [  0.003s] {SKIPPED}: ignored: needs a GPU"),
     ];
     assert_eq!(
         &lines[..expected_in_order.len()],
