@@ -24,6 +24,8 @@ struct Base {
     adapter: Option<psy_model::Adapter>,
     /// Directories discovery needs writable, beyond the settings' `writable`.
     writable: Vec<PathBuf>,
+    /// Directories discovery needs visible read-only.
+    readonly: Vec<PathBuf>,
 }
 
 impl Manifest {
@@ -60,6 +62,7 @@ impl Manifest {
                 group: manifest_file.clone(),
                 adapter: None,
                 writable: Vec::new(),
+                readonly: Vec::new(),
             })
             .collect();
         for entry in &self.discover {
@@ -87,6 +90,7 @@ impl Manifest {
                     group: found.group.unwrap_or_else(|| entry.origin.clone()),
                     adapter: found.adapter,
                     writable: found.writable,
+                    readonly: found.readonly,
                 });
             }
         }
@@ -168,6 +172,7 @@ fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
             sandbox.writable.push(dir.clone());
         }
     }
+    sandbox.readonly.extend(base.readonly.iter().cloned());
     TestSpec {
         id: TestId::new(&base.name, variant_name.as_deref()),
         name: base.name.clone(),

@@ -172,3 +172,42 @@ fn run_ignored_matches_nextest() {
         .iter()
         .all(|id| events.status(id) == "pass"));
 }
+
+/// A target directory under /tmp (the containers' private /tmp would hide it) is shown
+/// read-only at its own path, and its tmp/ is writable: every verdict stays the same.
+#[test]
+fn target_directory_under_tmp() {
+    if !ready() {
+        return;
+    }
+    let project = copy("nextest-crate");
+    let target = tempfile::Builder::new()
+        .prefix("psy-target-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let mut cmd = project.command(&["run", "--message-format", "json"]);
+    cmd.env("CARGO_TARGET_DIR", target.path());
+    let out = crate::support::Out::of(cmd);
+    out.code(1);
+    let events = Events::parse(&out);
+    let psy = psy_verdicts(&events);
+    let expected = [
+        ("psy-fixture it::a", "pass"),
+        ("psy-fixture it::ignored_one", "skipped"),
+        ("psy-fixture it::panics_with_a_long_message", "fail"),
+        ("psy-fixture::it a", "pass"),
+        ("psy-fixture::it env_is_nextests", "pass"),
+        ("psy-fixture::it ignored_integration", "skipped"),
+        ("psy-fixture::it writes_target_tmpdir", "pass"),
+    ];
+    let expected: BTreeMap<String, String> = expected
+        .iter()
+        .map(|(id, s)| (id.to_string(), s.to_string()))
+        .collect();
+    assert_eq!(psy, expected, "{out}");
+    assert!(
+        target.path().join("debug").is_dir(),
+        "cargo built into {}",
+        target.path().display()
+    );
+}

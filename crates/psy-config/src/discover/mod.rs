@@ -47,6 +47,9 @@ pub(crate) struct Found {
     /// Host directories the source needs writable (nextest: `CARGO_TARGET_TMPDIR`), added to
     /// the entry's `writable`.
     pub(crate) writable: Vec<PathBuf>,
+    /// Host directories the source needs visible, read-only, wherever they are (nextest: a
+    /// target directory outside the project, which may be under the containers' private /tmp).
+    pub(crate) readonly: Vec<PathBuf>,
 }
 
 /// Runs one discover entry from the manifest's directory `dir`.

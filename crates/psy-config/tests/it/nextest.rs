@@ -48,6 +48,10 @@ fn lists_and_runs_rust_tests() {
     assert_eq!(it_works.env["CARGO_PKG_VERSION"], "0.1.0");
     assert_eq!(it_works.sandbox.writable, [target.join("tmp")]);
     assert!(target.join("tmp").is_dir(), "CARGO_TARGET_TMPDIR is made");
+    assert!(
+        it_works.sandbox.readonly.is_empty(),
+        "a target directory in the project is visible already"
+    );
 
     // The commands must really run the one test: as psy would, from the listed cwd and env.
     for spec in &specs {

@@ -134,6 +134,7 @@ impl ContainerExecutor {
                 bpf: req.test.sandbox.allow.contains(&psy_model::Allowance::Bpf),
             },
             writable: req.test.sandbox.writable.clone(),
+            readonly: req.test.sandbox.readonly.clone(),
         };
         Ok((spec, limits))
     }

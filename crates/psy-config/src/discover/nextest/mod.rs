@@ -44,7 +44,15 @@ pub(super) fn discover(
         inherited_library_path: std::env::var("LD_LIBRARY_PATH").ok(),
         cargo: env::cargo_path(),
     };
-    let found = tests(&list, &shared, discover.run_ignored);
+    let mut found = tests(&list, &shared, discover.run_ignored);
+    // A target directory outside the project (CARGO_TARGET_DIR=/elsewhere, or under /tmp,
+    // which containers see as their own) is shown read-only at its own path.
+    let target = &list.rust_build_meta.target_directory;
+    if !target.starts_with(dir) {
+        for test in &mut found {
+            test.readonly.push(target.clone());
+        }
+    }
     if !found.is_empty() {
         // Tests write here (cargo's `CARGO_TARGET_TMPDIR`); it must exist to be bound writable.
         let tmpdir = shared.target_tmpdir();
@@ -94,6 +102,7 @@ fn tests(list: &TestList, shared: &env::Shared<'_>, run_ignored: RunIgnored) -> 
                 group: Some(suite.binary_id.clone()),
                 adapter: Some(Adapter::Nextest),
                 writable: vec![shared.target_tmpdir()],
+                readonly: Vec::new(),
             });
         }
     }
