@@ -100,7 +100,7 @@ fn tails_of_failed_tests_then_summary() {
     let tail_start = text
         .find(&format!("--- FAIL: {FAIL} (attempt 2/2, exit 1)"))
         .expect(&text);
-    let summary_start = text.find("Summary: 7 tests in 12.345s").expect(&text);
+    let summary_start = text.find("Summary: 8 tests in 12.345s").expect(&text);
     assert!(tail_start < summary_start);
     let tails = &text[tail_start..summary_start];
 
@@ -132,10 +132,11 @@ fn tails_of_failed_tests_then_summary() {
 
     let summary = &text[summary_start..];
     let expected = format!(
-        "Summary: 7 tests in 12.345s (run {RUN})
+        "Summary: 8 tests in 12.345s (run {RUN})
   passed         1
   failed         1
   flaky          1
+  skipped        1
   timed out      1
   oom            1
   errors         1
@@ -180,7 +181,7 @@ fn aborted_run_still_summarises() {
         text.contains("  passed         1\n  failed         1\n"),
         "{text}"
     );
-    assert!(text.contains("  not run        5\n"), "{text}");
+    assert!(text.contains("  not run        6\n"), "{text}");
     assert!(text.contains(&format!("psy show {RUN}")));
 }
 

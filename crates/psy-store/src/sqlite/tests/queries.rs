@@ -85,7 +85,8 @@ fn a_recorded_run_reads_back_as_written() {
         s.test_results(&r).unwrap(),
         vec![
             verdict("a", TestStatus::Fail, 1),
-            verdict("b@debug", TestStatus::Flaky, 2)
+            verdict("b@debug", TestStatus::Flaky, 2),
+            verdict("c", TestStatus::Skipped, 1)
         ]
     );
 }
