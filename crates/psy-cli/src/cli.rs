@@ -61,6 +61,28 @@ pub(crate) struct SelectArgs {
     /// Only these variants (repeatable).
     #[arg(long = "variant", value_name = "V")]
     pub(crate) variants: Vec<String>,
+    /// Ignored tests (Rust `#[ignore]`): `default` lists them and reports them skipped without
+    /// running them, `only` runs just them, `all` runs them with the others.
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = RunIgnored::Default)]
+    pub(crate) run_ignored: RunIgnored,
+}
+
+/// `--run-ignored`, as in `cargo nextest run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RunIgnored {
+    Default,
+    Only,
+    All,
+}
+
+impl From<RunIgnored> for psy_config::RunIgnored {
+    fn from(value: RunIgnored) -> Self {
+        match value {
+            RunIgnored::Default => psy_config::RunIgnored::Default,
+            RunIgnored::Only => psy_config::RunIgnored::Only,
+            RunIgnored::All => psy_config::RunIgnored::All,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

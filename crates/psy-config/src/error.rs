@@ -85,6 +85,15 @@ pub enum ConfigError {
         problem: String,
     },
 
+    /// A directory discovery makes for its tests (nextest: `CARGO_TARGET_TMPDIR`).
+    #[error("{origin}: cannot create {what} {}: {source}", path.display())]
+    DiscoverDir {
+        origin: String,
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
     #[error("{origin}: cannot read {}: {source}", path.display())]
     GlobRead {
         origin: String,

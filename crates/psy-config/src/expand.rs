@@ -1,7 +1,7 @@
 //! From manifest to test specs: run discovery, apply defaults, cross with variants, and make
 //! sure every test id is unique.
 
-use crate::discover;
+use crate::discover::{self, DiscoverOptions};
 use crate::env::{bad_env_name, bad_process_string};
 use crate::error::ConfigError;
 use crate::manifest::{Manifest, Settings, Variant};
@@ -20,6 +20,12 @@ struct Base {
     tags: Vec<String>,
     origin: String,
     volumes: Vec<psy_model::VolumeSpec>,
+    group: String,
+    adapter: Option<psy_model::Adapter>,
+    /// Directories discovery needs writable, beyond the settings' `writable`.
+    writable: Vec<PathBuf>,
+    /// Directories discovery needs visible read-only.
+    readonly: Vec<PathBuf>,
 }
 
 impl Manifest {
@@ -27,20 +33,30 @@ impl Manifest {
     /// only the named ones (an unknown name is an error). Without variants each test runs once,
     /// with `variant: None`.
     pub fn expand(&self, variants: &[String]) -> Result<Vec<TestSpec>, ConfigError> {
-        self.expand_inner(variants)
+        self.expand_inner(variants, &DiscoverOptions::default())
     }
 
-    /// [`Self::expand`], with `progress` told about each discovery command as it runs.
+    /// [`Self::expand`] with discovery options from the command line (`--run-ignored`), and
+    /// `progress` told about each discovery command as it runs.
     pub fn expand_with(
         &self,
         variants: &[String],
+        options: &DiscoverOptions,
         progress: std::sync::Arc<dyn crate::DiscoverProgress>,
     ) -> Result<Vec<TestSpec>, ConfigError> {
-        discover::progress::with_observer(progress, || self.expand_inner(variants))
+        discover::progress::with_observer(progress, || self.expand_inner(variants, options))
     }
 
-    fn expand_inner(&self, variants: &[String]) -> Result<Vec<TestSpec>, ConfigError> {
+    fn expand_inner(
+        &self,
+        variants: &[String],
+        options: &DiscoverOptions,
+    ) -> Result<Vec<TestSpec>, ConfigError> {
         let selected = self.select_variants(variants)?;
+        let manifest_file = self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
         let mut bases: Vec<Base> = self
             .tests
             .iter()
@@ -53,10 +69,14 @@ impl Manifest {
                 tags: t.tags.clone(),
                 origin: t.origin.clone(),
                 volumes: t.volumes.clone(),
+                group: manifest_file.clone(),
+                adapter: None,
+                writable: Vec::new(),
+                readonly: Vec::new(),
             })
             .collect();
         for entry in &self.discover {
-            for found in discover::run(entry, &self.dir)? {
+            for found in discover::run(entry, &self.dir, options)? {
                 runnable(&found).map_err(|problem| ConfigError::DiscoveredUnrunnable {
                     origin: entry.origin.clone(),
                     test: found.name.clone(),
@@ -77,6 +97,10 @@ impl Manifest {
                     tags: entry.tags.clone(),
                     origin: entry.origin.clone(),
                     volumes: Vec::new(),
+                    group: found.group.unwrap_or_else(|| entry.origin.clone()),
+                    adapter: found.adapter,
+                    writable: found.writable,
+                    readonly: found.readonly,
                 });
             }
         }
@@ -152,6 +176,13 @@ fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
     }
     let (timeout, retries, resources) = settings.resolve();
     let variant_name = variant.map(|v| v.name.clone());
+    let mut sandbox = settings.sandbox();
+    for dir in &base.writable {
+        if !sandbox.writable.contains(dir) {
+            sandbox.writable.push(dir.clone());
+        }
+    }
+    sandbox.readonly.extend(base.readonly.iter().cloned());
     TestSpec {
         id: TestId::new(&base.name, variant_name.as_deref()),
         name: base.name.clone(),
@@ -165,6 +196,8 @@ fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
         tags: base.tags.clone(),
         origin: base.origin.clone(),
         volumes: base.volumes.clone(),
-        sandbox: settings.sandbox(),
+        sandbox,
+        group: Some(base.group.clone()),
+        adapter: base.adapter,
     }
 }

@@ -164,6 +164,8 @@ mod tests {
             origin: "psyduck.toml:3".into(),
             volumes: Vec::new(),
             sandbox: Default::default(),
+            group: None,
+            adapter: None,
         }
     }
 

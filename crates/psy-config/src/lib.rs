@@ -20,6 +20,7 @@ mod units;
 mod values;
 
 pub use discover::progress::DiscoverProgress;
+pub use discover::{DiscoverOptions, RunIgnored};
 pub use error::{ConfigError, Location};
 pub use fits::{check_fits, check_privileges};
 pub use load::{load, parse};

@@ -121,6 +121,7 @@ impl Settings {
             privileged: self.privileged.unwrap_or(false),
             allow,
             writable: self.writable.clone().unwrap_or_default(),
+            readonly: Vec::new(),
         }
     }
 

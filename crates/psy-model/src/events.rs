@@ -17,6 +17,9 @@ pub struct RunSummary {
     pub timed_out: usize,
     pub oom: usize,
     pub errors: usize,
+    /// Tests their own runner did not run (`#[ignore]`, `pytest.skip`); they count as successes.
+    #[serde(default)]
+    pub skipped: usize,
     /// Tests never started because the run was cancelled.
     pub not_run: usize,
     pub duration_ms: u64,
@@ -32,6 +35,7 @@ impl RunSummary {
             TestStatus::Timeout => self.timed_out += 1,
             TestStatus::Oom => self.oom += 1,
             TestStatus::Error => self.errors += 1,
+            TestStatus::Skipped => self.skipped += 1,
         }
     }
 

@@ -21,4 +21,4 @@ pub use resources::{
     Capacity, CpuPolicy, IoCapacity, IoRequest, NetworkRequest, Resources, MILLI_PER_CPU,
 };
 pub use sandbox::{Allowance, SandboxRequest};
-pub use test::{TestSpec, VolumeSpec};
+pub use test::{Adapter, TestSpec, VolumeSpec, RESULT_FILE};

@@ -18,6 +18,9 @@ pub enum AttemptStatus {
     Oom,
     /// Psyduck could not run it (sandbox setup failed, command not found...).
     Error,
+    /// The test's own runner did not run it (`#[ignore]`, `pytest.skip`), as the adapter read
+    /// from the runner's result.
+    Skipped,
 }
 
 /// The verdict on a test after all its attempts.
@@ -31,13 +34,22 @@ pub enum TestStatus {
     Timeout,
     Oom,
     Error,
+    /// Not run by the test's own runner (`#[ignore]`, `pytest.skip`): neither passed nor failed.
+    Skipped,
+}
+
+impl AttemptStatus {
+    /// Whether the attempt settles its test without a retry (it passed, or was not run).
+    pub fn is_final_success(self) -> bool {
+        matches!(self, AttemptStatus::Pass | AttemptStatus::Skipped)
+    }
 }
 
 impl TestStatus {
     /// Whether the test counts as passed (flaky does unless the user asks otherwise).
     pub fn is_success(self, flaky_fails: bool) -> bool {
         match self {
-            TestStatus::Pass => true,
+            TestStatus::Pass | TestStatus::Skipped => true,
             TestStatus::Flaky => !flaky_fails,
             _ => false,
         }
@@ -52,6 +64,7 @@ impl TestStatus {
             AttemptStatus::Timeout => TestStatus::Timeout,
             AttemptStatus::Oom => TestStatus::Oom,
             AttemptStatus::Error => TestStatus::Error,
+            AttemptStatus::Skipped => TestStatus::Skipped,
         }
     }
 }
@@ -80,8 +93,8 @@ macro_rules! status_strings {
     };
 }
 
-status_strings!(AttemptStatus { Pass => "pass", Fail => "fail", Timeout => "timeout", Oom => "oom", Error => "error" });
-status_strings!(TestStatus { Pass => "pass", Fail => "fail", Flaky => "flaky", Timeout => "timeout", Oom => "oom", Error => "error" });
+status_strings!(AttemptStatus { Pass => "pass", Fail => "fail", Timeout => "timeout", Oom => "oom", Error => "error", Skipped => "skipped" });
+status_strings!(TestStatus { Pass => "pass", Fail => "fail", Flaky => "flaky", Timeout => "timeout", Oom => "oom", Error => "error", Skipped => "skipped" });
 
 /// How the test's process ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,5 +174,16 @@ mod tests {
         assert!(!TestStatus::Flaky.is_success(true));
         assert_eq!("flaky".parse::<TestStatus>(), Ok(TestStatus::Flaky));
         assert_eq!(AttemptStatus::Oom.to_string(), "oom");
+        assert_eq!(
+            TestStatus::from_last_attempt(AttemptStatus::Skipped, 1),
+            TestStatus::Skipped
+        );
+        assert!(TestStatus::Skipped.is_success(true));
+        assert!(AttemptStatus::Skipped.is_final_success());
+        assert!(!AttemptStatus::Fail.is_final_success());
+        assert_eq!(
+            "skipped".parse::<AttemptStatus>(),
+            Ok(AttemptStatus::Skipped)
+        );
     }
 }

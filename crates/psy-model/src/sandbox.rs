@@ -26,4 +26,8 @@ pub struct SandboxRequest {
     /// absolute). Everything else of the host stays read-only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub writable: Vec<std::path::PathBuf>,
+    /// Host directories shown read-only at their own paths, for those a container would not
+    /// see otherwise (under `/tmp`, which is private): a Rust target directory there, say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readonly: Vec<std::path::PathBuf>,
 }

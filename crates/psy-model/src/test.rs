@@ -37,7 +37,31 @@ pub struct TestSpec {
     /// `privileged` and `allow`: how far the sandbox's hardening applies.
     #[serde(default)]
     pub sandbox: crate::SandboxRequest,
+    /// What the test belongs to, shown as JUnit's `classname`: the test binary (nextest), the
+    /// file (pytest), the discover entry, or the manifest for `[[test]]`s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The test runner whose conventions the test follows (discovered tests), for the
+    /// environment that runner sets and for reading the verdict from its own result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<Adapter>,
 }
+
+/// The native test runner behind a discovered test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Adapter {
+    /// A libtest binary, run as nextest runs it: nextest's per-attempt environment, and
+    /// libtest's `test NAME ... ignored` line makes the attempt `skipped`.
+    Nextest,
+    /// pytest, writing its JUnit XML to [`RESULT_FILE`] (replaced in the command by the
+    /// attempt's result file): its verdict tells `skipped`; exit status 5 means it ran no test.
+    Pytest,
+}
+
+/// The placeholder an adapter's command uses for the file its runner writes the result to; the
+/// runner replaces it with a path in the attempt's scratch directory.
+pub const RESULT_FILE: &str = "{psy-result-file}";
 
 /// `[[test.volume]]`: a filesystem of its own that keeps its data across the attempts (and
 /// later the restarts) of one test, and is removed at the end of the run unless kept.

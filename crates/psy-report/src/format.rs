@@ -80,7 +80,10 @@ pub fn exit(info: &ExitInfo) -> String {
 /// when the status says it all.
 pub fn attempt_end(a: &AttemptResult, limits: Option<&Resources>) -> Option<String> {
     match a.status {
-        AttemptStatus::Pass | AttemptStatus::Timeout | AttemptStatus::Error => None,
+        AttemptStatus::Pass
+        | AttemptStatus::Timeout
+        | AttemptStatus::Error
+        | AttemptStatus::Skipped => None,
         AttemptStatus::Fail => Some(exit(&a.exit)),
         AttemptStatus::Oom => {
             let limit = limits.map(|r| bytes(r.memory_bytes));

@@ -30,7 +30,9 @@ pub(crate) struct AttemptPaths {
     pub(crate) log_spares: Vec<(PathBuf, PathBuf)>,
 }
 
-/// The test's environment: psy's own (minus `PSY_*`), the test's, then the `PSY_*` variables.
+/// The test's environment: psy's own (minus `PSY_*`), the test's, then the `PSY_*` variables
+/// and its adapter's; a later one replaces an earlier one of the same name (a process's
+/// `getenv` would find the first of two).
 pub(crate) fn attempt_env(
     base_env: &[(String, String)],
     run_id: &RunId,
@@ -48,7 +50,24 @@ pub(crate) fn attempt_env(
         test.variant.clone().unwrap_or_default(),
     ));
     env.push(("PSY_SCRATCH".into(), scratch.display().to_string()));
-    env
+    env.extend(crate::adapter::env(test, run_id, attempt));
+    last_wins(env)
+}
+
+/// One entry per name, in the order names first appear, each with its last value.
+fn last_wins(env: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut out: Vec<(String, String)> = Vec::with_capacity(env.len());
+    for (name, value) in env {
+        match index.get(&name) {
+            Some(&i) => out[i].1 = value,
+            None => {
+                index.insert(name.clone(), out.len());
+                out.push((name, value));
+            }
+        }
+    }
+    out
 }
 
 /// Makes the attempt's two log files at `paths.stdout` / `paths.stderr` (from `spares`).
@@ -83,6 +102,7 @@ pub(crate) fn request<'a>(
         test,
         attempt,
         cores: placement.cores,
+        argv: crate::adapter::command(test, scratch),
         env,
         stdout,
         stderr,
@@ -92,7 +112,9 @@ pub(crate) fn request<'a>(
     }
 }
 
-/// The verdict on one attempt: set-up errors first, then timeouts, then OOM kills.
+/// The verdict on one attempt: set-up errors first, then timeouts, then OOM kills, then what
+/// the test's own runner reported (read before the scratch directory is emptied), then the
+/// exit status.
 pub(crate) fn result(
     test: &TestSpec,
     attempt: u32,
@@ -111,6 +133,22 @@ pub(crate) fn result(
         AttemptStatus::Pass
     } else {
         AttemptStatus::Fail
+    };
+    let adapter = match (status, outcome.exit.code) {
+        (AttemptStatus::Pass | AttemptStatus::Fail, Some(code)) => {
+            crate::adapter::verdict(test, code, &paths.stdout, &paths.scratch)
+        }
+        _ => None,
+    };
+    let (status, outcome) = match adapter {
+        Some(verdict) => (
+            verdict.status,
+            ExecOutcome {
+                error: verdict.message,
+                ..outcome
+            },
+        ),
+        None => (status, outcome),
     };
     let message = match status {
         AttemptStatus::Timeout => Some(format!("timed out after {:?}", test.timeout)),
@@ -162,6 +200,8 @@ pub(crate) mod tests {
             origin: "x".into(),
             volumes: Vec::new(),
             sandbox: Default::default(),
+            group: None,
+            adapter: None,
         }
     }
 
@@ -236,6 +276,24 @@ pub(crate) mod tests {
             ..Default::default()
         };
         assert_eq!(status(true, error), AttemptStatus::Error);
+    }
+
+    #[test]
+    fn the_tests_environment_wins_over_psys() {
+        let mut test = spec();
+        test.env.insert("CARGO_PKG_NAME".into(), "mine".into());
+        let base = [
+            ("CARGO_PKG_NAME".to_string(), "psy-cli".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        let env = attempt_env(&base, &RunId("r".into()), &test, 1, Path::new("/s"));
+        let values: Vec<&str> = env
+            .iter()
+            .filter(|(k, _)| k == "CARGO_PKG_NAME")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(values, ["mine"]);
+        assert_eq!(env[1], ("HOME".to_string(), "/root".to_string()));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! through an [`executor::Executor`], records every attempt in a [`psy_store::Store`] before
 //! reporting it, and emits [`psy_model::RunEvent`]s for any number of consumers.
 
+mod adapter;
 mod attempt;
 pub mod capacity;
 mod estimate;

@@ -15,8 +15,7 @@ use crate::reserve::Reserve;
 use crate::scratch::ScratchPool;
 use psy_model::events::RunSummary;
 use psy_model::{
-    AttemptResult, AttemptStatus, Capacity, CpuPolicy, RunEvent, RunId, TestResult, TestSpec,
-    TestStatus,
+    AttemptResult, Capacity, CpuPolicy, RunEvent, RunId, TestResult, TestSpec, TestStatus,
 };
 use psy_scheduler::{Job, Limits, Placement, Scheduler};
 use psy_store::{RunRecord, RunState, Store};
@@ -497,16 +496,17 @@ impl RunLoop<'_> {
     fn collect(&mut self, f: InFlight) -> Result<(), RunError> {
         let _ = self.scheduler.finished(f.key);
         let outcome = f.handle.finish();
-        self.release(&f.paths);
+        // Before the release empties the scratch directory: the adapter reads its result there.
         let result = attempt::result(
             &self.tests[f.test],
             f.attempt,
             f.started_at_ms,
             f.timed_out,
             outcome,
-            f.paths,
+            f.paths.clone(),
         );
-        if self.interrupted && !f.timed_out && result.status != AttemptStatus::Pass {
+        self.release(&f.paths);
+        if self.interrupted && !f.timed_out && !result.status.is_final_success() {
             // Killed by Ctrl-C: not a verdict on the test.
             return Ok(());
         }
@@ -532,7 +532,7 @@ impl RunLoop<'_> {
         let retries = self.retries.unwrap_or(test.retries);
         let allowed = retries.min(psy_model::bounds::MAX_RETRIES) + 1;
         let stopping = self.interrupted || self.disk_full.is_some();
-        if status != AttemptStatus::Pass && attempt < allowed && !stopping {
+        if !status.is_final_success() && attempt < allowed && !stopping {
             (self.emit)(&RunEvent::AttemptRetrying {
                 test_id: test.id.clone(),
                 next_attempt: attempt + 1,
@@ -565,7 +565,7 @@ impl RunLoop<'_> {
 
     fn finish(mut self) -> Result<RunOutcome, RunError> {
         let s = &mut self.summary;
-        let finished = s.passed + s.failed + s.flaky + s.timed_out + s.oom + s.errors;
+        let finished = s.passed + s.failed + s.flaky + s.timed_out + s.oom + s.errors + s.skipped;
         s.not_run = s.total - finished;
         s.duration_ms = self.started.elapsed().as_millis() as u64;
         let run_id = self.run_id.clone();

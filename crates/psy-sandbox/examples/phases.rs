@@ -48,6 +48,7 @@ fn main() {
             masked: Vec::new(),
             allow: Default::default(),
             writable: Vec::new(),
+            readonly: Vec::new(),
         };
         let t0 = Instant::now();
         let mut ct = sandbox.spawn(spec, &limits).unwrap();

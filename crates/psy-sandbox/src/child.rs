@@ -229,6 +229,25 @@ unsafe fn privileged_view(p: &Prepared, status: RawFd) {
             sys::open_tree(source, clone_flags)
         );
     }
+    let read_only_bind = MountAttr {
+        attr_set: sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+        ..MountAttr::default()
+    };
+    let mut readonly_trees = [-1; crate::spec::MAX_WRITABLE];
+    for ((source, _), slot) in p.readonly.iter().zip(readonly_trees.iter_mut()) {
+        let fd = check!(
+            status,
+            SetupStep::MountReadOnly,
+            sys::open_tree(source, clone_flags)
+        );
+        let flags = libc::AT_EMPTY_PATH as libc::c_uint;
+        check!(
+            status,
+            SetupStep::MountReadOnly,
+            sys::mount_setattr(fd, c"", flags, &read_only_bind)
+        );
+        *slot = fd;
+    }
     let project_tree = match &p.project {
         Some(project) => {
             let fd = check!(
@@ -286,6 +305,9 @@ unsafe fn privileged_view(p: &Prepared, status: RawFd) {
                 Some(&p.tmpfs_options)
             )
         );
+    }
+    for ((_, target), fd) in p.readonly.iter().zip(readonly_trees) {
+        attach(status, fd, target, SetupStep::MountReadOnly);
     }
     if let Some(project) = &p.project {
         attach(

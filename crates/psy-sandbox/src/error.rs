@@ -70,6 +70,7 @@ setup_steps! {
     JoinUserNamespace => "entering the test's user namespace",
     Seccomp => "installing the seccomp filter",
     MountWritable => "mounting a writable directory",
+    MountReadOnly => "mounting a read-only directory",
     DropCapabilities => "dropping capabilities",
 }
 
@@ -96,8 +97,8 @@ pub enum SandboxError {
         #[source]
         source: crate::cgroup::CgroupError,
     },
-    #[error("{count} writable directories: at most {max} per test", max = crate::spec::MAX_WRITABLE)]
-    TooManyWritable { count: usize },
+    #[error("{count} {what} directories: at most {max} per test", max = crate::spec::MAX_WRITABLE)]
+    TooManyWritable { what: &'static str, count: usize },
     #[error("not possible on this host: {what}")]
     Unsupported { what: &'static str },
     #[error("a disk size limit needs root (a loop device); run psy as root or remove `disk`")]

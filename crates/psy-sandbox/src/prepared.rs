@@ -71,6 +71,8 @@ pub(crate) struct Prepared {
     pub(crate) hardened: Option<Hardened>,
     /// `writable` directories: `(host path, where it is mounted)`.
     pub(crate) writable: Vec<(CString, BindTarget)>,
+    /// `readonly` directories: `(host path, where it is mounted)`.
+    pub(crate) readonly: Vec<(CString, BindTarget)>,
 }
 
 /// The project directory, cloned from `source` and shown at `target` (when `/tmp` hides it).
@@ -254,21 +256,20 @@ impl Prepared {
             .iter()
             .map(|(_, path)| target("volume path", path))
             .collect::<Result<Vec<_>, _>>()?;
-        if spec.writable.len() > crate::spec::MAX_WRITABLE {
-            return Err(SandboxError::TooManyWritable {
-                count: spec.writable.len(),
-            });
-        }
-        let writable = spec
-            .writable
-            .iter()
-            .map(|path| {
-                Ok((
-                    cstring("writable directory", path)?,
-                    target("writable directory", path)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, SandboxError>>()?;
+        let binds = |what: &'static str, paths: &[PathBuf]| {
+            if paths.len() > crate::spec::MAX_WRITABLE {
+                return Err(SandboxError::TooManyWritable {
+                    what,
+                    count: paths.len(),
+                });
+            }
+            paths
+                .iter()
+                .map(|path| Ok((cstring(what, path)?, target(what, path)?)))
+                .collect::<Result<Vec<_>, SandboxError>>()
+        };
+        let writable = binds("writable directory", &spec.writable)?;
+        let readonly = binds("read-only directory", &spec.readonly)?;
         let host_root = hardened
             .as_ref()
             .and_then(|h| h.userns.as_ref().map(|(_, id)| *id));
@@ -327,6 +328,7 @@ impl Prepared {
                 .map(|t| (CString::default(), t))
                 .collect(),
             writable,
+            readonly,
             hardened,
         };
         let mut owned = cgroup_procs;

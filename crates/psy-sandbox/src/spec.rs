@@ -44,6 +44,10 @@ pub struct ContainerSpec {
     pub allow: crate::Allowances,
     /// Host directories shown writable at their own paths (at most [`MAX_WRITABLE`]).
     pub writable: Vec<PathBuf>,
+    /// Host directories shown read-only (`nosuid`, `nodev`) at their own paths, mounted before
+    /// the project, the masks and the writable directories, which land on top (at most
+    /// [`MAX_WRITABLE`]).
+    pub readonly: Vec<PathBuf>,
 }
 
 /// How many `writable` directories one container may have.

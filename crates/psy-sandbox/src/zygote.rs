@@ -55,6 +55,8 @@ struct WireLaunch {
     userns_host_root: Option<u32>,
     allow: Allowances,
     writable: Vec<PathBuf>,
+    #[serde(default)]
+    readonly: Vec<PathBuf>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -139,6 +141,7 @@ impl Session<'_> {
             userns_host_root: launch.userns.as_ref().map(|(_, id)| *id),
             allow: launch.allow,
             writable: launch.spec.writable.clone(),
+            readonly: launch.spec.readonly.clone(),
         };
         let body = serde_json::to_vec(&wire).expect("a launch serialises");
         let mut fds = vec![
@@ -254,6 +257,7 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
             masked: Vec::new(),
             allow: Allowances::default(),
             writable: wire.writable,
+            readonly: wire.readonly,
         },
         cgroup_procs: wire.cgroup_procs,
         status_tx,

@@ -270,3 +270,54 @@ fn storage_io_is_measured_without_io_limits() {
     );
     assert!(o.stats.io_read_bytes.is_some());
 }
+
+/// `readonly` binds show a directory the container would not see (under the host's /tmp) at
+/// its own path: readable, not writable, no set-uid; a `writable` directory inside it and a
+/// masked directory inside it land on top.
+#[test]
+fn readonly_directory_under_tmp_with_writable_and_masked_parts() {
+    require_root!();
+    let f = Fixture::new();
+    let host = tempfile::Builder::new()
+        .prefix("psy-readonly-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let target = host.path().join("target");
+    std::fs::create_dir_all(target.join("tmp")).unwrap();
+    std::fs::create_dir_all(target.join("secret")).unwrap();
+    std::fs::write(target.join("artifact"), "built\n").unwrap();
+    std::fs::write(target.join("secret/key"), "hidden\n").unwrap();
+    let t = target.display();
+    let script = format!(
+        "cat {t}/artifact; \
+         touch {t}/new 2>/dev/null && echo readonly-written; \
+         echo ok > {t}/tmp/written && echo tmp-written; \
+         cat {t}/secret/key 2>/dev/null || echo secret-hidden; \
+         grep \" {t} \" /proc/self/mountinfo | head -1"
+    );
+    let (mut spec, out) = f.spec(&script);
+    spec.readonly = vec![target.clone()];
+    spec.writable = vec![target.join("tmp")];
+    spec.masked = vec![target.join("secret")];
+    let mut c = f.sandbox.spawn(spec, &limits()).unwrap();
+    c.wait_timeout(None).unwrap();
+    let outcome = c.finish();
+    let out = std::fs::read_to_string(out).unwrap();
+    assert!(outcome.setup_error.is_none(), "{:?}", outcome.setup_error);
+    assert!(out.starts_with("built\n"), "{out}");
+    assert!(!out.contains("readonly-written"), "{out}");
+    assert!(!target.join("new").exists());
+    assert!(out.contains("tmp-written"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(target.join("tmp/written")).unwrap(),
+        "ok\n"
+    );
+    assert!(out.contains("secret-hidden"), "{out}");
+    let mount = out.lines().last().unwrap_or_default();
+    for option in ["ro", "nosuid", "nodev"] {
+        assert!(
+            mount.split([' ', ',']).any(|o| o == option),
+            "no {option}: {mount}"
+        );
+    }
+}

@@ -28,17 +28,22 @@ pub(crate) fn selected_tests(
     verbosity: Verbosity,
 ) -> anyhow::Result<(Manifest, Vec<TestSpec>)> {
     let manifest = load_manifest(&args.manifest)?;
+    let options = psy_config::DiscoverOptions {
+        run_ignored: args.run_ignored.into(),
+    };
     let view = Arc::new(ShowDiscovery(DiscoveryView::stderr(verbosity)));
-    let tests = manifest.expand_with(&args.variants, view).map_err(|err| {
-        // The view showed a failed command's stderr; output on stdout is shown here.
-        if let ("stdout", lines) = err.output() {
-            let mut stderr = std::io::stderr().lock();
-            for line in lines {
-                let _ = writeln!(stderr, "{}", text::output_line(line));
+    let tests = manifest
+        .expand_with(&args.variants, &options, view)
+        .map_err(|err| {
+            // The view showed a failed command's stderr; output on stdout is shown here.
+            if let ("stdout", lines) = err.output() {
+                let mut stderr = std::io::stderr().lock();
+                for line in lines {
+                    let _ = writeln!(stderr, "{}", text::output_line(line));
+                }
             }
-        }
-        usage(err)
-    })?;
+            usage(err)
+        })?;
     let total = tests.len();
     let tests = psy_runner::select::select(tests, &args.filters);
     if tests.is_empty() {

@@ -122,6 +122,10 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
             path,
             JunitOptions {
                 suite_name: Some("psyduck".into()),
+                classnames: tests
+                    .iter()
+                    .filter_map(|t| Some((t.id.clone(), t.group.clone()?)))
+                    .collect(),
                 ..JunitOptions::default()
             },
         )));
@@ -167,35 +171,43 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
     })
 }
 
-/// Every `writable` directory exists, is not psy's state and fits the per-test limit; checked
-/// before anything runs so that a typo fails the run (exit 2), not every attempt.
+/// Every `writable` and `readonly` directory exists, neither holds nor lies in psy's state (also
+/// through a symbolic link) and fits the per-test limit; checked before anything runs so that
+/// a typo fails the run (exit 2), not every attempt.
 fn check_writable(tests: &[psy_model::TestSpec], state: &StateDir) -> anyhow::Result<()> {
+    let state_root = std::fs::canonicalize(state.root()).unwrap_or(state.root().to_path_buf());
     for test in tests {
-        let writable = &test.sandbox.writable;
-        if writable.len() > psy_sandbox::MAX_WRITABLE {
-            return Err(usage(format!(
-                "test `{}` ({}): writable lists {} directories, at most {}",
-                test.id,
-                test.origin,
-                writable.len(),
-                psy_sandbox::MAX_WRITABLE
-            )));
-        }
-        for dir in writable {
-            let problem = if !dir.is_dir() {
-                Some("is not an existing directory")
-            } else if dir.starts_with(state.root()) || state.root().starts_with(dir) {
-                Some("holds psy's state (.psyduck), which tests never see")
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
+        let lists = [
+            ("writable", &test.sandbox.writable),
+            ("readonly", &test.sandbox.readonly),
+        ];
+        for (key, dirs) in lists {
+            if dirs.len() > psy_sandbox::MAX_WRITABLE {
                 return Err(usage(format!(
-                    "test `{}` ({}): writable = {}: {problem}",
+                    "test `{}` ({}): {key} lists {} directories, at most {}",
                     test.id,
                     test.origin,
-                    dir.display()
+                    dirs.len(),
+                    psy_sandbox::MAX_WRITABLE
                 )));
+            }
+            for dir in dirs {
+                let real = std::fs::canonicalize(dir).ok().filter(|d| d.is_dir());
+                let problem = match real {
+                    None => Some("is not an existing directory"),
+                    Some(d) if d.starts_with(&state_root) || state_root.starts_with(&d) => {
+                        Some("holds psy's state (.psyduck), which tests never see")
+                    }
+                    Some(_) => None,
+                };
+                if let Some(problem) = problem {
+                    return Err(usage(format!(
+                        "test `{}` ({}): {key} = {}: {problem}",
+                        test.id,
+                        test.origin,
+                        dir.display()
+                    )));
+                }
             }
         }
     }

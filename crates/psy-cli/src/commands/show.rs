@@ -38,8 +38,8 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     }
     writeln!(
         out,
-        "  passed {}  failed {}  flaky {}  timeout {}  oom {}  error {}  not run {}",
-        s.passed, s.failed, s.flaky, s.timed_out, s.oom, s.errors, s.not_run
+        "  passed {}  failed {}  flaky {}  skipped {}  timeout {}  oom {}  error {}  not run {}",
+        s.passed, s.failed, s.flaky, s.skipped, s.timed_out, s.oom, s.errors, s.not_run
     )?;
     if args.attempts {
         let attempts = store.attempts(&run.run_id)?;

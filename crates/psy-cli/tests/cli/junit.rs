@@ -42,6 +42,15 @@ impl Element {
     pub(crate) fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.children.iter().filter(move |c| c.name == name)
     }
+
+    /// The first child element called `name`.
+    #[track_caller]
+    pub(crate) fn one(&self, name: &str) -> &Element {
+        self.children
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("<{}> has no <{name}>: {self:?}", self.name))
+    }
 }
 
 /// Parses `xml`, failing on anything malformed (mismatched tags, bad escapes, trailing junk).

@@ -4,7 +4,6 @@ use super::Found;
 use crate::error::ConfigError;
 use crate::manifest::DiscoverDef;
 use crate::template;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 pub(super) fn discover(
@@ -60,8 +59,7 @@ pub(super) fn discover(
         found.push(Found {
             command: template::render_argv(command, &vars),
             name,
-            cwd: None,
-            env: BTreeMap::new(),
+            ..Found::default()
         });
     }
     Ok(found)

@@ -4,7 +4,6 @@ use super::{process, Found};
 use crate::error::ConfigError;
 use crate::manifest::DiscoverDef;
 use crate::template;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 pub(super) fn discover(
@@ -25,8 +24,7 @@ pub(super) fn discover(
         .map(|name| Found {
             name: name.to_string(),
             command: template::render_argv(command, &[("name", name)]),
-            cwd: None,
-            env: BTreeMap::new(),
+            ..Found::default()
         })
         .collect())
 }

@@ -3,7 +3,7 @@
 use super::{process, Found};
 use crate::error::ConfigError;
 use crate::manifest::{DiscoverDef, PytestOptions, PytestPer};
-use std::collections::BTreeMap;
+use psy_model::{Adapter, RESULT_FILE};
 use std::path::Path;
 
 /// pytest's exit status when it collected nothing: a suite without tests, not a failure.
@@ -54,18 +54,21 @@ fn from_collected(stdout: &str, options: &PytestOptions) -> Vec<Found> {
             names.push(name);
         }
     }
+    // pytest's own verdict (skipped, xfailed) goes to the attempt's result file.
+    let junit = format!("--junit-xml={RESULT_FILE}");
     names
         .into_iter()
         .map(|name| Found {
             command: [options.python.as_str(), "-m", "pytest", "-q"]
                 .into_iter()
                 .chain(NO_CACHE)
-                .chain([name.as_str()])
+                .chain([junit.as_str(), name.as_str()])
                 .map(String::from)
                 .collect(),
+            group: Some(name.split("::").next().unwrap_or(&name).to_string()),
             name,
-            cwd: None,
-            env: BTreeMap::new(),
+            adapter: Some(Adapter::Pytest),
+            ..Found::default()
         })
         .collect()
 }
@@ -105,9 +108,12 @@ mod tests {
                 "-q",
                 "-p",
                 "no:cacheprovider",
+                "--junit-xml={psy-result-file}",
                 "tests/a.py::test_p[1-2]"
             ]
         );
+        assert_eq!(found[1].group.as_deref(), Some("tests/a.py"));
+        assert_eq!(found[1].adapter, Some(Adapter::Pytest));
     }
 
     #[test]

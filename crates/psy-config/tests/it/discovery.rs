@@ -125,7 +125,9 @@ fn stderr_lines_reach_the_observer_as_printed() {
     let manifest = parse_in(p.path(), text).unwrap();
     let specs = {
         let _guard = crate::files_vs_spawn();
-        manifest.expand_with(&[], heard.clone()).unwrap()
+        manifest
+            .expand_with(&[], &Default::default(), heard.clone())
+            .unwrap()
     };
     assert_eq!(specs.len(), 1);
     assert_eq!(
@@ -154,7 +156,9 @@ fn failing_collection_on_stdout_keeps_stdout() {
     let manifest = parse_in(p.path(), text).unwrap();
     let err = {
         let _guard = crate::files_vs_spawn();
-        manifest.expand_with(&[], heard.clone()).unwrap_err()
+        manifest
+            .expand_with(&[], &Default::default(), heard.clone())
+            .unwrap_err()
     };
     let (stream, lines) = err.output();
     assert_eq!(stream, "stdout");
@@ -272,7 +276,9 @@ fn streaming_does_not_defeat_the_timeout() {
     let manifest = parse_in(p.path(), text).unwrap();
     let err = {
         let _guard = crate::files_vs_spawn();
-        manifest.expand_with(&[], heard.clone()).unwrap_err()
+        manifest
+            .expand_with(&[], &Default::default(), heard.clone())
+            .unwrap_err()
     };
     assert!(
         matches!(err, ConfigError::DiscoverTimeout { .. }),

@@ -24,8 +24,8 @@ fn lists_and_runs_rust_tests() {
     let ids: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["tiny::tests::it_works", "tiny::it::integ"],
-        "ignored tests are left out"
+        ["tiny tests::it_works", "tiny tests::slow", "tiny::it integ"],
+        "ids are `<binary id> <test name>`; ignored tests are listed (and reported skipped)"
     );
 
     let it_works = &specs[0];
@@ -42,6 +42,16 @@ fn lists_and_runs_rust_tests() {
     assert_eq!(it_works.env["TINY"], "yes");
     assert_eq!(it_works.resources.memory_bytes, 64 << 20);
     assert_eq!(it_works.origin, "psyduck.toml:1 (discover nextest)");
+    assert_eq!(it_works.group.as_deref(), Some("tiny"));
+    assert_eq!(it_works.adapter, Some(psy_model::Adapter::Nextest));
+    assert_eq!(it_works.env["CARGO_PKG_NAME"], "tiny");
+    assert_eq!(it_works.env["CARGO_PKG_VERSION"], "0.1.0");
+    assert_eq!(it_works.sandbox.writable, [target.join("tmp")]);
+    assert!(target.join("tmp").is_dir(), "CARGO_TARGET_TMPDIR is made");
+    assert!(
+        it_works.sandbox.readonly.is_empty(),
+        "a target directory in the project is visible already"
+    );
 
     // The commands must really run the one test: as psy would, from the listed cwd and env.
     for spec in &specs {
@@ -53,7 +63,12 @@ fn lists_and_runs_rust_tests() {
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{}: {stdout}", spec.id);
-        assert!(stdout.contains("1 passed"), "{}: {stdout}", spec.id);
+        let ran = if spec.id.as_str().ends_with("slow") {
+            "1 ignored"
+        } else {
+            "1 passed"
+        };
+        assert!(stdout.contains(ran), "{}: {stdout}", spec.id);
     }
 }
 

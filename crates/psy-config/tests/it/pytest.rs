@@ -48,6 +48,7 @@ fn one_test_per_node_id_or_per_file() {
             "-q",
             "-p",
             "no:cacheprovider",
+            "--junit-xml={psy-result-file}",
             "tests/test_a.py::test_p[1]"
         ]
     );
@@ -57,8 +58,13 @@ fn one_test_per_node_id_or_per_file() {
         "collection must not write into the project"
     );
 
+    // As the runner does: the result file is the attempt's, outside the project.
+    let result = tempfile::NamedTempFile::new().unwrap();
+    let args = specs[2].command[1..]
+        .iter()
+        .map(|a| a.replace(psy_model::RESULT_FILE, result.path().to_str().unwrap()));
     let out = Command::new(&specs[2].command[0])
-        .args(&specs[2].command[1..])
+        .args(args)
         .current_dir(&specs[2].cwd)
         .output()
         .unwrap();
@@ -67,6 +73,8 @@ fn one_test_per_node_id_or_per_file() {
         out.status.success() && stdout.contains("1 passed"),
         "{stdout}"
     );
+    let junit = std::fs::read_to_string(result.path()).unwrap();
+    assert!(junit.contains("<testcase"), "{junit}");
 
     let per_file = "[[discover]]\npytest = { per = \"file\", python = \"python3\" }\n";
     let specs = expand(&parse_in(p.path(), per_file).unwrap()).unwrap();

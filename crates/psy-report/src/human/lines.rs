@@ -22,6 +22,7 @@ fn status_label(p: Painter, status: TestStatus) -> String {
         TestStatus::Timeout => ("TIMEOUT", Style::Red),
         TestStatus::Oom => ("OOM", Style::Red),
         TestStatus::Error => ("ERROR", Style::Red),
+        TestStatus::Skipped => ("SKIP", Style::Yellow),
     };
     label(p, text, style)
 }

@@ -94,6 +94,7 @@ pub(crate) fn table(
         ("passed", s.passed, Style::Green),
         ("failed", s.failed, Style::Red),
         ("flaky", s.flaky, Style::Yellow),
+        ("skipped", s.skipped, Style::Yellow),
         ("timed out", s.timed_out, Style::Red),
         ("oom", s.oom, Style::Red),
         ("errors", s.errors, Style::Red),

@@ -9,7 +9,7 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestRerun, XmlString
 use std::path::Path;
 use std::time::Duration;
 
-/// The `classname` of a test: the module part of its name (before the last `::`, else before
+/// The `classname` of a test without a group: the module part of its name (before the last `::`, else before
 /// the last `/`), without the variant; names without a module part get the suite name. CI UIs
 /// group test cases by classname, so `parser::lexer::eof@debug` lands under `parser::lexer`.
 pub(crate) fn classname<'a>(test_id: &'a str, suite: &'a str) -> &'a str {
@@ -28,7 +28,7 @@ pub(crate) fn test_case(
     result: &TestResult,
     attempts: &mut [AttemptResult],
     limits: Option<&Resources>,
-    suite: &str,
+    classname: &str,
     tail_lines: usize,
 ) -> TestCase {
     attempts.sort_by_key(|a| a.attempt);
@@ -43,6 +43,13 @@ pub(crate) fn test_case(
 
     let status = match result.status {
         TestStatus::Pass => TestCaseStatus::success(),
+        TestStatus::Skipped => {
+            let mut status = TestCaseStatus::skipped();
+            if let Some(text) = last.and_then(|a| a.message.as_deref()) {
+                status.set_message(text);
+            }
+            status
+        }
         TestStatus::Flaky => {
             let mut status = TestCaseStatus::success();
             status.add_reruns(earlier_failures);
@@ -67,7 +74,7 @@ pub(crate) fn test_case(
     // XML cannot carry control characters: they would be dropped, and `a\u{1b}b` would read `ab`.
     let id = escape(result.test_id.as_str());
     let mut case = TestCase::new(id.as_ref(), status);
-    case.set_classname(classname(&id, suite));
+    case.set_classname(escape(classname));
     case.set_time(Duration::from_millis(result.duration_ms));
     if let Some(ts) = attempts.first().and_then(|a| timestamp(a.started_at_ms)) {
         case.set_timestamp(ts);

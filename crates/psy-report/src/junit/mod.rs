@@ -19,6 +19,9 @@ pub struct JunitOptions {
     pub suite_name: Option<String>,
     /// Last lines of stdout and of stderr kept per failed attempt.
     pub tail_lines: usize,
+    /// Each test's `classname` (its [`psy_model::TestSpec::group`]: the test binary, the
+    /// pytest file, the discover entry); a test not listed gets the module part of its id.
+    pub classnames: HashMap<TestId, String>,
 }
 
 impl Default for JunitOptions {
@@ -26,6 +29,7 @@ impl Default for JunitOptions {
         JunitOptions {
             suite_name: None,
             tail_lines: 100,
+            classnames: HashMap::new(),
         }
     }
 }
@@ -107,7 +111,12 @@ impl JunitReporter {
         let tail = self.options.tail_lines;
         suite.add_test_cases(self.finished.iter().map(|f| -> TestCase {
             let mut attempts = f.attempts.clone();
-            case::test_case(&f.result, &mut attempts, f.limits.as_ref(), &name, tail)
+            let id = f.result.test_id.as_str();
+            let classname = match self.options.classnames.get(&f.result.test_id) {
+                Some(group) => group.as_str(),
+                None => case::classname(id, &name),
+            };
+            case::test_case(&f.result, &mut attempts, f.limits.as_ref(), classname, tail)
         }));
 
         let mut report = Report::new(name.as_str());

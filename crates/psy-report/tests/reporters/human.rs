@@ -1,7 +1,7 @@
 //! The human report as written to a non-terminal.
 
 use crate::script::PASS;
-use crate::script::{script, ERROR, FAIL, RUN, WARNING};
+use crate::script::{script, ERROR, FAIL, RUN, SKIPPED, WARNING};
 use psy_model::OutputDisplay;
 use psy_report::{ColorChoice, HumanOptions, HumanReporter, Reporter, RunEvent, Verbosity};
 
@@ -42,7 +42,7 @@ fn lines_as_tests_finish() {
     assert_in_order(
         &text,
         &[
-            format!("Running 7 tests (run {RUN}, about 12.000s)"),
+            format!("Running 8 tests (run {RUN}, about 12.000s)"),
             format!("   WARN {WARNING}"),
             format!("  RETRY {FAIL} (attempt 2, after fail: exit 1)"),
             format!("   FAIL [  0.250s] {FAIL} (attempt 2/2, exit 1)"),
@@ -53,6 +53,13 @@ fn lines_as_tests_finish() {
             format!("  ERROR [  0.001s] {ERROR}: command not found: frobnicate"),
         ],
     );
+    // Skipped tests, like passing ones, get a line only when asked (nextest's default too);
+    // the summary counts them.
+    assert!(
+        !text.contains(&format!("SKIP [  0.003s] {SKIPPED}")),
+        "{text}"
+    );
+    assert!(text.contains("  skipped        1"), "{text}");
     assert_eq!(
         text.matches(WARNING).count(),
         1,
@@ -106,7 +113,7 @@ fn failure_output_immediately_and_at_the_end() {
             "assertion failed: left == right".to_string(),
             format!("--- FAIL: {FAIL} (attempt 2/2, exit 1)"),
             "parser out 1".to_string(),
-            "Summary: 7 tests in 12.345s (run 20261126-063424-3fa2)".to_string(),
+            "Summary: 8 tests in 12.345s (run 20261126-063424-3fa2)".to_string(),
         ],
     );
     // A flaky test's failed attempt is shown when it is retried, not at the end.
@@ -181,7 +188,7 @@ fn success_output_when_asked() {
         &[
             format!("--- PASS: {PASS}"),
             "all good".to_string(),
-            "Summary: 7 tests in 12.345s (run 20261126-063424-3fa2)".to_string(),
+            "Summary: 8 tests in 12.345s (run 20261126-063424-3fa2)".to_string(),
         ],
     );
 }
@@ -216,7 +223,7 @@ fn quiet_shows_failures_and_one_summary_line() {
     );
     assert!(
         text.ends_with(&format!(
-            "FAILED: 5 of 7 tests did not pass in 12.345s (run {RUN})\n"
+            "FAILED: 5 of 8 tests did not pass in 12.345s (run {RUN})\n"
         )),
         "{text}"
     );
@@ -239,6 +246,7 @@ fn verbose_shows_starts() {
             format!("  START {PASS}"),
             format!("  START {FAIL}"),
             format!("   PASS [  0.020s] {PASS}"),
+            format!("   SKIP [  0.003s] {SKIPPED}: ignored: needs a GPU"),
         ],
     );
     assert_eq!(
@@ -290,7 +298,7 @@ fn failed_tests_again_then_summary() {
     let tail_start = text
         .find(&format!("--- FAIL: {FAIL} (attempt 2/2, exit 1)"))
         .expect(&text);
-    let summary_start = text.find("Summary: 7 tests in 12.345s").expect(&text);
+    let summary_start = text.find("Summary: 8 tests in 12.345s").expect(&text);
     assert!(tail_start < summary_start);
     let tails = &text[tail_start..summary_start];
 
@@ -326,10 +334,11 @@ fn failed_tests_again_then_summary() {
 
     let summary = &text[summary_start..];
     let expected = format!(
-        "Summary: 7 tests in 12.345s (run {RUN})
+        "Summary: 8 tests in 12.345s (run {RUN})
   passed         1
   failed         1
   flaky          1
+  skipped        1
   timed out      1
   oom            1
   errors         1
@@ -409,7 +418,7 @@ fn aborted_run_still_summarises() {
         text.contains("  passed         1\n  failed         1\n"),
         "{text}"
     );
-    assert!(text.contains("  not run        5\n"), "{text}");
+    assert!(text.contains("  not run        6\n"), "{text}");
     assert!(text.contains(&format!("psy show {RUN}")));
 }
 

@@ -59,7 +59,7 @@ fn field_names_match_the_documented_schema() {
         serde_json::json!({
             "type": "run-started",
             "run_id": "20261126-063424-3fa2",
-            "total": 7,
+            "total": 8,
             "started_at_ms": 1_795_000_000_000u64,
             "expected_ms": 12_000,
         })

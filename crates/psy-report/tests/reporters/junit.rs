@@ -1,6 +1,6 @@
 //! The JUnit file: parsed back with quick-xml (independently of quick-junit's writer).
 
-use crate::script::{script, ERROR, FAIL, FLAKY, OOM, PASS, RUN, TIMEOUT, WARNING};
+use crate::script::{script, ERROR, FAIL, FLAKY, OOM, PASS, RUN, SKIPPED, TIMEOUT, WARNING};
 use psy_report::{JunitOptions, JunitReporter, Reporter, RunEvent};
 use quick_xml::events::{BytesStart, Event};
 use std::collections::BTreeMap;
@@ -94,9 +94,17 @@ fn parse(xml: &str) -> Node {
 }
 
 fn write_report(events: &[RunEvent], finish: bool) -> (tempfile::TempDir, String) {
+    write_report_with(events, finish, JunitOptions::default())
+}
+
+fn write_report_with(
+    events: &[RunEvent],
+    finish: bool,
+    options: JunitOptions,
+) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/junit.xml");
-    let mut r = JunitReporter::new(&path, JunitOptions::default());
+    let mut r = JunitReporter::new(&path, options);
     for e in events {
         r.on_event(e).unwrap();
     }
@@ -114,10 +122,10 @@ fn structure_counts_and_attributes() {
     let doc = parse(&xml);
     let suites = doc.one("testsuites");
     assert_eq!(suites.attr("name"), RUN);
-    assert_eq!(suites.attr("tests"), "6");
+    assert_eq!(suites.attr("tests"), "7");
     let suite = suites.one("testsuite");
     assert_eq!(suite.attr("name"), RUN);
-    assert_eq!(suite.attr("tests"), "6");
+    assert_eq!(suite.attr("tests"), "7");
     // fail + timeout + oom are failures; error is an error; flaky passes.
     assert_eq!(suite.attr("failures"), "3");
     assert_eq!(suite.attr("errors"), "1");
@@ -144,7 +152,13 @@ fn structure_counts_and_attributes() {
         .iter()
         .map(|c| c.attr("name"))
         .collect();
-    assert_eq!(names, [PASS, FAIL, FLAKY, OOM, TIMEOUT, ERROR]);
+    assert_eq!(names, [PASS, FAIL, FLAKY, OOM, TIMEOUT, ERROR, SKIPPED]);
+
+    let skipped = suite.case(SKIPPED);
+    assert_eq!(
+        skipped.one("skipped").attr("message"),
+        "ignored: needs a GPU"
+    );
 
     let pass = suite.case(PASS);
     assert_eq!(pass.attr("classname"), "unit::math");
@@ -227,7 +241,7 @@ fn quick_junit_reads_it_back() {
     let s = script();
     let (_dir, xml) = write_report(&s.events, true);
     let report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
-    assert_eq!(report.tests, 6);
+    assert_eq!(report.tests, 7);
     assert_eq!(report.failures, 3);
     assert_eq!(report.errors, 1);
 }
@@ -240,7 +254,8 @@ fn aborted_run_writes_what_it_has_on_finish() {
         .iter()
         .position(|e| matches!(e, RunEvent::RunFinished { .. }))
         .unwrap();
-    let (_dir, xml) = write_report(&s.events[..cut - 3], true);
+    // Without the last two tests (error, skipped: three events each).
+    let (_dir, xml) = write_report(&s.events[..cut - 6], true);
     let doc = parse(&xml);
     let suite = doc.one("testsuites").one("testsuite");
     assert_eq!(suite.attr("tests"), "5");
@@ -296,4 +311,20 @@ fn unwritable_path_names_the_file() {
         err.to_string(),
         format!("could not write the JUnit report to {}", path.display())
     );
+}
+
+/// Each test's group (binary, pytest file, discover entry) is its classname when given.
+#[test]
+fn classnames_from_groups() {
+    let s = script();
+    let options = JunitOptions {
+        classnames: [(psy_model::TestId(SKIPPED.into()), "c::it".to_string())].into(),
+        ..JunitOptions::default()
+    };
+    let (_dir, xml) = write_report_with(&s.events, true, options);
+    let doc = parse(&xml);
+    let suite = doc.one("testsuites").one("testsuite");
+    assert_eq!(suite.case(SKIPPED).attr("classname"), "c::it");
+    // The others keep the module part of their id.
+    assert_eq!(suite.case(PASS).attr("classname"), "unit::math");
 }

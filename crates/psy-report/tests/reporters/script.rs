@@ -1,4 +1,4 @@
-//! A scripted run covering every outcome: pass, fail after a retry, flaky, OOM, timeout, error,
+//! A scripted run covering every outcome: pass, fail after a retry, flaky, OOM, timeout, error, skipped,
 //! plus a repeated warning and one test never run. Output files live in a temp dir.
 
 use psy_model::events::RunSummary;
@@ -86,6 +86,8 @@ pub(crate) const FLAKY: &str = "net/dns.sh";
 pub(crate) const OOM: &str = "big";
 pub(crate) const TIMEOUT: &str = "slow";
 pub(crate) const ERROR: &str = "broken";
+/// A nextest id: `<binary id> <test name>`.
+pub(crate) const SKIPPED: &str = "c::it slow_one";
 
 /// Events up to (not including) `RunFinished`, then `RunFinished` last.
 pub(crate) fn script() -> Script {
@@ -93,7 +95,7 @@ pub(crate) fn script() -> Script {
     let d = dir.path();
     let mut ev = vec![RunEvent::RunStarted {
         run_id: RunId(RUN.into()),
-        total: 7,
+        total: 8,
         started_at_ms: T0,
         expected_ms: Some(12_000),
     }];
@@ -171,14 +173,22 @@ pub(crate) fn script() -> Script {
     ev.push(finished(broken));
     ev.push(test(ERROR, TestStatus::Error, 1, 1));
 
+    ev.push(started(SKIPPED, 1, 512 << 20));
+    let mut ignored = attempt(d, SKIPPED, 1, AttemptStatus::Skipped, 3);
+    ignored.exit.code = Some(0);
+    ignored.message = Some("ignored: needs a GPU".into());
+    ev.push(finished(ignored));
+    ev.push(test(SKIPPED, TestStatus::Skipped, 1, 3));
+
     let summary = RunSummary {
-        total: 7,
+        total: 8,
         passed: 1,
         failed: 1,
         flaky: 1,
         timed_out: 1,
         oom: 1,
         errors: 1,
+        skipped: 1,
         not_run: 1,
         duration_ms: 12_345,
     };

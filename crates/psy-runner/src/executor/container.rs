@@ -111,7 +111,7 @@ impl ContainerExecutor {
             io,
         };
         let spec = ContainerSpec {
-            argv: req.test.command.clone(),
+            argv: req.argv,
             env: req.env,
             cwd: req.test.cwd.clone(),
             hostname: req.test.id.hostname(),
@@ -134,6 +134,7 @@ impl ContainerExecutor {
                 bpf: req.test.sandbox.allow.contains(&psy_model::Allowance::Bpf),
             },
             writable: req.test.sandbox.writable.clone(),
+            readonly: req.test.sandbox.readonly.clone(),
         };
         Ok((spec, limits))
     }

@@ -20,6 +20,8 @@ pub struct AttemptRequest<'a> {
     pub attempt: u32,
     /// Exclusive cores placed by the scheduler, if any.
     pub cores: Option<Vec<u32>>,
+    /// The command to run: the test's, with its adapter's result file filled in.
+    pub argv: Vec<String>,
     /// The complete environment of the test.
     pub env: Vec<(String, String)>,
     pub stdout: File,

@@ -86,6 +86,16 @@ unsafe fn clone_writable(
     fd
 }
 
+/// A detached clone of `source` (its own mount only, none below it), read-only, `nosuid`,
+/// `nodev`, id-mapped where the filesystem allows it.
+unsafe fn clone_read_only(status: RawFd, source: &CStr, userns: RawFd) -> RawFd {
+    let step = SetupStep::MountReadOnly;
+    let fd = check_or_fail(status, step, sys::open_tree(source, CLONE_TREE));
+    let attrs = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+    check_or_fail(status, step, set_attrs(fd, attrs, userns, false));
+    fd
+}
+
 /// An ext4 filesystem on a loop device, id-mapped, attached at `target`.
 unsafe fn attach_device(
     status: RawFd,
@@ -130,6 +140,11 @@ pub(crate) unsafe fn build_and_enter(
     let mut writable_trees = [-1; crate::spec::MAX_WRITABLE];
     for ((source, _), slot) in p.writable.iter().zip(writable_trees.iter_mut()) {
         *slot = clone_writable(status, SetupStep::MountWritable, source, userns, owner);
+    }
+    // `readonly` directories (a target directory under /tmp), likewise cloned first.
+    let mut readonly_trees = [-1; crate::spec::MAX_WRITABLE];
+    for ((source, _), slot) in p.readonly.iter().zip(readonly_trees.iter_mut()) {
+        *slot = clone_read_only(status, source, userns);
     }
     let project_tree = match &p.project {
         Some(project) => {
@@ -181,6 +196,11 @@ pub(crate) unsafe fn build_and_enter(
             &p.tmpfs_options,
         ),
     );
+    // Before the project and the masks: a read-only directory above psy's state directory
+    // cannot uncover it, and the writable directories below land on top.
+    for ((_, target), fd) in p.readonly.iter().zip(readonly_trees) {
+        attach(status, fd, target, SetupStep::MountReadOnly);
+    }
     if let Some(project) = &p.project {
         attach(
             status,

@@ -92,6 +92,7 @@ impl Fixture {
             masked: Vec::new(),
             allow: Default::default(),
             writable: Vec::new(),
+            readonly: Vec::new(),
         };
         (spec, out)
     }

@@ -94,13 +94,13 @@ fn path(row: &Row<'_>, column: &'static str) -> rusqlite::Result<PathBuf> {
 /// Columns read by [`run_from_row`], in a form fit for `SELECT {RUN_COLUMNS} FROM runs`.
 pub(super) const RUN_COLUMNS: &str = "run_id, started_at_ms, finished_at_ms, state, manifest, \
      command_line, host, total, passed, failed, flaky, timed_out, oom, errors, not_run, duration_ms, \
-     note";
+     note, skipped";
 
 pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Decoded<RunRecord>> {
     let state: String = row.get("state")?;
     let started: i64 = row.get("started_at_ms")?;
     let finished: Option<i64> = row.get("finished_at_ms")?;
-    let counts: [i64; 8] = [
+    let counts: [i64; 9] = [
         row.get("total")?,
         row.get("passed")?,
         row.get("failed")?,
@@ -109,6 +109,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Decoded<RunRecord>
         row.get("oom")?,
         row.get("errors")?,
         row.get("not_run")?,
+        row.get("skipped")?,
     ];
     let duration: i64 = row.get("duration_ms")?;
     let (run_id, manifest, command_line, host, note) = (
@@ -137,6 +138,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Decoded<RunRecord>
                 oom: count(counts[5], "runs.oom")?,
                 errors: count(counts[6], "runs.errors")?,
                 not_run: count(counts[7], "runs.not_run")?,
+                skipped: count(counts[8], "runs.skipped")?,
                 duration_ms: unsigned(duration, "runs.duration_ms")?,
             },
         })

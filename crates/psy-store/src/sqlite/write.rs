@@ -15,8 +15,9 @@ impl SqliteStore {
             .prepare_cached(
                 "INSERT INTO runs (run_id, started_at_ms, finished_at_ms, state, manifest,
                     command_line, host, total, passed, failed, flaky, timed_out, oom, errors,
-                    not_run, duration_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    not_run, duration_ms, skipped)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -36,6 +37,7 @@ impl SqliteStore {
                     int(s.errors as u64),
                     int(s.not_run as u64),
                     int(s.duration_ms),
+                    int(s.skipped as u64),
                 ])
             })
             .map_err(|e| self.query_error(format!("starting run {}", run.run_id), e))?;
@@ -155,7 +157,7 @@ impl SqliteStore {
             .prepare_cached(
                 "UPDATE runs SET state = ?2, finished_at_ms = ?3, total = ?4, passed = ?5,
                     failed = ?6, flaky = ?7, timed_out = ?8, oom = ?9, errors = ?10,
-                    not_run = ?11, duration_ms = ?12
+                    not_run = ?11, duration_ms = ?12, skipped = ?13
                  WHERE run_id = ?1",
             )?
             .execute(params![
@@ -171,6 +173,7 @@ impl SqliteStore {
                 int(s.errors as u64),
                 int(s.not_run as u64),
                 int(s.duration_ms),
+                int(s.skipped as u64),
             ])
     }
 
@@ -247,7 +250,7 @@ impl SqliteStore {
             tx.prepare_cached(
                 "UPDATE runs SET state = 'aborted', finished_at_ms = ?2, passed = ?3, failed = ?4,
                     flaky = ?5, timed_out = ?6, oom = ?7, errors = ?8, not_run = ?9,
-                    duration_ms = ?10
+                    duration_ms = ?10, skipped = ?11
                  WHERE run_id = ?1",
             )?
             .execute(params![
@@ -261,6 +264,7 @@ impl SqliteStore {
                 int(summary.errors as u64),
                 int(summary.not_run as u64),
                 int(summary.duration_ms),
+                int(summary.skipped as u64),
             ])?;
             aborted.push(run_id);
         }

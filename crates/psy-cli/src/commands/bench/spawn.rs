@@ -108,6 +108,7 @@ fn container_probe<'a>(
             masked: Vec::new(),
             allow: Default::default(),
             writable: Vec::new(),
+            readonly: Vec::new(),
         };
         sandbox.set_confinement(confinement)?;
         let t = Instant::now();

@@ -50,9 +50,12 @@ fn a_recorded_run_reads_back_as_written() {
     .unwrap();
     s.record_test(&r, &verdict("a", TestStatus::Fail, 1), "a", None)
         .unwrap();
+    s.record_test(&r, &verdict("c", TestStatus::Skipped, 1), "c", None)
+        .unwrap();
     let summary = RunSummary {
-        total: 2,
+        total: 3,
         failed: 1,
+        skipped: 1,
         flaky: 1,
         duration_ms: 30_300,
         ..Default::default()
@@ -82,7 +85,8 @@ fn a_recorded_run_reads_back_as_written() {
         s.test_results(&r).unwrap(),
         vec![
             verdict("a", TestStatus::Fail, 1),
-            verdict("b@debug", TestStatus::Flaky, 2)
+            verdict("b@debug", TestStatus::Flaky, 2),
+            verdict("c", TestStatus::Skipped, 1)
         ]
     );
 }
