@@ -58,6 +58,8 @@ fn unprivileged_run_is_isolated_and_warns_once() {
         .spawn()
         .unwrap();
     let host_pid = victim.id();
+    // Matches the victim's argv[0] but not itself (grep's own argv holds the pattern).
+    let victim_pattern = format!("psy-victi[m]-{}", std::process::id());
     std::fs::write(
         dir.path().join("psyduck.toml"),
         format!(
@@ -73,7 +75,7 @@ command = ["sh", "-c", "test $$ = 2 && test $(ls /proc | grep -c '^[0-9]*$') -le
 
 [[test]]
 name = "cannot-signal-host"
-command = ["sh", "-c", "kill -0 {host_pid} 2>/dev/null && grep -qs {victim_name} /proc/{host_pid}/cmdline && exit 1; exit 0"]
+command = ["sh", "-c", "kill -0 {host_pid} 2>/dev/null && grep -qs '{victim_pattern}' /proc/{host_pid}/cmdline && exit 1; exit 0"]
 
 [[test]]
 name = "read-only-project"

@@ -86,9 +86,13 @@ pub(crate) unsafe fn confine(
         Confinement::SlotUserns => {
             let step = SetupStep::JoinUserNamespace;
             check_or_fail(status, step, libc::setns(userns, libc::CLONE_NEWUSER));
-            check_or_fail(status, step, libc::setresgid(0, 0, 0));
-            check_or_fail(status, step, libc::setgroups(0, std::ptr::null()));
-            check_or_fail(status, step, libc::setresuid(0, 0, 0));
+            // Raw system calls, not glibc's wrappers: those apply the change to every thread
+            // glibc believes the process has (signalling each), and this child shares the memory
+            // of a launcher that may have threads (psy itself, for direct starts). Seen from a
+            // new PID namespace those threads do not exist and the wrapper spins forever.
+            check_or_fail(status, step, raw_id_call(libc::SYS_setresgid, 0));
+            check_or_fail(status, step, raw_id_call(libc::SYS_setgroups, 0));
+            check_or_fail(status, step, raw_id_call(libc::SYS_setresuid, 0));
         }
         Confinement::NestedUserns => {
             let step = SetupStep::JoinUserNamespace;
@@ -159,4 +163,14 @@ unsafe fn drop_capabilities(status: RawFd) {
         step,
         libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) as libc::c_int,
     );
+}
+
+/// `setresgid(id, id, id)`, `setresuid(id, id, id)` or `setgroups(0, NULL)` (`id` unused) for
+/// this thread alone, as the kernel defines them.
+unsafe fn raw_id_call(call: libc::c_long, id: libc::c_long) -> libc::c_int {
+    let r = match call {
+        libc::SYS_setgroups => libc::syscall(call, 0, std::ptr::null::<libc::gid_t>()),
+        _ => libc::syscall(call, id, id, id),
+    };
+    r as libc::c_int
 }

@@ -4,6 +4,7 @@
 mod support;
 
 use psy_sandbox::cgroup::CgroupLimits;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
 use support::{limits, processes_with, Fixture};
@@ -41,10 +42,26 @@ fn sees_only_its_own_processes() {
     assert!(lines[0].parse::<u32>().unwrap() <= 4, "{out}");
     assert_eq!(lines[1], "pid=2", "the test is the init's child");
     assert_eq!(lines[2], "psy-test-host");
-    // Host processes cannot be signalled: pid 1 in the container is our init, host pids don't exist.
-    let host_pid = std::process::id();
-    let (o, _) = f.run(&format!("kill -0 {host_pid}"));
-    assert_ne!(o.exit.code, Some(0));
+    // Host processes can be neither seen nor signalled: pid 1 in the container is our init. The
+    // host process is recognised by its argv[0], since pids alone prove nothing when this test
+    // runs in a PID namespace itself (psy running its own suite), where its pids repeat the
+    // container's.
+    let marker = format!("psy-host-victim-{}", std::process::id());
+    let mut victim = std::process::Command::new("sleep")
+        .arg0(&marker)
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let pid = victim.id();
+    // A pattern that matches the marker but not itself (no process in the container holds it).
+    let pattern = format!("psy-host-victi[m]-{}", std::process::id());
+    let (o, out) = f.run(&format!(
+        "kill -0 {pid} 2>/dev/null && grep -qs '{pattern}' /proc/{pid}/cmdline && exit 1; \
+         grep -lqs '{pattern}' /proc/[0-9]*/cmdline && exit 2; exit 0"
+    ));
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert_eq!(o.exit.code, Some(0), "a host process is visible: {out}");
 }
 
 #[test]
