@@ -35,6 +35,27 @@ pub(crate) enum Command {
     /// Benchmarks against peers (results for BENCHMARKS.md).
     #[command(subcommand)]
     Bench(crate::commands::bench::BenchCommand),
+    /// Write the store's expected test durations to a file (for `psy import` on another machine).
+    Export(ExportArgs),
+    /// Merge test durations from a `psy export` file into the store (used by `--shard`).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    #[command(flatten)]
+    pub(crate) manifest: ManifestArg,
+    /// Write the durations (JSON, versioned) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) durations: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    #[command(flatten)]
+    pub(crate) manifest: ManifestArg,
+    /// A file written by `psy export --durations`.
+    pub(crate) file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -57,12 +78,15 @@ pub(crate) struct SelectArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum MessageFormat {
+    /// Readable lines for a person.
     Human,
+    /// One JSON object per line (docs/events.md).
     Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Color {
+    /// Colour when stderr is a terminal and NO_COLOR is unset.
     Auto,
     Always,
     Never,
@@ -104,14 +128,44 @@ pub(crate) struct RunArgs {
     /// network, per-slot user namespaces) instead of warning; also `[host] require-guarantees`.
     #[arg(long)]
     pub(crate) require_guarantees: bool,
+    /// When to colour the human output.
     #[arg(long, value_enum, default_value = "auto")]
     pub(crate) color: Color,
+    #[command(flatten)]
+    pub(crate) control: RunControl,
+}
+
+/// What to run and when to stop: fail-fast, reruns, repetitions, shards.
+#[derive(Debug, Args)]
+pub(crate) struct RunControl {
+    /// Stop at the first failing test (after its retries): start nothing more, kill the running
+    /// tests (not recorded), exit 1; also `[run] fail-fast = true`.
+    #[arg(long, overrides_with = "no_fail_fast")]
+    pub(crate) fail_fast: bool,
+    /// Run every selected test whatever fails (the default; overrides `[run] fail-fast`).
+    #[arg(long, overrides_with = "fail_fast")]
+    pub(crate) no_fail_fast: bool,
+    /// Only the tests that failed in the latest run, or with `=RUN` in that run (id or unique
+    /// prefix); flaky ones too with --flaky-fail.
+    #[arg(long, value_name = "RUN", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub(crate) rerun_failed: Option<String>,
+    /// Run each selected test N times (every repetition is recorded as attempts of the test).
+    #[arg(long, value_name = "N")]
+    pub(crate) repeat: Option<u32>,
+    /// Repeat the selected tests until one fails (at most --repeat times, default 1000), or Ctrl-C.
+    #[arg(long)]
+    pub(crate) until_fail: bool,
+    /// Run only shard K of N (from 1), split so the N shards take about as long, from the
+    /// recorded durations (`psy export`/`psy import` carry them between machines).
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<psy_runner::shard::Shard>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
     #[command(flatten)]
     pub(crate) select: SelectArgs,
+    /// `json`: one test per line on stdout.
     #[arg(long, value_enum, default_value = "human")]
     pub(crate) message_format: MessageFormat,
 }
@@ -131,8 +185,9 @@ pub(crate) struct ShowArgs {
 pub(crate) struct HistoryArgs {
     #[command(flatten)]
     pub(crate) manifest: ManifestArg,
-    /// The test id (e.g. `smoke` or `smoke@debug`).
+    /// The test: its id (`smoke@debug`), its name (every variant: `smoke`) or a unique prefix.
     pub(crate) test: String,
-    #[arg(long, default_value_t = 20)]
+    /// Show at most N attempts (newest first).
+    #[arg(long, value_name = "N", default_value_t = 20)]
     pub(crate) limit: usize,
 }

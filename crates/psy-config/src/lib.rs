@@ -24,7 +24,7 @@ pub use fits::{check_fits, check_privileges};
 pub use load::{load, parse};
 pub use manifest::{
     find_manifest, DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions,
-    PytestOptions, PytestPer, Settings, TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
+    PytestOptions, PytestPer, RunConfig, Settings, TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
     DEFAULT_TIMEOUT, MANIFEST_FILE,
 };
 pub use units::{

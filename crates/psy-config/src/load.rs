@@ -5,8 +5,8 @@ use crate::env::{bad_process_string, ProcessString};
 use crate::error::ConfigError;
 use crate::locate::Source;
 use crate::manifest::{
-    DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions, PytestOptions, TestDef,
-    Variant, DEFAULT_DISCOVER_TIMEOUT,
+    DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions, PytestOptions, RunConfig,
+    TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
 };
 use crate::raw::{RawDiscover, RawHost, RawManifest, RawTest, RawVariant, RawVolume};
 use crate::template;
@@ -59,6 +59,9 @@ pub fn parse(path: &Path, dir: &Path, text: &str) -> Result<Manifest, ConfigErro
             .collect::<Result<_, _>>()?,
         variants: checker.variants(raw.variant)?,
         host,
+        run: RunConfig {
+            fail_fast: raw.run.and_then(|r| r.fail_fast).unwrap_or(false),
+        },
     })
 }
 

@@ -25,6 +25,8 @@ pub struct Manifest {
     /// Its directory, absolute: relative paths, globs and list commands start here.
     pub dir: PathBuf,
     pub host: HostConfig,
+    /// `[run]`.
+    pub run: RunConfig,
     /// `[defaults]`.
     pub defaults: Settings,
     /// `[[test]]` tables, in file order.
@@ -33,6 +35,13 @@ pub struct Manifest {
     pub discover: Vec<DiscoverDef>,
     /// `[[variant]]` tables, in file order.
     pub variants: Vec<Variant>,
+}
+
+/// `[run]`: defaults of `psy run`'s flags (a flag always wins).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunConfig {
+    /// `fail-fast = true`: stop at the first failing test, as `psy run --fail-fast`.
+    pub fail_fast: bool,
 }
 
 /// `[host]`: how psy uses this machine.

@@ -127,6 +127,7 @@ impl RawIoCapacity {
 pub(crate) struct RawManifest {
     pub(crate) defaults: Option<RawDefaults>,
     pub(crate) host: Option<RawHost>,
+    pub(crate) run: Option<RawRun>,
     #[serde(default)]
     pub(crate) test: Vec<Spanned<RawTest>>,
     #[serde(default)]
@@ -147,6 +148,13 @@ pub(crate) struct RawHost {
     pub(crate) network: Option<RawNetwork>,
     pub(crate) rootfs: Option<Spanned<String>>,
     pub(crate) require_guarantees: Option<bool>,
+}
+
+/// `[run]`: defaults of `psy run`'s flags.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawRun {
+    pub(crate) fail_fast: Option<bool>,
 }
 
 with_settings!(RawTest {

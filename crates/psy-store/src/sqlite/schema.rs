@@ -7,7 +7,7 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Every migration, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Version 1: runs, per-test verdicts and attempts.
 ///
@@ -77,6 +77,15 @@ ALTER TABLE attempts ADD COLUMN net_received_bytes INTEGER;
 
 /// Version 3: why a run ended as it did, when its state alone does not say (a full disk).
 const V3: &str = "ALTER TABLE runs ADD COLUMN note TEXT;";
+
+/// Version 4: durations imported from another machine (`psy import`), used for tests this
+/// store has no pass/fail attempts of.
+const V4: &str = "
+CREATE TABLE imported_durations (
+    test_id     TEXT PRIMARY KEY NOT NULL,
+    duration_us INTEGER NOT NULL
+) WITHOUT ROWID;
+";
 
 /// Brings the database up to `migrations.len()`, each step in its own transaction.
 ///
@@ -241,13 +250,14 @@ mod tests {
                  ALTER TABLE attempts DROP COLUMN net_sent_bytes;
                  ALTER TABLE attempts DROP COLUMN net_received_bytes;
                  ALTER TABLE runs DROP COLUMN note;
+                 DROP TABLE imported_durations;
                  PRAGMA user_version = 1;",
             )
             .unwrap();
         drop(store);
 
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(user_version(&store.conn).unwrap(), 3);
+        assert_eq!(user_version(&store.conn).unwrap(), MIGRATIONS.len() as u32);
         assert_eq!(store.attempts(&run.run_id).unwrap(), vec![old]);
         assert_eq!(store.runs(10).unwrap(), vec![run]);
     }
