@@ -80,7 +80,7 @@ pub(crate) struct SelectArgs {
 pub(crate) enum MessageFormat {
     /// Readable lines for a person.
     Human,
-    /// One JSON object per line (docs/events.md).
+    /// Machine-readable: one JSON object per line.
     Json,
 }
 
@@ -88,7 +88,9 @@ pub(crate) enum MessageFormat {
 pub(crate) enum Color {
     /// Colour when stderr is a terminal and NO_COLOR is unset.
     Auto,
+    /// Colour even in pipes and files.
     Always,
+    /// Plain text.
     Never,
 }
 
@@ -190,4 +192,48 @@ pub(crate) struct HistoryArgs {
     /// Show at most N attempts (newest first).
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub(crate) limit: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every subcommand, argument and value of `psy` says what it is in `--help`.
+    #[test]
+    fn every_help_line_is_filled_in() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+                let values = if arg.get_action().takes_values() {
+                    arg.get_possible_values()
+                } else {
+                    Vec::new()
+                };
+                for value in values {
+                    if value.get_help().is_none() && !value.is_hide_set() {
+                        missing.push(format!("{path} {id}={}", value.get_name()));
+                    }
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "psy", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
 }
