@@ -6,19 +6,9 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Stdio};
 
-/// `quick` ends at once; `slow` would time out after 20 s, so a psy that ignores the signal
-/// records a timeout and exits 1, which the assertions catch.
-const MANIFEST: &str = r#"
-[defaults]
-cpus = 0.1
-[[test]]
-name = "quick"
-command = ["true"]
-[[test]]
-name = "slow"
-command = ["sleep", "300"]
-timeout = "20s"
-"#;
+fn manifest() -> String {
+    crate::run_control::quick_and_slow("quick", "true")
+}
 
 /// Starts `psy run --message-format json` and reads events until `quick` finished and `slow`
 /// started; returns the child, the events read and the rest of its stdout to read.
@@ -54,7 +44,7 @@ fn ctrl_c_exits_130_and_keeps_the_finished_results() {
     if !root() {
         return;
     }
-    let p = Project::new(MANIFEST);
+    let p = Project::new(&manifest());
     let (child, _, mut rest) = start_until_slow_runs(&p);
     sigint(&child);
     let mut stdout = String::new();
@@ -99,7 +89,7 @@ fn a_second_ctrl_c_also_exits_130_and_the_next_psy_tidies_up() {
     if !root() {
         return;
     }
-    let p = Project::new(MANIFEST);
+    let p = Project::new(&manifest());
     let (child, _, mut rest) = start_until_slow_runs(&p);
     sigint(&child);
     sigint(&child);

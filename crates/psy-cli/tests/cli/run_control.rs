@@ -3,19 +3,24 @@
 
 use crate::support::{root, Project};
 
-/// `bad` fails at once; `slow` would time out after 20 s, so a run that does not stop for the
-/// failure records it as a timeout (and takes 20 s), which the assertions catch.
-const FAIL_AND_SLOW: &str = r#"
+/// A manifest of one quick test (`name`, running `command`) and `slow`, which would time out
+/// after 20 s: a run that does not stop early records it as a timeout (and takes 20 s), which
+/// the assertions catch.
+pub(crate) fn quick_and_slow(name: &str, command: &str) -> String {
+    format!(
+        r#"
 [defaults]
 cpus = 0.1
 [[test]]
-name = "bad"
-command = ["false"]
+name = "{name}"
+command = ["{command}"]
 [[test]]
 name = "slow"
 command = ["sleep", "300"]
 timeout = "20s"
-"#;
+"#
+    )
+}
 
 fn fail_fast_warning(events: &crate::support::Events) -> Option<String> {
     events
@@ -30,7 +35,7 @@ fn fail_fast_stops_at_the_first_failure_and_says_so_in_the_store() {
     if !root() {
         return;
     }
-    let p = Project::new(FAIL_AND_SLOW);
+    let p = Project::new(&quick_and_slow("bad", "false"));
     let (out, events) = p.run_json(&["--fail-fast", "-j", "2"]);
     out.code(1);
     assert_eq!(events.status("bad"), "fail", "{out}");
