@@ -242,7 +242,7 @@ mod tests {
             .collect();
         assert_eq!(weights(&refs, &expected), ms(&[10, 30, 20, 20, 20, 20]));
         let names: Vec<&str> = refs.iter().map(|id| id.as_str()).collect();
-        let shard_of = lpt(&names, &vec![Duration::from_secs(1); 6], 3);
+        let shard_of = lpt(&names, &[Duration::from_secs(1); 6], 3);
         let mut counts = [0; 3];
         shard_of.iter().for_each(|&s| counts[s as usize] += 1);
         assert_eq!(counts, [2, 2, 2]);

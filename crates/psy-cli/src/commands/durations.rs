@@ -89,7 +89,7 @@ fn decode(path: &Path, text: &str) -> Result<HashMap<TestId, Duration>, String> 
     entries
         .iter()
         .map(|(id, ms)| match ms.as_f64() {
-            Some(ms) if ms.is_finite() && ms >= 0.0 && ms < 1e12 => Ok((
+            Some(ms) if (0.0..1e12).contains(&ms) => Ok((
                 TestId(id.clone()),
                 Duration::from_micros((ms * 1000.0).round() as u64),
             )),

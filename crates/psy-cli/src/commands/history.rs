@@ -27,7 +27,7 @@ pub(crate) fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         rows.extend(store.history(id, args.limit)?);
     }
     // Stable: one id's rows keep the store's order when start times tie.
-    rows.sort_by(|a, b| b.1.started_at_ms.cmp(&a.1.started_at_ms));
+    rows.sort_by_key(|(_, a)| std::cmp::Reverse(a.started_at_ms));
     rows.truncate(args.limit);
     let mut out = std::io::stdout().lock();
     if ids.len() == 1 {

@@ -216,7 +216,7 @@ fn generate(tests: usize, long: usize, seed: u64) -> Vec<Case> {
             };
             let ms = if is_long {
                 8_000 + next(&mut state) % 32_000
-            } else if next(&mut state) % 10 == 0 {
+            } else if next(&mut state).is_multiple_of(10) {
                 500 + next(&mut state) % 1_500
             } else {
                 20 + next(&mut state) % 300
