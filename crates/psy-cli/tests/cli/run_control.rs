@@ -193,8 +193,9 @@ fn repeat_records_every_repetition_and_keeps_the_worst_verdict() {
     );
     assert_eq!(events.status("stress"), "flaky", "{out}");
 
-    // Without the retry the failing repetition decides, and later ones still run.
-    let (out, events) = p.run_json(&["--repeat", "3"]);
+    // Without the retry the failing repetition decides, and later ones still run; the reports
+    // explain the verdict with that repetition, not with the passing one after it.
+    let (out, events) = p.run_json(&["--repeat", "3", "--junit", "junit.xml"]);
     out.code(1);
     assert_eq!(
         attempts(&events),
@@ -202,6 +203,12 @@ fn repeat_records_every_repetition_and_keeps_the_worst_verdict() {
         "{out}"
     );
     assert_eq!(events.status("stress"), "fail");
+    assert!(out.stderr.contains("stress (attempt 2/3, exit 1)"), "{out}");
+    let junit = std::fs::read_to_string(p.dir().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("message=\"attempt 2: fail, exit 1\""),
+        "{junit}"
+    );
 
     let out = p.psy(&["run", "--repeat", "0"]);
     out.code(2);
