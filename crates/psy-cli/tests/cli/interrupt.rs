@@ -105,3 +105,85 @@ fn a_second_ctrl_c_also_exits_130_and_the_next_psy_tidies_up() {
         .unwrap();
     assert!(state == "interrupted" || state == "aborted", "{state}");
 }
+
+/// Ctrl-C typed on a terminal: psy runs on a pseudo-terminal of its own (its controlling
+/// terminal, psy in the foreground), the test writes the terminal's interrupt character, and the
+/// kernel's line discipline sends SIGINT to psy's process group, as a shell would.
+#[test]
+fn ctrl_c_typed_on_a_terminal() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    if !root() {
+        return;
+    }
+    let p = Project::new(&manifest());
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors into the given ints; the other arguments may be null.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned here only.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut cmd = p.command(&["run", "--message-format", "json", "-j", "2"]);
+    cmd.stdin(slave.try_clone().unwrap())
+        .stderr(slave.try_clone().unwrap())
+        .stdout(Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawning psy on a pty");
+    // Only psy may hold the terminal now, so reading it ends when psy is gone.
+    drop(cmd);
+    drop(slave);
+    let mut terminal = std::fs::File::from(master);
+    let mut screen_reader = terminal.try_clone().unwrap();
+    let screen = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once psy, the last holder of the terminal, is gone.
+        while let Ok(n) = screen_reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut slow_started = false;
+    while !slow_started {
+        let mut line = String::new();
+        assert!(
+            lines.read_line(&mut line).unwrap() > 0,
+            "psy ended before slow started"
+        );
+        let event: Value = serde_json::from_str(&line).unwrap();
+        slow_started = event["type"] == "attempt-started" && event["test_id"] == "slow";
+    }
+    // ^C, the default interrupt character (VINTR).
+    std::io::Write::write_all(&mut terminal, b"\x03").unwrap();
+    let mut rest = String::new();
+    lines.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    drop(terminal);
+    let screen = screen.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{screen}");
+    assert!(screen.contains("interrupted: "), "{screen}");
+    assert!(
+        !screen.contains("WARN"),
+        "raw log line on the terminal\n{screen}"
+    );
+}
