@@ -111,26 +111,12 @@ fn a_second_ctrl_c_also_exits_130_and_the_next_psy_tidies_up() {
 /// kernel's line discipline sends SIGINT to psy's process group, as a shell would.
 #[test]
 fn ctrl_c_typed_on_a_terminal() {
-    use std::os::fd::{FromRawFd, OwnedFd};
     use std::os::unix::process::CommandExt;
     if !root() {
         return;
     }
     let p = Project::new(&manifest());
-    let (mut master, mut slave) = (-1, -1);
-    // SAFETY: openpty writes two descriptors into the given ints; the other arguments may be null.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both descriptors were just opened and are owned here only.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let (master, slave) = crate::support::openpty();
     let mut cmd = p.command(&["run", "--message-format", "json", "-j", "2"]);
     cmd.stdin(slave.try_clone().unwrap())
         .stderr(slave.try_clone().unwrap())
@@ -148,7 +134,7 @@ fn ctrl_c_typed_on_a_terminal() {
     // Only psy may hold the terminal now, so reading it ends when psy is gone.
     drop(cmd);
     drop(slave);
-    let mut terminal = std::fs::File::from(master);
+    let mut terminal = master;
     let mut screen_reader = terminal.try_clone().unwrap();
     let screen = std::thread::spawn(move || {
         let mut all = Vec::new();
