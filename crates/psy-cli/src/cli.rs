@@ -170,6 +170,9 @@ pub(crate) struct ListArgs {
     /// `json`: one test per line on stdout.
     #[arg(long, value_enum, default_value = "human")]
     pub(crate) message_format: MessageFormat,
+    /// Only the tests `psy run --shard K/N` would run (with this store's durations).
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<psy_runner::shard::Shard>,
 }
 
 #[derive(Debug, Args)]

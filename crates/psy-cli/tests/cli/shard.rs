@@ -109,6 +109,19 @@ fn imported_durations_give_another_project_the_same_split() {
     assert_eq!(all, ["a", "b", "c", "d", "e", "f"]);
     // The longest test (a, 0.6 s) is alone in its shard: durations decided, not counts.
     assert!(a.iter().any(|(ids, _)| ids == &["a"]), "{a:?}");
+    // `psy list --shard` shows what each shard would run, without running it.
+    for (k, (ids, _)) in a.iter().enumerate() {
+        let out = fresh.psy(&["list", "--shard", &format!("{}/3", k + 1)]);
+        out.code(0);
+        let listed: Vec<&str> = out
+            .stdout
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|id| ["a", "b", "c", "d", "e", "f"].contains(id))
+            .collect();
+        assert_eq!(listed, *ids, "shard {}\n{out}", k + 1);
+    }
 
     let bad = fresh.dir().join("bad.json");
     std::fs::write(&bad, r#"{"format":"psyduck-durations","version":9}"#).unwrap();
