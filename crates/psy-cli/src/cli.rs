@@ -43,6 +43,27 @@ pub(crate) enum Command {
     /// Benchmarks against peers (results for BENCHMARKS.md).
     #[command(subcommand)]
     Bench(crate::commands::bench::BenchCommand),
+    /// Write the store's expected test durations to a file (for `psy import` on another machine).
+    Export(ExportArgs),
+    /// Merge test durations from a `psy export` file into the store (used by `--shard`).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    #[command(flatten)]
+    pub(crate) manifest: ManifestArg,
+    /// Write the durations (JSON, versioned) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) durations: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    #[command(flatten)]
+    pub(crate) manifest: ManifestArg,
+    /// A file written by `psy export --durations`.
+    pub(crate) file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -70,8 +91,11 @@ pub(crate) struct SelectArgs {
 /// `--run-ignored`, as in `cargo nextest run`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum RunIgnored {
+    /// Report `#[ignore]` tests as skipped without running them.
     Default,
+    /// Run only the ignored tests.
     Only,
+    /// Run ignored and not ignored tests.
     All,
 }
 
@@ -87,14 +111,19 @@ impl From<RunIgnored> for psy_config::RunIgnored {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum MessageFormat {
+    /// Readable lines for a person.
     Human,
+    /// Machine-readable: one JSON object per line.
     Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Color {
+    /// Colour when stderr is a terminal and NO_COLOR is unset.
     Auto,
+    /// Colour even in pipes and files.
     Always,
+    /// Plain text.
     Never,
 }
 
@@ -145,6 +174,34 @@ pub(crate) struct RunArgs {
     /// Colour the report: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, default_value = "auto")]
     pub(crate) color: Color,
+    #[command(flatten)]
+    pub(crate) control: RunControl,
+}
+
+/// What to run and when to stop: fail-fast, reruns, repetitions, shards.
+#[derive(Debug, Args)]
+pub(crate) struct RunControl {
+    /// Stop at the first failing test (after its retries): start nothing more, kill the running
+    /// tests (not recorded), exit 1; also `[run] fail-fast = true`.
+    #[arg(long, overrides_with = "no_fail_fast")]
+    pub(crate) fail_fast: bool,
+    /// Run every selected test whatever fails (the default; overrides `[run] fail-fast`).
+    #[arg(long, overrides_with = "fail_fast")]
+    pub(crate) no_fail_fast: bool,
+    /// Only the tests that failed in the latest run, or with `=RUN` in that run (id or unique
+    /// prefix); flaky ones too with --flaky-fail.
+    #[arg(long, value_name = "RUN", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub(crate) rerun_failed: Option<String>,
+    /// Run each selected test N times (every repetition is recorded as attempts of the test).
+    #[arg(long, value_name = "N")]
+    pub(crate) repeat: Option<u32>,
+    /// Repeat the selected tests until one fails (at most --repeat times, default 1000), or Ctrl-C.
+    #[arg(long)]
+    pub(crate) until_fail: bool,
+    /// Run only shard K of N (from 1), split so the N shards take about as long, from the
+    /// recorded durations (`psy export`/`psy import` carry them between machines).
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<psy_runner::shard::Shard>,
 }
 
 #[derive(Debug, Args)]
@@ -154,6 +211,9 @@ pub(crate) struct ListArgs {
     /// `json`: one JSON object per test on stdout; `human`: a table.
     #[arg(long, value_enum, default_value = "human")]
     pub(crate) message_format: MessageFormat,
+    /// Only the tests `psy run --shard K/N` would run (with this store's durations).
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<psy_runner::shard::Shard>,
 }
 
 #[derive(Debug, Args)]
@@ -192,9 +252,53 @@ pub(crate) struct LogArgs {
 pub(crate) struct HistoryArgs {
     #[command(flatten)]
     pub(crate) manifest: ManifestArg,
-    /// The test id (e.g. `smoke` or `smoke@debug`).
+    /// The test: its id (`smoke@debug`), its name (every variant: `smoke`) or a unique prefix.
     pub(crate) test: String,
     /// Show at most this many attempts, newest first.
     #[arg(long, default_value_t = 20)]
     pub(crate) limit: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every subcommand, argument and value of `psy` says what it is in `--help`.
+    #[test]
+    fn every_help_line_is_filled_in() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+                let values = if arg.get_action().takes_values() {
+                    arg.get_possible_values()
+                } else {
+                    Vec::new()
+                };
+                for value in values {
+                    if value.get_help().is_none() && !value.is_hide_set() {
+                        missing.push(format!("{path} {id}={}", value.get_name()));
+                    }
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "psy", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
 }

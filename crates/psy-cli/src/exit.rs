@@ -1,6 +1,8 @@
 //! The documented exit codes: 0 all passed, 1 a test failed, 2 usage or configuration error
 //! (nothing ran), 3 psy itself failed (store, sandbox or I/O error during a run), 4 the disk
-//! holding `.psyduck` filled up and the run stopped early (every finished result recorded).
+//! holding `.psyduck` filled up and the run stopped early (every finished result recorded),
+//! 130 interrupted by Ctrl-C, SIGTERM or SIGHUP (finished results recorded; a second Ctrl-C
+//! ends psy at once, also with 130).
 
 use std::fmt;
 use std::process::ExitCode;
@@ -9,6 +11,7 @@ pub(crate) const TESTS_FAILED: u8 = 1;
 pub(crate) const USAGE: u8 = 2;
 pub(crate) const INTERNAL: u8 = 3;
 pub(crate) const DISK_FULL: u8 = 4;
+pub(crate) const INTERRUPTED: u8 = 130;
 
 /// An error the user must fix before anything runs (bad manifest, unknown run or test, bad flag).
 #[derive(Debug)]

@@ -6,7 +6,7 @@ use crate::error::ConfigError;
 use crate::locate::Source;
 use crate::manifest::{
     DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions, PytestOptions, ReportConfig,
-    TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
+    RunConfig, TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
 };
 use crate::raw::{RawDiscover, RawHost, RawManifest, RawTest, RawVariant, RawVolume};
 use crate::template;
@@ -65,6 +65,9 @@ pub fn parse(path: &Path, dir: &Path, text: &str) -> Result<Manifest, ConfigErro
                 failure_output: r.failure_output,
                 success_output: r.success_output,
             }),
+        run: RunConfig {
+            fail_fast: raw.run.and_then(|r| r.fail_fast).unwrap_or(false),
+        },
     })
 }
 

@@ -27,6 +27,8 @@ pub struct Manifest {
     pub host: HostConfig,
     /// `[report]`.
     pub report: ReportConfig,
+    /// `[run]`.
+    pub run: RunConfig,
     /// `[defaults]`.
     pub defaults: Settings,
     /// `[[test]]` tables, in file order.
@@ -43,6 +45,13 @@ pub struct Manifest {
 pub struct ReportConfig {
     pub failure_output: Option<psy_model::OutputDisplay>,
     pub success_output: Option<psy_model::OutputDisplay>,
+}
+
+/// `[run]`: defaults of `psy run`'s flags (a flag always wins).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunConfig {
+    /// `fail-fast = true`: stop at the first failing test, as `psy run --fail-fast`.
+    pub fail_fast: bool,
 }
 
 /// `[host]`: how psy uses this machine.

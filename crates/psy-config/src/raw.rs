@@ -128,6 +128,7 @@ pub(crate) struct RawManifest {
     pub(crate) defaults: Option<RawDefaults>,
     pub(crate) host: Option<RawHost>,
     pub(crate) report: Option<RawReport>,
+    pub(crate) run: Option<RawRun>,
     #[serde(default)]
     pub(crate) test: Vec<Spanned<RawTest>>,
     #[serde(default)]
@@ -156,6 +157,13 @@ pub(crate) struct RawHost {
 pub(crate) struct RawReport {
     pub(crate) failure_output: Option<psy_model::OutputDisplay>,
     pub(crate) success_output: Option<psy_model::OutputDisplay>,
+}
+
+/// `[run]`: defaults of `psy run`'s flags.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawRun {
+    pub(crate) fail_fast: Option<bool>,
 }
 
 with_settings!(RawTest {

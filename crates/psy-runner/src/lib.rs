@@ -14,5 +14,6 @@ mod reserve;
 pub mod run;
 mod scratch;
 pub mod select;
+pub mod shard;
 
-pub use run::{run, RunError, RunOutcome, RunSettings};
+pub use run::{run, RunControl, RunError, RunOutcome, RunSettings, MAX_ATTEMPTS_PER_TEST};

@@ -4,7 +4,10 @@
 //! sandbox requires (a container dies with the thread that created it, so a killed psy leaves
 //! no test behind).
 
+mod control;
 mod disk_full;
+
+pub use control::{RunControl, MAX_ATTEMPTS_PER_TEST};
 
 use crate::attempt::{self, AttemptPaths};
 use crate::executor::{ExecOutcome, Executor, Running};
@@ -14,9 +17,7 @@ use crate::logs::LogSpares;
 use crate::reserve::Reserve;
 use crate::scratch::ScratchPool;
 use psy_model::events::RunSummary;
-use psy_model::{
-    AttemptResult, Capacity, CpuPolicy, RunEvent, RunId, TestResult, TestSpec, TestStatus,
-};
+use psy_model::{Capacity, CpuPolicy, RunEvent, RunId, TestSpec};
 use psy_scheduler::{Job, Limits, Placement, Scheduler};
 use psy_store::{RunRecord, RunState, Store};
 use std::collections::HashSet;
@@ -42,6 +43,8 @@ pub struct RunSettings {
     /// Reported as run warnings after the executor's own (e.g. the tests asking for guarantees
     /// this host cannot enforce).
     pub warnings: Vec<String>,
+    /// Fail-fast, repetitions.
+    pub control: RunControl,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,8 @@ pub struct RunOutcome {
     pub summary: RunSummary,
     /// "the disk holding /p/.psyduck is full: ..." when the run stopped for that.
     pub disk_full: Option<String>,
+    /// Ctrl-C (or SIGTERM, SIGHUP) stopped the run.
+    pub interrupted: bool,
 }
 
 /// A started attempt.
@@ -89,6 +94,8 @@ struct InFlight {
     deadline: Instant,
     started_at_ms: u64,
     timed_out: bool,
+    /// Killed because the run stopped (Ctrl-C, fail-fast): not a verdict on the test.
+    cancelled: bool,
     paths: AttemptPaths,
     /// Exclusive policy: a fractional attempt, confined to the cores no one holds exclusively.
     on_shared_cores: bool,
@@ -136,6 +143,13 @@ struct RunLoop<'a> {
     disk_full: Option<String>,
     /// Attempts killed because the disk filled up, to record.
     stopped: Vec<disk_full::Stopped>,
+    control: RunControl,
+    /// Each test's repetitions so far.
+    repetitions: Vec<control::Repetitions>,
+    /// Each test's expected duration, for the scheduler's order of repetitions.
+    expected: Vec<Option<std::time::Duration>>,
+    /// Why the run stopped at a failure (`--fail-fast`, `--until-fail`).
+    failed_fast: Option<String>,
 }
 
 /// Runs every test of `settings` and returns the summary. Each attempt is committed to `store`
@@ -162,13 +176,18 @@ pub fn run(
         settings.cpu_policy,
         settings.limits,
     );
+    let expected: Vec<_> = settings
+        .tests
+        .iter()
+        .map(|t| expected.get(&t.id).copied())
+        .collect();
     let mut scheduler = Scheduler::new(settings.capacity, settings.cpu_policy, settings.limits);
     let initial_shared = scheduler.shared_cores();
     for (i, t) in settings.tests.iter().enumerate() {
         let job = Job {
             key: attempt::job_key(i, 1),
             resources: t.resources.clone(),
-            expected: expected.get(&t.id).copied(),
+            expected: expected[i],
         };
         scheduler.push(job).map_err(|e| RunError::Unschedulable {
             test: t.id.to_string(),
@@ -253,6 +272,10 @@ pub fn run(
         reserve,
         disk_full: None,
         stopped: Vec::new(),
+        control: settings.control,
+        repetitions: vec![Default::default(); total],
+        expected,
+        failed_fast: None,
     };
     let outcome = run.drive(&interrupts);
     run.executor.close();
@@ -264,7 +287,7 @@ pub fn run(
 impl RunLoop<'_> {
     fn drive(&mut self, interrupts: &Interrupts) -> Result<(), RunError> {
         loop {
-            if !self.interrupted && self.disk_full.is_none() {
+            if !self.stopping() {
                 let placements = self.scheduler.next_placements(self.started.elapsed());
                 self.reconfine_shared();
                 if !placements.is_empty() {
@@ -403,6 +426,7 @@ impl RunLoop<'_> {
                         .unwrap_or(start.started_at + psy_model::bounds::MAX_TIMEOUT),
                     started_at_ms: start.started_at_ms,
                     timed_out: false,
+                    cancelled: false,
                     paths: start.paths,
                     on_shared_cores: start.on_shared_cores,
                 }),
@@ -464,11 +488,12 @@ impl RunLoop<'_> {
         }
         if (fds[0].revents != 0 || interrupts.arrived()) && !self.interrupted {
             self.interrupted = true;
-            tracing::warn!(
+            tracing::debug!(
                 "interrupted: killing {} running attempts",
                 self.in_flight.len()
             );
             for f in &mut self.in_flight {
+                f.cancelled = true;
                 f.handle.kill();
             }
         }
@@ -506,8 +531,8 @@ impl RunLoop<'_> {
             f.paths.clone(),
         );
         self.release(&f.paths);
-        if self.interrupted && !f.timed_out && !result.status.is_final_success() {
-            // Killed by Ctrl-C: not a verdict on the test.
+        if f.cancelled && !f.timed_out && !result.status.is_final_success() {
+            // Killed by Ctrl-C or fail-fast: not a verdict on the test, not recorded.
             return Ok(());
         }
         self.settle(f.test, result)
@@ -521,55 +546,13 @@ impl RunLoop<'_> {
         }
     }
 
-    /// Records one finished attempt, then either queues a retry or settles the test's verdict.
-    fn settle(&mut self, test_idx: usize, result: AttemptResult) -> Result<(), RunError> {
-        let run_id = self.run_id.clone();
-        self.write(|store| store.record_attempt(&run_id, &result))?;
-        let test = &self.tests[test_idx];
-        self.durations[test_idx] += result.duration_ms;
-        let (attempt, status) = (result.attempt, result.status);
-        (self.emit)(&RunEvent::AttemptFinished { result });
-        let retries = self.retries.unwrap_or(test.retries);
-        let allowed = retries.min(psy_model::bounds::MAX_RETRIES) + 1;
-        let stopping = self.interrupted || self.disk_full.is_some();
-        if !status.is_final_success() && attempt < allowed && !stopping {
-            (self.emit)(&RunEvent::AttemptRetrying {
-                test_id: test.id.clone(),
-                next_attempt: attempt + 1,
-            });
-            let job = Job {
-                key: attempt::job_key(test_idx, attempt + 1),
-                resources: test.resources.clone(),
-                expected: None,
-            };
-            return self
-                .scheduler
-                .push(job)
-                .map_err(|e| RunError::Unschedulable {
-                    test: test.id.to_string(),
-                    message: e.to_string(),
-                });
-        }
-        let verdict = TestResult {
-            test_id: test.id.clone(),
-            status: TestStatus::from_last_attempt(status, attempt),
-            attempts: attempt,
-            duration_ms: self.durations[test_idx],
-        };
-        let (name, variant) = (test.name.clone(), test.variant.clone());
-        self.write(|store| store.record_test(&run_id, &verdict, &name, variant.as_deref()))?;
-        self.summary.count(verdict.status);
-        (self.emit)(&RunEvent::TestFinished { result: verdict });
-        Ok(())
-    }
-
     fn finish(mut self) -> Result<RunOutcome, RunError> {
         let s = &mut self.summary;
         let finished = s.passed + s.failed + s.flaky + s.timed_out + s.oom + s.errors + s.skipped;
         s.not_run = s.total - finished;
         s.duration_ms = self.started.elapsed().as_millis() as u64;
         let run_id = self.run_id.clone();
-        if let Some(reason) = self.disk_full.clone() {
+        if let Some(reason) = self.disk_full.clone().or(self.failed_fast.clone()) {
             self.write(|store| store.note_run(&run_id, &reason))?;
         }
         let state = if self.interrupted || self.disk_full.is_some() {
@@ -586,6 +569,7 @@ impl RunLoop<'_> {
         Ok(RunOutcome {
             summary: self.summary,
             disk_full: self.disk_full,
+            interrupted: self.interrupted,
         })
     }
 }

@@ -533,7 +533,7 @@ pub fn gc_stale_cgroups() -> Result<usize, SandboxError> {
         return Ok(0);
     };
     let report = driver
-        .gc(&cgroup::pid_alive_in(Path::new("/proc")))
+        .gc(&cgroup::owner_alive(Path::new("/proc")))
         .map_err(|source| SandboxError::Cgroup {
             name: CGROUP_PREFIX.into(),
             source,

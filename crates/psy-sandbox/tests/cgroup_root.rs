@@ -339,9 +339,7 @@ fn gc_reclaims_groups_of_dead_pids_only() {
         .create(&name("gc-keep"), &CgroupLimits::default())
         .unwrap();
 
-    let report = driver
-        .gc(&cgroup::pid_alive_in(Path::new("/proc")))
-        .unwrap();
+    let report = driver.gc(&cgroup::owner_alive(Path::new("/proc"))).unwrap();
     assert!(report.removed.contains(&stale_name), "{report:?}");
     assert!(report.killed_pids >= 1, "{report:?}");
     assert_eq!(orphan.wait().unwrap().signal(), Some(libc::SIGKILL));

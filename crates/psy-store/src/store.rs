@@ -42,9 +42,21 @@ pub trait Store: Send {
     fn note_run(&mut self, run_id: &RunId, note: &str) -> Result<(), StoreError>;
 
     /// Median duration of the last [`HISTORY_WINDOW`] attempts of each test id that ended
-    /// pass or fail (errors, timeouts and OOM kills say nothing about how long a test takes).
+    /// pass or fail (errors, timeouts and OOM kills say nothing about how long a test takes);
+    /// for ids without such attempts, the duration imported last ([`Store::import_durations`]).
     /// Ids never seen are absent. One query, whatever the number of ids.
     fn expected_durations(&self) -> Result<HashMap<TestId, Duration>, StoreError>;
+
+    /// Merges durations measured elsewhere (`psy import`): each replaces the one imported
+    /// before for its id, and serves only while this store has no pass/fail attempt of the id.
+    /// Returns how many were imported.
+    fn import_durations(
+        &mut self,
+        durations: &HashMap<TestId, Duration>,
+    ) -> Result<usize, StoreError>;
+
+    /// Ids with recorded attempts that start with `prefix`, sorted, at most `limit` of them.
+    fn test_ids(&self, prefix: &str, limit: usize) -> Result<Vec<TestId>, StoreError>;
 
     /// Marks runs left "running" by a killed psy as aborted; returns how many. Meant to be
     /// called at every start, before `begin_run`: it cannot tell a dead psy from a live one,

@@ -16,6 +16,11 @@ pub(crate) fn list(args: ListArgs, verbosity: Verbosity) -> anyhow::Result<ExitC
     } else {
         Default::default()
     };
+    // What `psy run --shard K/N` would run here, with this store's durations.
+    let tests = match args.shard {
+        Some(shard) => psy_runner::shard::select(tests, &expected, shard).0,
+        None => tests,
+    };
     let mut out = std::io::stdout().lock();
     if args.message_format == MessageFormat::Json {
         for t in &tests {

@@ -5,12 +5,14 @@ pub(crate) mod bench;
 pub(crate) mod calibrate;
 mod clock;
 mod context;
+mod durations;
 mod gc;
 mod guarantees;
 mod history;
 mod list;
 mod log;
 mod run;
+mod run_control;
 mod run_report;
 mod show;
 mod show_test;
@@ -37,5 +39,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gc(args) => gc::gc(args),
         Command::Bench(cmd) => bench::bench(cmd),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Export(args) => durations::export(args),
+        Command::Import(args) => durations::import(args),
     }
 }

@@ -3,7 +3,7 @@
 use super::context::{open_store, selected_tests};
 use super::guarantees;
 use crate::cli::{Color, MessageFormat, RunArgs};
-use crate::exit::{usage, DISK_FULL, TESTS_FAILED};
+use crate::exit::{usage, DISK_FULL, INTERRUPTED, TESTS_FAILED};
 use anyhow::Context;
 use psy_model::bounds::MAX_RETRIES;
 use psy_model::{RunId, MILLI_PER_CPU};
@@ -20,6 +20,10 @@ use std::process::ExitCode;
 
 pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCode> {
     let (manifest, tests) = selected_tests(&args.select, verbosity)?;
+    let Some(tests) = super::run_control::narrow(&args.control, args.flaky_fail, &manifest, tests)?
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let host = &manifest.host;
     if let Some(rootfs) = &host.rootfs {
         return Err(usage(format!(
@@ -51,6 +55,13 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
         return Err(usage("--jobs 0: must be at least 1"));
     }
     check_writable(&tests, &StateDir::new(&manifest.dir))?;
+    let control = super::run_control::control(
+        &args.control,
+        args.flaky_fail,
+        &manifest,
+        &tests,
+        args.retries,
+    )?;
     let privileged: Vec<String> = tests
         .iter()
         .filter(|t| t.sandbox.privileged)
@@ -146,7 +157,9 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
         manifest: manifest.path.display().to_string(),
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
         warnings: guarantees::warnings(&gaps),
+        control,
     };
+    let run_id = settings.run_id.clone();
     let mut report_error = None;
     let outcome = psy_runner::run(settings, &mut store, &mut executor, &mut |event| {
         if let Err(e) = reporters.on_event(event) {
@@ -163,6 +176,15 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
             psy_report::text::escape(&reason)
         );
         return Ok(ExitCode::from(DISK_FULL));
+    }
+    if outcome.interrupted {
+        let s = &outcome.summary;
+        eprintln!(
+            "interrupted: {} of {} tests finished (results kept: psy show {run_id})",
+            s.total - s.not_run,
+            s.total
+        );
+        return Ok(ExitCode::from(INTERRUPTED));
     }
     Ok(if outcome.summary.failures(args.flaky_fail) > 0 {
         ExitCode::from(TESTS_FAILED)

@@ -2,9 +2,7 @@
 //! a terminal (checked on a pseudo-terminal) or with `--color always`.
 
 use crate::support::{root, Out, Project};
-use std::fs::File;
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::Stdio;
 
 /// A failing test (painted red when colour is on) and a glob that matches nothing (logged as a
@@ -75,20 +73,7 @@ fn no_escape_codes_when_not_a_terminal() {
 /// Runs `psy ARGS` with stderr on a fresh pseudo-terminal; returns the exit code and what it
 /// wrote there.
 fn run_on_pty(p: &Project, args: &[&str], no_color: Option<&str>) -> (i32, String) {
-    let (mut master, mut slave) = (-1, -1);
-    // SAFETY: openpty writes two fds into the ints we pass; the name/termios/winsize are optional.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both fds were just opened and are owned by nothing else.
-    let (master, slave) = unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let (master, slave) = crate::support::openpty();
 
     let mut cmd = p.command(args);
     cmd.stdin(Stdio::null())

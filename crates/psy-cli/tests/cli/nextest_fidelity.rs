@@ -38,6 +38,10 @@ fn nextest_verdicts(project: &Project, run_ignored: &str) -> BTreeMap<String, St
             run_ignored,
         ])
         .current_dir(project.dir())
+        // nextest sets no CARGO_TARGET_TMPDIR at run time, so its tests see the caller's: when
+        // this test itself runs under psy (psy running its own suite), that is ours, not the
+        // fixture's.
+        .env_remove("CARGO_TARGET_TMPDIR")
         .output()
         .expect("running cargo nextest");
     // Exit 100: some test failed (the panicking one), as intended.

@@ -53,6 +53,10 @@ fn bad_duration_cpus_and_types() {
         error("[host]\nrequire-guarantees = \"yes\"\n"),
         "psyduck.toml:2:22: host.require-guarantees: invalid type: string \"yes\", expected a boolean"
     );
+    assert_eq!(
+        error("[run]\nfail-fats = true\n"),
+        "psyduck.toml:2:1: run.fail-fats: unknown field `fail-fats`, expected `fail-fast`"
+    );
 }
 
 #[test]

@@ -51,6 +51,8 @@ fn parses_every_section() {
     assert!(!m.host.require_guarantees);
     let strict = parse("[host]\nrequire-guarantees = true\n").unwrap();
     assert!(strict.host.require_guarantees);
+    assert!(!m.run.fail_fast);
+    assert!(parse("[run]\nfail-fast = true\n").unwrap().run.fail_fast);
     assert_eq!(m.defaults.timeout, Some(Duration::from_secs(60)));
     assert_eq!(m.tests.len(), 2);
     assert_eq!(m.tests[0].origin, "psyduck.toml:13");

@@ -50,7 +50,9 @@ impl Finished {
         if r.status == TestStatus::Flaky {
             parts.push(format!("passed on attempt {}", r.attempts));
         } else if r.attempts > 1 {
-            parts.push(format!("attempt {}/{}", r.attempts, r.attempts));
+            // The attempt shown, of all: with `--repeat` a failing one may not be the last.
+            let shown = self.last.as_ref().map_or(r.attempts, |a| a.attempt);
+            parts.push(format!("attempt {shown}/{}", r.attempts));
         }
         if let Some(last) = &self.last {
             if let Some(why) = format::attempt_end(last, self.resources.as_ref()) {

@@ -44,6 +44,9 @@ pub struct HumanReporter<W: Write + Send> {
     limits: HashMap<TestId, Resources>,
     /// Each unfinished test's latest finished attempt.
     last_attempt: HashMap<TestId, AttemptResult>,
+    /// The last failed attempt of each running test: with `--repeat`, a failing verdict is
+    /// explained by its failing repetition even when a later one passed.
+    last_failure: HashMap<TestId, AttemptResult>,
     /// Failed tests in the order they finished, for the end of the report.
     failures: Vec<Finished>,
     /// Passing tests whose output the end of the report shows (`success_output` final).
@@ -94,6 +97,7 @@ impl<W: Write + Send> HumanReporter<W> {
             warned: HashSet::new(),
             limits: HashMap::new(),
             last_attempt: HashMap::new(),
+            last_failure: HashMap::new(),
             failures: Vec::new(),
             successes: Vec::new(),
             ended: false,
@@ -278,6 +282,10 @@ impl<W: Write + Send> Reporter for HumanReporter<W> {
             }
             RunEvent::AttemptFinished { result } => {
                 self.running = self.running.saturating_sub(1);
+                if result.status != psy_model::AttemptStatus::Pass {
+                    self.last_failure
+                        .insert(result.test_id.clone(), result.clone());
+                }
                 self.last_attempt
                     .insert(result.test_id.clone(), result.clone());
             }
@@ -305,8 +313,14 @@ impl<W: Write + Send> Reporter for HumanReporter<W> {
                 }
             }
             RunEvent::TestFinished { result } => {
+                let failure = self.last_failure.remove(&result.test_id);
+                let last = self.last_attempt.remove(&result.test_id);
                 let finished = Finished {
-                    last: self.last_attempt.remove(&result.test_id),
+                    last: if result.status.is_success(false) {
+                        last
+                    } else {
+                        failure.or(last)
+                    },
                     resources: self.limits.remove(&result.test_id),
                     result: result.clone(),
                 };

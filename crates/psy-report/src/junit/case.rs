@@ -36,6 +36,17 @@ pub(crate) fn test_case(
         Some((last, earlier)) => (Some(last), earlier),
         None => (None, &[][..]),
     };
+    // With `--repeat`, a failing verdict may be followed by passing repetitions: the failure
+    // message is the last failed attempt's.
+    let last = if result.status.is_success(false) {
+        last
+    } else {
+        attempts
+            .iter()
+            .rev()
+            .find(|a| a.status != AttemptStatus::Pass)
+            .or(last)
+    };
     let earlier_failures = earlier
         .iter()
         .filter(|a| a.status != AttemptStatus::Pass)

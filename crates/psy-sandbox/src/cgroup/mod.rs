@@ -116,9 +116,9 @@ pub trait CgroupDriver: Send + Sync + std::fmt::Debug {
     fn remove_group(&self, name: &str) -> Result<(), CgroupError>;
 
     /// Kills and removes every direct child of the base named `<prefix>-<owner>-...` whose owner
-    /// is gone (a crashed psy; see [`Owner::may_be_alive`]: `is_alive` answers for pids of our
-    /// own PID namespace), depth-first. Failures of one group do not stop the others.
-    fn gc(&self, is_alive: &dyn Fn(u32) -> bool) -> Result<GcReport, CgroupError>;
+    /// is gone (a crashed psy): `is_alive` judges each owner ([`owner_alive`] on a real host),
+    /// depth-first. Failures of one group do not stop the others.
+    fn gc(&self, is_alive: &dyn Fn(Owner) -> bool) -> Result<GcReport, CgroupError>;
 
     /// Guarantees this host cannot enforce, worded for a one-time warning.
     fn missing_guarantees(&self) -> Vec<String>;
@@ -165,16 +165,22 @@ pub fn run_group_name(prefix: &str, pid: u32, run: &str) -> String {
     format!("{prefix}-{}-{run}", owner.token())
 }
 
-/// An `is_alive` for [`CgroupDriver::gc`]: whether `<proc_root>/<pid>` exists.
+/// Whether `<proc_root>/<pid>` exists.
 pub fn pid_alive_in(proc_root: &Path) -> impl Fn(u32) -> bool + '_ {
     move |pid| proc_root.join(pid.to_string()).exists()
+}
+
+/// The `is_alive` of [`CgroupDriver::gc`] on a real host: [`Owner::may_be_alive`], with pids of
+/// our own PID namespace looked up under `proc_root`.
+pub fn owner_alive(proc_root: &Path) -> impl Fn(Owner) -> bool + '_ {
+    move |owner| owner.may_be_alive(&pid_alive_in(proc_root))
 }
 
 /// Shared gc loop: `reclaim(name)` kills and removes one stale group, returning pids killed.
 fn gc_children(
     prefix: &str,
     names: Vec<String>,
-    is_alive: &dyn Fn(u32) -> bool,
+    is_alive: &dyn Fn(Owner) -> bool,
     reclaim: &dyn Fn(&str) -> Result<usize, CgroupError>,
 ) -> GcReport {
     let mut report = GcReport::default();
@@ -182,7 +188,7 @@ fn gc_children(
         let Some(owner) = Owner::from_group_name(prefix, &name) else {
             continue;
         };
-        if owner.may_be_alive(is_alive) {
+        if is_alive(owner) {
             continue;
         }
         let pid = owner.token();
@@ -260,7 +266,7 @@ mod tests {
         let names = ["psy-1-a", "psy-2-b", "other", "psy-3-c"]
             .map(String::from)
             .to_vec();
-        let report = gc_children("psy", names, &|pid| pid == 2, &|name| {
+        let report = gc_children("psy", names, &|o| o.pid == 2, &|name| {
             if name == "psy-3-c" {
                 Err(CgroupError::InvalidName {
                     name: name.into(),

@@ -1,4 +1,5 @@
-//! Expected durations for the scheduler's longest-first order, from recent history.
+//! Expected durations for the scheduler's longest-first order and `--shard`, from recent
+//! history, and for tests without history from durations imported with `psy import`.
 
 use super::SqliteStore;
 use crate::{StoreError, HISTORY_WINDOW};
@@ -49,10 +50,59 @@ impl SqliteStore {
                 Ok(())
             })
             .map_err(|e| self.query_error("computing expected test durations".to_string(), e))?;
-        Ok(windows
-            .into_iter()
-            .map(|(id, mut window)| (TestId(id), median(&mut window)))
-            .collect())
+        let mut expected = self.imported_durations()?;
+        expected.extend(
+            windows
+                .into_iter()
+                .map(|(id, mut window)| (TestId(id), median(&mut window))),
+        );
+        Ok(expected)
+    }
+
+    fn imported_durations(&self) -> Result<HashMap<TestId, Duration>, StoreError> {
+        let mut imported = HashMap::new();
+        self.conn
+            .prepare_cached("SELECT test_id, duration_us FROM imported_durations")
+            .and_then(|mut stmt| {
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    let us = row.get::<_, i64>(1)?.max(0) as u64;
+                    imported.insert(TestId(row.get(0)?), Duration::from_micros(us));
+                }
+                Ok(())
+            })
+            .map_err(|e| self.query_error("reading imported test durations".to_string(), e))?;
+        Ok(imported)
+    }
+
+    /// Replaces the imported duration of each id in `durations`, in one transaction.
+    pub(super) fn upsert_imported(
+        &mut self,
+        durations: &HashMap<TestId, Duration>,
+    ) -> Result<usize, StoreError> {
+        let database = self.database.clone();
+        let err = |source: rusqlite::Error| StoreError::Query {
+            database: database.clone(),
+            op: format!("importing {} test durations", durations.len()),
+            source: source.into(),
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO imported_durations (test_id, duration_us) VALUES (?1, ?2)
+                     ON CONFLICT (test_id) DO UPDATE SET duration_us = excluded.duration_us",
+                )
+                .map_err(err)?;
+            for (id, d) in durations {
+                let us = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+                insert
+                    .execute(rusqlite::params![id.as_str(), us])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(durations.len())
     }
 }
 
@@ -143,6 +193,23 @@ mod tests {
         record_series(&mut s, "broken", &[(Error, 1), (Timeout, 9_000)]);
         assert_eq!(expected(&s, "t"), Some(Duration::from_millis(20)));
         assert_eq!(expected(&s, "broken"), None);
+    }
+
+    #[test]
+    fn imported_durations_fill_the_gaps_and_history_wins() {
+        let (_dir, mut s) = store();
+        record_series(&mut s, "local", &[(Pass, 10)]);
+        let imported = [("local", 99), ("remote", 40)]
+            .iter()
+            .map(|&(id, ms)| (TestId(id.into()), Duration::from_millis(ms)))
+            .collect();
+        assert_eq!(s.import_durations(&imported).unwrap(), 2);
+        assert_eq!(expected(&s, "local"), Some(Duration::from_millis(10)));
+        assert_eq!(expected(&s, "remote"), Some(Duration::from_millis(40)));
+        // A second import replaces the first one's value.
+        let again = [(TestId("remote".into()), Duration::from_micros(1_500))].into();
+        s.import_durations(&again).unwrap();
+        assert_eq!(expected(&s, "remote"), Some(Duration::from_micros(1_500)));
     }
 
     #[test]

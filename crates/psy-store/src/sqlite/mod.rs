@@ -152,6 +152,17 @@ impl Store for SqliteStore {
         self.median_durations()
     }
 
+    fn import_durations(
+        &mut self,
+        durations: &HashMap<TestId, Duration>,
+    ) -> Result<usize, StoreError> {
+        self.upsert_imported(durations)
+    }
+
+    fn test_ids(&self, prefix: &str, limit: usize) -> Result<Vec<TestId>, StoreError> {
+        self.select_test_ids(prefix, limit)
+    }
+
     fn abort_unfinished_runs(&mut self) -> Result<usize, StoreError> {
         self.abort_running()
     }

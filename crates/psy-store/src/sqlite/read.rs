@@ -104,4 +104,21 @@ impl SqliteStore {
             },
         )
     }
+
+    /// Walks the history index from `prefix`: every id that starts with it sorts between
+    /// `prefix` and `prefix` followed by the highest code point.
+    pub(super) fn select_test_ids(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<TestId>, StoreError> {
+        let end = format!("{prefix}\u{10FFFF}");
+        self.select(
+            || format!("looking up tests starting with {prefix:?}"),
+            "SELECT DISTINCT test_id FROM attempts WHERE test_id >= ?1 AND test_id < ?2
+             ORDER BY test_id LIMIT ?3",
+            params![prefix, end, int(limit as u64)],
+            |row| Ok(Ok(TestId(row.get(0)?))),
+        )
+    }
 }

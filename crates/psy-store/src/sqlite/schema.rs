@@ -7,7 +7,7 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Every migration, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Version 1: runs, per-test verdicts and attempts.
 ///
@@ -80,6 +80,14 @@ const V3: &str = "ALTER TABLE runs ADD COLUMN note TEXT;";
 
 /// Version 4: tests their own runner did not run (`#[ignore]`, `pytest.skip`).
 const V4: &str = "ALTER TABLE runs ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;";
+/// Version 5: durations imported from another machine (`psy import`), used for tests this
+/// store has no pass/fail attempts of.
+const V5: &str = "
+CREATE TABLE imported_durations (
+    test_id     TEXT PRIMARY KEY NOT NULL,
+    duration_us INTEGER NOT NULL
+) WITHOUT ROWID;
+";
 
 /// Brings the database up to `migrations.len()`, each step in its own transaction.
 ///
@@ -245,13 +253,14 @@ mod tests {
                  ALTER TABLE attempts DROP COLUMN net_received_bytes;
                  ALTER TABLE runs DROP COLUMN note;
                  ALTER TABLE runs DROP COLUMN skipped;
+                 DROP TABLE imported_durations;
                  PRAGMA user_version = 1;",
             )
             .unwrap();
         drop(store);
 
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(user_version(&store.conn).unwrap(), 4);
+        assert_eq!(user_version(&store.conn).unwrap(), MIGRATIONS.len() as u32);
         assert_eq!(store.attempts(&run.run_id).unwrap(), vec![old]);
         assert_eq!(store.runs(10).unwrap(), vec![run]);
     }

@@ -32,8 +32,11 @@ pub(crate) struct IsolationArgs {
 /// A victim the user can select.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum VictimKind {
+    /// A CPU-bound loop beside CPU hogs (exclusive core).
     Cpu,
+    /// Disk reads and writes beside a disk hog (IO throttle).
     Disk,
+    /// Round trips to a server beside a bulk sender on the same link (network shaping).
     Net,
 }
 

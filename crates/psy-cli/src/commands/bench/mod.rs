@@ -7,9 +7,11 @@ mod isolation_net;
 mod makespan;
 mod makespan_suite;
 mod naive;
+mod shard;
 mod spawn;
 mod stats;
 mod throughput;
+mod xxh64;
 
 use clap::Subcommand;
 use std::process::ExitCode;
@@ -26,6 +28,9 @@ pub(crate) enum BenchCommand {
     /// Victim durations alone, beside bare host-process hogs, and beside the same hogs run by
     /// `psy run` with guarantees (exclusive core, disk IO throttle).
     Isolation(isolation::IsolationArgs),
+    /// Slowest / fastest shard of `psy run --shard K/N` on a skewed suite with known durations,
+    /// beside nextest's count, slice and hash partitions of the same suite.
+    Shard(shard::ShardArgs),
 }
 
 pub(crate) fn bench(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -34,5 +39,6 @@ pub(crate) fn bench(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Throughput(args) => throughput::run(args),
         BenchCommand::Makespan(args) => makespan::run(args),
         BenchCommand::Isolation(args) => isolation::run(args),
+        BenchCommand::Shard(args) => shard::run(args),
     }
 }

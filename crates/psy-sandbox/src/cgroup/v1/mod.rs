@@ -208,7 +208,7 @@ impl CgroupDriver for V1Driver {
         Box::new(self.group(name)).remove()
     }
 
-    fn gc(&self, is_alive: &dyn Fn(u32) -> bool) -> Result<GcReport, CgroupError> {
+    fn gc(&self, is_alive: &dyn Fn(super::Owner) -> bool) -> Result<GcReport, CgroupError> {
         let mut names = Vec::new();
         for base in &self.bases {
             names.extend(files::child_dirs(&base.dir)?);

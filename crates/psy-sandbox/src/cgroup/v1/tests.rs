@@ -369,7 +369,7 @@ fn gc_removes_only_stale_groups_of_our_prefix() {
             fs::create_dir_all(hier.mount.join("psyduck").join(rel)).unwrap();
         }
     }
-    let report = driver.gc(&|pid| pid == 11).unwrap();
+    let report = driver.gc(&|o| o.pid == 11).unwrap();
     assert_eq!(report.removed, vec!["psy-10-a"]);
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     for hier in &h {

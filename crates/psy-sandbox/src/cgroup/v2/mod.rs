@@ -94,7 +94,7 @@ impl CgroupDriver for V2Driver {
         Box::new(V2Group::new(&self.base, name, &self.enabled)).remove()
     }
 
-    fn gc(&self, is_alive: &dyn Fn(u32) -> bool) -> Result<GcReport, CgroupError> {
+    fn gc(&self, is_alive: &dyn Fn(super::Owner) -> bool) -> Result<GcReport, CgroupError> {
         let names = files::child_dirs(&self.base)?;
         Ok(gc_children(&self.prefix, names, is_alive, &|name| {
             let group = V2Group::new(&self.base, name, &self.enabled);

@@ -238,7 +238,7 @@ fn gc_removes_only_stale_groups_of_our_prefix() {
     for rel in ["psy-10-a/0", "psy-11-b/0", "psyx-10-c", SUPERVISOR_LEAF] {
         fs::create_dir_all(base.join(rel)).unwrap();
     }
-    let report = driver.gc(&|pid| pid == 11).unwrap();
+    let report = driver.gc(&|o| o.pid == 11).unwrap();
     assert_eq!(report.removed, vec!["psy-10-a"]);
     assert!(!base.join("psy-10-a").exists());
     for kept in ["psy-11-b/0", "psyx-10-c", SUPERVISOR_LEAF] {

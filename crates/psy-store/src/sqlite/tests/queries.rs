@@ -1,7 +1,7 @@
 //! Round trips through the trait: recording a run, listing runs, looking one up by prefix,
 //! one test's history, and aborting runs left running.
 
-use super::{attempt, run, store};
+use super::{attempt, record_series, run, store};
 use crate::{RunState, Store, StoreError};
 use psy_model::events::RunSummary;
 use psy_model::AttemptStatus::{Error, Fail, Pass, Timeout};
@@ -322,4 +322,33 @@ fn full_disks_are_told_apart() {
     let busy =
         rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None);
     assert!(!query(busy.into()).is_disk_full());
+}
+
+#[test]
+fn test_ids_by_prefix_are_sorted_distinct_and_bounded() {
+    let (_dir, mut s) = store();
+    // The last id holds a code point just below the range's end (U+10FFFF).
+    for test in [
+        "flaky@release",
+        "flaky@debug",
+        "flat",
+        "other",
+        "fl\u{10FFFE}x",
+    ] {
+        record_series(&mut s, test, &[(Pass, 1), (Fail, 2)]);
+    }
+    let ids = |prefix: &str, limit: usize| -> Vec<String> {
+        s.test_ids(prefix, limit)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.0)
+            .collect()
+    };
+    assert_eq!(
+        ids("fl", 10),
+        ["flaky@debug", "flaky@release", "flat", "fl\u{10FFFE}x"]
+    );
+    assert_eq!(ids("flaky", 1), ["flaky@debug"]);
+    assert_eq!(ids("", 10).len(), 5);
+    assert!(ids("zzz", 10).is_empty());
 }
