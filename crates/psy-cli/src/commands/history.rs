@@ -21,7 +21,12 @@ const SHOWN_CANDIDATES: usize = 10;
 pub(crate) fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let manifest = load_manifest(&args.manifest)?;
     let store = open_store(&StateDir::new(&manifest.dir))?;
-    let ids = resolve(&args.test, store.test_ids(&args.test, MAX_CANDIDATES)?)?;
+    let mut candidates = store.test_ids(&args.test, MAX_CANDIDATES)?;
+    if candidates.is_empty() {
+        // No id starts with it: the ids containing it, as `psy run`'s filters match.
+        candidates = super::test_lookup::ids_containing(&store, &args.test)?;
+    }
+    let ids = resolve(&args.test, candidates)?;
     let mut rows: Vec<(RunId, AttemptResult)> = Vec::new();
     for id in &ids {
         rows.extend(store.history(id, args.limit)?);
@@ -72,7 +77,7 @@ fn resolve(query: &str, candidates: Vec<TestId>) -> anyhow::Result<Vec<TestId>> 
     let names: BTreeSet<&str> = candidates.iter().map(|id| name(id.as_str())).collect();
     match names.len() {
         0 => Err(usage(format!(
-            "no attempts of test {query:?} recorded (give an id `name@variant`, a name, or a unique prefix)"
+            "no attempts of test {query:?} recorded (give an id `name@variant`, a name, or a unique prefix or part of one)"
         ))),
         1 => Ok(candidates),
         n => {
@@ -83,7 +88,7 @@ fn resolve(query: &str, candidates: Vec<TestId>) -> anyhow::Result<Vec<TestId>> 
                 String::new()
             };
             Err(usage(format!(
-                "test prefix {query:?} is ambiguous: {}{more}; give more of the name",
+                "{query:?} matches several tests: {}{more}; give more of the name",
                 shown.join(", ")
             )))
         }
@@ -118,7 +123,10 @@ mod tests {
     #[test]
     fn ambiguous_prefix_lists_the_names_and_unknown_says_so() {
         let err = resolved("fl", &["flaky@debug", "flaky@release", "flat@debug"]).unwrap_err();
-        assert!(err.contains("\"fl\" is ambiguous: flaky, flat;"), "{err}");
+        assert!(
+            err.contains("\"fl\" matches several tests: flaky, flat;"),
+            "{err}"
+        );
         let err = resolved("nope", &[]).unwrap_err();
         assert!(err.contains("no attempts of test \"nope\""), "{err}");
     }

@@ -45,13 +45,32 @@ pub(crate) fn find_run_or_hint_test(store: &SqliteStore, id: &str) -> anyhow::Re
     )))
 }
 
-/// The attempts of `test` in `run` (default: the latest run that ran it), in order.
+/// Most recorded ids searched for a substring.
+const SUBSTRING_SCAN: usize = 100_000;
+
+/// Recorded test ids containing `part` (as `psy run`'s filters match), for a query that is no
+/// id's prefix: `psy history panics` finds `crate it::panics_with_a_message`.
+pub(crate) fn ids_containing(store: &SqliteStore, part: &str) -> anyhow::Result<Vec<TestId>> {
+    Ok(store
+        .test_ids("", SUBSTRING_SCAN)?
+        .into_iter()
+        .filter(|id| id.as_str().contains(part))
+        .collect())
+}
+
+/// The attempts of `test` in `run` (default: the latest run that ran it), in order. A `test`
+/// that is no recorded id but part of exactly one stands for that one.
 pub(crate) fn find_attempts(
     store: &SqliteStore,
     test: &str,
     run: Option<&str>,
 ) -> anyhow::Result<(RunId, Vec<AttemptResult>)> {
-    let id = TestId(test.to_string());
+    let mut id = TestId(test.to_string());
+    if store.history(&id, 1)?.is_empty() {
+        if let [only] = ids_containing(store, test)?.as_slice() {
+            id = only.clone();
+        }
+    }
     let run_id = match run {
         Some(run) => find_run(store, run)?.run_id,
         None => match store.history(&id, 1)?.into_iter().next() {

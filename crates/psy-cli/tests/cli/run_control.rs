@@ -251,7 +251,8 @@ name = "release"
 "#,
     );
     p.run_json(&[]).0.code(0);
-    for query in ["flaky", "flak"] {
+    // The name, a prefix, and a part of it (as `psy run`'s filters match).
+    for query in ["flaky", "flak", "laky"] {
         let out = p.psy(&["history", query]);
         out.code(0);
         let tests: Vec<&str> = out
@@ -269,10 +270,13 @@ name = "release"
     let out = p.psy(&["history", "flaky@release"]);
     out.code(0);
     assert_eq!(out.stdout.lines().count(), 2, "{out}");
+    let out = p.psy(&["log", "laky@rel", "--stdout"]);
+    out.code(0);
     let out = p.psy(&["history", "fl"]);
     out.code(2);
     assert!(
-        out.stderr.contains("\"fl\" is ambiguous: flaky, flat"),
+        out.stderr
+            .contains("\"fl\" matches several tests: flaky, flat"),
         "{out}"
     );
 }
