@@ -12,7 +12,9 @@ pub(crate) fn median(window: &mut [u64]) -> Option<Duration> {
     window.sort_unstable();
     let n = window.len();
     let (lo, hi) = (*window.get(n.checked_sub(1)? / 2)?, window[n / 2]);
-    Some(Duration::from_micros(lo.saturating_add(hi).saturating_mul(500)))
+    Some(Duration::from_micros(
+        lo.saturating_add(hi).saturating_mul(500),
+    ))
 }
 
 /// Expected durations: each id's median over its recent pass/fail window, and for ids

@@ -59,9 +59,7 @@ impl MemoryStore {
     /// Attempts, newest first: by start time, later-recorded first among equal starts.
     fn newest_first(&self) -> impl Iterator<Item = &(RunId, AttemptResult)> {
         let mut all: Vec<_> = self.attempts.iter().enumerate().collect();
-        all.sort_by(|(i, (_, a)), (j, (_, b))| {
-            (b.started_at_ms, j).cmp(&(a.started_at_ms, i))
-        });
+        all.sort_by(|(i, (_, a)), (j, (_, b))| (b.started_at_ms, j).cmp(&(a.started_at_ms, i)));
         all.into_iter().map(|(_, entry)| entry)
     }
 }
@@ -69,7 +67,10 @@ impl MemoryStore {
 impl Store for MemoryStore {
     fn begin_run(&mut self, run: &RunRecord) -> Result<(), StoreError> {
         if self.runs.contains_key(run.run_id.as_str()) {
-            return Err(Self::refuse(ops::begin_run(&run.run_id), Refused::DuplicateRun));
+            return Err(Self::refuse(
+                ops::begin_run(&run.run_id),
+                Refused::DuplicateRun,
+            ));
         }
         self.runs.insert(run.run_id.0.clone(), run.clone());
         Ok(())
@@ -185,7 +186,9 @@ impl Store for MemoryStore {
                 continue;
             }
             let verdicts = self.tests.get(run.run_id.as_str());
-            let statuses = verdicts.into_iter().flat_map(|v| v.values().map(|t| t.status));
+            let statuses = verdicts
+                .into_iter()
+                .flat_map(|v| v.values().map(|t| t.status));
             let last_end = self
                 .attempts
                 .iter()
@@ -204,9 +207,7 @@ impl Store for MemoryStore {
 
     fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let mut runs: Vec<&RunRecord> = self.runs.values().collect();
-        runs.sort_by(|a, b| {
-            (b.started_at_ms, &b.run_id.0).cmp(&(a.started_at_ms, &a.run_id.0))
-        });
+        runs.sort_by(|a, b| (b.started_at_ms, &b.run_id.0).cmp(&(a.started_at_ms, &a.run_id.0)));
         Ok(runs.into_iter().take(limit).cloned().collect())
     }
 

@@ -45,8 +45,13 @@ pub(crate) fn a_recorded_run_reads_back_as_written(s: &mut dyn Store) {
     for a in &attempts {
         s.record_attempt(&r, a).unwrap();
     }
-    s.record_test(&r, &verdict("b@debug", TestStatus::Flaky, 2), "b", Some("debug"))
-        .unwrap();
+    s.record_test(
+        &r,
+        &verdict("b@debug", TestStatus::Flaky, 2),
+        "b",
+        Some("debug"),
+    )
+    .unwrap();
     s.record_test(&r, &verdict("a", TestStatus::Fail, 1), "a", None)
         .unwrap();
     s.record_test(&r, &verdict("c", TestStatus::Skipped, 1), "c", None)
@@ -71,7 +76,11 @@ pub(crate) fn a_recorded_run_reads_back_as_written(s: &mut dyn Store) {
     // Ordered by test id, then attempt number.
     assert_eq!(
         s.attempts(&r).unwrap(),
-        vec![attempts[2].clone(), attempts[1].clone(), attempts[0].clone()]
+        vec![
+            attempts[2].clone(),
+            attempts[1].clone(),
+            attempts[0].clone()
+        ]
     );
     assert_eq!(
         s.test_results(&r).unwrap(),
@@ -148,7 +157,8 @@ pub(crate) fn every_status_round_trips(s: &mut dyn Store) {
         skipped: 8,
         duration_ms: u64::from(u32::MAX) * 10,
     };
-    s.finish_run(&r, &summary, 9, RunState::Interrupted).unwrap();
+    s.finish_run(&r, &summary, 9, RunState::Interrupted)
+        .unwrap();
     let got = s.run("r").unwrap().unwrap();
     assert_eq!((got.state, got.summary), (RunState::Interrupted, summary));
 }
@@ -177,7 +187,10 @@ pub(crate) fn runs_are_found_by_unique_prefix(s: &mut dyn Store) {
     }
     let found = |s: &dyn Store, p: &str| s.run(p).unwrap().map(|r| r.run_id.0);
     assert_eq!(found(s, "20261127").as_deref(), Some("20261127-0900-cccc"));
-    assert_eq!(found(s, "20261126-0634-aab").as_deref(), Some("20261126-0634-aabb"));
+    assert_eq!(
+        found(s, "20261126-0634-aab").as_deref(),
+        Some("20261126-0634-aabb")
+    );
     assert_eq!(
         found(s, "x").as_deref(),
         Some("x"),
@@ -291,7 +304,10 @@ pub(crate) fn unfinished_runs_are_aborted_with_what_was_recorded(s: &mut dyn Sto
         (RunState::Aborted, Some(20_000), 3)
     );
     let done_now = s.run("done").unwrap().unwrap();
-    assert_eq!((done_now.state, done_now.summary), (RunState::Finished, done));
+    assert_eq!(
+        (done_now.state, done_now.summary),
+        (RunState::Finished, done)
+    );
 }
 
 pub(crate) fn a_note_says_why_a_run_ended(s: &mut dyn Store) {
@@ -304,10 +320,16 @@ pub(crate) fn a_note_says_why_a_run_ended(s: &mut dyn Store) {
     let got = s.run("r1").unwrap().unwrap();
     assert_eq!(
         (got.state, got.note.as_deref()),
-        (RunState::Interrupted, Some("the disk holding .psyduck is full"))
+        (
+            RunState::Interrupted,
+            Some("the disk holding .psyduck is full")
+        )
     );
     s.note_run(&r, "second thoughts").unwrap();
-    assert_eq!(s.latest_run().unwrap().unwrap().note.as_deref(), Some("second thoughts"));
+    assert_eq!(
+        s.latest_run().unwrap().unwrap().note.as_deref(),
+        Some("second thoughts")
+    );
 }
 
 /// Duplicates and writes into unknown runs fail as [`StoreError::Query`] naming the operation;
@@ -346,10 +368,19 @@ pub(crate) fn constraints_refuse_duplicates_and_unknown_runs(s: &mut dyn Store) 
     let unknown = s
         .finish_run(&id("nope"), &RunSummary::default(), 5, RunState::Finished)
         .unwrap_err();
-    assert!(matches!(unknown, StoreError::UnknownRun { .. }), "{unknown:?}");
-    assert!(unknown.to_string().contains("finishing run nope"), "{unknown}");
+    assert!(
+        matches!(unknown, StoreError::UnknownRun { .. }),
+        "{unknown:?}"
+    );
+    assert!(
+        unknown.to_string().contains("finishing run nope"),
+        "{unknown}"
+    );
     let unknown = s.note_run(&id("nope"), "x").unwrap_err();
-    assert!(matches!(unknown, StoreError::UnknownRun { .. }), "{unknown:?}");
+    assert!(
+        matches!(unknown, StoreError::UnknownRun { .. }),
+        "{unknown:?}"
+    );
 
     // What was refused left no trace.
     assert_eq!(s.attempts(&id("r")).unwrap(), vec![a]);
@@ -361,12 +392,24 @@ pub(crate) fn constraints_refuse_duplicates_and_unknown_runs(s: &mut dyn Store) 
 pub(crate) fn test_ids_by_prefix_are_sorted_distinct_and_bounded(s: &mut dyn Store) {
     // The last id holds a code point just below the range's end (U+10FFFF); "Flat" sorts
     // before every lower-case id byte-wise, whatever the locale.
-    for test in ["flaky@release", "flaky@debug", "flat", "other", "Flat", "fl\u{10FFFE}x"] {
+    for test in [
+        "flaky@release",
+        "flaky@debug",
+        "flat",
+        "other",
+        "Flat",
+        "fl\u{10FFFE}x",
+    ] {
         record_series(s, test, &[(Pass, 1), (Fail, 2)]);
     }
     // A verdict without attempts does not make an id known.
-    s.record_test(&id("other-run-000"), &verdict("fly", TestStatus::Pass, 1), "fly", None)
-        .unwrap();
+    s.record_test(
+        &id("other-run-000"),
+        &verdict("fly", TestStatus::Pass, 1),
+        "fly",
+        None,
+    )
+    .unwrap();
     let ids = |s: &dyn Store, prefix: &str, limit: usize| -> Vec<String> {
         s.test_ids(prefix, limit)
             .unwrap()

@@ -4,9 +4,9 @@
 use super::convert::{
     attempt_from_row, int, run_from_row, test_from_row, ATTEMPT_COLUMNS, RUN_COLUMNS,
 };
+use super::SqliteStore;
 use crate::columns::Decoded;
 use crate::ops;
-use super::SqliteStore;
 use crate::{RunRecord, StoreError};
 use psy_model::{AttemptResult, RunId, TestId, TestResult};
 use rusqlite::{params, Params, Row};

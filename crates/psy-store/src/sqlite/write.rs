@@ -2,9 +2,9 @@
 //! cached prepared statement (record_attempt runs once per attempt of every test).
 
 use super::convert::{int, opt_int, PathSql};
+use super::SqliteStore;
 use crate::columns::{parse, Invalid};
 use crate::{expected, ops};
-use super::SqliteStore;
 use crate::{RunRecord, RunState, StoreError};
 use psy_model::events::RunSummary;
 use psy_model::{AttemptResult, RunId, TestResult, TestStatus};

@@ -79,4 +79,3 @@ fn full_disks_are_told_apart() {
         rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None);
     assert!(!query(busy.into()).is_disk_full());
 }
-
