@@ -8,12 +8,18 @@ pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl StoreError {
     /// Whether it failed because the disk holding the database is full (SQLite's "database or
-    /// disk is full", or ENOSPC / EDQUOT from the system).
+    /// disk is full", PostgreSQL's `disk_full`, or ENOSPC / EDQUOT from the system).
     pub fn is_disk_full(&self) -> bool {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(err) = cause {
             if let Some(e) = err.downcast_ref::<rusqlite::Error>() {
                 if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+                    return true;
+                }
+            }
+            #[cfg(feature = "postgres")]
+            if let Some(e) = err.downcast_ref::<postgres::Error>() {
+                if e.code() == Some(&postgres::error::SqlState::DISK_FULL) {
                     return true;
                 }
             }

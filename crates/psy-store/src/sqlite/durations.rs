@@ -2,7 +2,7 @@
 //! history, and for tests without history from durations imported with `psy import`.
 
 use super::SqliteStore;
-use crate::{StoreError, HISTORY_WINDOW};
+use crate::{expected, ops, StoreError, HISTORY_WINDOW};
 use psy_model::TestId;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -49,14 +49,11 @@ impl SqliteStore {
                 }
                 Ok(())
             })
-            .map_err(|e| self.query_error("computing expected test durations".to_string(), e))?;
-        let mut expected = self.imported_durations()?;
-        expected.extend(
-            windows
-                .into_iter()
-                .map(|(id, mut window)| (TestId(id), median(&mut window))),
-        );
-        Ok(expected)
+            .map_err(|e| self.query_error(ops::EXPECTED_DURATIONS.to_string(), e))?;
+        Ok(expected::expected_durations(
+            self.imported_durations()?,
+            windows,
+        ))
     }
 
     fn imported_durations(&self) -> Result<HashMap<TestId, Duration>, StoreError> {
@@ -71,7 +68,7 @@ impl SqliteStore {
                 }
                 Ok(())
             })
-            .map_err(|e| self.query_error("reading imported test durations".to_string(), e))?;
+            .map_err(|e| self.query_error(ops::IMPORTED_DURATIONS.to_string(), e))?;
         Ok(imported)
     }
 
@@ -83,7 +80,7 @@ impl SqliteStore {
         let database = self.database.clone();
         let err = |source: rusqlite::Error| StoreError::Query {
             database: database.clone(),
-            op: format!("importing {} test durations", durations.len()),
+            op: ops::import_durations(durations.len()),
             source: source.into(),
         };
         let tx = self.conn.transaction().map_err(err)?;
@@ -106,111 +103,12 @@ impl SqliteStore {
     }
 }
 
-/// The middle value, or the mean of the two middle values (to the microsecond) for an even
-/// count. `window` is never empty: ids without durations have no row.
-fn median(window: &mut [u64]) -> Duration {
-    window.sort_unstable();
-    let n = window.len();
-    let (lo, hi) = (window[(n - 1) / 2], window[n / 2]);
-    Duration::from_micros(lo.saturating_add(hi).saturating_mul(500))
-}
-
 #[cfg(test)]
 mod tests {
-    use crate::sqlite::tests::{attempt, record_series, run, store};
+    use crate::sqlite::tests::{run, store};
     use crate::Store;
-    use psy_model::AttemptStatus::{Error, Fail, Oom, Pass, Timeout};
-    use psy_model::{RunId, TestId};
+    use psy_model::TestId;
     use std::time::{Duration, Instant};
-
-    fn expected(store: &impl Store, test: &str) -> Option<Duration> {
-        store
-            .expected_durations()
-            .unwrap()
-            .get(&TestId(test.into()))
-            .copied()
-    }
-
-    #[test]
-    fn median_of_odd_and_even_counts() {
-        let (_dir, mut s) = store();
-        record_series(&mut s, "odd", &[(Pass, 30), (Fail, 10), (Pass, 20)]);
-        record_series(
-            &mut s,
-            "even",
-            &[(Pass, 10), (Pass, 40), (Fail, 20), (Pass, 30)],
-        );
-        record_series(&mut s, "half", &[(Pass, 10), (Pass, 11)]);
-        record_series(&mut s, "one", &[(Pass, 7)]);
-        assert_eq!(expected(&s, "odd"), Some(Duration::from_millis(20)));
-        assert_eq!(expected(&s, "even"), Some(Duration::from_millis(25)));
-        assert_eq!(expected(&s, "half"), Some(Duration::from_micros(10_500)));
-        assert_eq!(expected(&s, "one"), Some(Duration::from_millis(7)));
-        assert_eq!(expected(&s, "never-seen"), None);
-        assert_eq!(s.expected_durations().unwrap().len(), 4);
-    }
-
-    #[test]
-    fn only_the_last_twenty_by_start_time_count() {
-        let (_dir, mut s) = store();
-        s.begin_run(&run("r", 0)).unwrap();
-        let r = RunId("r".into());
-        // Twenty recent 10 ms attempts recorded first, fifteen old 1 ms ones after them: the
-        // window follows start times, not insertion order (by insertion the median is 1 ms).
-        for i in 0..20 {
-            s.record_attempt(&r, &attempt("t", i + 16, Pass, 10_000 + u64::from(i), 10))
-                .unwrap();
-        }
-        for i in 0..15 {
-            s.record_attempt(&r, &attempt("t", i + 1, Pass, u64::from(i), 1))
-                .unwrap();
-        }
-        assert_eq!(expected(&s, "t"), Some(Duration::from_millis(10)));
-        // Eleven newer 1 s attempts leave 9 x 10 ms + 11 x 1 s in the window; over the whole
-        // history (15 x 1 ms, 20 x 10 ms, 11 x 1 s) the median would still be 10 ms.
-        for i in 0..11 {
-            s.record_attempt(
-                &r,
-                &attempt("t", 100 + i, Fail, 20_000 + u64::from(i), 1_000),
-            )
-            .unwrap();
-        }
-        assert_eq!(expected(&s, "t"), Some(Duration::from_millis(1_000)));
-    }
-
-    #[test]
-    fn errors_timeouts_and_oom_are_ignored() {
-        let (_dir, mut s) = store();
-        let mut series = vec![(Pass, 10), (Fail, 30)];
-        // Later non-pass/fail attempts neither count nor push the good ones out of the window.
-        series.extend(
-            [(Error, 1), (Timeout, 5_000), (Oom, 7_000)]
-                .iter()
-                .cycle()
-                .take(30),
-        );
-        record_series(&mut s, "t", &series);
-        record_series(&mut s, "broken", &[(Error, 1), (Timeout, 9_000)]);
-        assert_eq!(expected(&s, "t"), Some(Duration::from_millis(20)));
-        assert_eq!(expected(&s, "broken"), None);
-    }
-
-    #[test]
-    fn imported_durations_fill_the_gaps_and_history_wins() {
-        let (_dir, mut s) = store();
-        record_series(&mut s, "local", &[(Pass, 10)]);
-        let imported = [("local", 99), ("remote", 40)]
-            .iter()
-            .map(|&(id, ms)| (TestId(id.into()), Duration::from_millis(ms)))
-            .collect();
-        assert_eq!(s.import_durations(&imported).unwrap(), 2);
-        assert_eq!(expected(&s, "local"), Some(Duration::from_millis(10)));
-        assert_eq!(expected(&s, "remote"), Some(Duration::from_millis(40)));
-        // A second import replaces the first one's value.
-        let again = [(TestId("remote".into()), Duration::from_micros(1_500))].into();
-        s.import_durations(&again).unwrap();
-        assert_eq!(expected(&s, "remote"), Some(Duration::from_micros(1_500)));
-    }
 
     #[test]
     fn ten_thousand_ids_in_one_query() {

@@ -88,7 +88,7 @@ impl SqliteStore {
         }
     }
 
-    fn invalid(&self, op: String, bad: convert::Invalid) -> StoreError {
+    fn invalid(&self, op: String, bad: crate::columns::Invalid) -> StoreError {
         StoreError::InvalidValue {
             database: self.database.clone(),
             op,

@@ -2,9 +2,11 @@
 //! history of one test across runs.
 
 use super::convert::{
-    attempt_from_row, int, run_from_row, test_from_row, Decoded, ATTEMPT_COLUMNS, RUN_COLUMNS,
+    attempt_from_row, int, run_from_row, test_from_row, ATTEMPT_COLUMNS, RUN_COLUMNS,
 };
 use super::SqliteStore;
+use crate::columns::Decoded;
+use crate::ops;
 use crate::{RunRecord, StoreError};
 use psy_model::{AttemptResult, RunId, TestId, TestResult};
 use rusqlite::{params, Params, Row};
@@ -30,7 +32,7 @@ impl SqliteStore {
 
     pub(super) fn select_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         self.select(
-            || "listing runs".to_string(),
+            || ops::LIST_RUNS.to_string(),
             &format!(
                 "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at_ms DESC, run_id DESC LIMIT ?1"
             ),
@@ -45,7 +47,7 @@ impl SqliteStore {
         if prefix.is_empty() {
             return Ok(None);
         }
-        let op = || format!("looking up run {prefix}");
+        let op = || ops::look_up_run(prefix);
         let mut found = self.select(
             op,
             &format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id >= ?1 ORDER BY run_id LIMIT 2"),
@@ -67,7 +69,7 @@ impl SqliteStore {
 
     pub(super) fn select_tests(&self, run_id: &RunId) -> Result<Vec<TestResult>, StoreError> {
         self.select(
-            || format!("reading the test results of run {run_id}"),
+            || ops::test_results(run_id),
             "SELECT test_id, status, attempts, duration_ms FROM tests WHERE run_id = ?1
              ORDER BY test_id",
             [run_id.as_str()],
@@ -77,7 +79,7 @@ impl SqliteStore {
 
     pub(super) fn select_attempts(&self, run_id: &RunId) -> Result<Vec<AttemptResult>, StoreError> {
         self.select(
-            || format!("reading the attempts of run {run_id}"),
+            || ops::attempts(run_id),
             &format!(
                 "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE run_id = ?1 ORDER BY test_id, attempt"
             ),
@@ -92,7 +94,7 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<(RunId, AttemptResult)>, StoreError> {
         self.select(
-            || format!("reading the history of test {test_id}"),
+            || ops::history(test_id),
             &format!(
                 "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE test_id = ?1
                  ORDER BY started_at_ms DESC, rowid DESC LIMIT ?2"
@@ -114,7 +116,7 @@ impl SqliteStore {
     ) -> Result<Vec<TestId>, StoreError> {
         let end = format!("{prefix}\u{10FFFF}");
         self.select(
-            || format!("looking up tests starting with {prefix:?}"),
+            || ops::test_ids(prefix),
             "SELECT DISTINCT test_id FROM attempts WHERE test_id >= ?1 AND test_id < ?2
              ORDER BY test_id LIMIT ?3",
             params![prefix, end, int(limit as u64)],

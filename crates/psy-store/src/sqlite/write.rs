@@ -1,8 +1,10 @@
 //! Writes: each is one statement in autocommit mode, i.e. one small transaction, through a
 //! cached prepared statement (record_attempt runs once per attempt of every test).
 
-use super::convert::{int, opt_int, parse, PathSql};
+use super::convert::{int, opt_int, PathSql};
 use super::SqliteStore;
+use crate::columns::{parse, Invalid};
+use crate::{expected, ops};
 use crate::{RunRecord, RunState, StoreError};
 use psy_model::events::RunSummary;
 use psy_model::{AttemptResult, RunId, TestResult, TestStatus};
@@ -40,7 +42,7 @@ impl SqliteStore {
                     int(s.skipped as u64),
                 ])
             })
-            .map_err(|e| self.query_error(format!("starting run {}", run.run_id), e))?;
+            .map_err(|e| self.query_error(ops::begin_run(&run.run_id), e))?;
         tracing::debug!(run_id = %run.run_id, "run recorded");
         Ok(())
     }
@@ -81,13 +83,7 @@ impl SqliteStore {
                     opt_int(a.net_received_bytes),
                 ])
             })
-            .map_err(|e| {
-                let op = format!(
-                    "recording attempt {} of test {} in run {}",
-                    a.attempt, a.test_id, run_id
-                );
-                self.query_error(op, e)
-            })?;
+            .map_err(|e| self.query_error(ops::record_attempt(run_id, a), e))?;
         Ok(())
     }
 
@@ -114,13 +110,7 @@ impl SqliteStore {
                     int(t.duration_ms),
                 ])
             })
-            .map_err(|e| {
-                let op = format!(
-                    "recording the result of test {} in run {}",
-                    t.test_id, run_id
-                );
-                self.query_error(op, e)
-            })?;
+            .map_err(|e| self.query_error(ops::record_test(run_id, t), e))?;
         Ok(())
     }
 
@@ -131,7 +121,7 @@ impl SqliteStore {
         finished_at_ms: u64,
         state: RunState,
     ) -> Result<(), StoreError> {
-        let op = || format!("finishing run {run_id}");
+        let op = || ops::finish_run(run_id);
         let changed = self
             .set_summary(run_id, state, summary, finished_at_ms)
             .map_err(|e| self.query_error(op(), e))?;
@@ -178,7 +168,7 @@ impl SqliteStore {
     }
 
     pub(super) fn update_note(&mut self, run_id: &RunId, note: &str) -> Result<(), StoreError> {
-        let op = || format!("noting why run {run_id} ended");
+        let op = || ops::note_run(run_id);
         let updated = self
             .conn
             .prepare_cached("UPDATE runs SET note = ?2 WHERE run_id = ?1")
@@ -194,11 +184,9 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Aborted runs get what can still be known: counts rebuilt from the recorded verdicts,
-    /// tests without a verdict as not run, and the end of their last recorded attempt as the
-    /// finish time (their start if none was recorded).
+    /// Aborted runs get what can still be known ([`expected::aborted_summary`]).
     pub(super) fn abort_running(&mut self) -> Result<usize, StoreError> {
-        let op = || "marking unfinished runs as aborted".to_string();
+        let op = || ops::ABORT_UNFINISHED.to_string();
         let aborted = self.abort_running_tx().map_err(|e| match e {
             AbortError::Sql(e) => self.query_error(op(), e),
             AbortError::Invalid(bad) => self.invalid(op(), bad),
@@ -220,32 +208,28 @@ impl SqliteStore {
             .collect::<rusqlite::Result<_>>()?;
         let mut aborted = Vec::with_capacity(running.len());
         for (run_id, started, total) in running {
-            let mut summary = RunSummary {
-                total: total.max(0) as usize,
-                ..RunSummary::default()
-            };
             let verdicts: Vec<(String, i64)> = tx
                 .prepare_cached(
                     "SELECT status, COUNT(*) FROM tests WHERE run_id = ?1 GROUP BY status",
                 )?
                 .query_map([&run_id], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
-            let mut recorded = 0;
+            let mut statuses = Vec::new();
             for (status, n) in verdicts {
                 let status: TestStatus = parse(status, "tests.status")?;
-                for _ in 0..n {
-                    summary.count(status);
-                }
-                recorded += n.max(0) as usize;
+                statuses.extend(std::iter::repeat_n(status, n.max(0) as usize));
             }
-            summary.not_run = summary.total.saturating_sub(recorded);
             let last_end: Option<i64> = tx
                 .prepare_cached(
                     "SELECT MAX(started_at_ms + duration_ms) FROM attempts WHERE run_id = ?1",
                 )?
                 .query_row([&run_id], |r| r.get(0))?;
-            let finished = last_end.unwrap_or(started).max(started);
-            summary.duration_ms = (finished - started) as u64;
+            let (finished, summary) = expected::aborted_summary(
+                started.max(0) as u64,
+                total.max(0) as usize,
+                statuses,
+                last_end.map(|e| e.max(0) as u64),
+            );
             let run_id = RunId(run_id);
             tx.prepare_cached(
                 "UPDATE runs SET state = 'aborted', finished_at_ms = ?2, passed = ?3, failed = ?4,
@@ -255,7 +239,7 @@ impl SqliteStore {
             )?
             .execute(params![
                 run_id.as_str(),
-                finished,
+                int(finished),
                 int(summary.passed as u64),
                 int(summary.failed as u64),
                 int(summary.flaky as u64),
@@ -275,7 +259,7 @@ impl SqliteStore {
 
 enum AbortError {
     Sql(rusqlite::Error),
-    Invalid(super::convert::Invalid),
+    Invalid(Invalid),
 }
 
 impl From<rusqlite::Error> for AbortError {
@@ -284,8 +268,8 @@ impl From<rusqlite::Error> for AbortError {
     }
 }
 
-impl From<super::convert::Invalid> for AbortError {
-    fn from(bad: super::convert::Invalid) -> Self {
+impl From<Invalid> for AbortError {
+    fn from(bad: Invalid) -> Self {
         AbortError::Invalid(bad)
     }
 }
