@@ -39,10 +39,6 @@ pub struct Container {
     pub(crate) rusage_cpu: Option<Duration>,
     /// Removes the cgroup in the background once measured (`None`: remove it here).
     pub(crate) remover: Option<crate::cgroup_pool::Remover>,
-    /// The container's mount namespace, held so that its teardown (an RCU grace period) is
-    /// not part of the init's exit (`mount_ns_keeper`). Declared before the disk and volumes:
-    /// when dropped here rather than deferred, it goes before their loop devices.
-    pub(crate) mount_ns: Option<OwnedFd>,
     /// The size-limited scratch filesystem, released with the container.
     pub(crate) _disk: Option<crate::disk::ScratchDisk>,
     /// Loop devices of the volumes, released with the container.
@@ -128,13 +124,6 @@ impl Container {
         }
         self.reap();
         let wall_time = self.exited_at.unwrap_or_else(Instant::now) - self.started;
-        // Filesystems on loop devices must be unmounted before the devices are detached (when
-        // `self` drops): only containers without them defer the namespace's teardown.
-        if self._disk.is_none() && self._volumes.is_empty() {
-            if let Some(ns) = self.mount_ns.take() {
-                crate::mount_ns_keeper::release_later(ns);
-            }
-        }
         let (exit, setup_error, [task_read, task_write]) = self.read_status();
         let mut stats = match self.cgroup.take() {
             Some(cg) => finish_cgroup(cg, self.pid, self.remover.as_ref()),

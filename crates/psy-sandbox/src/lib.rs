@@ -18,7 +18,6 @@ mod error;
 mod fdpass;
 mod guarantees;
 mod launch;
-mod mount_ns_keeper;
 pub mod net;
 mod netns_pool;
 mod prepared;
@@ -269,7 +268,6 @@ impl Sandbox {
                 };
                 match init {
                     Ok((pid, pidfd)) => Ok(Container {
-                        mount_ns: mount_ns_keeper::hold(pid),
                         pid,
                         pidfd,
                         status_rx: parts.status_rx,
