@@ -19,13 +19,7 @@ impl SmallDisk {
     fn mount_with(dir: &Path, options: &str) -> SmallDisk {
         std::fs::create_dir_all(dir).unwrap();
         let status = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                options,
-                "psy-full-disk",
-            ])
+            .args(["-t", "tmpfs", "-o", options, "psy-full-disk"])
             .arg(dir)
             .status()
             .unwrap();

@@ -42,6 +42,8 @@ struct Case {
     binary: String,
     name: String,
     duration: Duration,
+    /// `#[ignore]`: nextest partitions these apart from the others (the generated suite has none).
+    ignored: bool,
 }
 
 impl Case {
@@ -171,16 +173,18 @@ fn splits(suite: &[Case], n: u32) -> Vec<(&'static str, Vec<Duration>)> {
 }
 
 /// nextest's `count:K/N`: round-robin within each binary, the counter starting at shard 1 in
-/// every binary. `suite` is in nextest's order (binary id, then name).
+/// every binary, with a separate counter for its ignored tests (checked against real nextest in
+/// the tests below). `suite` is in nextest's order (binary id, then name).
 fn count_shards(suite: &[Case], n: u32) -> Vec<u32> {
     let mut out = Vec::with_capacity(suite.len());
-    let mut counter = 0;
+    let mut counters = [0, 0];
     for (i, c) in suite.iter().enumerate() {
         if i == 0 || suite[i - 1].binary != c.binary {
-            counter = 0;
+            counters = [0, 0];
         }
-        out.push(counter);
-        counter = (counter + 1) % n;
+        let counter = &mut counters[usize::from(c.ignored)];
+        out.push(*counter);
+        *counter = (*counter + 1) % n;
     }
     out
 }
@@ -226,6 +230,7 @@ fn generate(tests: usize, long: usize, seed: u64) -> Vec<Case> {
                 binary: binary.to_string(),
                 name: format!("{module}::{}_{i:04}", if is_long { "e2e" } else { "case" }),
                 duration: Duration::from_millis(ms),
+                ignored: false,
             }
         })
         .collect();
@@ -243,14 +248,16 @@ mod tests {
             binary: binary.into(),
             name: name.into(),
             duration: Duration::ZERO,
+            ignored: name.starts_with("ignored"),
         };
         let suite = [
             case("a", "1"),
             case("a", "2"),
             case("a", "3"),
+            case("a", "ignored-1"),
             case("b", "1"),
         ];
-        assert_eq!(count_shards(&suite, 2), [0, 1, 0, 0]);
+        assert_eq!(count_shards(&suite, 2), [0, 1, 0, 0, 0]);
     }
 
     #[test]
@@ -270,6 +277,78 @@ mod tests {
                     suite.iter().map(|c| c.duration).sum(),
                     "{what}"
                 );
+            }
+        }
+    }
+
+    /// The reproduction of `count:K/N` gives real nextest's shards on the fixture crate (two
+    /// binaries, so the per-binary restart shows). Skips, saying so, without cargo-nextest.
+    #[test]
+    fn count_matches_real_nextest_on_the_fixture_crate() {
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/nextest-crate"
+        );
+        let target = tempfile::tempdir().unwrap();
+        let list = |partition: Option<String>| -> Option<serde_json::Value> {
+            let mut cmd = std::process::Command::new("cargo");
+            cmd.args([
+                "nextest",
+                "list",
+                "--message-format",
+                "json",
+                "--run-ignored",
+                "all",
+            ])
+            .current_dir(fixture)
+            .env("CARGO_TARGET_DIR", target.path());
+            if let Some(p) = partition {
+                cmd.args(["--partition", &p]);
+            }
+            let out = cmd.output().ok()?;
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains("no such command"), "cargo nextest list: {err}");
+                return None;
+            }
+            Some(serde_json::from_slice(&out.stdout).expect("nextest's JSON"))
+        };
+        let Some(all) = list(None) else {
+            eprintln!("skipped: cargo-nextest is not installed");
+            return;
+        };
+        // nextest's order: suites by binary id, tests by name (both are sorted maps).
+        // (binary, name, ignored, selected by the partition)
+        let selected = |v: &serde_json::Value| -> Vec<(String, String, bool, bool)> {
+            let mut out = Vec::new();
+            for (binary, suite) in v["rust-suites"].as_object().unwrap() {
+                for (name, case) in suite["testcases"].as_object().unwrap() {
+                    let matches = case["filter-match"]["status"] == "matches";
+                    let ignored = case["ignored"] == true;
+                    out.push((binary.clone(), name.clone(), ignored, matches));
+                }
+            }
+            out
+        };
+        let suite: Vec<Case> = selected(&all)
+            .into_iter()
+            .map(|(binary, name, ignored, _)| Case {
+                binary,
+                name,
+                duration: Duration::ZERO,
+                ignored,
+            })
+            .collect();
+        assert!(binaries(&suite).len() >= 2, "{suite:?}");
+        for n in [2, 3] {
+            let ours = count_shards(&suite, n);
+            for k in 1..=n {
+                let theirs: Vec<bool> = selected(&list(Some(format!("count:{k}/{n}"))).unwrap())
+                    .into_iter()
+                    .map(|(_, _, _, matches)| matches)
+                    .collect();
+                let mine: Vec<bool> = ours.iter().map(|&s| s == k - 1).collect();
+                assert_eq!(mine, theirs, "count:{k}/{n} on {suite:?}");
             }
         }
     }
