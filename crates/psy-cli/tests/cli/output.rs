@@ -232,11 +232,15 @@ command = ["true"]
             .contains("no test \"smkoe-test\" in any recorded run; did you mean \"smoke-test\"?"),
         "{out}"
     );
+    // A part of exactly one recorded id stands for it (as `psy run`'s filters match).
     let out = p.psy(&["log", "smoke", &run]);
+    out.code(0);
+    assert!(out.stdout.contains("--- stdout of smoke-test"), "{out}");
+    let out = p.psy(&["log", "smoke-tset", &run]);
     out.code(2);
     assert!(
         out.stderr.contains(&format!(
-            "no test \"smoke\" in run {run}; did you mean \"smoke-test\"?"
+            "no test \"smoke-tset\" in run {run}; did you mean \"smoke-test\"?"
         )),
         "{out}"
     );
