@@ -100,10 +100,19 @@ unsafe fn loopback_up() -> libc::c_int {
 /// inside the private `/tmp` first when needed.
 pub(crate) unsafe fn make_mountpoint(status: RawFd, target: &BindTarget) {
     for dir in &target.mkdirs {
-        if libc::mkdir(dir.as_ptr(), 0o755) < 0 && sys::errno() != libc::EEXIST {
+        // An existing directory is fine. Asked with `stat`, not `errno`: the init shares the
+        // launcher's thread-local errno (`shared_init`), which the launcher may overwrite between
+        // our failed call and our read of it (an EEXIST seen as EINVAL failed a container).
+        if libc::mkdir(dir.as_ptr(), 0o755) < 0 && !is_dir(dir) {
             fail(status, SetupStep::MkdirMountpoint);
         }
     }
+}
+
+/// Whether `path` is a directory (without allocating or reading errno).
+unsafe fn is_dir(path: &CStr) -> bool {
+    let mut st: libc::stat = std::mem::zeroed();
+    libc::stat(path.as_ptr(), &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
 
 pub(crate) unsafe fn attach(status: RawFd, tree: RawFd, target: &BindTarget, step: SetupStep) {
@@ -528,7 +537,9 @@ unsafe fn reap_until_test_exits(status: RawFd, test_pid: libc::pid_t) -> ! {
             };
             libc::_exit(code);
         }
-        if pid < 0 && sys::errno() != libc::EINTR {
+        // A failed wait is an interruption while the test lives (errno is not ours to read,
+        // see `make_mountpoint`); once it is gone without being reaped, give up.
+        if pid < 0 && libc::kill(test_pid, 0) != 0 {
             libc::_exit(125);
         }
     }

@@ -119,10 +119,14 @@ pub(crate) unsafe fn confine(
 unsafe fn drop_capabilities(status: RawFd) {
     let step = SetupStep::DropCapabilities;
     for cap in 0..64 {
+        // Past the kernel's last capability the read fails: stop there (asked this way, not
+        // through errno, which this process shares with its launcher: see `shared_init`).
+        if libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) < 0 {
+            break;
+        }
         if DOCKER_CAPS & (1 << cap) == 0 {
             let r = libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
-            // EINVAL: past the kernel's last capability.
-            if r < 0 && crate::sys::errno() != libc::EINVAL {
+            if r < 0 {
                 crate::child::fail(status, step);
             }
         }

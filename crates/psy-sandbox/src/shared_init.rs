@@ -7,10 +7,13 @@
 //! memory on a stack of its own. That memory must outlive the init: it is kept here until the
 //! kernel clears the init's tid word at its exit (`CLONE_CHILD_CLEARTID`), as threads do.
 //!
-//! The init shares the launcher's thread-local `errno`: it only reads it right after its own
-//! failed syscalls, and the zygote (the normal launcher) is single-threaded and idle in
-//! `recvmsg` almost all the time, so a clobbered value could at worst misname an errno in a
-//! set-up error. Not used with a user namespace (`CLONE_NEWUSER`), which keeps the fork path.
+//! The init (and the test it starts, until `execve`) shares the launcher's thread-local `errno`,
+//! which the launcher may overwrite at any time: the zygote pipelines the next launch, and psy
+//! itself (direct starts) has many threads. So the init never decides anything on `errno`
+//! (`make_mountpoint` asks `stat`, the reaper asks `kill(pid, 0)`, capability drops ask
+//! `PR_CAPBSET_READ`); errno only names the cause in a set-up error, where a clobbered value
+//! could misname it. Once seen: an EEXIST read as EINVAL failed a container's start. Not used
+//! with a user namespace (`CLONE_NEWUSER`), which keeps the fork path.
 
 use crate::child;
 use crate::error::SandboxError;
