@@ -312,8 +312,8 @@ fn environment_names_and_nul_characters() {
     // Every other string a process receives: arguments, names, directories, in every table
     // (an array's element is named by the array's key).
     let cases = [
-        (format!("[[test]]\nname = \"a\"\ncommand = [\"sh\", \"x\\u0000\"]\n"), "psyduck.toml:3:11: test[0].command: value"),
-        (format!("[[test]]\nname = \"a\\u0000\"\ncommand = [\"true\"]\n"), "psyduck.toml:2:8: test[0].name: name"),
+        ("[[test]]\nname = \"a\"\ncommand = [\"sh\", \"x\\u0000\"]\n".to_string(), "psyduck.toml:3:11: test[0].command: value"),
+        ("[[test]]\nname = \"a\\u0000\"\ncommand = [\"true\"]\n".to_string(), "psyduck.toml:2:8: test[0].name: name"),
         (format!("{test}cwd = \".\\u0000\"\n"), "psyduck.toml:4:7: test[0].cwd: directory"),
         (format!("{test}[[test.volume]]\nname = \"v\"\nsize = \"1GiB\"\npath = \"/tmp/\\u0000\"\n"), "psyduck.toml:4:1: test[0].volume[0]: volume path"),
         ("[[variant]]\nname = \"v\"\nenv = { \"=\" = \"1\" }\n".to_string(), "psyduck.toml:3:9: variant[0].env.=: environment variable name \"=\" must not contain '='"),
