@@ -49,9 +49,9 @@ impl Registration {
             )));
         }
         let millicpus = (self.cpus * 1000.0).round();
-        if !self.cpus.is_finite() || millicpus < 1.0 || millicpus > 1e12 {
+        if !self.cpus.is_finite() || !(1.0..=1e12).contains(&millicpus) {
             return Err(ApiError::bad_request(format!(
-                "agent {:?}: cpus must be at least 0.001, got {}",
+                "agent {:?}: cpus must be from 0.001 to 1e9, got {}",
                 self.name, self.cpus
             )));
         }

@@ -69,8 +69,8 @@ async fn count_requests(
         .extensions()
         .get::<RouteLabel>()
         .map_or(UNMATCHED, |label| label.0.as_str());
-    state
-        .metrics
-        .record(route, &method, response.status().as_u16());
+    let status = response.status().as_u16();
+    tracing::debug!(method, route, status, "answered");
+    state.metrics.record(route, &method, status);
     response
 }
