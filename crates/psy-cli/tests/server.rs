@@ -127,3 +127,38 @@ fn an_unknown_role_is_refused_by_the_command_line() {
         "{stderr}"
     );
 }
+
+/// `--database` after a subcommand is that subcommand's, a missing one is a usage error, and a
+/// database that is down is named without its password. Needs no PostgreSQL.
+#[test]
+fn database_arguments_and_errors() {
+    let psy = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_psy"))
+            .args(args)
+            .env_remove("PSY_DATABASE_URL")
+            .output()
+            .expect("running psy")
+    };
+    let missing = psy(&["server", "token", "list"]);
+    assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("--database URL or set PSY_DATABASE_URL"),
+        "{stderr}"
+    );
+
+    let down = psy(&[
+        "server",
+        "token",
+        "list",
+        "--database",
+        "postgres://u:s3cret@127.0.0.1:1/x",
+    ]);
+    assert_eq!(down.status.code(), Some(3), "{down:?}");
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        stderr.contains("cannot connect to postgres://u@127.0.0.1:1/x"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}

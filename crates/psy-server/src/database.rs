@@ -39,9 +39,9 @@ impl Database {
     /// first query, and the server still starts and answers `/healthz` with 503.
     pub fn new(url: &str, schema: &str, max_connections: usize) -> Result<Self, ServerError> {
         let mut config: tokio_postgres::Config =
-            url.parse().map_err(|source| ServerError::InvalidUrl {
+            url.parse().map_err(|error| ServerError::InvalidUrl {
                 database: "(unparsable URL)".to_string(),
-                source,
+                error,
             })?;
         let described = format!("{} (schema {schema})", describe(&config));
         if schema.is_empty()
@@ -84,13 +84,10 @@ impl Database {
 
     /// A connection from the pool.
     pub async fn client(&self) -> Result<deadpool_postgres::Object, ServerError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|source| ServerError::Connect {
-                database: self.described.clone(),
-                source,
-            })
+        self.pool.get().await.map_err(|e| ServerError::Connect {
+            database: self.described.clone(),
+            detail: innermost(&e),
+        })
     }
 
     /// The schema the tables are in.
@@ -104,11 +101,11 @@ impl Database {
     }
 
     /// An error of `op` on this database.
-    pub(crate) fn query_error(&self, op: &str, source: tokio_postgres::Error) -> ServerError {
+    pub(crate) fn query_error(&self, op: &str, error: tokio_postgres::Error) -> ServerError {
         ServerError::Query {
             database: self.described.clone(),
             op: op.to_string(),
-            source,
+            error,
         }
     }
 
@@ -119,6 +116,15 @@ impl Database {
             Err(_) => false,
         }
     }
+}
+
+/// The text of the last error in `e`'s chain: the cause, said once.
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
 }
 
 /// `config` as a URL without password: `postgres://user@host:port/dbname`.

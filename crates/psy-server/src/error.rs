@@ -1,5 +1,8 @@
 //! The errors of the server's operations, each naming the database (password hidden), the
 //! address or the token name it concerns; never a token itself.
+//!
+//! PostgreSQL client errors are kept as `error` (not `source`) and shown in the message: their
+//! own Display already includes their cause, so a `{:#}` chain would repeat it.
 
 use std::net::SocketAddr;
 
@@ -7,11 +10,10 @@ use std::net::SocketAddr;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The URL is not a PostgreSQL connection string.
-    #[error("invalid database URL {database}: {source}")]
+    #[error("invalid database URL {database}: {error}")]
     InvalidUrl {
         database: String,
-        #[source]
-        source: tokio_postgres::Error,
+        error: tokio_postgres::Error,
     },
     /// The schema name is not a plain identifier.
     #[error("invalid schema name {schema:?}: use lowercase letters, digits and underscores")]
@@ -20,19 +22,18 @@ pub enum ServerError {
     #[error("cannot set up a connection pool for {database}: {message}")]
     Pool { database: String, message: String },
     /// No connection could be had from the pool.
-    #[error("cannot connect to {database}: {source}")]
+    #[error("cannot connect to {database}: {detail}")]
     Connect {
         database: String,
-        #[source]
-        source: deadpool_postgres::PoolError,
+        /// The innermost cause (the pool's errors repeat theirs in their own text).
+        detail: String,
     },
     /// A statement failed.
-    #[error("{op} in {database}: {source}")]
+    #[error("{op} in {database}: {error}")]
     Query {
         database: String,
         op: String,
-        #[source]
-        source: tokio_postgres::Error,
+        error: tokio_postgres::Error,
     },
     /// The database was migrated by a newer psy server.
     #[error("{database} has server schema version {found}, newer than this psy supports ({supported}); upgrade psy")]
@@ -42,23 +43,22 @@ pub enum ServerError {
         supported: u32,
     },
     /// Migration step `from` -> `to` failed.
-    #[error("migrating {database} from server schema version {from} to {to}: {source}")]
+    #[error("migrating {database} from server schema version {from} to {to}: {error}")]
     Migrate {
         database: String,
         from: u32,
         to: u32,
-        #[source]
-        source: tokio_postgres::Error,
+        error: tokio_postgres::Error,
     },
     /// The listening socket could not be opened.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
         #[source]
         source: std::io::Error,
     },
     /// Serving stopped on an I/O error.
-    #[error("serving on {addr}: {source}")]
+    #[error("serving on {addr}")]
     Serve {
         addr: SocketAddr,
         #[source]

@@ -79,11 +79,11 @@ pub async fn migrate(db: &Database, migrations: &[&str]) -> Result<(), ServerErr
         });
     }
     for version in current..supported {
-        let step_err = |source| ServerError::Migrate {
+        let step_err = |error| ServerError::Migrate {
             database: described.clone(),
             from: version,
             to: version + 1,
-            source,
+            error,
         };
         tracing::info!(database = %described, from = version, to = version + 1, "migrating server tables");
         tx.batch_execute(migrations[version as usize])
@@ -96,10 +96,10 @@ pub async fn migrate(db: &Database, migrations: &[&str]) -> Result<(), ServerErr
         .await
         .map_err(step_err)?;
     }
-    tx.commit().await.map_err(|source| ServerError::Migrate {
+    tx.commit().await.map_err(|error| ServerError::Migrate {
         database: described.clone(),
         from: current,
         to: supported,
-        source,
+        error,
     })
 }

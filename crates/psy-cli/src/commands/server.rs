@@ -1,6 +1,7 @@
 //! `psy server`: serve the fleet's HTTP API, and `psy server token create|list|revoke`.
 //! Argument parsing and printing only; the server is the psy-server crate.
 
+use crate::exit::UsageError;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use psy_server::{serve, token_store, Database, Role};
@@ -8,7 +9,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct ServerArgs {
     #[command(subcommand)]
     command: Option<ServerCommand>,
@@ -43,7 +44,9 @@ struct DatabaseArgs {
         env = "PSY_DATABASE_URL",
         hide_env_values = true
     )]
-    database: String,
+    // Optional for clap and checked by `url()`: clap demanded a required argument flattened
+    // into both `psy server` and its subcommands of `psy server` even when a subcommand ran.
+    database: Option<String>,
     /// The PostgreSQL schema of Psyduck's tables (the results store's too).
     #[arg(long, value_name = "NAME", default_value = psy_server::DEFAULT_SCHEMA)]
     schema: String,
@@ -115,9 +118,19 @@ pub(crate) fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+impl DatabaseArgs {
+    /// The database URL, or the usage error saying how to give one.
+    fn url(&self) -> anyhow::Result<&str> {
+        self.database.as_deref().ok_or_else(|| {
+            UsageError("no database: give --database URL or set PSY_DATABASE_URL".to_string())
+                .into()
+        })
+    }
+}
+
 /// A pool on the database, migrated.
 async fn open(args: &DatabaseArgs, max_connections: usize) -> anyhow::Result<Database> {
-    let db = Database::new(&args.database, &args.schema, max_connections)?;
+    let db = Database::new(args.url()?, &args.schema, max_connections)?;
     serve::prepare(&db).await?;
     Ok(db)
 }
