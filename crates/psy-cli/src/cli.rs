@@ -47,6 +47,9 @@ pub(crate) enum Command {
     Export(ExportArgs),
     /// Merge test durations from a `psy export` file into the store (used by `--shard`).
     Import(ImportArgs),
+    /// Serve the fleet's HTTP API over PostgreSQL, or manage its tokens (`psy server token`).
+    #[cfg(feature = "server")]
+    Server(crate::commands::server::ServerArgs),
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,8 @@ mod log;
 mod run;
 mod run_control;
 mod run_report;
+#[cfg(feature = "server")]
+pub(crate) mod server;
 mod show;
 mod show_test;
 mod test_lookup;
@@ -41,5 +43,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Calibrate(args) => calibrate::run(args),
         Command::Export(args) => durations::export(args),
         Command::Import(args) => durations::import(args),
+        #[cfg(feature = "server")]
+        Command::Server(args) => server::server(args),
     }
 }

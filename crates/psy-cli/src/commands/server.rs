@@ -1,0 +1,187 @@
+//! `psy server`: serve the fleet's HTTP API, and `psy server token create|list|revoke`.
+//! Argument parsing and printing only; the server is the psy-server crate.
+
+use crate::exit::UsageError;
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use psy_server::{serve, token_store, Database, Role};
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ServerArgs {
+    #[command(subcommand)]
+    command: Option<ServerCommand>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum ServerCommand {
+    /// Create, list or revoke the API's bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it on the last line (it is shown only this once).
+    Create(CreateArgs),
+    /// List the tokens: id, role, name, created, revoked (never the tokens themselves).
+    List(DatabaseArgs),
+    /// Revoke every valid token with this name, on every server at once.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+struct DatabaseArgs {
+    /// The PostgreSQL database: `postgres://user:password@host:port/db` or `key=value ...`.
+    /// Prefer the environment variable, which keeps a password out of the process list.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PSY_DATABASE_URL",
+        hide_env_values = true
+    )]
+    // Optional for clap and checked by `url()`: clap demanded a required argument flattened
+    // into both `psy server` and its subcommands of `psy server` even when a subcommand ran.
+    database: Option<String>,
+    /// The PostgreSQL schema of Psyduck's tables (the results store's too).
+    #[arg(long, value_name = "NAME", default_value = psy_server::DEFAULT_SCHEMA)]
+    schema: String,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The address to listen on, `HOST:PORT` (port 0: any free port; the first line printed
+    /// says which).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8470")]
+    listen: String,
+    /// At most this many connections to the database from this server.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    max_connections: usize,
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// What the token may do.
+    #[arg(long, value_enum)]
+    role: RoleArg,
+    /// A name for the token, shown in logs, `whoami` and `token list`; revoke uses it.
+    #[arg(long, value_name = "N", default_value = "unnamed")]
+    name: String,
+}
+
+#[derive(Debug, Args)]
+struct RevokeArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The name of the token(s) to revoke.
+    name: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    /// A `psy agent`: registers itself and (later) runs attempts.
+    Agent,
+    /// A person or their tools: reads the fleet, (later) submits runs.
+    User,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Role {
+        match role {
+            RoleArg::Agent => Role::Agent,
+            RoleArg::User => Role::User,
+        }
+    }
+}
+
+pub(crate) fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        match args.command {
+            None => run_server(args.serve).await,
+            Some(ServerCommand::Token(TokenCommand::Create(a))) => create(a).await,
+            Some(ServerCommand::Token(TokenCommand::List(a))) => list(a).await,
+            Some(ServerCommand::Token(TokenCommand::Revoke(a))) => revoke(a).await,
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+impl DatabaseArgs {
+    /// The database URL, or the usage error saying how to give one.
+    fn url(&self) -> anyhow::Result<&str> {
+        self.database.as_deref().ok_or_else(|| {
+            UsageError("no database: give --database URL or set PSY_DATABASE_URL".to_string())
+                .into()
+        })
+    }
+}
+
+/// A pool on the database, migrated.
+async fn open(args: &DatabaseArgs, max_connections: usize) -> anyhow::Result<Database> {
+    let db = Database::new(args.url()?, &args.schema, max_connections)?;
+    serve::prepare(&db).await?;
+    Ok(db)
+}
+
+async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
+    let db = open(&args.database, args.max_connections).await?;
+    let listener = serve::bind(&args.listen).await?;
+    let addr = serve::local_addr(&listener)?;
+    // The first line on stdout, for scripts and tests that asked for port 0.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "psy server: listening on http://{addr}")?;
+    out.flush()?;
+    drop(out);
+    serve::serve(db, listener, serve::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn create(args: CreateArgs) -> anyhow::Result<()> {
+    let db = open(&args.database, 1).await?;
+    let (info, token) = token_store::create(&db, args.role.into(), &args.name).await?;
+    println!(
+        "created {} token {:?} (id {}) in {}; it is shown only now:",
+        info.role,
+        info.name,
+        info.id,
+        db.described()
+    );
+    println!("{token}");
+    Ok(())
+}
+
+async fn list(args: DatabaseArgs) -> anyhow::Result<()> {
+    let db = open(&args, 1).await?;
+    println!(
+        "{:>6}  {:<6}  {:<20}  {:<20}  REVOKED",
+        "ID", "ROLE", "CREATED", "NAME"
+    );
+    for t in token_store::list(&db).await? {
+        let name = psy_report::text::escape(&t.name);
+        let revoked = t.revoked_at.as_deref().unwrap_or("-");
+        println!(
+            "{:>6}  {:<6}  {:<20}  {name:<20}  {revoked}",
+            t.id, t.role, t.created_at
+        );
+    }
+    Ok(())
+}
+
+async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
+    let db = open(&args.database, 1).await?;
+    let revoked = token_store::revoke(&db, &args.name).await?;
+    println!("revoked {revoked} token(s) named {:?}", args.name);
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! The API's error answers: a status and `{"error": "..."}`, never a token or a password.
+
+use crate::ServerError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// Why a request was refused or failed.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A refusal with its status and reason.
+    Status(StatusCode, String),
+    /// The database could not serve the request (503; the detail goes to the log).
+    Unavailable(ServerError),
+}
+
+impl ApiError {
+    /// A refusal with `status` and `why`.
+    pub fn status(status: StatusCode, why: &str) -> ApiError {
+        ApiError::Status(status, why.to_string())
+    }
+
+    /// A 400 for a request body that does not fit.
+    pub fn bad_request(why: impl Into<String>) -> ApiError {
+        ApiError::Status(StatusCode::BAD_REQUEST, why.into())
+    }
+}
+
+impl From<ServerError> for ApiError {
+    fn from(e: ServerError) -> Self {
+        ApiError::Unavailable(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::Status(status, message) => (status, message),
+            ApiError::Unavailable(e) => {
+                tracing::error!(error = %e, "request failed on the database");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is unavailable; try again".to_string(),
+                )
+            }
+        };
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+/// The answer to an authenticated request for a path that does not exist.
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::status(
+        StatusCode::NOT_FOUND,
+        &format!("no such endpoint: {}", uri.path()),
+    )
+}

@@ -1,0 +1,76 @@
+//! The HTTP API: the router, and one file per group of endpoints.
+//!
+//! Layers, outermost first: request counting ([`count_requests`]), authentication
+//! ([`crate::auth::require_token`]), then routing. Authentication wraps the whole router
+//! rather than each route, so no route can be added without it.
+
+pub mod agents;
+pub mod error;
+pub mod health;
+pub mod openapi;
+pub mod whoami;
+
+use crate::metrics::{Metrics, UNMATCHED};
+use crate::Database;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+
+/// What every handler may use.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Database,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The route a request matched, passed from routing out to [`count_requests`].
+#[derive(Debug, Clone)]
+struct RouteLabel(String);
+
+/// The whole API, authentication included.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/api/whoami", get(whoami::whoami))
+        .route("/api/agents", get(agents::list))
+        .route("/api/agents/register", post(agents::register))
+        .route_layer(from_fn(label_route))
+        .fallback(error::not_found)
+        .with_state(state.clone());
+    let service = tower::ServiceBuilder::new()
+        .layer(from_fn_with_state(state.clone(), count_requests))
+        .layer(from_fn_with_state(state, crate::auth::require_token))
+        .service(routes);
+    Router::new().fallback_service(service)
+}
+
+/// Remembers the matched route on the response.
+async fn label_route(matched: MatchedPath, request: Request, next: Next) -> Response {
+    let label = RouteLabel(matched.as_str().to_string());
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(label);
+    response
+}
+
+/// Counts every answered request by route, method and status.
+async fn count_requests(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().as_str().to_string();
+    let response = next.run(request).await;
+    let route = response
+        .extensions()
+        .get::<RouteLabel>()
+        .map_or(UNMATCHED, |label| label.0.as_str());
+    let status = response.status().as_u16();
+    tracing::debug!(method, route, status, "answered");
+    state.metrics.record(route, &method, status);
+    response
+}
