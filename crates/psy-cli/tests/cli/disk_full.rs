@@ -2,7 +2,7 @@
 //! reserve so the store can commit, stops starting tests, kills the running ones, records every
 //! result and marks the run with the reason, exiting 4. Root only (mounts a small tmpfs).
 
-use crate::support::{root, Project};
+use crate::support::{root, Events, Out, Project};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,25 +80,7 @@ command = ["sh", "-c", "sleep 3"]
     assert_eq!(state, "interrupted", "{out}");
     assert!(note.is_some_and(|n| n.contains("is full")), "{out}");
     // Every attempt reported is in the store, the killed filler included.
-    let reported: BTreeSet<(String, i64)> = events
-        .of_type("attempt-finished")
-        .map(|e| {
-            let r = &e["result"];
-            (
-                r["test_id"].as_str().unwrap().to_string(),
-                r["attempt"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    let mut stmt = conn
-        .prepare("SELECT test_id, attempt FROM attempts")
-        .unwrap();
-    let stored: BTreeSet<(String, i64)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(reported, stored, "{out}");
+    let stored = reported_attempts_are_stored(&events, &conn, &out);
     assert!(stored.contains(&("filler".to_string(), 1)), "{out}");
     assert_eq!(events.status("filler"), "error", "{out}");
     assert!(events.summary()["not_run"].as_u64().is_some());
@@ -150,6 +132,20 @@ command = ["sh", "-c", "i=0; while touch $PSY_SCRATCH/f$i 2>/dev/null; do i=$((i
         .query_row("SELECT state FROM runs", [], |r| r.get(0))
         .unwrap();
     assert_ne!(state, "running", "{out}");
+    let stored = reported_attempts_are_stored(&events, &conn, &out);
+    assert!(
+        stored.contains(&("filler".to_string(), 1)),
+        "the filler's own attempt is recorded: {out}"
+    );
+}
+
+/// Asserts that every attempt reported in `events` is in the store and nothing else is; returns
+/// the stored `(test_id, attempt)` pairs.
+fn reported_attempts_are_stored(
+    events: &Events,
+    conn: &rusqlite::Connection,
+    out: &Out,
+) -> BTreeSet<(String, i64)> {
     let reported: BTreeSet<(String, i64)> = events
         .of_type("attempt-finished")
         .map(|e| {
@@ -169,8 +165,5 @@ command = ["sh", "-c", "i=0; while touch $PSY_SCRATCH/f$i 2>/dev/null; do i=$((i
         .map(Result::unwrap)
         .collect();
     assert_eq!(reported, stored, "{out}");
-    assert!(
-        stored.contains(&("filler".to_string(), 1)),
-        "the filler's own attempt is recorded: {out}"
-    );
+    stored
 }
