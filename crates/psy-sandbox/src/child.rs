@@ -164,16 +164,24 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         SetupStep::Hostname,
         libc::sethostname(p.hostname.as_ptr(), p.hostname.as_bytes().len())
     );
-    check!(
-        status,
-        SetupStep::PrivateMounts,
-        mount(c"none", c"/", c"", libc::MS_REC | libc::MS_PRIVATE, None)
-    );
+    let template = p.hardened.as_ref().map_or(-1, |h| h.template);
+    // With a template the init is still in its launcher's mount namespace until it joins it.
+    if template < 0 {
+        check!(
+            status,
+            SetupStep::PrivateMounts,
+            mount(c"none", c"/", c"", libc::MS_REC | libc::MS_PRIVATE, None)
+        );
+    }
     match &p.hardened {
         Some(h) => {
             // Before /sys is mounted: sysfs shows the network namespace of who mounts it.
             join_network(p, status);
-            rootfs::build::build_and_enter(p, &h.root, h.userns, h.slot_root, status);
+            if template >= 0 {
+                rootfs::build::enter_template(p, &h.root, template, h.userns, h.slot_root, status);
+            } else {
+                rootfs::build::build_and_enter(p, &h.root, h.userns, h.slot_root, status);
+            }
         }
         None => {
             privileged_view(p, status);

@@ -99,6 +99,8 @@ pub enum SandboxError {
     },
     #[error("{count} {what} directories: at most {max} per test", max = crate::spec::MAX_WRITABLE)]
     TooManyWritable { what: &'static str, count: usize },
+    #[error("{count} volumes: at most {max} per test")]
+    TooManyVolumes { count: usize, max: usize },
     #[error("not possible on this host: {what}")]
     Unsupported { what: &'static str },
     #[error("a disk size limit needs root (a loop device); run psy as root or remove `disk`")]

@@ -5,7 +5,7 @@ use crate::child;
 use crate::confine::Confinement;
 use crate::error::SandboxError;
 use crate::prepared::{self, HardenedInput, IdMaps, Prepared};
-use crate::rootfs::HostView;
+use crate::rootfs::{template, HostView};
 use crate::seccomp::Allowances;
 use crate::spec::ContainerSpec;
 use crate::sys;
@@ -108,7 +108,7 @@ pub(crate) fn start_init(
     launch: Launch,
     extra_flags: u64,
 ) -> Result<(libc::pid_t, OwnedFd), SandboxError> {
-    let flags = launch.clone_flags() | extra_flags;
+    let mut flags = launch.clone_flags() | extra_flags;
     let procs = launch
         .cgroup_procs
         .iter()
@@ -127,12 +127,25 @@ pub(crate) fn start_init(
     let volume_devices = launch.volume_devices.clone();
     let hardened = match (&launch.view, launch.confinement) {
         (Some(view), confinement) if confinement != Confinement::Privileged => {
+            // A rootless init is in a user namespace of its own and cannot join a template.
+            let template = match confinement {
+                Confinement::NestedUserns => None,
+                _ => template::template_for(
+                    view,
+                    launch.userns.as_ref().map(|(fd, id)| (fd.as_raw_fd(), *id)),
+                ),
+            };
+            if template.is_some() {
+                // The init copies the template's mount namespace instead of the launcher's.
+                flags &= !(libc::CLONE_NEWNS as u64);
+            }
             Some(HardenedInput {
                 view,
                 masks: &launch.masks,
                 confinement,
                 userns: launch.userns,
                 allow: launch.allow,
+                template,
             })
         }
         _ => None,

@@ -35,7 +35,7 @@ pub use disk::format_image;
 pub use error::{SandboxError, SetupStep};
 pub use guarantees::{Asked, Guarantee, HostGuarantees, Unenforced};
 pub use seccomp::Allowances;
-pub use spec::{ContainerSpec, MAX_WRITABLE};
+pub use spec::{ContainerSpec, MAX_VOLUMES, MAX_WRITABLE};
 pub use userns::{DEFAULT_BASE as USERNS_DEFAULT_BASE, IDS_PER_SLOT as USERNS_IDS_PER_SLOT};
 
 use cgroup::{CgroupDriver, CgroupLimits};
@@ -505,13 +505,10 @@ fn dup_fd(fd: std::os::fd::RawFd) -> std::io::Result<OwnedFd> {
 
 /// A close-on-exec, non-blocking pipe: (read end, write end).
 fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid 2-element array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
-        return Err(SandboxError::os("status pipe"));
-    }
-    // SAFETY: pipe2 returned two new fds we now own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    sys::pipe(libc::O_NONBLOCK).map_err(|source| SandboxError::Os {
+        what: "status pipe",
+        source,
+    })
 }
 
 /// Whether a process with this pid exists (for finding what dead psy processes left behind).

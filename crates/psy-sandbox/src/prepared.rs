@@ -3,7 +3,8 @@
 
 use crate::confine::Confinement;
 use crate::error::SandboxError;
-use crate::rootfs::{plan, HostView, RootPlan};
+use crate::rootfs::build::MAX_PREMADE_VOLUMES;
+use crate::rootfs::{plan, HostView, RootPlan, STAGE};
 use crate::seccomp::{self, Allowances, SockFprog};
 use crate::spec::ContainerSpec;
 use std::ffi::{CString, OsStr};
@@ -93,6 +94,8 @@ pub(crate) struct Hardened {
     pub(crate) slot_root: u32,
     /// The filter the test loads; `None` when it inherits the launcher's (see `seccomp.rs`).
     pub(crate) seccomp: Option<SockFprog>,
+    /// The slot's template root to copy (`rootfs::template`), else -1: the init builds it all.
+    pub(crate) template: RawFd,
 }
 
 /// What makes a container hardened, as the launcher knows it.
@@ -105,6 +108,8 @@ pub(crate) struct HardenedInput<'a> {
     /// The slot's user namespace and the host id its root maps to.
     pub(crate) userns: Option<(OwnedFd, u32)>,
     pub(crate) allow: Allowances,
+    /// The slot's template root (`rootfs::template`), when there is one.
+    pub(crate) template: Option<RawFd>,
 }
 
 /// The single-id maps an unprivileged user may write for its own new user namespace.
@@ -232,8 +237,20 @@ impl Prepared {
             fresh_trees.extend(h.masks.iter().cloned());
         }
         let is_hardened = hardened.is_some();
+        // Without a template the init builds the root in the stage; with one it stands in it.
+        let template = hardened.as_ref().and_then(|h| h.template);
+        if is_hardened && spec.volumes.len() > MAX_PREMADE_VOLUMES {
+            return Err(SandboxError::TooManyVolumes {
+                count: spec.volumes.len(),
+                max: MAX_PREMADE_VOLUMES,
+            });
+        }
+        let stage = match template {
+            Some(_) => "/",
+            None => STAGE,
+        };
         let target = |what, path: &Path| match is_hardened {
-            true => plan::staged_target(what, path, &fresh_trees),
+            true => plan::staged_target(stage, what, path, &fresh_trees),
             false => bind_target(what, path, tmp),
         };
         let project = if spec.project_dir.starts_with(tmp) {
@@ -241,6 +258,7 @@ impl Prepared {
                 source: cstring("project directory", &spec.project_dir)?,
                 target: match is_hardened {
                     true => plan::staged_target(
+                        stage,
                         "project directory",
                         &spec.project_dir,
                         &[tmp.to_path_buf()],
@@ -282,7 +300,7 @@ impl Prepared {
             Some(h) => {
                 let rootless = h.confinement == Confinement::NestedUserns;
                 let in_userns = h.confinement != Confinement::DockerCaps;
-                let root = RootPlan::new(h.view, h.masks, rootless, in_userns)?;
+                let root = RootPlan::new(h.view, h.masks, rootless, in_userns, stage)?;
                 userns_fd = h.userns.map(|(fd, _)| fd);
                 Some(Hardened {
                     root,
@@ -291,6 +309,7 @@ impl Prepared {
                     slot_root: host_root.unwrap_or(0),
                     seccomp: (h.allow != Allowances::default() || !seccomp::launcher_filtered())
                         .then(|| SockFprog::new(seccomp::program(h.allow))),
+                    template: h.template.unwrap_or(-1),
                 })
             }
             None => None,

@@ -52,3 +52,6 @@ pub struct ContainerSpec {
 
 /// How many `writable` directories one container may have.
 pub const MAX_WRITABLE: usize = 16;
+
+/// How many volumes one container may have (each is mounted before the init enters its root).
+pub const MAX_VOLUMES: usize = 16;

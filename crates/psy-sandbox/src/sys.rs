@@ -8,7 +8,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 pub(crate) const OPEN_TREE_CLONE: libc::c_uint = 1;
 pub(crate) const AT_RECURSIVE: libc::c_uint = 0x8000;
@@ -166,4 +166,15 @@ pub(crate) fn pidfd_send_signal(pidfd: RawFd, signal: libc::c_int) -> io::Result
 pub(crate) fn errno() -> i32 {
     // SAFETY: reading the thread's errno is always safe.
     unsafe { *libc::__errno_location() }
+}
+
+/// A close-on-exec pipe with extra `flags` (e.g. `O_NONBLOCK`): (read end, write end).
+pub(crate) fn pipe(flags: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid 2-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | flags) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two new descriptors we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }

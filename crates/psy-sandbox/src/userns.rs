@@ -144,13 +144,7 @@ pub(crate) fn can_idmap(path: &std::ffi::CStr, userns: RawFd) -> bool {
 
 /// A new user namespace mapping `0..IDS_PER_SLOT` to host ids from `first`.
 fn make_userns(first: u32) -> io::Result<OwnedFd> {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid 2-element array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 returned two fds we now own.
-    let (rx, tx) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (rx, tx) = sys::pipe(0)?;
     let mut args = sys::CloneArgs {
         flags: libc::CLONE_NEWUSER as u64,
         exit_signal: libc::SIGCHLD as u64,

@@ -109,6 +109,31 @@ fn root_and_project_are_read_only_tmp_and_scratch_writable() {
     assert!(!Path::new("/tmp/t").exists() || std::fs::read_to_string("/tmp/t").unwrap() != "x\n");
 }
 
+/// Attempts in one slot share a template root (`rootfs/template.rs`): nothing one writes or
+/// opens may be there for the next.
+#[test]
+fn nothing_an_attempt_leaves_reaches_the_next_in_its_slot() {
+    require_root!();
+    let f = Fixture::new();
+    let leave =
+        "for d in /tmp /dev/shm /run /dev /; do echo x > $d/left-behind 2>/dev/null; done; \
+                 exec 3<>/dev/ptmx; ls /dev/pts; mkdir -p /tmp/a/b; echo left";
+    let (o, out) = f.run(leave);
+    assert_eq!(o.exit.code, Some(0), "{out}");
+    assert!(out.contains("left"), "{out}");
+    let look = "ls -a /tmp /dev/shm /run /dev /dev/pts; grep -c . /proc/self/mountinfo";
+    let (o, first) = f.run(look);
+    assert_eq!(o.exit.code, Some(0), "{first}");
+    assert!(!first.contains("left-behind"), "{first}");
+    assert!(
+        !first.contains("\n0\n") && !first.contains("\na\n"),
+        "{first}"
+    );
+    // The same mounts for every attempt: nothing piles up in the template.
+    let (_, second) = f.run(look);
+    assert_eq!(first, second);
+}
+
 #[test]
 fn tmp_is_size_limited() {
     require_root!();

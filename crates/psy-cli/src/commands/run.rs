@@ -193,12 +193,21 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
     })
 }
 
-/// Every `writable` and `readonly` directory exists, neither holds nor lies in psy's state (also
-/// through a symbolic link) and fits the per-test limit; checked before anything runs so that
-/// a typo fails the run (exit 2), not every attempt.
+/// At most `MAX_VOLUMES` volumes a test; every `writable` and `readonly` directory exists,
+/// neither holds nor lies in psy's state (also through a symbolic link) and fits the per-test
+/// limit; checked before anything runs so that a typo fails the run (exit 2), not every attempt.
 fn check_writable(tests: &[psy_model::TestSpec], state: &StateDir) -> anyhow::Result<()> {
     let state_root = std::fs::canonicalize(state.root()).unwrap_or(state.root().to_path_buf());
     for test in tests {
+        if test.volumes.len() > psy_sandbox::MAX_VOLUMES {
+            return Err(usage(format!(
+                "test `{}` ({}): {} volumes, at most {}",
+                test.id,
+                test.origin,
+                test.volumes.len(),
+                psy_sandbox::MAX_VOLUMES
+            )));
+        }
         let lists = [
             ("writable", &test.sandbox.writable),
             ("readonly", &test.sandbox.readonly),

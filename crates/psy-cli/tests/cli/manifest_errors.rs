@@ -167,6 +167,18 @@ fn numbers_out_of_bounds() {
 }
 
 #[test]
+fn more_volumes_than_a_container_takes() {
+    let volumes: String = (0..17)
+        .map(|i| {
+            format!("[[test.volume]]\nname = \"v{i}\"\nsize = \"1MiB\"\npath = \"/tmp/v{i}\"\n")
+        })
+        .collect();
+    let p = Project::new(&format!("{TWO_TESTS}{volumes}"));
+    let msg = refused(&p, &["run"]);
+    assert_has(&msg, &["test `b`", "17 volumes, at most 16"]);
+}
+
+#[test]
 fn environments_and_arguments_no_process_can_receive() {
     let p = Project::new(&format!("{TWO_TESTS}env = {{ \"A=B\" = \"1\" }}\n"));
     let msg = refused(&p, &["run"]);

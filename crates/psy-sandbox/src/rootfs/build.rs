@@ -5,7 +5,7 @@
 
 use crate::child::{attach, check_or_fail, fail};
 use crate::error::SetupStep;
-use crate::prepared::{BindTarget, Prepared};
+use crate::prepared::Prepared;
 use crate::sys::{self, MountAttr};
 use std::ffi::CStr;
 use std::os::fd::RawFd;
@@ -96,15 +96,28 @@ unsafe fn clone_read_only(status: RawFd, source: &CStr, userns: RawFd) -> RawFd 
     fd
 }
 
-/// An ext4 filesystem on a loop device, id-mapped, attached at `target`.
-unsafe fn attach_device(
+/// Volumes are mounted detached before the init leaves the host's mounts (in its slot's
+/// template the host's `/dev/loop*` are out of sight); `Prepared` refuses more.
+pub(crate) const MAX_PREMADE_VOLUMES: usize = crate::spec::MAX_VOLUMES;
+
+/// Detached mounts the init attaches, made while it still sees the host's mounts.
+struct Trees {
+    /// The scratch directory's clone or its disk's mount.
+    scratch: RawFd,
+    writable: [RawFd; crate::spec::MAX_WRITABLE],
+    readonly: [RawFd; crate::spec::MAX_WRITABLE],
+    project: RawFd,
+    volumes: [RawFd; MAX_PREMADE_VOLUMES],
+}
+
+/// An ext4 filesystem on a loop device, detached, id-mapped.
+unsafe fn mount_device(
     status: RawFd,
     device: &CStr,
-    target: &BindTarget,
     sync: bool,
     userns: RawFd,
     step: SetupStep,
-) {
+) -> RawFd {
     let attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
     let fd = check_or_fail(
         status,
@@ -112,22 +125,19 @@ unsafe fn attach_device(
         sys::mount_detached(c"ext4", device, sync, attrs),
     );
     check_or_fail(status, step, set_attrs(fd, attrs, userns, false));
-    attach(status, fd, target, step);
+    fd
 }
 
-/// Builds the new root in the stage and enters it. `userns` (-1 for none) id-maps the host
-/// view, scratch and volumes; `tmp_options` are the private `/tmp`'s and `/dev/shm`'s.
-pub(crate) unsafe fn build_and_enter(
-    p: &Prepared,
-    plan: &RootPlan,
-    userns: RawFd,
-    owner: u32,
-    status: RawFd,
-) {
-    let nosuid_nodev = libc::MS_NOSUID | libc::MS_NODEV;
-    // Trees that the stage will cover (the scratch area and a project under /tmp) are cloned first.
-    let scratch_tree = match p.scratch_device {
-        Some(_) => -1,
+/// Clones every host directory the container shows and mounts its disks, detached.
+unsafe fn make_trees(p: &Prepared, userns: RawFd, owner: u32, status: RawFd) -> Trees {
+    let scratch = match &p.scratch_device {
+        Some(device) => mount_device(
+            status,
+            device,
+            p.sync_mounts,
+            userns,
+            SetupStep::MountScratchDisk,
+        ),
         None => clone_writable(
             status,
             SetupStep::CloneScratch,
@@ -136,17 +146,15 @@ pub(crate) unsafe fn build_and_enter(
             owner,
         ),
     };
-    // `writable` directories, cloned before anything covers them (at most MAX_WRITABLE).
-    let mut writable_trees = [-1; crate::spec::MAX_WRITABLE];
-    for ((source, _), slot) in p.writable.iter().zip(writable_trees.iter_mut()) {
+    let mut writable = [-1; crate::spec::MAX_WRITABLE];
+    for ((source, _), slot) in p.writable.iter().zip(writable.iter_mut()) {
         *slot = clone_writable(status, SetupStep::MountWritable, source, userns, owner);
     }
-    // `readonly` directories (a target directory under /tmp), likewise cloned first.
-    let mut readonly_trees = [-1; crate::spec::MAX_WRITABLE];
-    for ((source, _), slot) in p.readonly.iter().zip(readonly_trees.iter_mut()) {
+    let mut readonly = [-1; crate::spec::MAX_WRITABLE];
+    for ((source, _), slot) in p.readonly.iter().zip(readonly.iter_mut()) {
         *slot = clone_read_only(status, source, userns);
     }
-    let project_tree = match &p.project {
+    let project = match &p.project {
         Some(project) => {
             let fd = check_or_fail(
                 status,
@@ -163,8 +171,28 @@ pub(crate) unsafe fn build_and_enter(
         }
         None => -1,
     };
+    let mut volumes = [-1; MAX_PREMADE_VOLUMES];
+    for ((device, _), slot) in p.volumes.iter().zip(volumes.iter_mut()) {
+        *slot = mount_device(
+            status,
+            device,
+            p.sync_mounts,
+            userns,
+            SetupStep::MountVolume,
+        );
+    }
+    Trees {
+        scratch,
+        writable,
+        readonly,
+        project,
+        volumes,
+    }
+}
 
-    // The host view: each host mount on its own (so no private tree comes along), read-only.
+/// The host view at the stage: each host mount on its own (so no private tree comes along),
+/// read-only, id-mapped over `userns` where the filesystem allows.
+unsafe fn mount_host_view(plan: &RootPlan, userns: RawFd, status: RawFd) {
     let (clone_flags, recursive) = match plan.rootless {
         true => (CLONE_TREE | sys::AT_RECURSIVE, true),
         false => (CLONE_TREE, false),
@@ -184,13 +212,18 @@ pub(crate) unsafe fn build_and_enter(
             fail(status, SetupStep::HostView);
         }
     }
+}
 
+/// What every attempt gets of its own on top of the host view: `/tmp`, the project and
+/// `readonly` directories, psy's state masked, `writable` directories, volumes and scratch.
+unsafe fn mount_attempt_trees(p: &Prepared, plan: &RootPlan, trees: &Trees, status: RawFd) {
+    let nosuid_nodev = libc::MS_NOSUID | libc::MS_NODEV;
     check_or_fail(
         status,
         SetupStep::MountTmp,
         mount(
             c"tmpfs",
-            c"/tmp/tmp",
+            &plan.own.tmp,
             c"tmpfs",
             nosuid_nodev,
             &p.tmpfs_options,
@@ -198,13 +231,13 @@ pub(crate) unsafe fn build_and_enter(
     );
     // Before the project and the masks: a read-only directory above psy's state directory
     // cannot uncover it, and the writable directories below land on top.
-    for ((_, target), fd) in p.readonly.iter().zip(readonly_trees) {
+    for ((_, target), fd) in p.readonly.iter().zip(trees.readonly) {
         attach(status, fd, target, SetupStep::MountReadOnly);
     }
     if let Some(project) = &p.project {
         attach(
             status,
-            project_tree,
+            trees.project,
             &project.target,
             SetupStep::MountProject,
         );
@@ -222,34 +255,21 @@ pub(crate) unsafe fn build_and_enter(
             ),
         );
     }
-    for ((_, target), fd) in p.writable.iter().zip(writable_trees) {
+    for ((_, target), fd) in p.writable.iter().zip(trees.writable) {
         attach(status, fd, target, SetupStep::MountWritable);
     }
-    for (device, target) in &p.volumes {
-        attach_device(
-            status,
-            device,
-            target,
-            p.sync_mounts,
-            userns,
-            SetupStep::MountVolume,
-        );
+    // `Prepared` refuses more volumes than were premade: a missing one fails the attach.
+    for (i, (_, target)) in p.volumes.iter().enumerate() {
+        let fd = trees.volumes.get(i).copied().unwrap_or(-1);
+        attach(status, fd, target, SetupStep::MountVolume);
     }
-    match &p.scratch_device {
-        Some(device) => {
-            attach_device(
-                status,
-                device,
-                &p.scratch,
-                p.sync_mounts,
-                userns,
-                SetupStep::MountScratchDisk,
-            );
-            if let Some(lost_found) = &p.scratch_lost_found {
-                libc::rmdir(lost_found.as_ptr());
-            }
-        }
-        None => attach(status, scratch_tree, &p.scratch, SetupStep::MountScratch),
+    let scratch_step = match p.scratch_device {
+        Some(_) => SetupStep::MountScratchDisk,
+        None => SetupStep::MountScratch,
+    };
+    attach(status, trees.scratch, &p.scratch, scratch_step);
+    if let Some(lost_found) = &p.scratch_lost_found {
+        libc::rmdir(lost_found.as_ptr());
     }
     let rdonly = MountAttr {
         attr_set: sys::MOUNT_ATTR_RDONLY,
@@ -262,28 +282,113 @@ pub(crate) unsafe fn build_and_enter(
             sys::mount_setattr(libc::AT_FDCWD, mask, 0, &rdonly),
         );
     }
+}
 
-    make_dev(p, plan, status);
+/// The kernel trees of the container's own namespaces: devpts, `/dev/shm`, `/run`, `/proc` of
+/// its PID namespace, `/sys` of its network namespace (joined before).
+unsafe fn mount_own_trees(p: &Prepared, plan: &RootPlan, status: RawFd) {
+    check_or_fail(
+        status,
+        SetupStep::MountDev,
+        mount(
+            c"devpts",
+            &plan.own.dev_pts,
+            c"devpts",
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            c"newinstance,ptmxmode=0666,mode=0620",
+        ),
+    );
+    check_or_fail(
+        status,
+        SetupStep::MountShm,
+        mount(
+            c"tmpfs",
+            &plan.own.dev_shm,
+            c"tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV,
+            &p.tmpfs_options,
+        ),
+    );
     if plan.has_run {
         check_or_fail(
             status,
             SetupStep::MountRun,
             mount(
                 c"tmpfs",
-                c"/tmp/run",
+                &plan.own.run,
                 c"tmpfs",
-                nosuid_nodev | libc::MS_NOEXEC,
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
                 c"size=1m,mode=755",
             ),
         );
     }
     make_proc(plan, status);
     make_sys(plan, status);
+}
+
+/// Builds the new root in the stage and enters it. `userns` (-1 for none) id-maps the host
+/// view, scratch and volumes; `tmp_options` are the private `/tmp`'s and `/dev/shm`'s.
+pub(crate) unsafe fn build_and_enter(
+    p: &Prepared,
+    plan: &RootPlan,
+    userns: RawFd,
+    owner: u32,
+    status: RawFd,
+) {
+    // Trees that the stage will cover (the scratch area and a project under /tmp) are cloned first.
+    let trees = make_trees(p, userns, owner, status);
+    mount_host_view(plan, userns, status);
+    mount_attempt_trees(p, plan, &trees, status);
+    make_dev(plan, status);
+    mount_own_trees(p, plan, status);
     pivot(status);
 }
 
-/// A minimal `/dev`: the usual character devices, a private devpts and `/dev/shm`, read-only.
-unsafe fn make_dev(p: &Prepared, plan: &RootPlan, status: RawFd) {
+/// Enters the slot's template root (`template.rs`: the host view and `/dev`, built once) as a
+/// copy of its own, and adds what is the attempt's: the same root as [`build_and_enter`] makes,
+/// without building the shared part again, `pivot_root` or unmounting the host's root.
+pub(crate) unsafe fn enter_template(
+    p: &Prepared,
+    plan: &RootPlan,
+    template: RawFd,
+    userns: RawFd,
+    owner: u32,
+    status: RawFd,
+) {
+    // While the host's mounts are still in sight (the template shows none of its /dev/loop*).
+    let trees = make_trees(p, userns, owner, status);
+    check_or_fail(
+        status,
+        SetupStep::PivotRoot,
+        libc::setns(template, libc::CLONE_NEWNS),
+    );
+    // A copy of the template: what this attempt mounts stays its own.
+    check_or_fail(
+        status,
+        SetupStep::PrivateMounts,
+        libc::unshare(libc::CLONE_NEWNS),
+    );
+    mount_attempt_trees(p, plan, &trees, status);
+    mount_own_trees(p, plan, status);
+}
+
+/// Builds a template root in the calling process's own new mount namespace and enters it:
+/// the host view and `/dev` of [`build_and_enter`], none of an attempt's trees.
+pub(crate) unsafe fn build_template(plan: &RootPlan, userns: RawFd, status: RawFd) {
+    check_or_fail(
+        status,
+        SetupStep::PrivateMounts,
+        mount(c"none", c"/", c"", libc::MS_REC | libc::MS_PRIVATE, c""),
+    );
+    mount_host_view(plan, userns, status);
+    make_dev(plan, status);
+    pivot(status);
+}
+
+/// A minimal `/dev` in the stage (always [`STAGE`](super::STAGE), `/tmp`: a template is built
+/// there too): the usual character devices, read-only, with the mount points of the
+/// container's own devpts and `/dev/shm` (`mount_own_trees`).
+unsafe fn make_dev(plan: &RootPlan, status: RawFd) {
     let step = SetupStep::MountDev;
     check_or_fail(
         status,
@@ -345,28 +450,6 @@ unsafe fn make_dev(p: &Prepared, plan: &RootPlan, status: RawFd) {
     for dir in [c"/tmp/dev/pts", c"/tmp/dev/shm"] {
         check_or_fail(status, step, libc::mkdir(dir.as_ptr(), 0o755));
     }
-    check_or_fail(
-        status,
-        step,
-        mount(
-            c"devpts",
-            c"/tmp/dev/pts",
-            c"devpts",
-            libc::MS_NOSUID | libc::MS_NOEXEC,
-            c"newinstance,ptmxmode=0666,mode=0620",
-        ),
-    );
-    check_or_fail(
-        status,
-        SetupStep::MountShm,
-        mount(
-            c"tmpfs",
-            c"/tmp/dev/shm",
-            c"tmpfs",
-            libc::MS_NOSUID | libc::MS_NODEV,
-            &p.tmpfs_options,
-        ),
-    );
     let rdonly = MountAttr {
         attr_set: sys::MOUNT_ATTR_RDONLY,
         ..MountAttr::default()
@@ -384,13 +467,13 @@ unsafe fn make_proc(plan: &RootPlan, status: RawFd) {
     check_or_fail(
         status,
         SetupStep::MountProc,
-        mount(c"proc", c"/tmp/proc", c"proc", hidden, c""),
+        mount(c"proc", &plan.own.proc, c"proc", hidden, c""),
     );
     for file in &plan.masked_files {
         check_or_fail(
             status,
             SetupStep::MaskPath,
-            mount(c"/tmp/dev/null", file, c"", libc::MS_BIND, c""),
+            mount(&plan.own.dev_null, file, c"", libc::MS_BIND, c""),
         );
     }
     for path in &plan.read_only {
@@ -419,7 +502,7 @@ unsafe fn make_sys(plan: &RootPlan, status: RawFd) {
     check_or_fail(
         status,
         SetupStep::MountSys,
-        mount(c"sysfs", c"/tmp/sys", c"sysfs", hidden, c""),
+        mount(c"sysfs", &plan.own.sys, c"sysfs", hidden, c""),
     );
     // On cgroup v2 the test mounts its own cgroup at /sys/fs/cgroup (`child::exec_test`): only
     // it joins the cgroup and its namespace.

@@ -6,13 +6,16 @@
 //! container's own: a private `/tmp`, a minimal `/dev`, an empty `/run`, a `/proc` of its PID
 //! namespace with runc's masked and read-only paths, a read-only `/sys`, psy's state directory
 //! masked, and the test's scratch area and volumes. `plan` computes every path in psy (it may
-//! allocate); `build` runs in the container's init after `clone3` (raw syscalls only).
+//! allocate); `build` runs in the container's init after `clone3` (raw syscalls only); as root,
+//! `template` builds the part shared by a slot's attempts once, and each init copies it.
 
 pub(crate) mod build;
 pub(crate) mod plan;
+pub(crate) mod template;
 
 pub(crate) use plan::{HostView, RootPlan};
 
 /// Where the init assembles the new root before `pivot_root`: the init's own view of `/tmp`
-/// (never the host's, which the init's mount namespace only shadows).
+/// (never the host's, which the init's mount namespace only shadows). An init that stands in
+/// its slot's template root (`template.rs`) mounts in place, at `/`.
 pub(crate) const STAGE: &str = "/tmp";

@@ -1,7 +1,6 @@
 //! Planning the hardened root in psy: which host mounts make the host view, which paths are
 //! masked, and every path the init mounts at, already prefixed with the stage and as C strings.
 
-use super::STAGE;
 use crate::error::SandboxError;
 use crate::prepared::{cstring, BindTarget};
 use serde::{Deserialize, Serialize};
@@ -38,7 +37,7 @@ const READ_ONLY: [&str; 5] = [
 ];
 
 /// What this host's view looks like; found once per run.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct HostView {
     /// Host mount points cloned into the view, parents first.
     pub(crate) mounts: Vec<PathBuf>,
@@ -125,19 +124,20 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `path` inside the stage.
-pub(crate) fn staged(path: &Path) -> PathBuf {
+/// `path` inside `stage` (`/` for the root the init already stands in).
+pub(crate) fn staged(stage: &str, path: &Path) -> PathBuf {
     let relative = path.strip_prefix("/").unwrap_or(path);
     if relative.as_os_str().is_empty() {
-        PathBuf::from(STAGE)
+        PathBuf::from(stage)
     } else {
-        Path::new(STAGE).join(relative)
+        Path::new(stage).join(relative)
     }
 }
 
-/// A mount target inside the stage, with the directories to create first when it lies below
+/// A mount target inside `stage`, with the directories to create first when it lies below
 /// a tree the container mounts fresh (`/tmp`, a mask).
 pub(crate) fn staged_target(
+    stage: &str,
     what: &'static str,
     path: &Path,
     fresh_trees: &[PathBuf],
@@ -148,19 +148,50 @@ pub(crate) fn staged_target(
         for comp in path.components() {
             acc.push(comp);
             if acc.starts_with(tree) && acc != *tree {
-                mkdirs.push(cstring(what, staged(&acc))?);
+                mkdirs.push(cstring(what, staged(stage, &acc))?);
             }
         }
     }
     Ok(BindTarget {
-        path: cstring(what, staged(path))?,
+        path: cstring(what, staged(stage, path))?,
         mkdirs,
     })
+}
+
+/// The container's own trees, as the init names them (inside the stage, or in place when the
+/// init stands in its slot's template root).
+#[derive(Debug)]
+pub(crate) struct OwnTrees {
+    pub(crate) tmp: CString,
+    pub(crate) dev_null: CString,
+    pub(crate) dev_pts: CString,
+    pub(crate) dev_shm: CString,
+    pub(crate) run: CString,
+    pub(crate) proc: CString,
+    pub(crate) sys: CString,
+}
+
+impl OwnTrees {
+    fn new(stage: &str) -> Result<Self, SandboxError> {
+        let at = |path: &str| cstring("container tree", staged(stage, Path::new(path)));
+        Ok(OwnTrees {
+            tmp: at("/tmp")?,
+            dev_null: at("/dev/null")?,
+            dev_pts: at("/dev/pts")?,
+            dev_shm: at("/dev/shm")?,
+            run: at("/run")?,
+            proc: at("/proc")?,
+            sys: at("/sys")?,
+        })
+    }
 }
 
 /// Everything the init needs to build the root, as C strings inside the stage.
 #[derive(Debug)]
 pub(crate) struct RootPlan {
+    /// Paths are inside the stage: [`STAGE`](super::STAGE) when the init builds the whole root,
+    /// `/` when it stands in its slot's template (`template.rs`) and adds only its own trees.
+    pub(crate) own: OwnTrees,
     /// `(host mount point, where it goes in the stage)`, parents first.
     pub(crate) host_mounts: Vec<(CString, CString)>,
     pub(crate) masked_files: Vec<CString>,
@@ -184,16 +215,24 @@ impl RootPlan {
         masks: &[PathBuf],
         rootless: bool,
         in_userns: bool,
+        stage: &'static str,
     ) -> Result<Self, SandboxError> {
         let staged_all = |what, paths: &[PathBuf]| -> Result<Vec<CString>, SandboxError> {
-            paths.iter().map(|p| cstring(what, staged(p))).collect()
+            paths
+                .iter()
+                .map(|p| cstring(what, staged(stage, p)))
+                .collect()
         };
         Ok(RootPlan {
+            own: OwnTrees::new(stage)?,
             host_mounts: view
                 .mounts
                 .iter()
                 .take(if rootless { 1 } else { usize::MAX })
-                .map(|m| Ok((cstring("host mount", m)?, cstring("host mount", staged(m))?)))
+                .map(|m| {
+                    let target = cstring("host mount", staged(stage, m))?;
+                    Ok((cstring("host mount", m)?, target))
+                })
                 .collect::<Result<_, SandboxError>>()?,
             masked_files: staged_all("masked path", &view.masked_files)?,
             masked_dirs: staged_all("masked path", &view.masked_dirs)?,
@@ -257,9 +296,12 @@ mod tests {
 
     #[test]
     fn staged_paths_and_mountpoints_below_fresh_trees() {
-        assert_eq!(staged(Path::new("/")), PathBuf::from("/tmp"));
-        assert_eq!(staged(Path::new("/a/b")), PathBuf::from("/tmp/a/b"));
+        assert_eq!(staged("/tmp", Path::new("/")), PathBuf::from("/tmp"));
+        assert_eq!(staged("/tmp", Path::new("/a/b")), PathBuf::from("/tmp/a/b"));
+        assert_eq!(staged("/", Path::new("/a/b")), PathBuf::from("/a/b"));
+        assert_eq!(staged("/", Path::new("/")), PathBuf::from("/"));
         let t = staged_target(
+            "/tmp",
             "scratch",
             Path::new("/p/.psyduck/scratch/1/slot-0"),
             &[PathBuf::from("/tmp"), PathBuf::from("/p/.psyduck")],
@@ -275,7 +317,8 @@ mod tests {
                 "/tmp/p/.psyduck/scratch/1/slot-0"
             ]
         );
-        let outside = staged_target("x", Path::new("/srv/x"), &[PathBuf::from("/tmp")]).unwrap();
+        let outside =
+            staged_target("/tmp", "x", Path::new("/srv/x"), &[PathBuf::from("/tmp")]).unwrap();
         assert!(outside.mkdirs.is_empty());
     }
 
