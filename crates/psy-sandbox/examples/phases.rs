@@ -49,6 +49,7 @@ fn main() {
             allow: Default::default(),
             writable: Vec::new(),
             readonly: Vec::new(),
+            image: None,
         };
         let t0 = Instant::now();
         let mut ct = sandbox.spawn(spec, &limits).unwrap();

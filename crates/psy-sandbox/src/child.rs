@@ -110,7 +110,7 @@ pub(crate) unsafe fn make_mountpoint(status: RawFd, target: &BindTarget) {
 }
 
 /// Whether `path` is a directory (without allocating or reading errno).
-unsafe fn is_dir(path: &CStr) -> bool {
+pub(crate) unsafe fn is_dir(path: &CStr) -> bool {
     let mut st: libc::stat = std::mem::zeroed();
     libc::stat(path.as_ptr(), &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
@@ -488,7 +488,9 @@ unsafe fn exec_test(p: &Prepared, status: RawFd) -> ! {
     let mut set: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut set);
     libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    libc::execve(p.exe.as_ptr(), p.argv_ptrs.as_ptr(), p.envp_ptrs.as_ptr());
+    for exe in &p.exe {
+        libc::execve(exe.as_ptr(), p.argv_ptrs.as_ptr(), p.envp_ptrs.as_ptr());
+    }
     fail(status, SetupStep::Exec)
 }
 

@@ -62,6 +62,7 @@ setup_steps! {
     DropNetAdmin => "dropping CAP_NET_ADMIN",
     CgroupNamespace => "entering a cgroup namespace",
     HostView => "mounting the read-only host view",
+    ImageRoot => "mounting the image's root (overlayfs over its layers)",
     MaskPath => "masking a path",
     MountDev => "making the container's /dev",
     MountRun => "mounting the private /run",
@@ -99,6 +100,8 @@ pub enum SandboxError {
     },
     #[error("{count} {what} directories: at most {max} per test", max = crate::spec::MAX_WRITABLE)]
     TooManyWritable { what: &'static str, count: usize },
+    #[error("the container's image root: {reason}")]
+    Image { reason: String },
     #[error("{count} volumes: at most {max} per test")]
     TooManyVolumes { count: usize, max: usize },
     #[error("not possible on this host: {what}")]

@@ -5,7 +5,7 @@ use crate::child;
 use crate::confine::Confinement;
 use crate::error::SandboxError;
 use crate::prepared::{self, HardenedInput, IdMaps, Prepared};
-use crate::rootfs::{template, HostView};
+use crate::rootfs::{self, template, HostView};
 use crate::seccomp::Allowances;
 use crate::spec::ContainerSpec;
 use crate::sys;
@@ -122,14 +122,24 @@ pub(crate) fn start_init(
         uid_map: CString::new(format!("0 {uid} 1")).expect("no NUL in a number"),
         gid_map: CString::new(format!("0 {gid} 1")).expect("no NUL in a number"),
     });
+    if let Some(image) = &launch.spec.image {
+        let owner = launch.userns.as_ref().map(|(_, id)| *id);
+        rootfs::image::write_etc(image, &launch.spec.hostname, owner).map_err(|e| {
+            SandboxError::Image {
+                reason: format!("writing {}/etc: {e}", image.upper_dir.display()),
+            }
+        })?;
+    }
     let launch_device = launch.scratch_device.clone();
     let launch_sync = launch.sync_mounts;
     let volume_devices = launch.volume_devices.clone();
     let hardened = match (&launch.view, launch.confinement) {
         (Some(view), confinement) if confinement != Confinement::Privileged => {
-            // A rootless init is in a user namespace of its own and cannot join a template.
+            // A rootless init is in a user namespace of its own and cannot join a template; an
+            // image's root is the attempt's own overlay.
             let template = match confinement {
                 Confinement::NestedUserns => None,
+                _ if launch.spec.image.is_some() => None,
                 _ => template::template_for(
                     view,
                     launch.userns.as_ref().map(|(fd, id)| (fd.as_raw_fd(), *id)),

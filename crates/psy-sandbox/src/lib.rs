@@ -34,8 +34,9 @@ pub use container::{Container, Outcome};
 pub use disk::format_image;
 pub use error::{SandboxError, SetupStep};
 pub use guarantees::{Asked, Guarantee, HostGuarantees, Unenforced};
+pub use prepared::DEFAULT_IMAGE_PATH;
 pub use seccomp::Allowances;
-pub use spec::{ContainerSpec, MAX_VOLUMES, MAX_WRITABLE};
+pub use spec::{ContainerSpec, ImageRoot, MAX_LAYERS, MAX_VOLUMES, MAX_WRITABLE};
 pub use userns::{DEFAULT_BASE as USERNS_DEFAULT_BASE, IDS_PER_SLOT as USERNS_IDS_PER_SLOT};
 
 use cgroup::{CgroupDriver, CgroupLimits};
@@ -312,6 +313,10 @@ impl Sandbox {
         let as_other = !spec.privileged
             && self.confinement() == Confinement::SlotUserns
             && !self.host_view_idmapped;
+        if spec.image.is_some() {
+            // Searched inside the image by the test itself (`Prepared::exe`).
+            return Ok(PathBuf::from(command));
+        }
         let key = (command.clone(), path.to_owned(), spec.cwd.clone(), as_other);
         let mut known = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(exe) = known.get(&key) {

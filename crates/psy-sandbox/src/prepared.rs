@@ -4,6 +4,7 @@
 use crate::confine::Confinement;
 use crate::error::SandboxError;
 use crate::rootfs::build::MAX_PREMADE_VOLUMES;
+use crate::rootfs::image::IMAGE_STAGE;
 use crate::rootfs::{plan, HostView, RootPlan, STAGE};
 use crate::seccomp::{self, Allowances, SockFprog};
 use crate::spec::ContainerSpec;
@@ -28,7 +29,9 @@ const TEST_STACK_BYTES: usize = 64 << 10;
 /// Everything the child needs, allocated before `clone3`.
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    pub(crate) exe: CString,
+    /// Where the command is: one path, or in an image every `PATH` candidate, tried in turn
+    /// by the test (as `execvp`), since the image's files are only seen from inside.
+    pub(crate) exe: Vec<CString>,
     // The pointer arrays point into these; keep them alive as long as the arrays.
     _argv: Vec<CString>,
     _envp: Vec<CString>,
@@ -185,6 +188,31 @@ pub(crate) fn resolve_command(
         })
 }
 
+/// The paths `execvp` would try for `argv[0]` inside an image: `argv[0]` itself (from `cwd`)
+/// when it has a `/`, else each directory of the test's `PATH` (Docker's default without one).
+fn image_candidates(
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &Path,
+) -> Result<Vec<CString>, SandboxError> {
+    let command = argv.first().map(String::as_str).unwrap_or_default();
+    if command.contains('/') {
+        return Ok(vec![cstring("command", cwd.join(command))?]);
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map_or(DEFAULT_IMAGE_PATH, |(_, v)| v.as_str());
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| cstring("command", cwd.join(d).join(command)))
+        .collect()
+}
+
+/// `PATH` in an image whose test sets none (Docker's).
+pub const DEFAULT_IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 pub(crate) fn bind_target(
     what: &'static str,
     path: &Path,
@@ -231,10 +259,20 @@ impl Prepared {
             .map(|(k, v)| cstring("environment variable", format!("{k}={v}")))
             .collect::<Result<Vec<_>, _>>()?;
         let tmp = Path::new("/tmp");
+        let image = spec.image.as_ref();
+        if image.is_some() && hardened.is_none() {
+            return Err(SandboxError::Image {
+                reason: "a privileged test runs on the host's root: it cannot have an image".into(),
+            });
+        }
         // Trees the container mounts fresh: a mount target below one needs its directories made.
         let mut fresh_trees = vec![tmp.to_path_buf()];
         if let Some(h) = &hardened {
             fresh_trees.extend(h.masks.iter().cloned());
+        }
+        if image.is_some() {
+            // Nothing of the host's is in an image: every directory of a target may be missing.
+            fresh_trees.push(PathBuf::from("/"));
         }
         let is_hardened = hardened.is_some();
         // Without a template the init builds the root in the stage; with one it stands in it.
@@ -245,15 +283,16 @@ impl Prepared {
                 max: MAX_PREMADE_VOLUMES,
             });
         }
-        let stage = match template {
-            Some(_) => "/",
-            None => STAGE,
+        let stage = match (image, template) {
+            (Some(_), _) => IMAGE_STAGE,
+            (None, Some(_)) => "/",
+            (None, None) => STAGE,
         };
         let target = |what, path: &Path| match is_hardened {
             true => plan::staged_target(stage, what, path, &fresh_trees),
             false => bind_target(what, path, tmp),
         };
-        let project = if spec.project_dir.starts_with(tmp) {
+        let project = if spec.project_dir.starts_with(tmp) || image.is_some() {
             Some(ProjectMount {
                 source: cstring("project directory", &spec.project_dir)?,
                 target: match is_hardened {
@@ -261,7 +300,7 @@ impl Prepared {
                         stage,
                         "project directory",
                         &spec.project_dir,
-                        &[tmp.to_path_buf()],
+                        &fresh_trees,
                     )?,
                     false => bind_target("project directory", &spec.project_dir, tmp)?,
                 },
@@ -300,7 +339,7 @@ impl Prepared {
             Some(h) => {
                 let rootless = h.confinement == Confinement::NestedUserns;
                 let in_userns = h.confinement != Confinement::DockerCaps;
-                let root = RootPlan::new(h.view, h.masks, rootless, in_userns, stage)?;
+                let root = RootPlan::new(h.view, h.masks, rootless, in_userns, stage, image)?;
                 userns_fd = h.userns.map(|(fd, _)| fd);
                 Some(Hardened {
                     root,
@@ -317,7 +356,10 @@ impl Prepared {
         let stdout = OwnedFd::from(spec.stdout);
         let stderr = OwnedFd::from(spec.stderr);
         let prepared = Prepared {
-            exe: cstring("command", exe)?,
+            exe: match image {
+                Some(_) => image_candidates(&spec.argv, &spec.env, &spec.cwd)?,
+                None => vec![cstring("command", exe)?],
+            },
             argv_ptrs: null_terminated(&argv),
             envp_ptrs: null_terminated(&envp),
             _argv: argv,

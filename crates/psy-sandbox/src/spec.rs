@@ -1,7 +1,29 @@
 //! What one container should look like: the command, its environment and its filesystem view.
 
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::path::PathBuf;
+
+/// A root filesystem from an image: its layers, read-only, under a writable layer of this
+/// attempt (overlayfs), instead of the host's root. See `rootfs/image.rs`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageRoot {
+    /// Unpacked layer directories, bottom first (overlayfs lower directories; at most
+    /// [`MAX_LAYERS`]).
+    pub layers: Vec<PathBuf>,
+    /// This attempt's writable layer: an empty directory (overlayfs' upper directory), and
+    /// an empty work directory on the same filesystem. Both are the caller's to remove after
+    /// the attempt. psy writes `etc/hostname`, `etc/hosts` and `etc/resolv.conf` there.
+    pub upper_dir: PathBuf,
+    pub work_dir: PathBuf,
+    /// The layers were unpacked without root: their whiteouts and opaque directories are
+    /// `user.overlay.*` extended attributes (overlayfs' `userxattr` option).
+    pub user_xattrs: bool,
+}
+
+/// How many layers an image root may have (overlayfs takes up to 500; the mount options
+/// must fit in a page).
+pub const MAX_LAYERS: usize = 128;
 
 /// One attempt's container, fully described by the caller (the runner).
 #[derive(Debug)]
@@ -48,6 +70,10 @@ pub struct ContainerSpec {
     /// the project, the masks and the writable directories, which land on top (at most
     /// [`MAX_WRITABLE`]).
     pub readonly: Vec<PathBuf>,
+    /// `Some`: the root filesystem is this image's, not the host's (the project directory,
+    /// scratch area, volumes and `writable`/`readonly` directories appear at their host paths
+    /// inside it). Not with `privileged`.
+    pub image: Option<ImageRoot>,
 }
 
 /// How many `writable` directories one container may have.

@@ -57,6 +57,8 @@ struct WireLaunch {
     writable: Vec<PathBuf>,
     #[serde(default)]
     readonly: Vec<PathBuf>,
+    #[serde(default)]
+    image: Option<crate::spec::ImageRoot>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -142,6 +144,7 @@ impl Session<'_> {
             allow: launch.allow,
             writable: launch.spec.writable.clone(),
             readonly: launch.spec.readonly.clone(),
+            image: launch.spec.image.clone(),
         };
         let body = serde_json::to_vec(&wire).expect("a launch serialises");
         let mut fds = vec![
@@ -258,6 +261,7 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
             allow: Allowances::default(),
             writable: wire.writable,
             readonly: wire.readonly,
+            image: wire.image,
         },
         cgroup_procs: wire.cgroup_procs,
         status_tx,

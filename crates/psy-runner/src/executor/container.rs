@@ -135,6 +135,7 @@ impl ContainerExecutor {
             },
             writable: req.test.sandbox.writable.clone(),
             readonly: req.test.sandbox.readonly.clone(),
+            image: None,
         };
         Ok((spec, limits))
     }

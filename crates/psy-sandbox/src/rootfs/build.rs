@@ -10,6 +10,7 @@ use crate::sys::{self, MountAttr};
 use std::ffi::CStr;
 use std::os::fd::RawFd;
 
+use super::image::ImagePlan;
 use super::plan::RootPlan;
 
 const CLONE_TREE: libc::c_uint = sys::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
@@ -337,11 +338,57 @@ pub(crate) unsafe fn build_and_enter(
 ) {
     // Trees that the stage will cover (the scratch area and a project under /tmp) are cloned first.
     let trees = make_trees(p, userns, owner, status);
-    mount_host_view(plan, userns, status);
+    match &plan.image {
+        Some(image) => mount_image_root(image, userns, status),
+        None => mount_host_view(plan, userns, status),
+    }
     mount_attempt_trees(p, plan, &trees, status);
     make_dev(plan, status);
     mount_own_trees(p, plan, status);
-    pivot(status);
+    pivot(&plan.own.root, status);
+}
+
+/// An image's root at its stage: each layer attached read-only (id-mapped where the filesystem
+/// allows) at a short mount point on a tmpfs of the init's own, overlayfs on top with the
+/// attempt's writable layer, and the mount points of the container's own trees (see `image.rs`).
+unsafe fn mount_image_root(image: &ImagePlan, userns: RawFd, status: RawFd) {
+    let step = SetupStep::ImageRoot;
+    check_or_fail(
+        status,
+        step,
+        mount(
+            c"tmpfs",
+            &image.layers_at,
+            c"tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            c"size=64k,mode=700",
+        ),
+    );
+    for (source, target) in &image.layers {
+        check_or_fail(status, step, libc::mkdir(target.as_ptr(), 0o700));
+        let fd = check_or_fail(status, step, sys::open_tree(source, CLONE_TREE));
+        let attrs = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NODEV;
+        check_or_fail(status, step, set_attrs(fd, attrs, userns, false));
+        check_or_fail(status, step, sys::move_mount_to(fd, target));
+        libc::close(fd);
+    }
+    check_or_fail(status, step, libc::mkdir(image.root.as_ptr(), 0o755));
+    check_or_fail(
+        status,
+        step,
+        mount(
+            c"overlay",
+            &image.root,
+            c"overlay",
+            libc::MS_NODEV,
+            &image.overlay_options,
+        ),
+    );
+    for dir in &image.mountpoints {
+        if libc::mkdir(dir.as_ptr(), 0o755) < 0 && !crate::child::is_dir(dir) {
+            fail(status, SetupStep::MkdirMountpoint);
+        }
+    }
 }
 
 /// Enters the slot's template root (`template.rs`: the host view and `/dev`, built once) as a
@@ -382,36 +429,28 @@ pub(crate) unsafe fn build_template(plan: &RootPlan, userns: RawFd, status: RawF
     );
     mount_host_view(plan, userns, status);
     make_dev(plan, status);
-    pivot(status);
+    pivot(&plan.own.root, status);
 }
 
-/// A minimal `/dev` in the stage (always [`STAGE`](super::STAGE), `/tmp`: a template is built
-/// there too): the usual character devices, read-only, with the mount points of the
-/// container's own devpts and `/dev/shm` (`mount_own_trees`).
+/// A minimal `/dev` in the stage: the usual character devices, read-only, with the mount points
+/// of the container's own devpts and `/dev/shm` (`mount_own_trees`).
 unsafe fn make_dev(plan: &RootPlan, status: RawFd) {
     let step = SetupStep::MountDev;
+    let own = &plan.own;
     check_or_fail(
         status,
         step,
         mount(
             c"tmpfs",
-            c"/tmp/dev",
+            &own.dev,
             c"tmpfs",
             libc::MS_NOSUID | libc::MS_NOEXEC,
             c"size=64k,mode=755",
         ),
     );
-    let nodes: [(&CStr, &CStr, u32, u32); 6] = [
-        (c"/tmp/dev/null", c"/dev/null", 1, 3),
-        (c"/tmp/dev/zero", c"/dev/zero", 1, 5),
-        (c"/tmp/dev/full", c"/dev/full", 1, 7),
-        (c"/tmp/dev/random", c"/dev/random", 1, 8),
-        (c"/tmp/dev/urandom", c"/dev/urandom", 1, 9),
-        (c"/tmp/dev/tty", c"/dev/tty", 5, 0),
-    ];
     // mknod honours the umask: nodes must be 0666 whoever opens them.
     let umask = libc::umask(0);
-    for (node, host, major, minor) in nodes {
+    for (node, host, major, minor) in &own.dev_nodes {
         if !plan.rootless {
             check_or_fail(
                 status,
@@ -419,7 +458,7 @@ unsafe fn make_dev(plan: &RootPlan, status: RawFd) {
                 libc::mknod(
                     node.as_ptr(),
                     libc::S_IFCHR | 0o666,
-                    libc::makedev(major, minor),
+                    libc::makedev(*major, *minor),
                 ),
             );
         } else {
@@ -438,16 +477,10 @@ unsafe fn make_dev(plan: &RootPlan, status: RawFd) {
         }
     }
     libc::umask(umask);
-    for (link, to) in [
-        (c"/tmp/dev/fd", c"/proc/self/fd"),
-        (c"/tmp/dev/stdin", c"/proc/self/fd/0"),
-        (c"/tmp/dev/stdout", c"/proc/self/fd/1"),
-        (c"/tmp/dev/stderr", c"/proc/self/fd/2"),
-        (c"/tmp/dev/ptmx", c"pts/ptmx"),
-    ] {
+    for (link, to) in &own.dev_links {
         check_or_fail(status, step, libc::symlink(to.as_ptr(), link.as_ptr()));
     }
-    for dir in [c"/tmp/dev/pts", c"/tmp/dev/shm"] {
+    for dir in [&own.dev_pts, &own.dev_shm] {
         check_or_fail(status, step, libc::mkdir(dir.as_ptr(), 0o755));
     }
     let rdonly = MountAttr {
@@ -457,7 +490,7 @@ unsafe fn make_dev(plan: &RootPlan, status: RawFd) {
     check_or_fail(
         status,
         step,
-        sys::mount_setattr(libc::AT_FDCWD, c"/tmp/dev", 0, &rdonly),
+        sys::mount_setattr(libc::AT_FDCWD, &own.dev, 0, &rdonly),
     );
 }
 
@@ -516,8 +549,8 @@ unsafe fn make_sys(plan: &RootPlan, status: RawFd) {
     }
 }
 
-/// `pivot_root` into the stage and detach the host's root, as runc does.
-unsafe fn pivot(status: RawFd) {
+/// `pivot_root` into the stage `root` and detach the host's root, as runc does.
+unsafe fn pivot(root: &CStr, status: RawFd) {
     let step = SetupStep::PivotRoot;
     let old_root = check_or_fail(
         status,
@@ -527,7 +560,7 @@ unsafe fn pivot(status: RawFd) {
             libc::O_DIRECTORY | libc::O_PATH | libc::O_CLOEXEC,
         ),
     );
-    check_or_fail(status, step, libc::chdir(c"/tmp".as_ptr()));
+    check_or_fail(status, step, libc::chdir(root.as_ptr()));
     check_or_fail(status, step, sys::pivot_root(c".", c"."));
     // The host's root now lies over the new one: detach it (and everything below it).
     check_or_fail(status, step, libc::fchdir(old_root));

@@ -10,6 +10,7 @@
 //! `template` builds the part shared by a slot's attempts once, and each init copies it.
 
 pub(crate) mod build;
+pub(crate) mod image;
 pub(crate) mod plan;
 pub(crate) mod template;
 

@@ -1,10 +1,12 @@
 //! Planning the hardened root in psy: which host mounts make the host view, which paths are
 //! masked, and every path the init mounts at, already prefixed with the stage and as C strings.
 
+use super::image::ImagePlan;
 use crate::error::SandboxError;
 use crate::prepared::{cstring, BindTarget};
+use crate::spec::ImageRoot;
 use serde::{Deserialize, Serialize};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
 
 /// Host trees every container gets its own of: their mounts are not part of the host view.
@@ -162,7 +164,14 @@ pub(crate) fn staged_target(
 /// init stands in its slot's template root).
 #[derive(Debug)]
 pub(crate) struct OwnTrees {
+    /// The stage itself (what `pivot_root` enters).
+    pub(crate) root: CString,
     pub(crate) tmp: CString,
+    pub(crate) dev: CString,
+    /// `/dev`'s device nodes: `(node, the host's, major, minor)`.
+    pub(crate) dev_nodes: Vec<(CString, &'static CStr, u32, u32)>,
+    /// `/dev`'s symbolic links: `(link, target)`.
+    pub(crate) dev_links: Vec<(CString, &'static CStr)>,
     pub(crate) dev_null: CString,
     pub(crate) dev_pts: CString,
     pub(crate) dev_shm: CString,
@@ -174,8 +183,33 @@ pub(crate) struct OwnTrees {
 impl OwnTrees {
     fn new(stage: &str) -> Result<Self, SandboxError> {
         let at = |path: &str| cstring("container tree", staged(stage, Path::new(path)));
+        let nodes: [(&str, &'static CStr, u32, u32); 6] = [
+            ("/dev/null", c"/dev/null", 1, 3),
+            ("/dev/zero", c"/dev/zero", 1, 5),
+            ("/dev/full", c"/dev/full", 1, 7),
+            ("/dev/random", c"/dev/random", 1, 8),
+            ("/dev/urandom", c"/dev/urandom", 1, 9),
+            ("/dev/tty", c"/dev/tty", 5, 0),
+        ];
+        let links: [(&str, &'static CStr); 5] = [
+            ("/dev/fd", c"/proc/self/fd"),
+            ("/dev/stdin", c"/proc/self/fd/0"),
+            ("/dev/stdout", c"/proc/self/fd/1"),
+            ("/dev/stderr", c"/proc/self/fd/2"),
+            ("/dev/ptmx", c"pts/ptmx"),
+        ];
         Ok(OwnTrees {
+            root: at("/")?,
             tmp: at("/tmp")?,
+            dev: at("/dev")?,
+            dev_nodes: nodes
+                .iter()
+                .map(|&(node, host, major, minor)| Ok((at(node)?, host, major, minor)))
+                .collect::<Result<_, SandboxError>>()?,
+            dev_links: links
+                .iter()
+                .map(|&(link, to)| Ok((at(link)?, to)))
+                .collect::<Result<_, SandboxError>>()?,
             dev_null: at("/dev/null")?,
             dev_pts: at("/dev/pts")?,
             dev_shm: at("/dev/shm")?,
@@ -201,6 +235,8 @@ pub(crate) struct RootPlan {
     pub(crate) cgroup2: bool,
     /// Directories hidden behind an empty read-only tmpfs (psy's state directory).
     pub(crate) masks: Vec<CString>,
+    /// `Some`: the root is this image's, not the host view (`host_mounts` unused).
+    pub(crate) image: Option<ImagePlan>,
     /// Rootless: device nodes are bound from the host (no `mknod`), and the host view is the
     /// host's whole tree cloned at once. The kernel refuses to clone one mount of a user
     /// namespace's locked tree alone (it would uncover what the tree's mounts hide), so the
@@ -216,6 +252,7 @@ impl RootPlan {
         rootless: bool,
         in_userns: bool,
         stage: &'static str,
+        image: Option<&ImageRoot>,
     ) -> Result<Self, SandboxError> {
         let staged_all = |what, paths: &[PathBuf]| -> Result<Vec<CString>, SandboxError> {
             paths
@@ -245,6 +282,7 @@ impl RootPlan {
             has_run: view.has_run,
             cgroup2: view.cgroup2,
             masks: staged_all("masked directory", masks)?,
+            image: image.map(ImagePlan::new).transpose()?,
             rootless,
         })
     }

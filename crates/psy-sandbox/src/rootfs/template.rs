@@ -80,7 +80,7 @@ pub(crate) fn template_for(view: &HostView, userns: Option<(RawFd, u32)>) -> Opt
 
 /// Builds a template in a helper process's new mount namespace and keeps that namespace.
 fn make(view: &HostView, userns: Option<(RawFd, u32)>) -> Result<OwnedFd, String> {
-    let plan = RootPlan::new(view, &[], false, userns.is_some(), STAGE)
+    let plan = RootPlan::new(view, &[], false, userns.is_some(), STAGE, None)
         .map_err(|e| format!("planning it: {e}"))?;
     let userns_fd = userns.map_or(-1, |(fd, _)| fd);
     let pipe = || sys::pipe(0).map_err(|e| format!("a pipe: {e}"));

@@ -93,6 +93,7 @@ impl Fixture {
             allow: Default::default(),
             writable: Vec::new(),
             readonly: Vec::new(),
+            image: None,
         };
         (spec, out)
     }

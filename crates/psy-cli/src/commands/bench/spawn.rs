@@ -109,6 +109,7 @@ fn container_probe<'a>(
             allow: Default::default(),
             writable: Vec::new(),
             readonly: Vec::new(),
+            image: None,
         };
         sandbox.set_confinement(confinement)?;
         let t = Instant::now();

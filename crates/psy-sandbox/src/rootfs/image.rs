@@ -1,0 +1,173 @@
+//! Image roots: a container whose root filesystem is an image's layers instead of the host's.
+//!
+//! The init mounts a small tmpfs over its own view of `/tmp`, attaches a clone of each layer
+//! directory there (read-only, `nodev`, id-mapped over the slot's user namespace where the
+//! filesystem allows, so that files the image gives to root belong to container root), and
+//! mounts overlayfs on top with this attempt's writable layer: that is the stage, which the
+//! rest of the root (`/tmp`, `/dev`, `/proc`, the project, scratch, volumes) is built in,
+//! entered with `pivot_root` as the host view is. The layers' short mount points keep the
+//! overlay's options within a page, whatever the store's paths. Before the clone the launcher
+//! writes the attempt's `etc/hostname`, `etc/hosts` and `etc/resolv.conf` into the writable
+//! layer, owned by the slot's root ([`write_etc`]).
+
+use crate::error::SandboxError;
+use crate::prepared::cstring;
+use crate::spec::{ImageRoot, MAX_LAYERS};
+use std::ffi::CString;
+use std::io;
+use std::path::Path;
+
+/// Where the init mounts the tmpfs holding the layers' mount points ...
+pub(crate) const LAYERS_AT: &str = "/tmp";
+/// ... and the image's merged root: the stage of an image container.
+pub(crate) const IMAGE_STAGE: &str = "/tmp/root";
+
+/// Trees every container mounts its own of; an image need not have their directories.
+const OWN_MOUNTPOINTS: [&str; 5] = ["/tmp", "/dev", "/proc", "/sys", "/run"];
+
+/// What the init needs to mount an image's root, as C strings.
+#[derive(Debug)]
+pub(crate) struct ImagePlan {
+    /// `(layer directory, its mount point under LAYERS_AT)`, bottom first.
+    pub(crate) layers: Vec<(CString, CString)>,
+    pub(crate) layers_at: CString,
+    pub(crate) root: CString,
+    /// overlayfs' options: `lowerdir` (top first), `upperdir`, `workdir`, maybe `userxattr`.
+    pub(crate) overlay_options: CString,
+    /// Mount points of the container's own trees inside the stage, made where the image has none.
+    pub(crate) mountpoints: Vec<CString>,
+}
+
+impl ImagePlan {
+    pub(crate) fn new(image: &ImageRoot) -> Result<Self, SandboxError> {
+        if image.layers.is_empty() || image.layers.len() > MAX_LAYERS {
+            return Err(SandboxError::Image {
+                reason: format!(
+                    "{} layers: an image root takes 1 to {MAX_LAYERS}",
+                    image.layers.len()
+                ),
+            });
+        }
+        let layers = image
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| {
+                Ok((
+                    cstring("image layer", dir)?,
+                    cstring("image layer", format!("{LAYERS_AT}/{i}"))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, SandboxError>>()?;
+        let lower: Vec<String> = (0..image.layers.len())
+            .rev()
+            .map(|i| format!("{LAYERS_AT}/{i}"))
+            .collect();
+        let mut options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            overlay_path(&image.upper_dir)?,
+            overlay_path(&image.work_dir)?,
+        );
+        if image.user_xattrs {
+            options.push_str(",userxattr");
+        }
+        Ok(ImagePlan {
+            layers,
+            layers_at: cstring("image layers", LAYERS_AT)?,
+            root: cstring("image root", IMAGE_STAGE)?,
+            overlay_options: cstring("overlay options", options)?,
+            mountpoints: OWN_MOUNTPOINTS
+                .iter()
+                .map(|p| cstring("mount point", format!("{IMAGE_STAGE}{p}")))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// A path as overlayfs' options take it: absolute, without the separators `,` and `:`.
+fn overlay_path(path: &Path) -> Result<String, SandboxError> {
+    let s = path.to_str().unwrap_or_default();
+    if !path.is_absolute() || s.is_empty() || s.contains([',', ':', '\\']) {
+        return Err(SandboxError::Image {
+            reason: format!(
+                "{}: the writable layer's directories need an absolute path without ',' or ':'",
+                path.display()
+            ),
+        });
+    }
+    Ok(s.to_owned())
+}
+
+/// Writes the attempt's `etc/hostname`, `etc/hosts` and `etc/resolv.conf` into its writable
+/// layer (they hide the image's own), owned by `owner` (the slot root's host id) when given,
+/// as `etc/` itself and the layer's top directory, so that container root owns what it wrote
+/// and may change them.
+pub(crate) fn write_etc(image: &ImageRoot, hostname: &str, owner: Option<u32>) -> io::Result<()> {
+    let etc = image.upper_dir.join("etc");
+    std::fs::create_dir_all(&etc)?;
+    let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    );
+    let name = format!("{hostname}\n");
+    let files: [(&str, &[u8]); 3] = [
+        ("hostname", name.as_bytes()),
+        ("hosts", hosts.as_bytes()),
+        ("resolv.conf", &resolv),
+    ];
+    for (name, content) in files {
+        std::fs::write(etc.join(name), content)?;
+    }
+    if let Some(id) = owner {
+        let chown = |p: &Path| std::os::unix::fs::lchown(p, Some(id), Some(id));
+        chown(&image.upper_dir)?;
+        chown(&etc)?;
+        for (name, _) in files {
+            chown(&etc.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn image(layers: usize) -> ImageRoot {
+        ImageRoot {
+            layers: (0..layers)
+                .map(|i| PathBuf::from(format!("/store/layers/{i}")))
+                .collect(),
+            upper_dir: PathBuf::from("/state/upper"),
+            work_dir: PathBuf::from("/state/work"),
+            user_xattrs: false,
+        }
+    }
+
+    #[test]
+    fn lower_directories_are_listed_top_first_at_short_mount_points() {
+        let plan = ImagePlan::new(&image(3)).unwrap();
+        assert_eq!(
+            plan.overlay_options.to_str().unwrap(),
+            "lowerdir=/tmp/2:/tmp/1:/tmp/0,upperdir=/state/upper,workdir=/state/work"
+        );
+        assert_eq!(plan.layers[0].0.to_str().unwrap(), "/store/layers/0");
+        assert_eq!(plan.layers[2].1.to_str().unwrap(), "/tmp/2");
+        // The longest options still fit in a page.
+        let plan = ImagePlan::new(&image(MAX_LAYERS)).unwrap();
+        assert!(plan.overlay_options.as_bytes().len() < 4096);
+    }
+
+    #[test]
+    fn bad_layer_counts_and_paths_are_refused() {
+        assert!(ImagePlan::new(&image(0)).is_err());
+        assert!(ImagePlan::new(&image(MAX_LAYERS + 1)).is_err());
+        let mut bad = image(1);
+        bad.upper_dir = PathBuf::from("/state/a,b");
+        assert!(ImagePlan::new(&bad).is_err());
+        bad.upper_dir = PathBuf::from("relative");
+        assert!(ImagePlan::new(&bad).is_err());
+    }
+}

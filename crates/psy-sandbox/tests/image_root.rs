@@ -1,0 +1,128 @@
+//! Containers whose root is an image's layers (overlayfs), not the host's root (root only;
+//! prints "skipped" otherwise). The layers are made here from Debian's static busybox.
+
+mod support;
+
+use psy_sandbox::ImageRoot;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use support::Fixture;
+
+const BUSYBOX: &str = "/bin/busybox";
+
+/// A two-layer image: busybox with its applets and an `/etc/passwd` below; above, a new file,
+/// a changed one, and a whiteout hiding one of the base layer's files.
+fn layers(dir: &Path) -> Vec<PathBuf> {
+    let base = dir.join("layer0");
+    for sub in ["bin", "etc", "usr/bin", "gone"] {
+        std::fs::create_dir_all(base.join(sub)).unwrap();
+    }
+    std::fs::copy(BUSYBOX, base.join("bin/busybox")).unwrap();
+    for applet in [
+        "sh", "cat", "ls", "echo", "id", "stat", "touch", "hostname", "grep", "mount",
+    ] {
+        symlink("busybox", base.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(base.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(base.join("etc/motd"), "base\n").unwrap();
+    std::fs::write(base.join("gone/file"), "hidden above\n").unwrap();
+    let top = dir.join("layer1");
+    std::fs::create_dir_all(top.join("etc")).unwrap();
+    std::fs::write(top.join("etc/motd"), "top\n").unwrap();
+    std::fs::write(top.join("added"), "from the top layer\n").unwrap();
+    // An overlayfs whiteout: a character device 0:0 named like what it hides.
+    let whiteout = std::ffi::CString::new(top.join("gone").to_str().unwrap()).unwrap();
+    // SAFETY: mknod on a C string path we own.
+    let made = unsafe { libc::mknod(whiteout.as_ptr(), libc::S_IFCHR, libc::makedev(0, 0)) };
+    assert_eq!(made, 0, "{}", std::io::Error::last_os_error());
+    vec![base, top]
+}
+
+fn image_root(f: &Fixture, layers: Vec<PathBuf>, n: usize) -> ImageRoot {
+    let writable = f.project().join(format!("upper{n}"));
+    std::fs::create_dir_all(writable.join("upper")).unwrap();
+    std::fs::create_dir_all(writable.join("work")).unwrap();
+    ImageRoot {
+        layers,
+        upper_dir: writable.join("upper"),
+        work_dir: writable.join("work"),
+        user_xattrs: false,
+    }
+}
+
+#[test]
+fn the_root_is_the_images_with_a_writable_layer_of_its_own() {
+    require_root!();
+    if !Path::new(BUSYBOX).exists() {
+        eprintln!("skipped: no {BUSYBOX} (Debian's busybox-static)");
+        return;
+    }
+    let f = Fixture::new();
+    let images = tempfile::tempdir_in(f.project()).unwrap();
+    let layers = layers(images.path());
+    std::fs::write(f.project().join("marker"), "project-visible\n").unwrap();
+    let script = "cat /etc/motd /added; ls /gone 2>&1 || echo whiteout-honoured; \
+                  test -e /etc/os-release && echo host-root-visible; \
+                  cat \"$PROJECT/marker\"; touch \"$PROJECT/probe\" 2>/dev/null && echo project-writable; \
+                  echo x > \"$PSY_SCRATCH/s\" && echo scratch-ok; \
+                  echo new > /etc/motd && echo written > /written && echo root-writable; \
+                  cat /etc/hostname; id -u; stat -c 'owner=%u' /bin/busybox; ls /proc/1 >/dev/null && echo proc-ok";
+    let (mut spec, out) = f.spec(script);
+    spec.image = Some(image_root(&f, layers.clone(), 0));
+    let upper = spec.image.as_ref().unwrap().upper_dir.clone();
+    let mut c = f.sandbox.spawn(spec, &support::limits()).unwrap();
+    c.wait_timeout(None).unwrap();
+    let o = c.finish();
+    let out = std::fs::read_to_string(out).unwrap();
+    assert_eq!(o.exit.code, Some(0), "{out} {:?}", o.setup_error);
+    for expected in [
+        "top\nfrom the top layer\n",
+        "whiteout-honoured",
+        "project-visible",
+        "scratch-ok",
+        "root-writable",
+        "psy-test-host",
+        "proc-ok",
+    ] {
+        assert!(out.contains(expected), "{expected:?} not in\n{out}");
+    }
+    assert!(!out.contains("host-root-visible"), "{out}");
+    assert!(!out.contains("project-writable"), "{out}");
+    assert!(!f.project().join("probe").exists());
+    // Container root, and the image's root-owned files are its own (id-mapped layers).
+    assert!(out.contains("\n0\nowner=0\n"), "{out}");
+    // Writes went to the attempt's layer, not the image's.
+    assert_eq!(
+        std::fs::read_to_string(upper.join("written")).unwrap(),
+        "written\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(layers[1].join("etc/motd")).unwrap(),
+        "top\n"
+    );
+    assert!(!layers[1].join("written").exists() && !layers[0].join("written").exists());
+}
+
+#[test]
+fn a_command_missing_from_the_image_is_a_setup_error() {
+    require_root!();
+    if !Path::new(BUSYBOX).exists() {
+        eprintln!("skipped: no {BUSYBOX} (Debian's busybox-static)");
+        return;
+    }
+    let f = Fixture::new();
+    let images = tempfile::tempdir_in(f.project()).unwrap();
+    let layers = layers(images.path());
+    let (mut spec, _) = f.spec("true");
+    // Host tools are not in the image.
+    spec.argv = vec!["python3".into(), "-c".into(), "pass".into()];
+    spec.image = Some(image_root(&f, layers, 1));
+    let mut c = f.sandbox.spawn(spec, &support::limits()).unwrap();
+    c.wait_timeout(None).unwrap();
+    let o = c.finish();
+    let error = o.setup_error.expect("no python3 in the image");
+    assert!(
+        error.to_string().contains("executing the command"),
+        "{error}"
+    );
+}
