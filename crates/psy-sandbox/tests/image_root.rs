@@ -38,6 +38,19 @@ fn layers(dir: &Path) -> Vec<PathBuf> {
     vec![base, top]
 }
 
+/// A fixture and the two layers (kept in the temporary directory returned), or `None` after
+/// saying why the test is skipped.
+fn image_fixture() -> Option<(Fixture, tempfile::TempDir, Vec<PathBuf>)> {
+    if !Path::new(BUSYBOX).exists() {
+        eprintln!("skipped: no {BUSYBOX} (Debian's busybox-static)");
+        return None;
+    }
+    let f = Fixture::new();
+    let images = tempfile::tempdir_in(f.project()).unwrap();
+    let layers = layers(images.path());
+    Some((f, images, layers))
+}
+
 fn image_root(f: &Fixture, layers: Vec<PathBuf>, n: usize) -> ImageRoot {
     let writable = f.project().join(format!("upper{n}"));
     std::fs::create_dir_all(writable.join("upper")).unwrap();
@@ -53,13 +66,9 @@ fn image_root(f: &Fixture, layers: Vec<PathBuf>, n: usize) -> ImageRoot {
 #[test]
 fn the_root_is_the_images_with_a_writable_layer_of_its_own() {
     require_root!();
-    if !Path::new(BUSYBOX).exists() {
-        eprintln!("skipped: no {BUSYBOX} (Debian's busybox-static)");
+    let Some((f, _images, layers)) = image_fixture() else {
         return;
-    }
-    let f = Fixture::new();
-    let images = tempfile::tempdir_in(f.project()).unwrap();
-    let layers = layers(images.path());
+    };
     std::fs::write(f.project().join("marker"), "project-visible\n").unwrap();
     let script = "cat /etc/motd /added; ls /gone 2>&1 || echo whiteout-honoured; \
                   test -e /etc/os-release && echo host-root-visible; \
@@ -106,13 +115,9 @@ fn the_root_is_the_images_with_a_writable_layer_of_its_own() {
 #[test]
 fn a_command_missing_from_the_image_is_a_setup_error() {
     require_root!();
-    if !Path::new(BUSYBOX).exists() {
-        eprintln!("skipped: no {BUSYBOX} (Debian's busybox-static)");
+    let Some((f, _images, layers)) = image_fixture() else {
         return;
-    }
-    let f = Fixture::new();
-    let images = tempfile::tempdir_in(f.project()).unwrap();
-    let layers = layers(images.path());
+    };
     let (mut spec, _) = f.spec("true");
     // Host tools are not in the image.
     spec.argv = vec!["python3".into(), "-c".into(), "pass".into()];
