@@ -25,7 +25,7 @@ pub use error::{ConfigError, Location};
 pub use fits::{check_fits, check_privileges};
 pub use load::{load, parse};
 pub use manifest::{
-    find_manifest, DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions,
+    find_manifest, DiscoverDef, DiscoverSource, HostConfig, ImageChoice, Manifest, NextestOptions,
     PytestOptions, PytestPer, ReportConfig, RunConfig, Settings, TestDef, Variant,
     DEFAULT_DISCOVER_TIMEOUT, DEFAULT_TIMEOUT, MANIFEST_FILE,
 };

@@ -46,7 +46,11 @@ pub fn parse(path: &Path, dir: &Path, text: &str) -> Result<Manifest, ConfigErro
     Ok(Manifest {
         path: path.to_path_buf(),
         dir: dir.to_path_buf(),
-        defaults: raw.defaults.map(|d| d.settings(dir)).unwrap_or_default(),
+        defaults: raw
+            .defaults
+            .map(|d| d.settings(dir, &src))
+            .transpose()?
+            .unwrap_or_default(),
         tests: raw
             .test
             .into_iter()
@@ -111,7 +115,7 @@ impl Checker<'_> {
             Some(cwd) => self.directory(cwd, must_exist)?,
             None => self.dir.to_path_buf(),
         };
-        let settings = raw.settings(self.dir);
+        let settings = raw.settings(self.dir, self.src)?;
         let volumes = raw
             .volume
             .iter()
@@ -247,7 +251,7 @@ impl Checker<'_> {
             Some(cwd) => Some(self.directory(cwd, must_exist)?),
             None => None,
         };
-        let settings = raw.settings(self.dir);
+        let settings = raw.settings(self.dir, self.src)?;
         Ok(DiscoverDef {
             source,
             command: raw.command.map(|c| c.into_inner().0),
@@ -349,7 +353,7 @@ impl Checker<'_> {
                     format!("variant {name:?} is defined twice"),
                 ));
             }
-            let settings = variant.settings(self.dir);
+            let settings = variant.settings(self.dir, self.src)?;
             out.push(Variant {
                 name: name.clone(),
                 env: variant.env.0,

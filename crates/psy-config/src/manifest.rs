@@ -94,6 +94,17 @@ pub struct Settings {
     /// `writable = ["target/tmp"]`: host directories the test may write, at their own paths
     /// (absolute; relative ones were taken from the manifest's directory).
     pub writable: Option<Vec<std::path::PathBuf>>,
+    /// `image = "..."` or `host = true`: the root filesystem the test runs in.
+    pub image: Option<ImageChoice>,
+}
+
+/// The root filesystem a level asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageChoice {
+    /// `host = true`: the host's root, read-only (the default).
+    Host,
+    /// `image = "..."`: the image's (a path made absolute, or a registry reference).
+    Image(String),
 }
 
 impl Settings {
@@ -118,6 +129,7 @@ impl Settings {
             privileged: top.privileged.or(self.privileged),
             allow: top.allow.clone().or_else(|| self.allow.clone()),
             writable: top.writable.clone().or_else(|| self.writable.clone()),
+            image: top.image.clone().or_else(|| self.image.clone()),
         }
     }
 
@@ -131,6 +143,10 @@ impl Settings {
             allow,
             writable: self.writable.clone().unwrap_or_default(),
             readonly: Vec::new(),
+            image: match &self.image {
+                Some(ImageChoice::Image(image)) => Some(image.clone()),
+                Some(ImageChoice::Host) | None => None,
+            },
         }
     }
 

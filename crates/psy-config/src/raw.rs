@@ -2,10 +2,12 @@
 //! rejected). [`crate::manifest`] turns them into checked, resolved values.
 
 use crate::env::{Env, ProcessString};
-use crate::manifest::Settings;
+use crate::error::ConfigError;
+use crate::locate::Source;
+use crate::manifest::{ImageChoice, Settings};
 use crate::values::{
-    Argv, Cpus, FilesystemSize, IoWeight, MemorySize, NonZeroSize, Pids, Rate, Retries, Size,
-    Timeout, Toggle,
+    Argv, Cpus, FilesystemSize, ImageValue, IoWeight, MemorySize, NonZeroSize, Pids, Rate, Retries,
+    Size, Timeout, Toggle,
 };
 use psy_model::{Allowance, CpuPolicy, IoCapacity, IoRequest, NetworkRequest};
 use serde::Deserialize;
@@ -33,12 +35,20 @@ macro_rules! with_settings {
             pub(crate) privileged: Option<bool>,
             pub(crate) allow: Option<Vec<Allowance>>,
             pub(crate) writable: Option<Vec<std::path::PathBuf>>,
+            pub(crate) image: Option<Spanned<ImageValue>>,
+            pub(crate) host: Option<Spanned<bool>>,
         }
 
         impl $name {
-            /// `dir`: the manifest's directory, which relative `writable` paths start from.
-            pub(crate) fn settings(&self, dir: &std::path::Path) -> Settings {
-                Settings {
+            /// `dir`: the manifest's directory, which relative `writable` and image paths start
+            /// from; `src` places errors.
+            pub(crate) fn settings(
+                &self,
+                dir: &std::path::Path,
+                src: &Source<'_>,
+            ) -> Result<Settings, ConfigError> {
+                Ok(Settings {
+                    image: image_choice(&self.image, &self.host, dir, src)?,
                     timeout: self.timeout.map(|t| t.0),
                     retries: self.retries.map(|r| r.0),
                     cpu_millis: self.cpus.map(|c| c.0),
@@ -54,10 +64,42 @@ macro_rules! with_settings {
                         .writable
                         .as_ref()
                         .map(|paths| paths.iter().map(|p| dir.join(p)).collect()),
-                }
+                })
             }
         }
     };
+}
+
+/// `image` and `host` of one level: at most one of them, and `host` only as `true`. A value
+/// that names an existing path (or starts like one) becomes that path, absolute.
+fn image_choice(
+    image: &Option<Spanned<ImageValue>>,
+    host: &Option<Spanned<bool>>,
+    dir: &std::path::Path,
+    src: &Source<'_>,
+) -> Result<Option<ImageChoice>, ConfigError> {
+    match (image, host) {
+        (Some(_), Some(host)) => Err(src.error(
+            Some(host.span()),
+            "`image` and `host` at once: `host = true` runs on the host's root, `image` in an image; keep one",
+        )),
+        (None, Some(host)) if !*host.get_ref() => Err(src.error(
+            Some(host.span()),
+            "`host = false`: name an image instead (image = \"...\")",
+        )),
+        (None, Some(_)) => Ok(Some(ImageChoice::Host)),
+        (Some(image), None) => {
+            let value = &image.get_ref().0;
+            // `components` drops the `.` of `./rootfs`.
+            let path: std::path::PathBuf = dir.join(value).components().collect();
+            let looks_like_path = value.starts_with(['/', '.']) || path.exists();
+            Ok(Some(ImageChoice::Image(match looks_like_path {
+                true => path.display().to_string(),
+                false => value.clone(),
+            })))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// `io = { read-bps = "100MiB", write-bps = "50MiB", read-iops = 2000, write-iops = 1000, weight = 100 }`
@@ -228,3 +270,53 @@ with_settings!(RawVariant {
     #[serde(default)]
     args: Vec<ProcessString>,
 });
+
+#[cfg(test)]
+mod image_tests {
+    use crate::ImageChoice;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<crate::Manifest, String> {
+        let dir = Path::new("/project");
+        crate::parse(&dir.join("psyduck.toml"), dir, text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn image_and_host_at_each_level() {
+        let m = parse(
+            "[defaults]\nimage = \"./rootfs\"\n\
+             [[test]]\nname = \"a\"\ncommand = [\"true\"]\n\
+             [[test]]\nname = \"b\"\ncommand = [\"true\"]\nhost = true\n\
+             [[test]]\nname = \"c\"\ncommand = [\"true\"]\nimage = \"registry.local:5000/base:1\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            m.defaults.image,
+            Some(ImageChoice::Image("/project/rootfs".into()))
+        );
+        let image = |i: usize| m.defaults.overlay(&m.tests[i].settings).sandbox().image;
+        assert_eq!(image(0).as_deref(), Some("/project/rootfs"));
+        assert_eq!(image(1), None, "host = true wins over the defaults' image");
+        assert_eq!(image(2).as_deref(), Some("registry.local:5000/base:1"));
+    }
+
+    #[test]
+    fn conflicting_or_bad_values_name_the_key() {
+        let err =
+            parse("[[test]]\nname = \"a\"\ncommand = [\"true\"]\nimage = \"x/y:1\"\nhost = true\n")
+                .unwrap_err();
+        assert!(
+            err.contains("psyduck.toml:5") && err.contains("`image` and `host` at once"),
+            "{err}"
+        );
+        let err =
+            parse("[[test]]\nname = \"a\"\ncommand = [\"true\"]\nhost = false\n").unwrap_err();
+        assert!(err.contains("host = false"), "{err}");
+        let err =
+            parse("[[test]]\nname = \"a\"\ncommand = [\"true\"]\nimage = \"a b\"\n").unwrap_err();
+        assert!(
+            err.contains("psyduck.toml:4") && err.contains("without spaces"),
+            "{err}"
+        );
+    }
+}

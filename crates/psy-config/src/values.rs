@@ -34,6 +34,11 @@ pub(crate) struct Timeout(pub(crate) Duration);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Cpus<const NONZERO: bool>(pub(crate) u32);
 
+/// `image = "..."`: a path (docker-archive, OCI layout, root filesystem directory) or a
+/// registry reference; one word, not empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ImageValue(pub(crate) String);
+
 /// A non-empty argv list whose program is non-empty.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Argv(pub(crate) Vec<String>);
@@ -220,6 +225,20 @@ impl<'de> Deserialize<'de> for Argv {
             )),
             Some(_) => Ok(Argv(argv)),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(d)?;
+        if value.is_empty() || value.contains(|c: char| c.is_whitespace() || c == '\0') {
+            return Err(de::Error::custom(format!(
+                "image {value:?}: expected a path (a docker-archive tarball, an OCI layout \
+                 directory, a root filesystem directory) or a registry reference \
+                 host[:port]/name:tag, without spaces"
+            )));
+        }
+        Ok(ImageValue(value))
     }
 }
 

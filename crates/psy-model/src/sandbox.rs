@@ -30,4 +30,8 @@ pub struct SandboxRequest {
     /// see otherwise (under `/tmp`, which is private): a Rust target directory there, say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub readonly: Vec<std::path::PathBuf>,
+    /// `image = "..."`: the root filesystem is this image's (an absolute path, or a registry
+    /// reference) instead of the host's, read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }

@@ -7,6 +7,7 @@ mod attempt;
 pub mod capacity;
 mod estimate;
 pub mod executor;
+pub mod images;
 mod interrupt;
 pub mod layout;
 mod logs;

@@ -55,6 +55,7 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
         return Err(usage("--jobs 0: must be at least 1"));
     }
     check_writable(&tests, &StateDir::new(&manifest.dir))?;
+    let images = psy_runner::images::resolve(&tests).map_err(usage)?;
     let control = super::run_control::control(
         &args.control,
         args.flaky_fail,
@@ -115,6 +116,7 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
         .min()
         .unwrap_or(1);
     executor.expect_networks(&tests, (capacity.cpu_millis / min_cpu).max(1) as usize);
+    executor.set_images(images);
 
     let mut reporters = Fanout::new(Vec::new());
     let color = match args.color {

@@ -1,10 +1,11 @@
 //! The default executor: every attempt in its own `psy-sandbox` container.
 
 use super::{AttemptRequest, ExecOutcome, Executor, Running};
+use crate::images::Images;
 use psy_model::CpuPolicy;
 use psy_model::TestSpec;
 use psy_sandbox::cgroup::{block_device_of, CgroupLimits, IoLimits};
-use psy_sandbox::{format_image, Container, ContainerSpec, Sandbox};
+use psy_sandbox::{format_image, Container, ContainerSpec, ImageRoot, Sandbox};
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
@@ -17,6 +18,8 @@ pub struct ContainerExecutor {
     volumes_dir: PathBuf,
     /// Keep the volume images after the run (`--keep-volumes`).
     keep_volumes: bool,
+    /// The images tests run in, by the manifest's value (`crate::images::resolve`).
+    images: Images,
 }
 
 impl ContainerExecutor {
@@ -31,7 +34,41 @@ impl ContainerExecutor {
             cpu_policy,
             volumes_dir,
             keep_volumes,
+            images: Images::new(),
         }
+    }
+
+    /// The images the tests name (`image = "..."`), resolved before the run.
+    pub fn set_images(&mut self, images: Images) {
+        self.images = images;
+    }
+
+    /// Where attempts' writable image layers live: removed with each attempt, and with the
+    /// run's volumes (gc removes those of dead psy processes).
+    fn writable_layers(&self) -> PathBuf {
+        self.volumes_dir.join("rw")
+    }
+
+    /// The root of an attempt in an image: the image's layers under a writable layer of its own.
+    fn image_root(&self, test: &TestSpec, key: u64) -> Result<Option<ImageRoot>, String> {
+        let Some(value) = &test.sandbox.image else {
+            return Ok(None);
+        };
+        let image = self
+            .images
+            .get(value)
+            .ok_or_else(|| format!("image {value:?} of {} was not resolved", test.id))?;
+        let dir = self.writable_layers().join(format!("a{key:06}"));
+        let (upper_dir, work_dir) = (dir.join("upper"), dir.join("work"));
+        for d in [&upper_dir, &work_dir] {
+            std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+        }
+        Ok(Some(ImageRoot {
+            layers: image.layers.clone(),
+            upper_dir,
+            work_dir,
+            user_xattrs: image.user_xattrs,
+        }))
     }
 
     /// Has the sandbox make ahead the shaped network namespaces these tests will need (as many
@@ -135,7 +172,7 @@ impl ContainerExecutor {
             },
             writable: req.test.sandbox.writable.clone(),
             readonly: req.test.sandbox.readonly.clone(),
-            image: None,
+            image: self.image_root(req.test, req.key)?,
         };
         Ok((spec, limits))
     }
@@ -173,14 +210,28 @@ impl Executor for ContainerExecutor {
                 Err(message) => results.push(Some(Err(message))),
             }
         }
-        let mut started = self.sandbox.spawn_many(valid).into_iter();
+        let layers: Vec<Option<PathBuf>> = valid
+            .iter()
+            .map(|(spec, _)| {
+                let upper = spec.image.as_ref().map(|i| i.upper_dir.clone());
+                upper.and_then(|u| u.parent().map(PathBuf::from))
+            })
+            .collect();
+        let mut started = self.sandbox.spawn_many(valid).into_iter().zip(layers);
         results
             .into_iter()
             .map(|slot| match slot {
                 Some(failed) => failed,
                 None => match started.next().expect("one result per spawned spec") {
-                    Ok(container) => Ok(Box::new(ContainerRun(container)) as Box<dyn Running>),
-                    Err(e) => Err(e.to_string()),
+                    (Ok(container), writable_layer) => Ok(Box::new(ContainerRun {
+                        container,
+                        writable_layer,
+                    })
+                        as Box<dyn Running>),
+                    (Err(e), writable_layer) => {
+                        remove_writable_layer(writable_layer);
+                        Err(e.to_string())
+                    }
                 },
             })
             .collect()
@@ -192,6 +243,7 @@ impl Executor for ContainerExecutor {
 
     fn close(&mut self) {
         self.sandbox.close();
+        remove_writable_layer(Some(self.writable_layers()));
         if self.keep_volumes {
             // Out of gc's reach (it removes `<pid>-<run>` directories of dead psy processes).
             if let Some(name) = self.volumes_dir.file_name().and_then(|n| n.to_str()) {
@@ -211,29 +263,43 @@ impl Executor for ContainerExecutor {
     }
 }
 
+/// A running attempt, and its writable image layer (removed when it has finished).
 #[derive(Debug)]
-struct ContainerRun(Container);
+struct ContainerRun {
+    container: Container,
+    writable_layer: Option<PathBuf>,
+}
+
+fn remove_writable_layer(dir: Option<PathBuf>) {
+    let Some(dir) = dir else { return };
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!("removing the writable image layer {}: {e}", dir.display());
+        }
+    }
+}
 
 impl Running for ContainerRun {
     fn wait_fd(&self) -> RawFd {
-        self.0.pidfd()
+        self.container.pidfd()
     }
 
     fn kill(&mut self) {
-        self.0.kill();
+        self.container.kill();
     }
 
     fn set_cores(&mut self, cores: &[u32]) {
-        if let Err(e) = self.0.set_cores(cores) {
+        if let Err(e) = self.container.set_cores(cores) {
             tracing::warn!(
-                pid = self.0.pid(),
+                pid = self.container.pid(),
                 "moving a container to cores {cores:?}: {e}"
             );
         }
     }
 
     fn finish(self: Box<Self>) -> ExecOutcome {
-        let outcome = self.0.finish();
+        let outcome = self.container.finish();
+        remove_writable_layer(self.writable_layer);
         ExecOutcome {
             exit: outcome.exit,
             error: outcome.setup_error.map(|e| e.to_string()),

@@ -1,0 +1,112 @@
+//! `image = "..."` end to end: tests run in an image's root (here a root filesystem directory
+//! made from Debian's static busybox), with a writable layer of their own, beside tests on the
+//! host's root; bad images are refused before anything runs.
+
+use crate::support::{root, value, Project};
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+const BUSYBOX: &str = "/bin/busybox";
+
+/// A root filesystem directory with busybox and a marker file, in the project.
+fn rootfs(p: &Project) -> bool {
+    if !Path::new(BUSYBOX).exists() {
+        eprintln!("skipped: no {BUSYBOX} (Debian's busybox-static)");
+        return false;
+    }
+    let bin = p.dir().join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(p.dir().join("rootfs/etc")).unwrap();
+    std::fs::copy(BUSYBOX, bin.join("busybox")).unwrap();
+    for applet in ["sh", "cat", "echo", "id", "test", "hostname"] {
+        symlink("busybox", bin.join(applet)).unwrap();
+    }
+    std::fs::write(p.dir().join("rootfs/etc/flavour"), "busybox-image\n").unwrap();
+    true
+}
+
+#[test]
+fn tests_run_in_the_image_with_their_own_writable_layer() {
+    if !root() {
+        return;
+    }
+    let p = Project::new(
+        r#"
+[defaults]
+image = "./rootfs"
+
+[[test]]
+name = "in-image"
+command = ["sh", "-c", "echo flavour=$(cat /etc/flavour); echo hostname=$(cat /etc/hostname); echo x > /etc/flavour && echo wrote=yes; test -e /etc/debian_version && echo host=visible; echo uid=$(id -u); echo project=$(cat marker)"]
+
+[[test]]
+name = "again"
+command = ["sh", "-c", "echo flavour=$(cat /etc/flavour)"]
+
+[[test]]
+name = "on-host"
+host = true
+command = ["sh", "-c", "test -e /etc/debian_version && echo host=visible"]
+"#,
+    );
+    if !rootfs(&p) {
+        return;
+    }
+    p.file("marker", "project-visible\n");
+    let (out, events) = p.run_json(&[]);
+    out.code(0);
+    let printed = events.printed("in-image", 1);
+    assert_eq!(value(&printed, "flavour"), "busybox-image");
+    assert_eq!(value(&printed, "hostname"), "in-image");
+    assert_eq!(value(&printed, "wrote"), "yes");
+    assert_eq!(value(&printed, "uid"), "0");
+    assert_eq!(value(&printed, "project"), "project-visible");
+    assert!(printed.iter().all(|(k, _)| k != "host"), "{printed:?}");
+    // Each attempt writes its own layer: the image is unchanged for the next.
+    assert_eq!(
+        value(&events.printed("again", 1), "flavour"),
+        "busybox-image"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.dir().join("rootfs/etc/flavour")).unwrap(),
+        "busybox-image\n"
+    );
+    assert_eq!(value(&events.printed("on-host", 1), "host"), "visible");
+    // Nothing of the writable layers is left.
+    let volumes = p.dir().join(".psyduck/volumes");
+    let left: Vec<_> = walk(&volumes);
+    assert!(left.is_empty(), "{left:?}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            let mut found = walk(&e.path());
+            found.push(e.path());
+            found
+        })
+        .collect()
+}
+
+#[test]
+fn images_that_cannot_be_used_are_refused_before_anything_runs() {
+    let p = Project::new("[[test]]\nname = \"a\"\ncommand = [\"true\"]\nimage = \"./missing\"\n");
+    let out = p.psy(&["run"]);
+    out.code(2);
+    assert!(
+        out.stderr.contains("test `a` (psyduck.toml:1): image = ")
+            && out.stderr.contains("missing")
+            && out.stderr.contains("No such file or directory"),
+        "{out}"
+    );
+    let p = Project::new(
+        "[[test]]\nname = \"a\"\ncommand = [\"true\"]\nimage = \".\"\nprivileged = true\n",
+    );
+    let out = p.psy(&["run", "--allow-privileged"]);
+    out.code(2);
+    assert!(out.stderr.contains("cannot have an image"), "{out}");
+}
