@@ -230,3 +230,60 @@ fn strict_mode_refuses_memory_limits_it_cannot_enforce() {
         "{stderr}"
     );
 }
+
+/// An image root without root: the layers are the user's own (an unpacked rootfs), mounted with
+/// overlayfs inside the init's user namespace; the project lies under `/tmp`, which the init's
+/// layer mounts must not cover.
+#[test]
+fn unprivileged_tests_run_in_an_image() {
+    if user().is_none() {
+        return;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        eprintln!("skipped: no /bin/busybox (Debian's busybox-static)");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("unpriv-image-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
+    for applet in ["sh", "cat", "id"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join("rootfs/etc")).unwrap();
+    std::fs::write(dir.path().join("rootfs/etc/flavour"), "image\n").unwrap();
+    std::fs::write(
+        dir.path().join("psyduck.toml"),
+        r#"
+[[test]]
+name = "in-image"
+image = "./rootfs"
+command = ["sh", "-c", "test $(cat /etc/flavour) = image && test $(id -u) = 0 && echo new > /etc/flavour && test ! -e /etc/debian_version"]
+"#,
+    )
+    .unwrap();
+    // The user's group too, as an image unpacked without root is: a file of a group the
+    // user's namespace does not map cannot be copied up (EOVERFLOW).
+    let status = Command::new("chown")
+        .args(["-R", &format!("{USER}:")])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new("runuser")
+        .args(["-u", USER, "--", env!("CARGO_BIN_EXE_psy"), "run", "-m"])
+        .arg(dir.path().join("psyduck.toml"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("rootfs/etc/flavour")).unwrap(),
+        "image\n"
+    );
+}

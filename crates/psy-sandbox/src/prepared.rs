@@ -4,7 +4,6 @@
 use crate::confine::Confinement;
 use crate::error::SandboxError;
 use crate::rootfs::build::MAX_PREMADE_VOLUMES;
-use crate::rootfs::image::IMAGE_STAGE;
 use crate::rootfs::{plan, HostView, RootPlan, STAGE};
 use crate::seccomp::{self, Allowances, SockFprog};
 use crate::spec::ContainerSpec;
@@ -284,10 +283,13 @@ impl Prepared {
             });
         }
         let stage = match (image, template) {
-            (Some(_), _) => IMAGE_STAGE,
-            (None, Some(_)) => "/",
-            (None, None) => STAGE,
+            (Some(image), _) => {
+                crate::rootfs::image::stage(crate::rootfs::image::layers_at(image)?)
+            }
+            (None, Some(_)) => "/".to_owned(),
+            (None, None) => STAGE.to_owned(),
         };
+        let stage = stage.as_str();
         let target = |what, path: &Path| match is_hardened {
             true => plan::staged_target(stage, what, path, &fresh_trees),
             false => bind_target(what, path, tmp),

@@ -1,6 +1,7 @@
 //! Image roots: a container whose root filesystem is an image's layers instead of the host's.
 //!
-//! The init mounts a small tmpfs over its own view of `/tmp`, attaches a clone of each layer
+//! The init mounts a small tmpfs over its own view of `/tmp` (or another directory, see
+//! [`layers_at`]), attaches a clone of each layer
 //! directory there (read-only, `nodev`, id-mapped over the slot's user namespace where the
 //! filesystem allows, so that files the image gives to root belong to container root), and
 //! mounts overlayfs on top with this attempt's writable layer: that is the stage, which the
@@ -17,10 +18,36 @@ use std::ffi::CString;
 use std::io;
 use std::path::Path;
 
-/// Where the init mounts the tmpfs holding the layers' mount points ...
-pub(crate) const LAYERS_AT: &str = "/tmp";
-/// ... and the image's merged root: the stage of an image container.
-pub(crate) const IMAGE_STAGE: &str = "/tmp/root";
+/// Where the init may mount the tmpfs holding the layers' mount points (and the merged root,
+/// the stage, at `root` in it): the first of these host directories below which lies none of
+/// the paths the init still opens after mounting it (the layers, the writable layer). Not
+/// `/dev`: a rootless init binds the host's device nodes from there.
+const LAYERS_AT: [&str; 7] = ["/tmp", "/mnt", "/media", "/srv", "/opt", "/boot", "/run"];
+
+/// The directory the layers' tmpfs covers for `image` (see [`LAYERS_AT`]).
+pub(crate) fn layers_at(image: &ImageRoot) -> Result<&'static str, SandboxError> {
+    let needed = || {
+        image
+            .layers
+            .iter()
+            .chain([&image.upper_dir, &image.work_dir])
+    };
+    LAYERS_AT
+        .into_iter()
+        .find(|dir| Path::new(dir).is_dir() && !needed().any(|p| p.starts_with(dir)))
+        .ok_or_else(|| SandboxError::Image {
+            reason: format!(
+                "the layers and writable layer lie below every directory the init may cover \
+                 ({})",
+                LAYERS_AT.join(", ")
+            ),
+        })
+}
+
+/// The image's merged root (the stage) when the layers' tmpfs covers `layers_at`.
+pub(crate) fn stage(layers_at: &str) -> String {
+    format!("{layers_at}/root")
+}
 
 /// Trees every container mounts its own of; an image need not have their directories.
 const OWN_MOUNTPOINTS: [&str; 5] = ["/tmp", "/dev", "/proc", "/sys", "/run"];
@@ -28,7 +55,7 @@ const OWN_MOUNTPOINTS: [&str; 5] = ["/tmp", "/dev", "/proc", "/sys", "/run"];
 /// What the init needs to mount an image's root, as C strings.
 #[derive(Debug)]
 pub(crate) struct ImagePlan {
-    /// `(layer directory, its mount point under LAYERS_AT)`, bottom first.
+    /// `(layer directory, its mount point under the layers' tmpfs)`, bottom first.
     pub(crate) layers: Vec<(CString, CString)>,
     pub(crate) layers_at: CString,
     pub(crate) root: CString,
@@ -40,6 +67,8 @@ pub(crate) struct ImagePlan {
 
 impl ImagePlan {
     pub(crate) fn new(image: &ImageRoot) -> Result<Self, SandboxError> {
+        let at = layers_at(image)?;
+        let root = stage(at);
         if image.layers.is_empty() || image.layers.len() > MAX_LAYERS {
             return Err(SandboxError::Image {
                 reason: format!(
@@ -55,13 +84,13 @@ impl ImagePlan {
             .map(|(i, dir)| {
                 Ok((
                     cstring("image layer", dir)?,
-                    cstring("image layer", format!("{LAYERS_AT}/{i}"))?,
+                    cstring("image layer", format!("{at}/{i}"))?,
                 ))
             })
             .collect::<Result<Vec<_>, SandboxError>>()?;
         let lower: Vec<String> = (0..image.layers.len())
             .rev()
-            .map(|i| format!("{LAYERS_AT}/{i}"))
+            .map(|i| format!("{at}/{i}"))
             .collect();
         let mut options = format!(
             "lowerdir={},upperdir={},workdir={}",
@@ -74,12 +103,12 @@ impl ImagePlan {
         }
         Ok(ImagePlan {
             layers,
-            layers_at: cstring("image layers", LAYERS_AT)?,
-            root: cstring("image root", IMAGE_STAGE)?,
+            layers_at: cstring("image layers", at)?,
+            root: cstring("image root", &root)?,
             overlay_options: cstring("overlay options", options)?,
             mountpoints: OWN_MOUNTPOINTS
                 .iter()
-                .map(|p| cstring("mount point", format!("{IMAGE_STAGE}{p}")))
+                .map(|p| cstring("mount point", format!("{root}{p}")))
                 .collect::<Result<_, _>>()?,
         })
     }
@@ -158,6 +187,16 @@ mod tests {
         // The longest options still fit in a page.
         let plan = ImagePlan::new(&image(MAX_LAYERS)).unwrap();
         assert!(plan.overlay_options.as_bytes().len() < 4096);
+    }
+
+    #[test]
+    fn the_layers_tmpfs_never_covers_what_the_init_still_opens() {
+        let mut under_tmp = image(1);
+        under_tmp.layers = vec![PathBuf::from("/tmp/project/rootfs")];
+        let plan = ImagePlan::new(&under_tmp).unwrap();
+        assert_eq!(plan.layers_at.to_str().unwrap(), "/mnt");
+        assert_eq!(plan.root.to_str().unwrap(), "/mnt/root");
+        assert_eq!(plan.layers[0].1.to_str().unwrap(), "/mnt/0");
     }
 
     #[test]

@@ -251,7 +251,7 @@ impl RootPlan {
         masks: &[PathBuf],
         rootless: bool,
         in_userns: bool,
-        stage: &'static str,
+        stage: &str,
         image: Option<&ImageRoot>,
     ) -> Result<Self, SandboxError> {
         let staged_all = |what, paths: &[PathBuf]| -> Result<Vec<CString>, SandboxError> {
