@@ -5,6 +5,7 @@
 mod adapter;
 mod attempt;
 pub mod capacity;
+pub mod clock;
 mod estimate;
 pub mod executor;
 mod interrupt;

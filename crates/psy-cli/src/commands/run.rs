@@ -238,7 +238,7 @@ fn check_writable(tests: &[psy_model::TestSpec], state: &StateDir) -> anyhow::Re
 
 /// `YYYYMMDD-HHMMSS-xxxx`: sortable by start time, unique enough for one project.
 fn new_run_id() -> RunId {
-    let ([year, month, day, hour, minute, second], now) = super::clock::utc_now();
+    let ([year, month, day, hour, minute, second], now) = psy_runner::clock::utc_now();
     let salt = (now.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
     RunId(format!(
         "{year:04}{month:02}{day:02}-{hour:02}{minute:02}{second:02}-{salt:04x}"
