@@ -6,6 +6,7 @@ mod adapter;
 mod attempt;
 pub mod capacity;
 pub mod clock;
+pub mod engine;
 mod estimate;
 pub mod executor;
 mod interrupt;

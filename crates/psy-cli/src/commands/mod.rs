@@ -5,7 +5,6 @@ pub(crate) mod bench;
 mod context;
 mod durations;
 mod gc;
-mod guarantees;
 mod history;
 mod list;
 mod log;
