@@ -1,4 +1,4 @@
-//! One attempt's bookkeeping: its job key, the request handed to the executor, and how an
+//! One attempt's bookkeeping: the request handed to the executor, and how an
 //! executor's outcome becomes an [`AttemptResult`].
 
 use crate::executor::{AttemptRequest, ExecOutcome};
@@ -7,18 +7,6 @@ use psy_model::{AttemptResult, AttemptStatus, RunId, TestSpec};
 use psy_scheduler::Placement;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-
-/// Attempt numbers stay below this, so a key encodes (test index, attempt).
-const MAX_ATTEMPTS: u64 = 1 << 16;
-const _: () = assert!((psy_model::bounds::MAX_RETRIES as u64) + 1 < MAX_ATTEMPTS);
-
-pub(crate) fn job_key(test: usize, attempt: u32) -> u64 {
-    test as u64 * MAX_ATTEMPTS + u64::from(attempt)
-}
-
-pub(crate) fn split_key(key: u64) -> (usize, u32) {
-    ((key / MAX_ATTEMPTS) as usize, (key % MAX_ATTEMPTS) as u32)
-}
 
 /// Where one attempt's files go.
 #[derive(Debug, Clone)]
@@ -294,10 +282,5 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(values, ["mine"]);
         assert_eq!(env[1], ("HOME".to_string(), "/root".to_string()));
-    }
-
-    #[test]
-    fn keys_round_trip() {
-        assert_eq!(split_key(job_key(12345, 3)), (12345, 3));
     }
 }

@@ -10,6 +10,7 @@ pub mod engine;
 mod estimate;
 pub mod executor;
 mod interrupt;
+pub mod jobs;
 pub mod layout;
 mod logs;
 mod reserve;
@@ -18,4 +19,5 @@ mod scratch;
 pub mod select;
 pub mod shard;
 
-pub use run::{run, RunControl, RunError, RunOutcome, RunSettings, MAX_ATTEMPTS_PER_TEST};
+pub use jobs::{RunControl, MAX_ATTEMPTS_PER_TEST};
+pub use run::{run, RunError, RunOutcome, RunSettings};

@@ -16,6 +16,7 @@ pub use error::{GcError, PrepareError};
 pub use host::LocalHost;
 
 use crate::executor::ContainerExecutor;
+use crate::jobs::LocalJobs;
 use crate::layout::{ProjectLock, StateDir};
 use crate::{RunControl, RunError, RunOutcome, RunSettings};
 use psy_config::HostConfig;
@@ -53,6 +54,9 @@ pub struct LocalRun {
 /// cleaned, the sandbox and executor made.
 pub struct Prepared {
     settings: RunSettings,
+    tests: Vec<TestSpec>,
+    retries: Option<u32>,
+    control: RunControl,
     store: Box<dyn Store>,
     executor: ContainerExecutor,
     /// Last, so it is released after the store and the sandbox are gone.
@@ -63,7 +67,7 @@ impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Prepared")
             .field("run_id", &self.settings.run_id)
-            .field("tests", &self.settings.tests.len())
+            .field("tests", &self.tests.len())
             .finish_non_exhaustive()
     }
 }
@@ -123,18 +127,18 @@ impl Engine {
             run_id,
             project_dir: run.project_dir,
             state,
-            tests: run.tests,
             capacity: host.capacity,
             cpu_policy: policy,
             limits: run.limits,
-            retries: run.retries,
             manifest: run.manifest.display().to_string(),
             command_line: run.command_line,
             warnings: guarantees::warnings(&gaps),
-            control: run.control,
         };
         Ok(Prepared {
             settings,
+            tests: run.tests,
+            retries: run.retries,
+            control: run.control,
             store,
             executor,
             _lock: lock,
@@ -148,19 +152,25 @@ impl Prepared {
     }
 
     pub fn tests(&self) -> &[TestSpec] {
-        &self.settings.tests
+        &self.tests
     }
 
-    /// Runs the tests, emitting the run's events; each attempt is in the store before its
-    /// event is emitted. The project stays locked until this returns.
+    /// Runs the tests (first attempts in their order, longest expected first as the scheduler
+    /// ranks them), emitting the run's events; each attempt is in the store before its event is
+    /// emitted. The project stays locked until this returns.
     pub fn run(self, emit: &mut dyn FnMut(&RunEvent)) -> Result<RunOutcome, RunError> {
         let Prepared {
             settings,
+            tests,
+            retries,
+            control,
             mut store,
             mut executor,
             _lock,
         } = self;
-        crate::run(settings, store.as_mut(), &mut executor, emit)
+        let expected = store.expected_durations()?;
+        let mut jobs = LocalJobs::new(tests, &expected, retries, control);
+        crate::run(settings, &mut jobs, store.as_mut(), &mut executor, emit)
     }
 }
 
