@@ -12,7 +12,7 @@ pub mod executor;
 mod interrupt;
 pub mod jobs;
 pub mod layout;
-mod logs;
+pub mod logs;
 mod reserve;
 pub mod run;
 mod scratch;

@@ -13,11 +13,10 @@ use crate::executor::{ExecOutcome, Executor, Running};
 use crate::interrupt::Interrupts;
 use crate::jobs::{AttemptJob, JobSource, Offer};
 use crate::layout::StateDir;
-use crate::logs::LogSpares;
 use crate::reserve::Reserve;
 use crate::scratch::ScratchPool;
 use psy_model::events::RunSummary;
-use psy_model::{Capacity, CpuPolicy, RunEvent, RunId, TestSpec};
+use psy_model::{AttemptKey, Capacity, CpuPolicy, LogStore, LogStream, RunEvent, RunId, TestSpec};
 use psy_scheduler::{Job, Limits, Placement, Scheduler};
 use psy_store::{RunRecord, RunState, Store};
 use std::collections::{HashMap, HashSet};
@@ -123,7 +122,7 @@ struct RunLoop<'a> {
     in_flight: Vec<InFlight>,
     interrupted: bool,
     scratch: ScratchPool,
-    logs: LogSpares,
+    logs: &'a dyn LogStore,
     cpu_policy: CpuPolicy,
     /// Exclusive policy: the cores fractional attempts currently run on.
     shared_cores: Vec<u32>,
@@ -143,6 +142,7 @@ pub fn run(
     settings: RunSettings,
     jobs: &mut dyn JobSource,
     store: &mut dyn Store,
+    logs: &dyn LogStore,
     executor: &mut dyn Executor,
     emit: &mut dyn FnMut(&RunEvent),
 ) -> Result<RunOutcome, RunError> {
@@ -188,12 +188,9 @@ pub fn run(
             ..Default::default()
         },
     })?;
-    for dir in [
-        settings.state.run_logs(&settings.run_id),
-        settings.state.run_scratch(&settings.run_id),
-    ] {
-        std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    }
+    let scratch_dir = settings.state.run_scratch(&settings.run_id);
+    std::fs::create_dir_all(&scratch_dir)
+        .map_err(io_err(format!("creating {}", scratch_dir.display())))?;
     emit(&RunEvent::RunStarted {
         run_id: settings.run_id.clone(),
         total,
@@ -213,10 +210,11 @@ pub fn run(
     }
     let interrupts = Interrupts::install().map_err(io_err("installing signal handlers"))?;
     let scratch = ScratchPool::new(settings.state.run_scratch(&settings.run_id));
-    let spares = settings.state.log_spares();
-    let logs = LogSpares::open(spares.clone(), settings.run_id.to_string()).map_err(io_err(
-        format!("preparing log files in {}", spares.display()),
-    ))?;
+    logs.open_run(&settings.run_id)
+        .map_err(|source| RunError::Io {
+            what: format!("preparing the logs of run {}", settings.run_id),
+            source,
+        })?;
     let mut run = RunLoop {
         scratch,
         logs,
@@ -341,14 +339,13 @@ impl RunLoop<'_> {
                     ))(e))
                 }
             };
-            let (stdout, stderr) = self.state.attempt_logs(&self.run_id, &test.id, attempt);
-            let mut paths = AttemptPaths {
-                stdout,
-                stderr,
-                scratch,
-                log_spares: Vec::new(),
+            let key = AttemptKey {
+                run_id: self.run_id.clone(),
+                test_id: test.id.clone(),
+                attempt,
             };
-            let logs = attempt::open_logs(&mut self.logs, &mut paths);
+            let paths = AttemptPaths::new(self.logs, key, scratch);
+            let logs = attempt::open_logs(self.logs, &paths);
             let env =
                 attempt::attempt_env(&self.base_env, &self.run_id, test, attempt, &paths.scratch);
             (self.emit)(&RunEvent::AttemptStarted {
@@ -530,8 +527,8 @@ impl RunLoop<'_> {
     /// Gives back an ended attempt's scratch dir and settles its logs (every writer is gone).
     fn release(&mut self, paths: &AttemptPaths) {
         self.scratch.give_back(paths.scratch.clone());
-        for (log, spare) in &paths.log_spares {
-            self.logs.settle(log, spare.clone());
+        for stream in LogStream::BOTH {
+            self.logs.finish(&paths.key, stream);
         }
     }
 

@@ -7,8 +7,8 @@ use anyhow::Context;
 use psy_model::bounds::MAX_RETRIES;
 use psy_model::MILLI_PER_CPU;
 use psy_report::{
-    ColorChoice, Fanout, HumanReporter, JsonReporter, JunitOptions, JunitReporter, Reporter,
-    Verbosity,
+    ColorChoice, Fanout, HumanOptions, HumanReporter, JsonReporter, JunitOptions, JunitReporter,
+    OutputSource, Reporter, Verbosity,
 };
 use psy_runner::engine::{Engine, LocalRun, PrepareError};
 use psy_scheduler::Limits;
@@ -65,9 +65,12 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
         Color::Always => ColorChoice::Always,
         Color::Never => ColorChoice::Never,
     };
-    reporters.push(Box::new(HumanReporter::stderr(
-        super::run_report::human_options(&args, &manifest, color, verbosity),
-    )));
+    // Reporters that show tests' output read it through the run's log store.
+    let output = OutputSource::store(prepared.logs());
+    reporters.push(Box::new(HumanReporter::stderr(HumanOptions {
+        logs: output.clone(),
+        ..super::run_report::human_options(&args, &manifest, color, verbosity)
+    })));
     if args.message_format == MessageFormat::Json {
         reporters.push(Box::new(JsonReporter::new(std::io::stdout())));
     }
@@ -80,6 +83,7 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
                     .iter()
                     .filter_map(|t| Some((t.id.clone(), t.group.clone()?)))
                     .collect(),
+                logs: output,
                 ..JunitOptions::default()
             },
         )));

@@ -18,13 +18,15 @@ pub use host::LocalHost;
 use crate::executor::ContainerExecutor;
 use crate::jobs::LocalJobs;
 use crate::layout::{ProjectLock, StateDir};
+use crate::logs::LocalLogs;
 use crate::{RunControl, RunError, RunOutcome, RunSettings};
 use psy_config::HostConfig;
-use psy_model::{RunEvent, RunId, TestSpec};
+use psy_model::{LogStore, RunEvent, RunId, TestSpec};
 use psy_sandbox::Sandbox;
 use psy_scheduler::Limits;
 use psy_store::{SqliteStore, Store};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A run of the selected tests of one project on this machine, as `psy run` asks for it.
 #[derive(Debug)]
@@ -58,6 +60,7 @@ pub struct Prepared {
     retries: Option<u32>,
     control: RunControl,
     store: Box<dyn Store>,
+    logs: Arc<LocalLogs>,
     executor: ContainerExecutor,
     /// Last, so it is released after the store and the sandbox are gone.
     _lock: ProjectLock,
@@ -123,6 +126,7 @@ impl Engine {
         let at_once = (host.capacity.cpu_millis / min_cpu).max(1) as usize;
         executor.expect_networks(&run.tests, at_once);
 
+        let logs = Arc::new(LocalLogs::new(state.clone()));
         let settings = RunSettings {
             run_id,
             project_dir: run.project_dir,
@@ -140,6 +144,7 @@ impl Engine {
             retries: run.retries,
             control: run.control,
             store,
+            logs,
             executor,
             _lock: lock,
         })
@@ -155,6 +160,11 @@ impl Prepared {
         &self.tests
     }
 
+    /// Where the run's output goes, for reporters that show it.
+    pub fn logs(&self) -> Arc<dyn LogStore> {
+        Arc::clone(&self.logs) as Arc<dyn LogStore>
+    }
+
     /// Runs the tests (first attempts in their order, longest expected first as the scheduler
     /// ranks them), emitting the run's events; each attempt is in the store before its event is
     /// emitted. The project stays locked until this returns.
@@ -165,12 +175,21 @@ impl Prepared {
             retries,
             control,
             mut store,
+            logs,
             mut executor,
             _lock,
         } = self;
         let expected = store.expected_durations()?;
         let mut jobs = LocalJobs::new(tests, &expected, retries, control);
-        crate::run(settings, &mut jobs, store.as_mut(), &mut executor, emit)
+        let store = store.as_mut();
+        crate::run(
+            settings,
+            &mut jobs,
+            store,
+            logs.as_ref(),
+            &mut executor,
+            emit,
+        )
     }
 }
 

@@ -171,7 +171,6 @@ impl LocalJobs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attempt::AttemptPaths;
     use crate::executor::ExecOutcome;
     use psy_model::{ExitInfo, TestStatus::*};
 
@@ -207,12 +206,7 @@ mod tests {
             wall_time: Duration::from_millis(10),
             ..Default::default()
         };
-        let paths = AttemptPaths {
-            stdout: "o".into(),
-            stderr: "e".into(),
-            scratch: "s".into(),
-            log_spares: Vec::new(),
-        };
+        let paths = crate::attempt::tests::paths();
         let result = crate::attempt::result(&job.test, job.attempt, 0, false, outcome, paths);
         source.finished(job, &result, stopping)
     }
