@@ -22,7 +22,7 @@ pub(crate) fn gc(args: ManifestArg) -> anyhow::Result<ExitCode> {
         )));
     };
     let mut store = open_store(&state)?;
-    let report = gc::collect(&state, &mut store)?;
+    let report = gc::collect(&state, store.as_mut())?;
     eprintln!(
         "gc: removed {}, {} and {} of dead psy processes; {} marked aborted",
         count(report.cgroups, "cgroup"),

@@ -15,7 +15,7 @@ pub(crate) fn log(args: LogArgs) -> anyhow::Result<ExitCode> {
     let state = StateDir::new(&manifest.dir);
     let store = open_store(&state)?;
     let logs = LocalLogs::new(state);
-    let (run, attempts) = find_attempts(&store, &args.test, args.run.as_deref())?;
+    let (run, attempts) = find_attempts(store.as_ref(), &args.test, args.run.as_deref())?;
     let a = pick_attempt(&attempts, args.attempt, &args.test, &run)?;
     let key = AttemptKey::of(&run, a);
     let mut out = io::stdout().lock();

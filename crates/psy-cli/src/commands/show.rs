@@ -7,7 +7,6 @@ use crate::exit::usage;
 use psy_report::{format, text};
 use psy_runner::layout::StateDir;
 use psy_runner::logs::LocalLogs;
-use psy_store::Store;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -16,10 +15,10 @@ pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let state = StateDir::new(&manifest.dir);
     let store = open_store(&state)?;
     if let (Some(run), Some(test)) = (&args.run, &args.test) {
-        return show_test::show_test(&store, &LocalLogs::new(state), run, test);
+        return show_test::show_test(store.as_ref(), &LocalLogs::new(state), run, test);
     }
     let run = match &args.run {
-        Some(id) => super::test_lookup::find_run_or_hint_test(&store, id)?,
+        Some(id) => super::test_lookup::find_run_or_hint_test(store.as_ref(), id)?,
         None => store
             .latest_run()?
             .ok_or_else(|| usage("no runs recorded yet: `psy run` first"))?,

@@ -5,7 +5,7 @@ use super::test_lookup::find_attempts;
 use psy_model::{AttemptKey, LogStore, LogStream};
 use psy_report::excerpt::{head_of, Excerpt};
 use psy_report::{format, text};
-use psy_store::{SqliteStore, Store};
+use psy_store::Store;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 const HEAD_LINES: usize = 10;
 
 pub(crate) fn show_test(
-    store: &SqliteStore,
+    store: &dyn Store,
     logs: &dyn LogStore,
     run: &str,
     test: &str,

@@ -194,7 +194,7 @@ impl Prepared {
 }
 
 /// The project's store: the embedded SQLite database in `.psyduck`.
-fn open_store(state: &StateDir) -> Result<Box<dyn Store>, PrepareError> {
+pub fn open_store(state: &StateDir) -> Result<Box<dyn Store>, PrepareError> {
     let path = state.database();
     match SqliteStore::open(&path) {
         Ok(store) => Ok(Box::new(store)),
