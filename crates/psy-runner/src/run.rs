@@ -7,6 +7,8 @@
 
 mod disk_full;
 mod settle;
+#[cfg(test)]
+mod tests;
 
 use crate::attempt::{self, AttemptPaths};
 use crate::executor::{ExecOutcome, Executor, Running};
