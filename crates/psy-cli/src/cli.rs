@@ -39,7 +39,7 @@ pub(crate) enum Command {
     /// Needs only the project directory (that of -m): the manifest is not parsed.
     Gc(ManifestArg),
     /// Measure the disk's IO capacity and write it to this machine's host file.
-    Calibrate(crate::commands::calibrate::CalibrateArgs),
+    Calibrate(psy_bench::calibrate::CalibrateArgs),
     /// Benchmarks against peers (results for BENCHMARKS.md).
     #[command(subcommand)]
     Bench(crate::commands::bench::BenchCommand),

@@ -31,7 +31,9 @@ pub(crate) fn usage(err: impl fmt::Display) -> anyhow::Error {
 }
 
 pub(crate) fn code_for(err: &anyhow::Error) -> ExitCode {
-    if err.downcast_ref::<UsageError>().is_some() {
+    if err.downcast_ref::<UsageError>().is_some()
+        || err.downcast_ref::<psy_bench::UsageError>().is_some()
+    {
         ExitCode::from(USAGE)
     } else {
         ExitCode::from(INTERNAL)

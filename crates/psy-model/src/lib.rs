@@ -8,6 +8,7 @@ pub mod bounds;
 pub mod display;
 pub mod events;
 pub mod ids;
+pub mod logs;
 pub mod outcome;
 pub mod resources;
 pub mod sandbox;
@@ -16,6 +17,7 @@ pub mod test;
 pub use display::OutputDisplay;
 pub use events::RunEvent;
 pub use ids::{RunId, TestId};
+pub use logs::{AttemptKey, LogStore, LogStream};
 pub use outcome::{AttemptResult, AttemptStatus, ExitInfo, TestResult, TestStatus};
 pub use resources::{
     Capacity, CpuPolicy, IoCapacity, IoRequest, NetworkRequest, Resources, MILLI_PER_CPU,

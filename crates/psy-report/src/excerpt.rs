@@ -50,7 +50,12 @@ impl Omitted {
 /// All of `path` if it holds at most `max_bytes`, otherwise about `max_bytes / 2` from its
 /// start and as much from its end, each cut at a line boundary when there is one.
 pub fn read_excerpt(path: &Path, max_bytes: u64) -> Excerpt {
-    catch(path, |file, len| {
+    excerpt_of(crate::logs::open_if_any(path), max_bytes)
+}
+
+/// [`read_excerpt`] of an opened log (`None`: it wrote nothing).
+pub fn excerpt_of(opened: io::Result<Option<File>>, max_bytes: u64) -> Excerpt {
+    catch(opened, |file, len| {
         if len <= max_bytes {
             let mut buf = Vec::with_capacity(len as usize);
             file.read_to_end(&mut buf)?;
@@ -84,7 +89,12 @@ pub fn read_excerpt(path: &Path, max_bytes: u64) -> Excerpt {
 /// At most the first `max_lines` lines of `path` (and at most [`DEFAULT_MAX_OUTPUT_BYTES`]),
 /// with what follows as the omitted part (its line count only when cheap).
 pub fn read_head(path: &Path, max_lines: usize) -> Excerpt {
-    catch(path, |file, len| {
+    head_of(crate::logs::open_if_any(path), max_lines)
+}
+
+/// [`read_head`] of an opened log (`None`: it wrote nothing).
+pub fn head_of(opened: io::Result<Option<File>>, max_lines: usize) -> Excerpt {
+    catch(opened, |file, len| {
         let buf = read_at(file, 0, DEFAULT_MAX_OUTPUT_BYTES.min(len))?;
         let mut end = 0;
         let mut shown = 0;
@@ -118,9 +128,14 @@ pub fn read_head(path: &Path, max_lines: usize) -> Excerpt {
 
 type Parts = (Vec<String>, Option<Omitted>, Vec<String>);
 
-fn catch(path: &Path, read: impl FnOnce(&mut File, u64) -> io::Result<Parts>) -> Excerpt {
+fn catch(
+    opened: io::Result<Option<File>>,
+    read: impl FnOnce(&mut File, u64) -> io::Result<Parts>,
+) -> Excerpt {
     let attempt = || -> io::Result<Option<Parts>> {
-        let mut file = File::open(path)?;
+        let Some(mut file) = opened? else {
+            return Ok(None);
+        };
         let len = file.metadata()?.len();
         if len == 0 {
             return Ok(None);

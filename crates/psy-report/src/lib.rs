@@ -12,6 +12,7 @@ pub mod format;
 mod human;
 mod json;
 mod junit;
+mod logs;
 mod tail;
 pub mod text;
 
@@ -20,6 +21,7 @@ pub use fanout::Fanout;
 pub use human::{ColorChoice, DiscoveryView, HumanOptions, HumanReporter, Verbosity};
 pub use json::JsonReporter;
 pub use junit::{JunitOptions, JunitReporter};
+pub use logs::OutputSource;
 pub use psy_model::RunEvent;
 
 /// A consumer of a run's events.

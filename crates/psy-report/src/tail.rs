@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
 
 /// At most this many bytes are read from the end of an output file: a test that prints one
 /// gigabyte-long line must not make the report slow or huge.
@@ -19,17 +18,19 @@ pub(crate) enum Tail {
     Unreadable(io::Error),
 }
 
-/// Reads up to `max_lines` last lines of `path`.
-pub(crate) fn read_tail(path: &Path, max_lines: usize) -> Tail {
-    match try_read_tail(path, max_lines) {
+/// Reads up to `max_lines` last lines of an opened log (`None`: it wrote nothing).
+pub(crate) fn read_tail(opened: io::Result<Option<File>>, max_lines: usize) -> Tail {
+    match try_read_tail(opened, max_lines) {
         Ok(tail) => tail,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Tail::Empty,
         Err(e) => Tail::Unreadable(e),
     }
 }
 
-fn try_read_tail(path: &Path, max_lines: usize) -> io::Result<Tail> {
-    let mut file = File::open(path)?;
+fn try_read_tail(opened: io::Result<Option<File>>, max_lines: usize) -> io::Result<Tail> {
+    let Some(mut file) = opened? else {
+        return Ok(Tail::Empty);
+    };
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(Tail::Empty);
@@ -126,7 +127,7 @@ mod tests {
         let p = dir.path().join("out");
         let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
         fs::write(&p, text).unwrap();
-        let (lines, cut) = lines_of(read_tail(&p, 20));
+        let (lines, cut) = lines_of(read_tail(crate::logs::open_if_any(&p), 20));
         assert_eq!(lines.len(), 20);
         assert_eq!(lines[0], "line 11");
         assert_eq!(lines[19], "line 30");
@@ -134,7 +135,7 @@ mod tests {
 
         fs::write(&p, "a\nb").unwrap();
         assert_eq!(
-            lines_of(read_tail(&p, 20)),
+            lines_of(read_tail(crate::logs::open_if_any(&p), 20)),
             (vec!["a".into(), "b".into()], false)
         );
     }
@@ -146,13 +147,13 @@ mod tests {
         let mut text = "x".repeat(200_000);
         text.push_str("\nlast\n");
         fs::write(&p, text).unwrap();
-        let (lines, cut) = lines_of(read_tail(&p, 20));
+        let (lines, cut) = lines_of(read_tail(crate::logs::open_if_any(&p), 20));
         assert_eq!(lines, vec!["last".to_string()]);
         assert!(cut);
 
         // One endless line: shown, cut to the bytes read.
         fs::write(&p, "y".repeat(200_000)).unwrap();
-        let (lines, cut) = lines_of(read_tail(&p, 20));
+        let (lines, cut) = lines_of(read_tail(crate::logs::open_if_any(&p), 20));
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].len() as u64, MAX_TAIL_BYTES);
         assert!(cut);
@@ -163,12 +164,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("empty");
         fs::write(&p, "").unwrap();
-        assert!(matches!(read_tail(&p, 20), Tail::Empty));
         assert!(matches!(
-            read_tail(&dir.path().join("missing"), 20),
+            read_tail(crate::logs::open_if_any(&p), 20),
             Tail::Empty
         ));
-        match read_tail(dir.path(), 20) {
+        assert!(matches!(
+            read_tail(crate::logs::open_if_any(&dir.path().join("missing")), 20),
+            Tail::Empty
+        ));
+        match read_tail(crate::logs::open_if_any(dir.path()), 20) {
             Tail::Unreadable(_) => {}
             other => panic!("a directory is not an output file, got {other:?}"),
         }

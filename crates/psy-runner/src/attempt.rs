@@ -1,33 +1,32 @@
-//! One attempt's bookkeeping: its job key, the request handed to the executor, and how an
+//! One attempt's bookkeeping: the request handed to the executor, and how an
 //! executor's outcome becomes an [`AttemptResult`].
 
 use crate::executor::{AttemptRequest, ExecOutcome};
-use crate::logs::LogSpares;
-use psy_model::{AttemptResult, AttemptStatus, RunId, TestSpec};
+use psy_model::{AttemptKey, AttemptResult, AttemptStatus, LogStore, LogStream, RunId, TestSpec};
 use psy_scheduler::Placement;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-/// Attempt numbers stay below this, so a key encodes (test index, attempt).
-const MAX_ATTEMPTS: u64 = 1 << 16;
-const _: () = assert!((psy_model::bounds::MAX_RETRIES as u64) + 1 < MAX_ATTEMPTS);
-
-pub(crate) fn job_key(test: usize, attempt: u32) -> u64 {
-    test as u64 * MAX_ATTEMPTS + u64::from(attempt)
-}
-
-pub(crate) fn split_key(key: u64) -> (usize, u32) {
-    ((key / MAX_ATTEMPTS) as usize, (key % MAX_ATTEMPTS) as u32)
-}
-
 /// Where one attempt's files go.
 #[derive(Debug, Clone)]
 pub(crate) struct AttemptPaths {
+    /// The address of its logs.
+    pub(crate) key: AttemptKey,
+    /// Where its logs are (kept in its result, read by its adapter).
     pub(crate) stdout: PathBuf,
     pub(crate) stderr: PathBuf,
     pub(crate) scratch: PathBuf,
-    /// `(log path, spare)` of each log file made so far, to settle when the attempt ends.
-    pub(crate) log_spares: Vec<(PathBuf, PathBuf)>,
+}
+
+impl AttemptPaths {
+    pub(crate) fn new(logs: &dyn LogStore, key: AttemptKey, scratch: PathBuf) -> Self {
+        AttemptPaths {
+            stdout: logs.location(&key, LogStream::Stdout),
+            stderr: logs.location(&key, LogStream::Stderr),
+            key,
+            scratch,
+        }
+    }
 }
 
 /// The test's environment: psy's own (minus `PSY_*`), the test's, then the `PSY_*` variables
@@ -70,19 +69,16 @@ fn last_wins(env: Vec<(String, String)>) -> Vec<(String, String)> {
     out
 }
 
-/// Makes the attempt's two log files at `paths.stdout` / `paths.stderr` (from `spares`).
-pub(crate) fn open_logs(
-    spares: &mut LogSpares,
-    paths: &mut AttemptPaths,
-) -> Result<(File, File), String> {
-    let mut open = |path: &PathBuf| -> Result<File, String> {
-        let (file, spare) = spares
-            .create(path)
-            .map_err(|e| format!("creating log file {}: {e}", path.display()))?;
-        paths.log_spares.push((path.clone(), spare));
-        Ok(file)
+/// The writers of the attempt's two streams (finish both when it ends, made or not).
+pub(crate) fn open_logs(logs: &dyn LogStore, paths: &AttemptPaths) -> Result<(File, File), String> {
+    let open = |stream: LogStream, path: &Path| {
+        logs.writer(&paths.key, stream)
+            .map_err(|e| format!("creating log file {}: {e}", path.display()))
     };
-    Ok((open(&paths.stdout.clone())?, open(&paths.stderr.clone())?))
+    Ok((
+        open(LogStream::Stdout, &paths.stdout)?,
+        open(LogStream::Stderr, &paths.stderr)?,
+    ))
 }
 
 /// Assembles the request (the scratch dir and the log files exist).
@@ -206,13 +202,21 @@ pub(crate) mod tests {
     }
 
     fn status(timed_out: bool, outcome: ExecOutcome) -> AttemptStatus {
-        let paths = AttemptPaths {
+        let paths = paths();
+        result(&spec(), 1, 0, timed_out, outcome, paths).status
+    }
+
+    pub(crate) fn paths() -> AttemptPaths {
+        AttemptPaths {
+            key: AttemptKey {
+                run_id: RunId("r".into()),
+                test_id: TestId("t".into()),
+                attempt: 1,
+            },
             stdout: "o".into(),
             stderr: "e".into(),
             scratch: "s".into(),
-            log_spares: Vec::new(),
-        };
-        result(&spec(), 1, 0, timed_out, outcome, paths).status
+        }
     }
 
     fn exited(code: i32) -> ExitInfo {
@@ -294,10 +298,5 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(values, ["mine"]);
         assert_eq!(env[1], ("HOME".to_string(), "/root".to_string()));
-    }
-
-    #[test]
-    fn keys_round_trip() {
-        assert_eq!(split_key(job_key(12345, 3)), (12345, 3));
     }
 }

@@ -1,39 +1,34 @@
 //! How long a run should take, from the tests' recorded durations: the live display's ETA
 //! counts down from it from the first second instead of waiting for tests to finish.
 
-use psy_model::{Capacity, CpuPolicy, TestId, TestSpec};
+use crate::jobs::AttemptJob;
+use psy_model::{Capacity, CpuPolicy};
 use psy_scheduler::simulate::simulate;
 use psy_scheduler::{Job, Limits};
-use std::collections::HashMap;
 use std::time::Duration;
 
-/// The simulated wall time of running `tests` on `capacity` (ms), each taking its expected
-/// duration; a test never recorded counts as the median recorded test. `None` when no selected
-/// test has a recorded duration, or when the simulation fails (the ETA is a hint, never an error).
+/// The simulated wall time of running `jobs` on `capacity` (ms), each taking its expected
+/// duration; a job never recorded counts as the median recorded one. `None` when no job has a
+/// recorded duration, or when the simulation fails (the ETA is a hint, never an error).
 pub(crate) fn expected_run_ms(
-    tests: &[TestSpec],
-    expected: &HashMap<TestId, Duration>,
+    jobs: &[AttemptJob],
     capacity: &Capacity,
     policy: CpuPolicy,
     limits: Limits,
 ) -> Option<u64> {
-    let mut known: Vec<Duration> = tests
-        .iter()
-        .filter_map(|t| expected.get(&t.id).copied())
-        .collect();
+    let mut known: Vec<Duration> = jobs.iter().filter_map(|j| j.expected).collect();
     if known.is_empty() {
         return None;
     }
     known.sort_unstable();
     let typical = known[known.len() / 2];
-    let jobs: Vec<(Job, Duration)> = tests
+    let jobs: Vec<(Job, Duration)> = jobs
         .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let duration = expected.get(&t.id).copied().unwrap_or(typical);
+        .map(|j| {
+            let duration = j.expected.unwrap_or(typical);
             let job = Job {
-                key: crate::attempt::job_key(i, 1),
-                resources: t.resources.clone(),
+                key: j.key,
+                resources: j.test.resources.clone(),
                 expected: Some(duration),
             };
             (job, duration)
@@ -51,7 +46,9 @@ pub(crate) fn expected_run_ms(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use psy_model::{IoCapacity, NetworkRequest, Resources};
+    use crate::jobs::{JobSource, LocalJobs, Offer};
+    use psy_model::{IoCapacity, NetworkRequest, Resources, TestId, TestSpec};
+    use std::collections::HashMap;
 
     fn test(id: &str, cpu_millis: u32) -> TestSpec {
         TestSpec {
@@ -80,13 +77,11 @@ mod tests {
         let s = Duration::from_secs;
         let tests = [test("a", 1000), test("b", 1000), test("c", 1000)];
         let estimate = |expected: &HashMap<TestId, Duration>| {
-            expected_run_ms(
-                &tests,
-                expected,
-                &two_cpus(),
-                CpuPolicy::default(),
-                Limits::default(),
-            )
+            let jobs = LocalJobs::new(tests.to_vec(), expected, None, Default::default()).offer();
+            let Offer::Now(jobs) = jobs else {
+                panic!("no first attempts: {jobs:?}")
+            };
+            expected_run_ms(&jobs, &two_cpus(), CpuPolicy::default(), Limits::default())
         };
         assert_eq!(estimate(&HashMap::new()), None, "nothing recorded");
         // Two CPUs: a (4s) on one, b then c (1s each) on the other.

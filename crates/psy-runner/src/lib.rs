@@ -5,16 +5,20 @@
 mod adapter;
 mod attempt;
 pub mod capacity;
+pub mod clock;
+pub mod engine;
 mod estimate;
 pub mod executor;
 pub mod images;
 mod interrupt;
+pub mod jobs;
 pub mod layout;
-mod logs;
+pub mod logs;
 mod reserve;
 pub mod run;
 mod scratch;
 pub mod select;
 pub mod shard;
 
-pub use run::{run, RunControl, RunError, RunOutcome, RunSettings, MAX_ATTEMPTS_PER_TEST};
+pub use jobs::{RunControl, MAX_ATTEMPTS_PER_TEST};
+pub use run::{run, RunError, RunOutcome, RunSettings};

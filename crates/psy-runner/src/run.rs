@@ -1,50 +1,47 @@
-//! The run loop: schedule -> start -> wait (pidfds, deadlines, Ctrl-C) -> record -> report.
+//! The run loop: jobs from a [`JobSource`] -> schedule -> start -> wait (pidfds, deadlines,
+//! Ctrl-C) -> record -> tell the source -> report.
 //!
 //! One thread drives everything. It is also the thread that creates every container, which the
 //! sandbox requires (a container dies with the thread that created it, so a killed psy leaves
 //! no test behind).
 
-mod control;
 mod disk_full;
-
-pub use control::{RunControl, MAX_ATTEMPTS_PER_TEST};
+mod settle;
+#[cfg(test)]
+mod tests;
 
 use crate::attempt::{self, AttemptPaths};
 use crate::executor::{ExecOutcome, Executor, Running};
 use crate::interrupt::Interrupts;
+use crate::jobs::{AttemptJob, JobSource, Offer};
 use crate::layout::StateDir;
-use crate::logs::LogSpares;
 use crate::reserve::Reserve;
 use crate::scratch::ScratchPool;
 use psy_model::events::RunSummary;
-use psy_model::{Capacity, CpuPolicy, RunEvent, RunId, TestSpec};
+use psy_model::{AttemptKey, Capacity, CpuPolicy, LogStore, LogStream, RunEvent, RunId, TestSpec};
 use psy_scheduler::{Job, Limits, Placement, Scheduler};
 use psy_store::{RunRecord, RunState, Store};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-/// Everything a run needs besides its collaborators.
+/// Everything a run needs besides its collaborators (the tests come from a [`JobSource`]).
 #[derive(Debug)]
 pub struct RunSettings {
     pub run_id: RunId,
     pub project_dir: PathBuf,
     pub state: StateDir,
-    pub tests: Vec<TestSpec>,
     pub capacity: Capacity,
     pub cpu_policy: CpuPolicy,
     pub limits: Limits,
-    /// Overrides every test's `retries` (`--retries`).
-    pub retries: Option<u32>,
     pub manifest: String,
     pub command_line: String,
     /// Reported as run warnings after the executor's own (e.g. the tests asking for guarantees
     /// this host cannot enforce).
     pub warnings: Vec<String>,
-    /// Fail-fast, repetitions.
-    pub control: RunControl,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,9 +84,7 @@ pub struct RunOutcome {
 /// A started attempt.
 #[derive(Debug)]
 struct InFlight {
-    key: u64,
-    test: usize,
-    attempt: u32,
+    job: AttemptJob,
     handle: Box<dyn Running>,
     deadline: Instant,
     started_at_ms: u64,
@@ -104,9 +99,7 @@ struct InFlight {
 /// An attempt between placement and a running container.
 #[derive(Debug)]
 struct Starting {
-    key: u64,
-    test_idx: usize,
-    attempt: u32,
+    job: AttemptJob,
     started_at_ms: u64,
     started_at: Instant,
     paths: AttemptPaths,
@@ -118,9 +111,9 @@ struct RunLoop<'a> {
     run_id: RunId,
     project_dir: PathBuf,
     state: StateDir,
-    /// Shared so the requests of a batch can borrow it while the loop changes.
-    tests: std::sync::Arc<Vec<TestSpec>>,
-    retries: Option<u32>,
+    jobs: &'a mut dyn JobSource,
+    /// Offered jobs the scheduler has not placed yet, by key.
+    pending: HashMap<u64, AttemptJob>,
     store: &'a mut dyn Store,
     executor: &'a mut dyn Executor,
     emit: &'a mut dyn FnMut(&RunEvent),
@@ -128,12 +121,10 @@ struct RunLoop<'a> {
     base_env: Vec<(String, String)>,
     started: Instant,
     summary: RunSummary,
-    /// Sum of attempt durations per test.
-    durations: Vec<u64>,
     in_flight: Vec<InFlight>,
     interrupted: bool,
     scratch: ScratchPool,
-    logs: LogSpares,
+    logs: &'a dyn LogStore,
     cpu_policy: CpuPolicy,
     /// Exclusive policy: the cores fractional attempts currently run on.
     shared_cores: Vec<u32>,
@@ -143,20 +134,17 @@ struct RunLoop<'a> {
     disk_full: Option<String>,
     /// Attempts killed because the disk filled up, to record.
     stopped: Vec<disk_full::Stopped>,
-    control: RunControl,
-    /// Each test's repetitions so far.
-    repetitions: Vec<control::Repetitions>,
-    /// Each test's expected duration, for the scheduler's order of repetitions.
-    expected: Vec<Option<std::time::Duration>>,
     /// Why the run stopped at a failure (`--fail-fast`, `--until-fail`).
     failed_fast: Option<String>,
 }
 
-/// Runs every test of `settings` and returns the summary. Each attempt is committed to `store`
+/// Runs every job `jobs` offers and returns the summary. Each attempt is committed to `store`
 /// before its event is emitted.
 pub fn run(
     settings: RunSettings,
+    jobs: &mut dyn JobSource,
     store: &mut dyn Store,
+    logs: &dyn LogStore,
     executor: &mut dyn Executor,
     emit: &mut dyn FnMut(&RunEvent),
 ) -> Result<RunOutcome, RunError> {
@@ -168,33 +156,26 @@ pub fn run(
     let reserve = Reserve::make(settings.state.reserve());
     let started = Instant::now();
     let started_at_ms = now_ms();
-    let expected = store.expected_durations()?;
+    let first = match jobs.offer() {
+        Offer::Now(first) => first,
+        Offer::Later | Offer::Done => Vec::new(),
+    };
     let expected_ms = crate::estimate::expected_run_ms(
-        &settings.tests,
-        &expected,
+        &first,
         &settings.capacity,
         settings.cpu_policy,
         settings.limits,
     );
-    let expected: Vec<_> = settings
-        .tests
-        .iter()
-        .map(|t| expected.get(&t.id).copied())
-        .collect();
     let mut scheduler = Scheduler::new(settings.capacity, settings.cpu_policy, settings.limits);
     let initial_shared = scheduler.shared_cores();
-    for (i, t) in settings.tests.iter().enumerate() {
-        let job = Job {
-            key: attempt::job_key(i, 1),
-            resources: t.resources.clone(),
-            expected: expected[i],
-        };
-        scheduler.push(job).map_err(|e| RunError::Unschedulable {
-            test: t.id.to_string(),
-            message: e.to_string(),
-        })?;
-    }
-    let total = settings.tests.len();
+    let privileged: Vec<String> = first
+        .iter()
+        .filter(|j| j.test.sandbox.privileged)
+        .map(|j| j.test.id.to_string())
+        .collect();
+    let mut pending = HashMap::new();
+    schedule(&mut scheduler, &mut pending, first)?;
+    let total = jobs.total();
     store.begin_run(&RunRecord {
         run_id: settings.run_id.clone(),
         started_at_ms,
@@ -209,12 +190,9 @@ pub fn run(
             ..Default::default()
         },
     })?;
-    for dir in [
-        settings.state.run_logs(&settings.run_id),
-        settings.state.run_scratch(&settings.run_id),
-    ] {
-        std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    }
+    let scratch_dir = settings.state.run_scratch(&settings.run_id);
+    std::fs::create_dir_all(&scratch_dir)
+        .map_err(io_err(format!("creating {}", scratch_dir.display())))?;
     emit(&RunEvent::RunStarted {
         run_id: settings.run_id.clone(),
         total,
@@ -224,12 +202,6 @@ pub fn run(
     for message in executor.warnings().into_iter().chain(settings.warnings) {
         emit(&RunEvent::Warning { message });
     }
-    let privileged: Vec<&str> = settings
-        .tests
-        .iter()
-        .filter(|t| t.sandbox.privileged)
-        .map(|t| t.id.as_str())
-        .collect();
     if !privileged.is_empty() {
         emit(&RunEvent::Warning {
             message: format!(
@@ -240,19 +212,19 @@ pub fn run(
     }
     let interrupts = Interrupts::install().map_err(io_err("installing signal handlers"))?;
     let scratch = ScratchPool::new(settings.state.run_scratch(&settings.run_id));
-    let spares = settings.state.log_spares();
-    let logs = LogSpares::open(spares.clone(), settings.run_id.to_string()).map_err(io_err(
-        format!("preparing log files in {}", spares.display()),
-    ))?;
+    logs.open_run(&settings.run_id)
+        .map_err(|source| RunError::Io {
+            what: format!("preparing the logs of run {}", settings.run_id),
+            source,
+        })?;
     let mut run = RunLoop {
         scratch,
         logs,
         run_id: settings.run_id,
         project_dir: settings.project_dir,
         state: settings.state,
-        durations: vec![0; total],
-        tests: settings.tests.into(),
-        retries: settings.retries,
+        jobs,
+        pending,
         store,
         executor,
         emit,
@@ -272,12 +244,12 @@ pub fn run(
         reserve,
         disk_full: None,
         stopped: Vec::new(),
-        control: settings.control,
-        repetitions: vec![Default::default(); total],
-        expected,
         failed_fast: None,
     };
     let outcome = run.drive(&interrupts);
+    for job in std::mem::take(&mut run.pending).into_values() {
+        run.jobs.cancelled(&job);
+    }
     run.executor.close();
     let _ = std::fs::remove_dir_all(run.state.run_scratch(&run.run_id));
     outcome?;
@@ -287,15 +259,25 @@ pub fn run(
 impl RunLoop<'_> {
     fn drive(&mut self, interrupts: &Interrupts) -> Result<(), RunError> {
         loop {
+            let mut placed = false;
             if !self.stopping() {
+                if let Offer::Now(jobs) = self.jobs.offer() {
+                    schedule(&mut self.scheduler, &mut self.pending, jobs)?;
+                }
                 let placements = self.scheduler.next_placements(self.started.elapsed());
                 self.reconfine_shared();
-                if !placements.is_empty() {
+                placed = !placements.is_empty();
+                if placed {
                     self.start_all(placements)?;
                 }
             }
             self.settle_stopped()?;
             if self.in_flight.is_empty() {
+                // Nothing running and nothing started: no attempt can end to bring more work.
+                // Attempts started and already settled (they failed to start) may have.
+                if placed {
+                    continue;
+                }
                 return Ok(());
             }
             for f in self.wait(interrupts)? {
@@ -322,15 +304,22 @@ impl RunLoop<'_> {
 
     /// Starts the placed attempts as one batch (the executor may overlap their launches).
     fn start_all(&mut self, placements: Vec<Placement>) -> Result<(), RunError> {
+        let mut placed = Vec::with_capacity(placements.len());
+        for placement in placements {
+            match self.pending.remove(&placement.key) {
+                Some(job) => placed.push((placement, job)),
+                None => tracing::warn!(key = placement.key, "placed a job never offered"),
+            }
+        }
         // Owned here: the batch's requests borrow them while a full disk may stop the loop.
-        let (tests, run_id) = (std::sync::Arc::clone(&self.tests), self.run_id.clone());
-        let project_dir = self.project_dir.clone();
-        let mut starting = Vec::with_capacity(placements.len());
-        let mut requests = Vec::with_capacity(placements.len());
+        let tests: Vec<Arc<TestSpec>> = placed.iter().map(|(_, j)| Arc::clone(&j.test)).collect();
+        let (run_id, project_dir) = (self.run_id.clone(), self.project_dir.clone());
+        let mut starting = Vec::with_capacity(placed.len());
+        let mut requests = Vec::with_capacity(placed.len());
         let mut failed = Vec::new();
-        for mut placement in placements {
+        for ((mut placement, job), test) in placed.into_iter().zip(&tests) {
             if self.disk_full.is_some() {
-                let _ = self.scheduler.finished(placement.key);
+                self.drop_placed(&job);
                 continue;
             }
             let on_shared_cores =
@@ -338,29 +327,27 @@ impl RunLoop<'_> {
             if on_shared_cores {
                 placement.cores = Some(self.shared_cores.clone());
             }
-            let (test_idx, attempt) = attempt::split_key(placement.key);
+            let attempt = job.attempt;
             let scratch = match self.scratch.take() {
                 Ok(scratch) => scratch,
                 Err(e) if self.stopped_by(&e, "creating a scratch directory") => {
-                    let _ = self.scheduler.finished(placement.key);
+                    self.drop_placed(&job);
                     continue;
                 }
                 Err(e) => {
                     return Err(io_err(format!(
                         "creating a scratch directory for {}",
-                        tests[test_idx].id
+                        test.id
                     ))(e))
                 }
             };
-            let test = &tests[test_idx];
-            let (stdout, stderr) = self.state.attempt_logs(&self.run_id, &test.id, attempt);
-            let mut paths = AttemptPaths {
-                stdout,
-                stderr,
-                scratch,
-                log_spares: Vec::new(),
+            let key = AttemptKey {
+                run_id: self.run_id.clone(),
+                test_id: test.id.clone(),
+                attempt,
             };
-            let logs = attempt::open_logs(&mut self.logs, &mut paths);
+            let paths = AttemptPaths::new(self.logs, key, scratch);
+            let logs = attempt::open_logs(self.logs, &paths);
             let env =
                 attempt::attempt_env(&self.base_env, &self.run_id, test, attempt, &paths.scratch);
             (self.emit)(&RunEvent::AttemptStarted {
@@ -369,11 +356,8 @@ impl RunLoop<'_> {
                 resources: test.resources.clone(),
                 privileged: test.sandbox.privileged,
             });
-            let key = placement.key;
             let start = Starting {
-                key,
-                test_idx,
-                attempt,
+                job,
                 started_at_ms: now_ms(),
                 started_at: Instant::now(),
                 paths,
@@ -415,15 +399,13 @@ impl RunLoop<'_> {
         for (start, result) in starting.into_iter().zip(results) {
             match result {
                 Ok(handle) => self.in_flight.push(InFlight {
-                    key: start.key,
-                    test: start.test_idx,
-                    attempt: start.attempt,
-                    handle,
                     // Timeouts are bounded at load; a far-future deadline beats a panic.
                     deadline: start
                         .started_at
-                        .checked_add(self.tests[start.test_idx].timeout)
+                        .checked_add(start.job.test.timeout)
                         .unwrap_or(start.started_at + psy_model::bounds::MAX_TIMEOUT),
+                    job: start.job,
+                    handle,
                     started_at_ms: start.started_at_ms,
                     timed_out: false,
                     cancelled: false,
@@ -434,24 +416,29 @@ impl RunLoop<'_> {
             }
         }
         for (start, message) in failed {
-            let _ = self.scheduler.finished(start.key);
+            let _ = self.scheduler.finished(start.job.key);
             self.release(&start.paths);
             let outcome = ExecOutcome {
                 error: Some(message),
                 ..Default::default()
             };
-            let test = &self.tests[start.test_idx];
             let result = attempt::result(
-                test,
-                start.attempt,
+                &start.job.test,
+                start.job.attempt,
                 start.started_at_ms,
                 false,
                 outcome,
                 start.paths,
             );
-            self.settle(start.test_idx, result)?;
+            self.settle(&start.job, result)?;
         }
         Ok(())
+    }
+
+    /// A placed job that will not start: the run stopped while its batch was prepared.
+    fn drop_placed(&mut self, job: &AttemptJob) {
+        let _ = self.scheduler.finished(job.key);
+        self.jobs.cancelled(job);
     }
 
     /// Waits until an attempt ends, a deadline passes or a signal arrives; returns the ended ones.
@@ -519,12 +506,12 @@ impl RunLoop<'_> {
     }
 
     fn collect(&mut self, f: InFlight) -> Result<(), RunError> {
-        let _ = self.scheduler.finished(f.key);
+        let _ = self.scheduler.finished(f.job.key);
         let outcome = f.handle.finish();
         // Before the release empties the scratch directory: the adapter reads its result there.
         let result = attempt::result(
-            &self.tests[f.test],
-            f.attempt,
+            &f.job.test,
+            f.job.attempt,
             f.started_at_ms,
             f.timed_out,
             outcome,
@@ -533,16 +520,17 @@ impl RunLoop<'_> {
         self.release(&f.paths);
         if f.cancelled && !f.timed_out && !result.status.is_final_success() {
             // Killed by Ctrl-C or fail-fast: not a verdict on the test, not recorded.
+            self.jobs.cancelled(&f.job);
             return Ok(());
         }
-        self.settle(f.test, result)
+        self.settle(&f.job, result)
     }
 
     /// Gives back an ended attempt's scratch dir and settles its logs (every writer is gone).
     fn release(&mut self, paths: &AttemptPaths) {
         self.scratch.give_back(paths.scratch.clone());
-        for (log, spare) in &paths.log_spares {
-            self.logs.settle(log, spare.clone());
+        for stream in LogStream::BOTH {
+            self.logs.finish(&paths.key, stream);
         }
     }
 
@@ -578,4 +566,27 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
+}
+
+/// Hands offered jobs to the scheduler, keeping each until it is placed.
+fn schedule(
+    scheduler: &mut Scheduler,
+    pending: &mut HashMap<u64, AttemptJob>,
+    jobs: Vec<AttemptJob>,
+) -> Result<(), RunError> {
+    for job in jobs {
+        let queued = Job {
+            key: job.key,
+            resources: job.test.resources.clone(),
+            expected: job.expected,
+        };
+        scheduler
+            .push(queued)
+            .map_err(|e| RunError::Unschedulable {
+                test: job.test.id.to_string(),
+                message: e.to_string(),
+            })?;
+        pending.insert(job.key, job);
+    }
+    Ok(())
 }

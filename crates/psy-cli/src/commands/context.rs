@@ -2,12 +2,11 @@
 
 use crate::cli::{ManifestArg, SelectArgs};
 use crate::exit::usage;
-use anyhow::Context;
 use psy_config::{DiscoverProgress, Manifest};
 use psy_model::TestSpec;
 use psy_report::{text, DiscoveryView, Verbosity};
 use psy_runner::layout::StateDir;
-use psy_store::SqliteStore;
+use psy_store::Store;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -62,9 +61,9 @@ pub(crate) fn selected_tests(
     Ok((manifest, tests))
 }
 
-pub(crate) fn open_store(state: &StateDir) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(&state.database())
-        .with_context(|| format!("opening the store {}", state.database().display()))
+/// The project's results store, as the engine opens it for a run.
+pub(crate) fn open_store(state: &StateDir) -> anyhow::Result<Box<dyn Store>> {
+    Ok(psy_runner::engine::open_store(state)?)
 }
 
 /// Discovery progress, shown by the human report's view.

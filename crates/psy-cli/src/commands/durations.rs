@@ -10,7 +10,6 @@ use crate::exit::usage;
 use anyhow::Context;
 use psy_model::TestId;
 use psy_runner::layout::StateDir;
-use psy_store::Store;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

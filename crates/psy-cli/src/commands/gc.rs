@@ -5,8 +5,8 @@ use super::context::open_store;
 use crate::cli::ManifestArg;
 use crate::exit::usage;
 use psy_report::format::{count, count_as};
+use psy_runner::engine::gc;
 use psy_runner::layout::StateDir;
-use psy_store::Store;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -22,7 +22,7 @@ pub(crate) fn gc(args: ManifestArg) -> anyhow::Result<ExitCode> {
         )));
     };
     let mut store = open_store(&state)?;
-    let report = collect(&state, &mut store)?;
+    let report = gc::collect(&state, store.as_mut())?;
     eprintln!(
         "gc: removed {}, {} and {} of dead psy processes; {} marked aborted",
         count(report.cgroups, "cgroup"),
@@ -50,45 +50,4 @@ fn project_dir(args: &ManifestArg) -> anyhow::Result<PathBuf> {
     Ok(absolute
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf))
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct GcReport {
-    pub(crate) cgroups: usize,
-    pub(crate) scratch_dirs: usize,
-    /// Bridges and veths of the test networks of dead psy processes.
-    pub(crate) links: usize,
-    pub(crate) aborted_runs: usize,
-}
-
-/// Call with the project lock held: every run still marked running then belongs to a dead psy.
-pub(crate) fn collect(state: &StateDir, store: &mut dyn Store) -> anyhow::Result<GcReport> {
-    let mut report = GcReport {
-        cgroups: psy_sandbox::gc_stale_cgroups()?,
-        links: psy_sandbox::net::gc_stale(psy_sandbox::process_alive),
-        ..GcReport::default()
-    };
-    for root in [state.scratch_root(), state.volumes_root()] {
-        if let Ok(entries) = std::fs::read_dir(root) {
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let owner = name
-                    .to_str()
-                    .and_then(|n| n.split('-').next())
-                    .and_then(|p| p.parse::<u32>().ok());
-                if owner.is_some_and(|pid| !psy_sandbox::process_alive(pid)) {
-                    if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-                        tracing::warn!(
-                            "removing stale scratch directory {}: {e}",
-                            entry.path().display()
-                        );
-                    } else {
-                        report.scratch_dirs += 1;
-                    }
-                }
-            }
-        }
-    }
-    report.aborted_runs = store.abort_unfinished_runs()?;
-    Ok(report)
 }

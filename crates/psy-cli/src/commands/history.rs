@@ -8,7 +8,6 @@ use crate::exit::usage;
 use psy_model::{AttemptResult, RunId, TestId};
 use psy_report::text;
 use psy_runner::layout::StateDir;
-use psy_store::Store;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::ExitCode;
@@ -24,7 +23,7 @@ pub(crate) fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let mut candidates = store.test_ids(&args.test, MAX_CANDIDATES)?;
     if candidates.is_empty() {
         // No id starts with it: the ids containing it, as `psy run`'s filters match.
-        candidates = super::test_lookup::ids_containing(&store, &args.test)?;
+        candidates = super::test_lookup::ids_containing(store.as_ref(), &args.test)?;
     }
     let ids = resolve(&args.test, candidates)?;
     let mut rows: Vec<(RunId, AttemptResult)> = Vec::new();

@@ -4,7 +4,6 @@ use super::context::{open_store, selected_tests};
 use crate::cli::{ListArgs, MessageFormat};
 use psy_report::{format, text, Verbosity};
 use psy_runner::layout::StateDir;
-use psy_store::Store;
 use std::io::Write;
 use std::process::ExitCode;
 

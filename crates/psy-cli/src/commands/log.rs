@@ -4,37 +4,42 @@ use super::context::{load_manifest, open_store};
 use super::test_lookup::{find_attempts, pick_attempt};
 use crate::cli::LogArgs;
 use anyhow::Context;
+use psy_model::{AttemptKey, LogStore, LogStream};
 use psy_runner::layout::StateDir;
+use psy_runner::logs::LocalLogs;
 use std::io::{self, Write};
-use std::path::Path;
 use std::process::ExitCode;
 
 pub(crate) fn log(args: LogArgs) -> anyhow::Result<ExitCode> {
     let manifest = load_manifest(&args.manifest)?;
-    let store = open_store(&StateDir::new(&manifest.dir))?;
-    let (run, attempts) = find_attempts(&store, &args.test, args.run.as_deref())?;
+    let state = StateDir::new(&manifest.dir);
+    let store = open_store(&state)?;
+    let logs = LocalLogs::new(state);
+    let (run, attempts) = find_attempts(store.as_ref(), &args.test, args.run.as_deref())?;
     let a = pick_attempt(&attempts, args.attempt, &args.test, &run)?;
+    let key = AttemptKey::of(&run, a);
     let mut out = io::stdout().lock();
     if args.stdout || args.stderr {
-        let path = if args.stdout {
-            &a.stdout_path
+        let stream = if args.stdout {
+            LogStream::Stdout
         } else {
-            &a.stderr_path
+            LogStream::Stderr
         };
-        copy(path, &mut out, false)?;
+        copy(&logs, &key, stream, &mut out, false)?;
         return Ok(ExitCode::SUCCESS);
     }
     // Both streams: each under a header naming it, the attempt and the file.
     let of = attempts.len();
-    for (name, path) in [("stdout", &a.stdout_path), ("stderr", &a.stderr_path)] {
+    for stream in LogStream::BOTH {
         writeln!(
             out,
-            "--- {name} of {} (run {run}, attempt {} of {of}): {} ---",
+            "--- {} of {} (run {run}, attempt {} of {of}): {} ---",
+            stream.as_str(),
             psy_report::text::escape(a.test_id.as_str()),
             a.attempt,
-            path.display()
+            logs.location(&key, stream).display()
         )?;
-        let wrote = copy(path, &mut out, true)?;
+        let wrote = copy(&logs, &key, stream, &mut out, true)?;
         if wrote == 0 {
             writeln!(out, "(empty)")?;
         }
@@ -42,13 +47,20 @@ pub(crate) fn log(args: LogArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Copies a log file to `out` byte for byte; a missing file is an empty stream (psy keeps no
-/// empty logs). With `end_line`, adds a newline when the file did not end with one, so a
-/// following header starts its own line.
-fn copy(path: &Path, out: &mut impl Write, end_line: bool) -> anyhow::Result<u64> {
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+/// Copies a stream to `out` byte for byte; a missing one is empty (psy keeps no empty logs).
+/// With `end_line`, adds a newline when it did not end with one, so a following header starts
+/// its own line.
+fn copy(
+    logs: &dyn LogStore,
+    key: &AttemptKey,
+    stream: LogStream,
+    out: &mut impl Write,
+    end_line: bool,
+) -> anyhow::Result<u64> {
+    let path = logs.location(key, stream);
+    let mut file = match logs.read(key, stream) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(0),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let n = io::copy(&mut file, out).with_context(|| format!("reading {}", path.display()))?;

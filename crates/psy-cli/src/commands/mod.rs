@@ -2,12 +2,9 @@
 
 mod attempt_row;
 pub(crate) mod bench;
-pub(crate) mod calibrate;
-mod clock;
 mod context;
 mod durations;
 mod gc;
-mod guarantees;
 mod history;
 mod list;
 mod log;
@@ -40,7 +37,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log(args) => log::log(args),
         Command::Gc(args) => gc::gc(args),
         Command::Bench(cmd) => bench::bench(cmd),
-        Command::Calibrate(args) => calibrate::run(args),
+        Command::Calibrate(args) => psy_bench::calibrate::run(args),
         Command::Export(args) => durations::export(args),
         Command::Import(args) => durations::import(args),
         #[cfg(feature = "server")]

@@ -1,20 +1,16 @@
 //! `psy run`: run the selected tests, report them, exit 0/1/2.
 
-use super::context::{open_store, selected_tests};
-use super::guarantees;
+use super::context::selected_tests;
 use crate::cli::{Color, MessageFormat, RunArgs};
 use crate::exit::{usage, DISK_FULL, INTERRUPTED, TESTS_FAILED};
 use anyhow::Context;
 use psy_model::bounds::MAX_RETRIES;
-use psy_model::{RunId, MILLI_PER_CPU};
+use psy_model::MILLI_PER_CPU;
 use psy_report::{
-    ColorChoice, Fanout, HumanReporter, JsonReporter, JunitOptions, JunitReporter, Reporter,
-    Verbosity,
+    ColorChoice, Fanout, HumanOptions, HumanReporter, JsonReporter, JunitOptions, JunitReporter,
+    OutputSource, Reporter, Verbosity,
 };
-use psy_runner::executor::ContainerExecutor;
-use psy_runner::layout::StateDir;
-use psy_runner::{capacity, RunSettings};
-use psy_sandbox::Sandbox;
+use psy_runner::engine::{Engine, LocalRun, PrepareError};
 use psy_scheduler::Limits;
 use std::process::ExitCode;
 
@@ -24,23 +20,6 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
     else {
         return Ok(ExitCode::SUCCESS);
     };
-    let host = &manifest.host;
-    if let Some(rootfs) = &host.rootfs {
-        return Err(usage(format!(
-            "{}: host.rootfs = {:?}: a separate root filesystem is not supported yet; remove the key to run on the host root (read-only)",
-            manifest.path.display(),
-            rootfs
-        )));
-    }
-    let mut capacity = capacity::detect(host.reserve_cpu_millis, host.reserve_memory_bytes);
-    let host_file = psy_config::host_file::default_path();
-    let calibrated = psy_config::host_file::load(&host_file).map_err(usage)?;
-    capacity.io = psy_config::host_file::merge_io(&host.io, &calibrated.unwrap_or_default());
-    capacity.network = host.network;
-    psy_config::check_fits(&tests, &capacity).map_err(usage)?;
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    psy_config::check_privileges(&tests, root).map_err(usage)?;
     let cpu_cap_millis = match args.cpus {
         Some(c) if c.is_nan() || c <= 0.0 => {
             return Err(usage(format!("--cpus {c}: must be more than 0")))
@@ -54,8 +33,6 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
     if args.jobs == Some(0) {
         return Err(usage("--jobs 0: must be at least 1"));
     }
-    check_writable(&tests, &StateDir::new(&manifest.dir))?;
-    let images = psy_runner::images::resolve(&tests).map_err(usage)?;
     let control = super::run_control::control(
         &args.control,
         args.flaky_fail,
@@ -63,60 +40,24 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
         &tests,
         args.retries,
     )?;
-    let privileged: Vec<String> = tests
-        .iter()
-        .filter(|t| t.sandbox.privileged)
-        .map(|t| format!("{} ({})", t.id, t.origin))
-        .collect();
-    if !privileged.is_empty() && !args.allow_privileged {
-        return Err(usage(format!(
-            "{} test{} ask{} for `privileged = true` (host root's powers, no sandbox hardening): {}; \
-             run with --allow-privileged to let them, or remove the key",
-            privileged.len(),
-            if privileged.len() == 1 { "" } else { "s" },
-            if privileged.len() == 1 { "s" } else { "" },
-            privileged.join(", ")
-        )));
-    }
-
-    let state = StateDir::new(&manifest.dir);
-    let _lock = state
-        .try_lock()
-        .with_context(|| format!("locking {}", state.root().display()))?
-        .ok_or_else(|| {
-            usage(format!(
-                "another psy is running in {} (one run per project at a time)",
-                manifest.dir.display()
-            ))
-        })?;
-    let mut store = open_store(&state)?;
-    super::gc::collect(&state, &mut store)?;
-
-    let run_id = new_run_id();
-    let sandbox = Sandbox::new(run_id.as_str()).context("preparing the sandbox")?;
-    let gaps = guarantees::find(&sandbox.guarantees(state.root()), &tests, host.cpu_policy);
-    if !gaps.is_empty() && (args.require_guarantees || host.require_guarantees) {
-        sandbox.close();
-        let refusal = guarantees::Unenforceable(gaps);
-        for line in refusal.details() {
-            eprintln!("{}", psy_report::text::escape(&line));
-        }
-        return Err(usage(refusal));
-    }
-    let mut executor = ContainerExecutor::new(
-        sandbox,
-        host.cpu_policy,
-        state.run_volumes(&run_id),
-        args.keep_volumes,
-    );
-    // At most as many shaped attempts run at once as fit the smallest CPU request on the machine.
-    let min_cpu = tests
-        .iter()
-        .map(|t| t.resources.cpu_millis.max(1))
-        .min()
-        .unwrap_or(1);
-    executor.expect_networks(&tests, (capacity.cpu_millis / min_cpu).max(1) as usize);
-    executor.set_images(images);
+    let prepared = Engine::prepare(LocalRun {
+        project_dir: manifest.dir.clone(),
+        manifest: manifest.path.clone(),
+        host: manifest.host.clone(),
+        tests,
+        limits: Limits {
+            max_jobs: args.jobs,
+            cpu_cap_millis,
+        },
+        retries: args.retries,
+        control,
+        allow_privileged: args.allow_privileged,
+        require_guarantees: args.require_guarantees,
+        keep_volumes: args.keep_volumes,
+        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+    })
+    .map_err(refused)?;
+    let tests = prepared.tests();
 
     let mut reporters = Fanout::new(Vec::new());
     let color = match args.color {
@@ -124,9 +65,12 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
         Color::Always => ColorChoice::Always,
         Color::Never => ColorChoice::Never,
     };
-    reporters.push(Box::new(HumanReporter::stderr(
-        super::run_report::human_options(&args, &manifest, color, verbosity),
-    )));
+    // Reporters that show tests' output read it through the run's log store.
+    let output = OutputSource::store(prepared.logs());
+    reporters.push(Box::new(HumanReporter::stderr(HumanOptions {
+        logs: output.clone(),
+        ..super::run_report::human_options(&args, &manifest, color, verbosity)
+    })));
     if args.message_format == MessageFormat::Json {
         reporters.push(Box::new(JsonReporter::new(std::io::stdout())));
     }
@@ -139,31 +83,15 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
                     .iter()
                     .filter_map(|t| Some((t.id.clone(), t.group.clone()?)))
                     .collect(),
+                logs: output,
                 ..JunitOptions::default()
             },
         )));
     }
 
-    let settings = RunSettings {
-        run_id,
-        project_dir: manifest.dir.clone(),
-        state,
-        tests,
-        capacity,
-        cpu_policy: host.cpu_policy,
-        limits: Limits {
-            max_jobs: args.jobs,
-            cpu_cap_millis,
-        },
-        retries: args.retries,
-        manifest: manifest.path.display().to_string(),
-        command_line: std::env::args().collect::<Vec<_>>().join(" "),
-        warnings: guarantees::warnings(&gaps),
-        control,
-    };
-    let run_id = settings.run_id.clone();
+    let run_id = prepared.run_id().clone();
     let mut report_error = None;
-    let outcome = psy_runner::run(settings, &mut store, &mut executor, &mut |event| {
+    let outcome = prepared.run(&mut |event| {
         if let Err(e) = reporters.on_event(event) {
             report_error.get_or_insert(e);
         }
@@ -195,63 +123,17 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
     })
 }
 
-/// At most `MAX_VOLUMES` volumes a test; every `writable` and `readonly` directory exists,
-/// neither holds nor lies in psy's state (also through a symbolic link) and fits the per-test
-/// limit; checked before anything runs so that a typo fails the run (exit 2), not every attempt.
-fn check_writable(tests: &[psy_model::TestSpec], state: &StateDir) -> anyhow::Result<()> {
-    let state_root = std::fs::canonicalize(state.root()).unwrap_or(state.root().to_path_buf());
-    for test in tests {
-        if test.volumes.len() > psy_sandbox::MAX_VOLUMES {
-            return Err(usage(format!(
-                "test `{}` ({}): {} volumes, at most {}",
-                test.id,
-                test.origin,
-                test.volumes.len(),
-                psy_sandbox::MAX_VOLUMES
-            )));
-        }
-        let lists = [
-            ("writable", &test.sandbox.writable),
-            ("readonly", &test.sandbox.readonly),
-        ];
-        for (key, dirs) in lists {
-            if dirs.len() > psy_sandbox::MAX_WRITABLE {
-                return Err(usage(format!(
-                    "test `{}` ({}): {key} lists {} directories, at most {}",
-                    test.id,
-                    test.origin,
-                    dirs.len(),
-                    psy_sandbox::MAX_WRITABLE
-                )));
-            }
-            for dir in dirs {
-                let real = std::fs::canonicalize(dir).ok().filter(|d| d.is_dir());
-                let problem = match real {
-                    None => Some("is not an existing directory"),
-                    Some(d) if d.starts_with(&state_root) || state_root.starts_with(&d) => {
-                        Some("holds psy's state (.psyduck), which tests never see")
-                    }
-                    Some(_) => None,
-                };
-                if let Some(problem) = problem {
-                    return Err(usage(format!(
-                        "test `{}` ({}): {key} = {}: {problem}",
-                        test.id,
-                        test.origin,
-                        dir.display()
-                    )));
-                }
-            }
+/// A run the engine would not prepare: the user's to fix (exit 2) or psy's failure (exit 3);
+/// strict mode's refusal names the gaps and tests on the lines above its message.
+fn refused(err: PrepareError) -> anyhow::Error {
+    if let PrepareError::Unenforceable(refusal) = &err {
+        for line in refusal.details() {
+            eprintln!("{}", psy_report::text::escape(&line));
         }
     }
-    Ok(())
-}
-
-/// `YYYYMMDD-HHMMSS-xxxx`: sortable by start time, unique enough for one project.
-fn new_run_id() -> RunId {
-    let ([year, month, day, hour, minute, second], now) = super::clock::utc_now();
-    let salt = (now.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
-    RunId(format!(
-        "{year:04}{month:02}{day:02}-{hour:02}{minute:02}{second:02}-{salt:04x}"
-    ))
+    if err.is_usage() {
+        usage(err)
+    } else {
+        anyhow::Error::new(err)
+    }
 }

@@ -8,7 +8,7 @@ use psy_config::Manifest;
 use psy_model::{TestId, TestSpec};
 use psy_runner::layout::StateDir;
 use psy_runner::{shard, RunControl, MAX_ATTEMPTS_PER_TEST};
-use psy_store::{SqliteStore, Store};
+use psy_store::Store;
 use std::collections::HashSet;
 
 /// Repetitions of `--until-fail` without `--repeat`.
@@ -27,7 +27,7 @@ pub(crate) fn narrow(
     }
     let store = open_store(&StateDir::new(&manifest.dir))?;
     if let Some(run) = &flags.rerun_failed {
-        match failed_in(&store, run, flaky_fail, tests)? {
+        match failed_in(store.as_ref(), run, flaky_fail, tests)? {
             Some(failed) => tests = failed,
             None => return Ok(None),
         }
@@ -59,7 +59,7 @@ pub(crate) fn narrow(
 
 /// The selected tests that failed in `run` (empty: the latest run).
 fn failed_in(
-    store: &SqliteStore,
+    store: &dyn Store,
     run: &str,
     flaky_fail: bool,
     tests: Vec<TestSpec>,

@@ -6,18 +6,19 @@ use crate::cli::ShowArgs;
 use crate::exit::usage;
 use psy_report::{format, text};
 use psy_runner::layout::StateDir;
-use psy_store::Store;
+use psy_runner::logs::LocalLogs;
 use std::io::Write;
 use std::process::ExitCode;
 
 pub(crate) fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let manifest = load_manifest(&args.manifest)?;
-    let store = open_store(&StateDir::new(&manifest.dir))?;
+    let state = StateDir::new(&manifest.dir);
+    let store = open_store(&state)?;
     if let (Some(run), Some(test)) = (&args.run, &args.test) {
-        return show_test::show_test(&store, run, test);
+        return show_test::show_test(store.as_ref(), &LocalLogs::new(state), run, test);
     }
     let run = match &args.run {
-        Some(id) => super::test_lookup::find_run_or_hint_test(&store, id)?,
+        Some(id) => super::test_lookup::find_run_or_hint_test(store.as_ref(), id)?,
         None => store
             .latest_run()?
             .ok_or_else(|| usage("no runs recorded yet: `psy run` first"))?,

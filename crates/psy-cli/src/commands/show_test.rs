@@ -2,16 +2,22 @@
 
 use super::attempt_row;
 use super::test_lookup::find_attempts;
-use psy_report::excerpt::{read_head, Excerpt};
+use psy_model::{AttemptKey, LogStore, LogStream};
+use psy_report::excerpt::{head_of, Excerpt};
 use psy_report::{format, text};
-use psy_store::{SqliteStore, Store};
+use psy_store::Store;
 use std::io::Write;
 use std::process::ExitCode;
 
 /// Lines of each stream shown per attempt; `psy log` prints the rest.
 const HEAD_LINES: usize = 10;
 
-pub(crate) fn show_test(store: &SqliteStore, run: &str, test: &str) -> anyhow::Result<ExitCode> {
+pub(crate) fn show_test(
+    store: &dyn Store,
+    logs: &dyn LogStore,
+    run: &str,
+    test: &str,
+) -> anyhow::Result<ExitCode> {
     let (run_id, attempts) = find_attempts(store, test, Some(run))?;
     let verdict = store
         .test_results(&run_id)?
@@ -38,10 +44,13 @@ pub(crate) fn show_test(store: &SqliteStore, run: &str, test: &str) -> anyhow::R
         if let Some(msg) = &a.message {
             writeln!(out, "\nattempt {}: {}", a.attempt, text::escape(msg))?;
         }
-        for (name, path) in [("stdout", &a.stdout_path), ("stderr", &a.stderr_path)] {
+        let key = AttemptKey::of(&run_id, a);
+        for stream in LogStream::BOTH {
+            let name = stream.as_str();
             writeln!(out)?;
+            let path = logs.location(&key, stream);
             let title = format!("--- attempt {} {name} ({})", a.attempt, path.display());
-            match read_head(path, HEAD_LINES) {
+            match head_of(logs.read(&key, stream), HEAD_LINES) {
                 Excerpt::Empty => writeln!(out, "{title}: empty")?,
                 Excerpt::Unreadable(e) => writeln!(out, "{title}: cannot be read: {e}")?,
                 Excerpt::Text { head, omitted, .. } => {

@@ -4,13 +4,13 @@
 use crate::exit::usage;
 use psy_model::{AttemptResult, RunId, TestId};
 use psy_report::format;
-use psy_store::{RunRecord, SqliteStore, Store, StoreError};
+use psy_store::{RunRecord, Store, StoreError};
 
 /// How many close test ids an error suggests.
 const SUGGESTIONS: usize = 3;
 
 /// The run with id (or unique prefix) `id`, or a usage error naming it.
-pub(crate) fn find_run(store: &SqliteStore, id: &str) -> anyhow::Result<RunRecord> {
+pub(crate) fn find_run(store: &dyn Store, id: &str) -> anyhow::Result<RunRecord> {
     match store.run(id) {
         // A prefix shared by several runs is the user's to lengthen, not a failure of psy.
         Err(err @ StoreError::AmbiguousRun { .. }) => Err(usage(err)),
@@ -24,7 +24,7 @@ pub(crate) fn find_run(store: &SqliteStore, id: &str) -> anyhow::Result<RunRecor
 
 /// [`find_run`] for `psy show ARG`: when ARG is no run but a test of the latest run, the error
 /// says how to show that test instead.
-pub(crate) fn find_run_or_hint_test(store: &SqliteStore, id: &str) -> anyhow::Result<RunRecord> {
+pub(crate) fn find_run_or_hint_test(store: &dyn Store, id: &str) -> anyhow::Result<RunRecord> {
     let err = match find_run(store, id) {
         Ok(run) => return Ok(run),
         Err(err) => err,
@@ -50,7 +50,7 @@ const SUBSTRING_SCAN: usize = 100_000;
 
 /// Recorded test ids containing `part` (as `psy run`'s filters match), for a query that is no
 /// id's prefix: `psy history panics` finds `crate it::panics_with_a_message`.
-pub(crate) fn ids_containing(store: &SqliteStore, part: &str) -> anyhow::Result<Vec<TestId>> {
+pub(crate) fn ids_containing(store: &dyn Store, part: &str) -> anyhow::Result<Vec<TestId>> {
     Ok(store
         .test_ids("", SUBSTRING_SCAN)?
         .into_iter()
@@ -61,7 +61,7 @@ pub(crate) fn ids_containing(store: &SqliteStore, part: &str) -> anyhow::Result<
 /// The attempts of `test` in `run` (default: the latest run that ran it), in order. A `test`
 /// that is no recorded id but part of exactly one stands for that one.
 pub(crate) fn find_attempts(
-    store: &SqliteStore,
+    store: &dyn Store,
     test: &str,
     run: Option<&str>,
 ) -> anyhow::Result<(RunId, Vec<AttemptResult>)> {
@@ -122,7 +122,7 @@ pub(crate) fn pick_attempt<'a>(
 }
 
 /// `no test "x" in run R; close matches: "a", "b"` (ids from `run`'s tests).
-fn unknown_test(store: &SqliteStore, test: &str, run: &RunId, scope: &str) -> anyhow::Error {
+fn unknown_test(store: &dyn Store, test: &str, run: &RunId, scope: &str) -> anyhow::Error {
     let ids: Vec<String> = match store.test_results(run) {
         Ok(results) => results.into_iter().map(|r| r.test_id.0).collect(),
         Err(e) => return e.into(),

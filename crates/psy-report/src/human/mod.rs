@@ -159,6 +159,7 @@ impl<W: Write + Send> HumanReporter<W> {
         if let Some(last) = finished.last.as_ref().filter(|_| with_output) {
             lines.extend(output::attempt_output(
                 self.paint,
+                self.options.logs.of_run(self.run_id.as_ref()),
                 last,
                 self.options.max_output_bytes,
             ));
@@ -195,25 +196,26 @@ impl<W: Write + Send> HumanReporter<W> {
             s
         });
         let (p, max) = (self.paint, self.options.max_output_bytes);
+        let logs = self.options.logs.of_run(self.run_id.as_ref());
         let mut lines = Vec::new();
         // Quiet shows an output once: `immediate-final` is `immediate` there.
         let at_end = |d: OutputDisplay| d.is_final() && !(self.options.quiet() && d.is_immediate());
         if at_end(self.options.success_output) {
             for f in &self.successes {
                 lines.push(String::new());
-                lines.extend(summary::test_section(p, f, true, max));
+                lines.extend(summary::test_section(p, logs, f, true, max));
             }
         }
         let with_output = at_end(self.options.failure_output);
         if with_output {
             for f in &self.failures {
                 lines.push(String::new());
-                lines.extend(summary::test_section(p, f, true, max));
+                lines.extend(summary::test_section(p, logs, f, true, max));
             }
         } else if !self.failures.is_empty() {
             lines.push(String::new());
             for f in &self.failures {
-                lines.extend(summary::test_section(p, f, false, max));
+                lines.extend(summary::test_section(p, logs, f, false, max));
             }
         }
         if self.options.quiet() {
@@ -305,6 +307,7 @@ impl<W: Write + Send> Reporter for HumanReporter<W> {
                     if let Some(a) = failed.filter(|_| self.options.failure_output.is_immediate()) {
                         out.extend(output::attempt_output(
                             self.paint,
+                            self.options.logs.of_run(self.run_id.as_ref()),
                             a,
                             self.options.max_output_bytes,
                         ));

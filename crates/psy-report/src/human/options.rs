@@ -2,6 +2,7 @@
 
 use super::color::ColorChoice;
 use crate::excerpt::DEFAULT_MAX_OUTPUT_BYTES;
+use crate::OutputSource;
 use psy_model::OutputDisplay;
 
 /// How much the human report says (`psy run --quiet`, default, `-v`).
@@ -31,6 +32,8 @@ pub struct HumanOptions {
     /// Per stream, output beyond this many bytes is shown as its head and tail around an
     /// "omitted" marker.
     pub max_output_bytes: u64,
+    /// Where tests' output is read.
+    pub logs: OutputSource,
 }
 
 impl Default for HumanOptions {
@@ -42,6 +45,7 @@ impl Default for HumanOptions {
             failure_output: OutputDisplay::ImmediateFinal,
             success_output: OutputDisplay::Never,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            logs: OutputSource::default(),
         }
     }
 }

@@ -2,21 +2,26 @@
 //! whole up to the cap, else head and tail around a marker that says what was left out.
 
 use super::color::{Painter, Style};
-use crate::excerpt::{read_excerpt, Excerpt};
+use crate::excerpt::{excerpt_of, Excerpt};
+use crate::logs::{Blob, RunLogs};
 use crate::tail::clean_line;
 use crate::text::escape;
-use psy_model::AttemptResult;
-use std::path::Path;
+use psy_model::{AttemptResult, LogStream};
 
 /// The output of attempt `a` of test `id`, at most `max_bytes` per stream.
-pub(crate) fn attempt_output(p: Painter, a: &AttemptResult, max_bytes: u64) -> Vec<String> {
+pub(crate) fn attempt_output(
+    p: Painter,
+    logs: RunLogs<'_>,
+    a: &AttemptResult,
+    max_bytes: u64,
+) -> Vec<String> {
     let id = escape(a.test_id.as_str());
     let mut out = Vec::new();
-    for (name, path) in [("stdout", &a.stdout_path), ("stderr", &a.stderr_path)] {
+    for stream_of in LogStream::BOTH {
         stream(
             p,
-            &format!("{name}: {id} (attempt {})", a.attempt),
-            path,
+            &format!("{}: {id} (attempt {})", stream_of.as_str(), a.attempt),
+            logs.open(a, stream_of),
             max_bytes,
             &mut out,
         );
@@ -30,8 +35,9 @@ pub(crate) fn attempt_output(p: Painter, a: &AttemptResult, max_bytes: u64) -> V
     out
 }
 
-fn stream(p: Painter, title: &str, path: &Path, max_bytes: u64, out: &mut Vec<String>) {
-    match read_excerpt(path, max_bytes) {
+fn stream(p: Painter, title: &str, blob: Blob, max_bytes: u64, out: &mut Vec<String>) {
+    let path = &blob.location;
+    match excerpt_of(blob.content, max_bytes) {
         Excerpt::Empty => {}
         Excerpt::Unreadable(e) => out.push(p.paint(
             Style::Dim,

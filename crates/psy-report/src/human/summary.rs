@@ -4,12 +4,19 @@ use super::color::{Painter, Style};
 use super::lines::Finished;
 use super::output::attempt_output;
 use crate::format;
+use crate::logs::RunLogs;
 use crate::text::escape;
 use psy_model::events::RunSummary;
 use psy_model::RunId;
 
 /// `--- FAIL: id (detail)` and, when `with_output`, the message and output of its last attempt.
-pub(crate) fn test_section(p: Painter, f: &Finished, with_output: bool, max: u64) -> Vec<String> {
+pub(crate) fn test_section(
+    p: Painter,
+    logs: RunLogs<'_>,
+    f: &Finished,
+    with_output: bool,
+    max: u64,
+) -> Vec<String> {
     let detail = f.detail();
     let status = f.result.status.as_str().to_uppercase();
     let mut header = format!("--- {status}: {}", escape(f.result.test_id.as_str()));
@@ -32,7 +39,7 @@ pub(crate) fn test_section(p: Painter, f: &Finished, with_output: bool, max: u64
     if let Some(msg) = &last.message {
         out.push(format!("message: {}", escape(msg)));
     }
-    out.extend(attempt_output(p, last, max));
+    out.extend(attempt_output(p, logs, last, max));
     out
 }
 

@@ -1,12 +1,12 @@
 //! Turning one test's attempts into a JUnit `<testcase>`.
 
 use crate::format;
+use crate::logs::{Blob, RunLogs};
 use crate::tail::{clean_line, read_tail, Tail};
 use crate::text::escape;
 use chrono::{DateTime, FixedOffset};
-use psy_model::{AttemptResult, AttemptStatus, Resources, TestResult, TestStatus};
+use psy_model::{AttemptResult, AttemptStatus, LogStream, Resources, TestResult, TestStatus};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestRerun, XmlString};
-use std::path::Path;
 use std::time::Duration;
 
 /// The `classname` of a test without a group: the module part of its name (before the last `::`, else before
@@ -29,6 +29,7 @@ pub(crate) fn test_case(
     attempts: &mut [AttemptResult],
     limits: Option<&Resources>,
     classname: &str,
+    logs: RunLogs<'_>,
     tail_lines: usize,
 ) -> TestCase {
     attempts.sort_by_key(|a| a.attempt);
@@ -50,7 +51,7 @@ pub(crate) fn test_case(
     let earlier_failures = earlier
         .iter()
         .filter(|a| a.status != AttemptStatus::Pass)
-        .map(|a| rerun(a, limits, tail_lines));
+        .map(|a| rerun(a, limits, logs, tail_lines));
 
     let status = match result.status {
         TestStatus::Pass => TestCaseStatus::success(),
@@ -93,10 +94,10 @@ pub(crate) fn test_case(
     // Passing output is not kept: the file stays small and CI UIs show output only for failures.
     if !result.status.is_success(false) {
         if let Some(last) = last {
-            if let Some(out) = output_tail(&last.stdout_path, tail_lines) {
+            if let Some(out) = output_tail(logs.open(last, LogStream::Stdout), tail_lines) {
                 case.set_system_out(out);
             }
-            if let Some(err) = output_tail(&last.stderr_path, tail_lines) {
+            if let Some(err) = output_tail(logs.open(last, LogStream::Stderr), tail_lines) {
                 case.set_system_err(err);
             }
         }
@@ -113,7 +114,12 @@ fn kind_of_test(status: TestStatus) -> NonSuccessKind {
 
 /// One failed attempt before the last: `flakyFailure` under a passing case, `rerunFailure` under
 /// a failing one (`…Error` when Psyduck could not run the attempt).
-fn rerun(a: &AttemptResult, limits: Option<&Resources>, tail_lines: usize) -> TestRerun {
+fn rerun(
+    a: &AttemptResult,
+    limits: Option<&Resources>,
+    logs: RunLogs<'_>,
+    tail_lines: usize,
+) -> TestRerun {
     let kind = match a.status {
         AttemptStatus::Error => NonSuccessKind::Error,
         _ => NonSuccessKind::Failure,
@@ -128,10 +134,10 @@ fn rerun(a: &AttemptResult, limits: Option<&Resources>, tail_lines: usize) -> Te
     if let Some(text) = &a.message {
         r.set_description(text.as_str());
     }
-    if let Some(out) = output_tail(&a.stdout_path, tail_lines) {
+    if let Some(out) = output_tail(logs.open(a, LogStream::Stdout), tail_lines) {
         r.set_system_out(out);
     }
-    if let Some(err) = output_tail(&a.stderr_path, tail_lines) {
+    if let Some(err) = output_tail(logs.open(a, LogStream::Stderr), tail_lines) {
         r.set_system_err(err);
     }
     r
@@ -155,8 +161,9 @@ fn timestamp(ms: u64) -> Option<DateTime<FixedOffset>> {
 }
 
 /// The last lines of an output file, or a note saying why there are none to show.
-fn output_tail(path: &Path, max_lines: usize) -> Option<XmlString> {
-    match read_tail(path, max_lines) {
+fn output_tail(blob: Blob, max_lines: usize) -> Option<XmlString> {
+    let path = &blob.location;
+    match read_tail(blob.content, max_lines) {
         Tail::Empty => None,
         Tail::Unreadable(e) => Some(format!("({} could not be read: {e})", path.display()).into()),
         Tail::Lines { lines, cut } => {

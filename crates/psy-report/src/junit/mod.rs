@@ -2,7 +2,7 @@
 
 mod case;
 
-use crate::{ReportError, Reporter};
+use crate::{OutputSource, ReportError, Reporter};
 use psy_model::events::RunSummary;
 use psy_model::{AttemptResult, Resources, RunEvent, RunId, TestId, TestResult};
 use quick_junit::{Property, Report, TestCase, TestSuite};
@@ -22,6 +22,8 @@ pub struct JunitOptions {
     /// Each test's `classname` (its [`psy_model::TestSpec::group`]: the test binary, the
     /// pytest file, the discover entry); a test not listed gets the module part of its id.
     pub classnames: HashMap<TestId, String>,
+    /// Where tests' output is read.
+    pub logs: OutputSource,
 }
 
 impl Default for JunitOptions {
@@ -30,6 +32,7 @@ impl Default for JunitOptions {
             suite_name: None,
             tail_lines: 100,
             classnames: HashMap::new(),
+            logs: OutputSource::default(),
         }
     }
 }
@@ -116,7 +119,15 @@ impl JunitReporter {
                 Some(group) => group.as_str(),
                 None => case::classname(id, &name),
             };
-            case::test_case(&f.result, &mut attempts, f.limits.as_ref(), classname, tail)
+            let logs = self.options.logs.of_run(self.run_id.as_ref());
+            case::test_case(
+                &f.result,
+                &mut attempts,
+                f.limits.as_ref(),
+                classname,
+                logs,
+                tail,
+            )
         }));
 
         let mut report = Report::new(name.as_str());

@@ -5,6 +5,7 @@
 use super::{InFlight, RunError, RunLoop};
 use crate::attempt::{self, AttemptPaths};
 use crate::executor::ExecOutcome;
+use crate::jobs::AttemptJob;
 use crate::reserve::{is_full, nearly_full};
 use psy_model::{AttemptStatus, RunEvent};
 use psy_store::{Store, StoreError};
@@ -16,8 +17,7 @@ const KILLED: &str = "killed: the disk holding .psyduck filled up during the run
 /// An attempt killed because the disk filled up, with what its executor measured.
 #[derive(Debug)]
 pub(super) struct Stopped {
-    test: usize,
-    attempt: u32,
+    job: AttemptJob,
     started_at_ms: u64,
     paths: AttemptPaths,
     outcome: ExecOutcome,
@@ -67,12 +67,11 @@ impl RunLoop<'_> {
             f.handle.kill();
         }
         for f in flights {
-            let _ = self.scheduler.finished(f.key);
+            let _ = self.scheduler.finished(f.job.key);
             let outcome = f.handle.finish();
             self.release(&f.paths);
             self.stopped.push(Stopped {
-                test: f.test,
-                attempt: f.attempt,
+                job: f.job,
                 started_at_ms: f.started_at_ms,
                 paths: f.paths,
                 outcome,
@@ -94,12 +93,12 @@ impl RunLoop<'_> {
     /// Records the attempts killed by [`Self::stop_for_full_disk`], as errors.
     pub(super) fn settle_stopped(&mut self) -> Result<(), RunError> {
         for s in std::mem::take(&mut self.stopped) {
-            let test = &self.tests[s.test];
+            let (test, attempt) = (&s.job.test, s.job.attempt);
             let mut result =
-                attempt::result(test, s.attempt, s.started_at_ms, false, s.outcome, s.paths);
+                attempt::result(test, attempt, s.started_at_ms, false, s.outcome, s.paths);
             result.status = AttemptStatus::Error;
             result.message = Some(KILLED.into());
-            self.settle(s.test, result)?;
+            self.settle(&s.job, result)?;
         }
         Ok(())
     }

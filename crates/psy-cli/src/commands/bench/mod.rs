@@ -1,19 +1,7 @@
-//! `psy bench ...`: the benchmarks behind BENCHMARKS.md, each measuring psy beside its peers in
-//! the same run (the machines are shared and noisy: compare ratios, not absolute times).
-
-mod harness;
-mod isolation;
-mod isolation_net;
-mod makespan;
-mod makespan_suite;
-mod naive;
-mod shard;
-mod spawn;
-mod stats;
-mod throughput;
-mod xxh64;
+//! `psy bench ...`: the subcommands; each is measured by the `psy-bench` crate.
 
 use clap::Subcommand;
+use psy_bench::{isolation, makespan, shard, spawn, throughput};
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]

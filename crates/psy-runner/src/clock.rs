@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// UTC calendar time now: `(year, month, day, hour, minute, second)` and the time since the
 /// epoch (for sub-second salts).
-pub(crate) fn utc_now() -> ([i32; 6], Duration) {
+pub fn utc_now() -> ([i32; 6], Duration) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

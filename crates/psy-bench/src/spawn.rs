@@ -14,7 +14,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
-pub(crate) struct SpawnArgs {
+pub struct SpawnArgs {
     /// Runs per series.
     #[arg(short = 'n', long, default_value_t = 300)]
     iterations: usize,
@@ -128,7 +128,7 @@ fn container_probe<'a>(
     })
 }
 
-pub(crate) fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
     let n = args.iterations.max(1);
     let dir = tempfile::Builder::new()
         .prefix("psy-bench-")

@@ -20,7 +20,7 @@ use std::time::Duration;
 const KEEP_PERCENT: u64 = 80;
 
 #[derive(Debug, Args)]
-pub(crate) struct CalibrateArgs {
+pub struct CalibrateArgs {
     /// Measure the disk behind this directory (the one the tests' scratch areas are on).
     #[arg(long, value_name = "DIR", default_value = ".")]
     dir: PathBuf,
@@ -32,9 +32,9 @@ pub(crate) struct CalibrateArgs {
     dry_run: bool,
 }
 
-pub(crate) fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     let dir = std::fs::canonicalize(&args.dir)
-        .map_err(|e| crate::exit::usage(format!("--dir {}: {e}", args.dir.display())))?;
+        .map_err(|e| crate::error::usage(format!("--dir {}: {e}", args.dir.display())))?;
     let disk = target::disk_behind(&dir)?;
     let size = target::file_size(&dir)?;
     let file = target::scratch_file(&dir)?;
@@ -198,7 +198,7 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// `2026-11-26T10:00:00Z`.
 fn utc_now() -> String {
-    let ([year, month, day, hour, minute, second], _) = crate::commands::clock::utc_now();
+    let ([year, month, day, hour, minute, second], _) = psy_runner::clock::utc_now();
     format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
 }
 

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
-pub(crate) struct ShardArgs {
+pub struct ShardArgs {
     /// Tests in the generated suite.
     #[arg(long, default_value_t = 400)]
     tests: usize,
@@ -52,7 +52,7 @@ impl Case {
     }
 }
 
-pub(crate) fn run(args: ShardArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ShardArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         args.long <= args.tests,
         "--long {} is more than --tests {}",
@@ -64,7 +64,7 @@ pub(crate) fn run(args: ShardArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .find(|&&n| n == 0 || n > shard::MAX_SHARDS)
     {
-        return Err(crate::exit::usage(format!(
+        return Err(crate::error::usage(format!(
             "--shards {bad}: each must be 1 to {}",
             shard::MAX_SHARDS
         )));

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
-pub(crate) struct MakespanArgs {
+pub struct MakespanArgs {
     /// Runs of psy: the first has no history, later ones schedule with the durations learnt.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -44,7 +44,7 @@ struct Row {
     not_passed: usize,
 }
 
-pub(crate) fn run(args: MakespanArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: MakespanArgs) -> anyhow::Result<ExitCode> {
     let capacity = psy_runner::capacity::detect(0, RESERVE_MEMORY);
     let total_memory = psy_runner::capacity::total_memory(Path::new("/proc"));
     let cores = capacity.cores.len().max(1);

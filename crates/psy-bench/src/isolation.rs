@@ -16,7 +16,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
 #[derive(Debug, Args)]
-pub(crate) struct IsolationArgs {
+pub struct IsolationArgs {
     /// Repetitions of each victim per condition.
     #[arg(short = 'r', long, default_value_t = 10)]
     reps: usize,
@@ -315,7 +315,7 @@ impl Stats {
     }
 }
 
-pub(crate) fn run(args: IsolationArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: IsolationArgs) -> anyhow::Result<ExitCode> {
     let reps = args.reps.max(1);
     let project = Project::create(args.dir.as_deref())?;
     project.write("victim.py", VICTIM_PY)?;

@@ -12,19 +12,19 @@ const NAMED_PER_GAP: usize = 10;
 
 /// One host gap (the same `why`) and the tests that ask for what it takes away.
 #[derive(Debug)]
-pub(crate) struct Gap {
-    pub(crate) unenforced: Unenforced,
+pub struct Gap {
+    pub unenforced: Unenforced,
     /// In test order.
-    pub(crate) asked_by: Vec<Asker>,
+    pub asked_by: Vec<Asker>,
 }
 
 /// A test asking for a guarantee, and what exactly it asks.
 #[derive(Debug)]
-pub(crate) struct Asker {
-    pub(crate) test: String,
-    pub(crate) origin: String,
+pub struct Asker {
+    pub test: String,
+    pub origin: String,
     /// The keys and values, e.g. `memory = 512MiB`.
-    pub(crate) asked: String,
+    pub asked: String,
 }
 
 impl fmt::Display for Asker {
@@ -105,11 +105,11 @@ fn what_was_asked(test: &TestSpec, guarantee: Guarantee) -> String {
 /// Strict mode's refusal. Its message is one line (as every error of psy); [`Self::details`]
 /// names each gap, why, and the tests asking for what it takes away, for the lines above it.
 #[derive(Debug)]
-pub(crate) struct Unenforceable(pub(crate) Vec<Gap>);
+pub struct Unenforceable(pub Vec<Gap>);
 
 impl Unenforceable {
     /// Per gap: the gap and why, then up to [`NAMED_PER_GAP`] indented `test ... asks ...` lines.
-    pub(crate) fn details(&self) -> Vec<String> {
+    pub fn details(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for gap in &self.0 {
             lines.push(gap.unenforced.to_string());
@@ -120,10 +120,8 @@ impl Unenforceable {
                     .map(|a| format!("  {a}")),
             );
             if gap.asked_by.len() > NAMED_PER_GAP {
-                lines.push(format!(
-                    "  and {} more",
-                    psy_report::format::count(gap.asked_by.len() - NAMED_PER_GAP, "test")
-                ));
+                let more = gap.asked_by.len() - NAMED_PER_GAP;
+                lines.push(format!("  and {more} {} more", plural(more, "test")));
             }
         }
         lines

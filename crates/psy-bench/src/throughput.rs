@@ -13,7 +13,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
-pub(crate) struct ThroughputArgs {
+pub struct ThroughputArgs {
     /// Number of tests (and of `true` processes for xargs).
     #[arg(short = 'n', long = "tests", default_value_t = 2000)]
     tests: usize,
@@ -80,7 +80,7 @@ fn check(run: &PsyRun, n: usize, label: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn run(args: ThroughputArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ThroughputArgs) -> anyhow::Result<ExitCode> {
     let n = args.tests.max(1);
     let runs = args.runs.max(1);
     let cores = psy_runner::capacity::online_cores().len().max(1);

@@ -1,7 +1,7 @@
 //! What is measured: the disk behind a directory (the one `psy run` throttles for scratch areas
 //! there) and a scratch file on it that cannot outlive `psy calibrate`.
 
-use crate::exit::usage;
+use crate::error::usage;
 use anyhow::Context;
 use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
