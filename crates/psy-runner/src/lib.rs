@@ -1,6 +1,9 @@
-//! The engine of `psy run`: selects tests, schedules attempts onto the machine, executes them
-//! through an [`executor::Executor`], records every attempt in a [`psy_store::Store`] before
-//! reporting it, and emits [`psy_model::RunEvent`]s for any number of consumers.
+//! The engine that `psy run` (and the coming `psy agent`) drive: [`engine`] prepares a run on
+//! this host (lock, clean-up, capacity, sandbox, executor); the run loop ([`run()`]) takes
+//! attempts from a [`jobs::JobSource`], schedules them onto the machine, executes them through
+//! an [`executor::Executor`], records every attempt in a [`psy_store::Store`] before reporting
+//! it, keeps their output as blobs in a [`psy_model::LogStore`] ([`logs`]), and emits
+//! [`psy_model::RunEvent`]s for any number of consumers.
 
 mod adapter;
 mod attempt;

@@ -108,7 +108,7 @@ fn what_was_asked(test: &TestSpec, guarantee: Guarantee) -> String {
 pub struct Unenforceable(pub Vec<Gap>);
 
 impl Unenforceable {
-    /// Per gap: the gap and why, then up to [`NAMED_PER_GAP`] indented `test ... asks ...` lines.
+    /// Per gap: the gap and why, then up to `NAMED_PER_GAP` indented `test ... asks ...` lines.
     pub fn details(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for gap in &self.0 {

@@ -1,7 +1,7 @@
 //! The engine: everything between "these tests, with these settings" and a finished run, so
 //! that every front end (`psy run` today, `psy agent` next) drives the same code. It takes the
 //! project lock, cleans up after dead psy processes, detects the host, names the run, makes
-//! the sandbox and the executor, and then runs the tests (see [`crate::run`]).
+//! the sandbox and the executor, and then runs the tests (see [`crate::run()`]).
 //!
 //! The front end keeps only what is its own: parsing arguments, choosing the tests, building
 //! reporters and turning the [`RunOutcome`] into an exit code.
@@ -101,9 +101,11 @@ impl Engine {
                 project: run.project_dir.clone(),
             })?;
         let mut store = open_store(&state)?;
-        gc::collect(&state, store.as_mut())?;
+        let cleaned = gc::collect(&state, store.as_mut())?;
+        tracing::debug!(?cleaned, "cleaned up after dead psy processes");
 
         let run_id = new_run_id();
+        tracing::debug!(%run_id, tests = run.tests.len(), capacity = ?host.capacity, "preparing the run");
         let sandbox = Sandbox::new(run_id.as_str()).map_err(PrepareError::Sandbox)?;
         let policy = run.host.cpu_policy;
         let gaps = guarantees::find(&sandbox.guarantees(state.root()), &run.tests, policy);
