@@ -136,6 +136,10 @@ pub struct AttemptResult {
     pub net_sent_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_received_bytes: Option<u64>,
+    /// The image the attempt ran in (`sha256:...` of its manifest, or `dir:PATH` for a root
+    /// filesystem directory); `None`: the host's root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     pub stdout_path: PathBuf,
     pub stderr_path: PathBuf,
     /// Why Psyduck could not run it (for `error`), or extra detail.

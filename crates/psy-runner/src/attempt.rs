@@ -169,6 +169,7 @@ pub(crate) fn result(
         io_write_ops: outcome.io_write_ops,
         net_sent_bytes: outcome.network_bytes.map(|(sent, _)| sent),
         net_received_bytes: outcome.network_bytes.map(|(_, received)| received),
+        image: outcome.image,
         stdout_path: paths.stdout,
         stderr_path: paths.stderr,
         message,

@@ -112,7 +112,8 @@ pub(crate) fn run_from<C: Columns>(row: &C) -> Result<Decoded<RunRecord>, C::Err
 /// Columns read by [`attempt_from`].
 pub(crate) const ATTEMPT_COLUMNS: &str = "run_id, test_id, attempt, status, exit_code, signal, \
      started_at_ms, duration_ms, cpu_time_ms, peak_memory_bytes, stdout_path, stderr_path, message, \
-     io_read_bytes, io_write_bytes, io_read_ops, io_write_ops, net_sent_bytes, net_received_bytes";
+     io_read_bytes, io_write_bytes, io_read_ops, io_write_ops, net_sent_bytes, net_received_bytes, \
+     image";
 
 pub(crate) fn attempt_from<C: Columns>(row: &C) -> Result<Decoded<AttemptResult>, C::Error> {
     let attempt = row.int("attempt")?;
@@ -134,6 +135,7 @@ pub(crate) fn attempt_from<C: Columns>(row: &C) -> Result<Decoded<AttemptResult>
     let test_id = TestId(row.text("test_id")?);
     let (stdout_path, stderr_path) = (row.path("stdout_path")?, row.path("stderr_path")?);
     let message = row.opt_text("message")?;
+    let image = row.opt_text("image")?;
     Ok((|| {
         Ok(AttemptResult {
             test_id,
@@ -153,6 +155,7 @@ pub(crate) fn attempt_from<C: Columns>(row: &C) -> Result<Decoded<AttemptResult>
             io_write_ops: opt_checked(optional[5], "attempts.io_write_ops")?,
             net_sent_bytes: opt_checked(optional[6], "attempts.net_sent_bytes")?,
             net_received_bytes: opt_checked(optional[7], "attempts.net_received_bytes")?,
+            image,
             stdout_path,
             stderr_path,
             message,

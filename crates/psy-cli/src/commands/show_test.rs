@@ -41,6 +41,10 @@ pub(crate) fn show_test(
         writeln!(out, "{}", attempt_row::columns(a))?;
     }
     for a in &attempts {
+        // What environment produced the result (`image = "..."`).
+        if let Some(image) = &a.image {
+            writeln!(out, "\nattempt {} ran in image {}", a.attempt, text::escape(image))?;
+        }
         if let Some(msg) = &a.message {
             writeln!(out, "\nattempt {}: {}", a.attempt, text::escape(msg))?;
         }

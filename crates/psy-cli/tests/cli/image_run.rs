@@ -72,6 +72,13 @@ command = ["sh", "-c", "test -e /etc/debian_version && echo host=visible"]
         "busybox-image\n"
     );
     assert_eq!(value(&events.printed("on-host", 1), "host"), "visible");
+    // Every attempt says which image produced it; host attempts name none.
+    let rootfs = std::fs::canonicalize(p.dir().join("rootfs")).unwrap();
+    let id = format!("dir:{}", rootfs.display());
+    assert_eq!(events.attempts("in-image")[0]["image"], id.as_str());
+    assert!(events.attempts("on-host")[0].get("image").is_none());
+    let show = p.psy(&["show", events.run_id(), "in-image"]);
+    assert!(show.stdout.contains(&format!("attempt 1 ran in image {id}")), "{show}");
     // Nothing of the writable layers is left.
     let volumes = p.dir().join(".psyduck/volumes");
     let left: Vec<_> = walk(&volumes);

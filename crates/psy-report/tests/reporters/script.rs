@@ -39,6 +39,7 @@ fn attempt(dir: &Path, id: &str, n: u32, status: AttemptStatus, ms: u64) -> Atte
         io_write_ops: None,
         net_sent_bytes: None,
         net_received_bytes: None,
+        image: None,
         stdout_path: dir.join(format!("{stem}.{n}.stdout")),
         stderr_path: dir.join(format!("{stem}.{n}.stderr")),
         message: None,

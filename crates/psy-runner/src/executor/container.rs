@@ -199,36 +199,41 @@ impl Executor for ContainerExecutor {
     ) -> Vec<Result<Box<dyn Running>, String>> {
         // Requests that cannot become a container fail alone; the rest start as one batch.
         let mut valid = Vec::with_capacity(requests.len());
+        // Each started container's writable image layer and image id.
+        let mut kept: Vec<(Option<PathBuf>, Option<String>)> = Vec::new();
         let mut results: Vec<Option<Result<Box<dyn Running>, String>>> =
             Vec::with_capacity(requests.len());
         for request in requests {
+            let image = request
+                .test
+                .sandbox
+                .image
+                .as_ref()
+                .and_then(|value| self.images.get(value))
+                .map(|image| image.id.clone());
             match self.container_spec(request) {
-                Ok(spec) => {
-                    valid.push(spec);
+                Ok((spec, limits)) => {
+                    let upper = spec.image.as_ref().map(|i| i.upper_dir.clone());
+                    kept.push((upper.and_then(|u| u.parent().map(PathBuf::from)), image));
+                    valid.push((spec, limits));
                     results.push(None);
                 }
                 Err(message) => results.push(Some(Err(message))),
             }
         }
-        let layers: Vec<Option<PathBuf>> = valid
-            .iter()
-            .map(|(spec, _)| {
-                let upper = spec.image.as_ref().map(|i| i.upper_dir.clone());
-                upper.and_then(|u| u.parent().map(PathBuf::from))
-            })
-            .collect();
-        let mut started = self.sandbox.spawn_many(valid).into_iter().zip(layers);
+        let mut started = self.sandbox.spawn_many(valid).into_iter().zip(kept);
         results
             .into_iter()
             .map(|slot| match slot {
                 Some(failed) => failed,
                 None => match started.next().expect("one result per spawned spec") {
-                    (Ok(container), writable_layer) => Ok(Box::new(ContainerRun {
+                    (Ok(container), (writable_layer, image)) => Ok(Box::new(ContainerRun {
                         container,
                         writable_layer,
+                        image,
                     })
                         as Box<dyn Running>),
-                    (Err(e), writable_layer) => {
+                    (Err(e), (writable_layer, _)) => {
                         remove_writable_layer(writable_layer);
                         Err(e.to_string())
                     }
@@ -268,6 +273,8 @@ impl Executor for ContainerExecutor {
 struct ContainerRun {
     container: Container,
     writable_layer: Option<PathBuf>,
+    /// What identifies the attempt's image in its result.
+    image: Option<String>,
 }
 
 fn remove_writable_layer(dir: Option<PathBuf>) {
@@ -312,6 +319,7 @@ impl Running for ContainerRun {
             io_write_ops: outcome.stats.io_write_ops,
             network_bytes: outcome.network_bytes,
             oom_killed: outcome.stats.oom_killed,
+            image: self.image,
         }
     }
 }

@@ -50,6 +50,8 @@ pub struct ExecOutcome {
     /// `(sent, received)` bytes on the test's own network interface, if it had one.
     pub network_bytes: Option<(u64, u64)>,
     pub oom_killed: bool,
+    /// The image the attempt ran in (`ResolvedImage::id`); `None`: the host's root.
+    pub image: Option<String>,
 }
 
 /// A started attempt.

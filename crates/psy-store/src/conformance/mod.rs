@@ -96,6 +96,7 @@ pub(crate) fn attempt(
         io_write_ops: Some(256),
         net_sent_bytes: Some(3000),
         net_received_bytes: Some(4000),
+        image: Some("sha256:0123abcd".into()),
         stdout_path: PathBuf::from(format!("/logs/{stem}.out")),
         stderr_path: PathBuf::from(format!("/logs/{stem}.err")),
         message: None,

@@ -15,7 +15,7 @@ use crate::StoreError;
 use postgres::Client;
 
 /// Every migration, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1: runs, per-test verdicts, attempts and imported durations, as SQLite's version 5.
 ///
@@ -88,6 +88,9 @@ CREATE TABLE imported_durations (
     duration_us BIGINT NOT NULL
 );
 "#;
+
+/// Version 2: the image each attempt ran in (NULL: the host's root).
+const V2: &str = "ALTER TABLE attempts ADD COLUMN image TEXT;";
 
 /// Creates `schema` if needed and brings it up to `migrations.len()`.
 pub(super) fn migrate(

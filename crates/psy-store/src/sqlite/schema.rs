@@ -7,7 +7,7 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Every migration, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// Version 1: runs, per-test verdicts and attempts.
 ///
@@ -88,6 +88,9 @@ CREATE TABLE imported_durations (
     duration_us INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
+
+/// Version 6: the image each attempt ran in (`image = "..."`; NULL: the host's root).
+const V6: &str = "ALTER TABLE attempts ADD COLUMN image TEXT;";
 
 /// Brings the database up to `migrations.len()`, each step in its own transaction.
 ///
@@ -230,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_database_keeps_its_attempts_and_gains_network_and_note_columns() {
+    fn a_version_1_database_keeps_its_attempts_and_gains_the_later_columns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("psyduck.db");
         let mut store = SqliteStore::open(&path).unwrap();
@@ -242,6 +245,7 @@ mod tests {
         old.io_write_ops = None;
         old.net_sent_bytes = None;
         old.net_received_bytes = None;
+        old.image = None;
         store.record_attempt(&run.run_id, &old).unwrap();
         // Turn it back into what a psy of schema version 1 left behind.
         store
@@ -254,6 +258,7 @@ mod tests {
                  ALTER TABLE runs DROP COLUMN note;
                  ALTER TABLE runs DROP COLUMN skipped;
                  DROP TABLE imported_durations;
+                 ALTER TABLE attempts DROP COLUMN image;
                  PRAGMA user_version = 1;",
             )
             .unwrap();

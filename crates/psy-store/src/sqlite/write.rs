@@ -57,8 +57,8 @@ impl SqliteStore {
                 "INSERT INTO attempts (run_id, test_id, attempt, status, exit_code, signal,
                     started_at_ms, duration_ms, cpu_time_ms, peak_memory_bytes, stdout_path,
                     stderr_path, message, io_read_bytes, io_write_bytes, io_read_ops,
-                    io_write_ops, net_sent_bytes, net_received_bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                    io_write_ops, net_sent_bytes, net_received_bytes, image)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -81,6 +81,7 @@ impl SqliteStore {
                     opt_int(a.io_write_ops),
                     opt_int(a.net_sent_bytes),
                     opt_int(a.net_received_bytes),
+                    a.image,
                 ])
             })
             .map_err(|e| self.query_error(ops::record_attempt(run_id, a), e))?;
