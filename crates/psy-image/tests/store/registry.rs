@@ -4,109 +4,20 @@
 //! printed) when either tool is missing, except under CI, where it fails.
 
 use crate::support::{check_two_layers, two_layer_image, Recorder};
+use psy_image::testing::TestRegistry as Registry;
 use psy_image::{Credentials, ImageError, ImageRef, ImageStore, PullOptions, PullPolicy};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-/// A `docker-registry` serving from a temporary directory.
-struct Registry {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// The test image as a docker-archive in the registry's scratch directory.
+fn archive(registry: &Registry) -> PathBuf {
+    let path = registry.dir().join("image.tar");
+    if !path.exists() {
+        two_layer_image().write_docker_archive(&path, Some("localhost/psy-test:1"));
     }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Registry {
-    /// A running registry, or `None` (printing why) when the tools are missing outside CI.
-    fn start() -> Option<Registry> {
-        for tool in ["docker-registry", "skopeo"] {
-            if !have(tool) {
-                assert!(std::env::var_os("CI").is_none(), "{tool} is missing (apt-get install docker-registry skopeo; scripts/test installs it)");
-                eprintln!("skipped: {tool} is missing (apt-get install docker-registry skopeo)");
-                return None;
-            }
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let registry = Registry { child, port, dir };
-        // Ready when it accepts connections (bounded: about ten seconds).
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(registry);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("docker-registry did not listen on 127.0.0.1:{port}");
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Pushes the docker-archive `archive` as `name` (`repo:tag`) with skopeo's `extra` flags.
-    fn push(&self, archive: &Path, name: &str, extra: &[&str]) {
-        let output = Command::new("skopeo")
-            .args(["copy", "--quiet", "--dest-tls-verify=false"])
-            .args(extra)
-            .arg(format!("docker-archive:{}", archive.display()))
-            .arg(format!("docker://{}/{name}", self.host()))
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "skopeo copy: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    fn archive(&self) -> PathBuf {
-        let path = self.dir.path().join("image.tar");
-        if !path.exists() {
-            two_layer_image().write_docker_archive(&path, Some("localhost/psy-test:1"));
-        }
-        path
-    }
+    path
 }
 
 fn pull(
@@ -132,7 +43,7 @@ fn pulls_gzip_and_zstd_images_then_hits_the_cache() {
     let Some(zstd_registry) = Registry::start() else {
         return;
     };
-    let archive = registry.archive();
+    let archive = archive(&registry);
     registry.push(&archive, "psy/test:gzip", &[]);
     zstd_registry.push(
         &archive,
@@ -203,8 +114,8 @@ fn unknown_tags_and_repositories_are_named() {
     let Some(registry) = Registry::start() else {
         return;
     };
-    registry.push(&registry.archive(), "psy/test:1", &[]);
-    let store = ImageStore::open(registry.dir.path().join("store")).unwrap();
+    registry.push(&archive(&registry), "psy/test:1", &[]);
+    let store = ImageStore::open(registry.dir().join("store")).unwrap();
     let message = pull(
         &store,
         &format!("{}/psy/test:nope", registry.host()),
@@ -226,9 +137,9 @@ fn bearer_token_flow_against_a_token_server() {
     let Some(registry) = Registry::start() else {
         return;
     };
-    registry.push(&registry.archive(), "psy/private:1", &[]);
-    let front = TokenFront::start(registry.port);
-    let store = ImageStore::open(registry.dir.path().join("store")).unwrap();
+    registry.push(&archive(&registry), "psy/private:1", &[]);
+    let front = TokenFront::start(registry.port());
+    let store = ImageStore::open(registry.dir().join("store")).unwrap();
     let value = format!("127.0.0.1:{}/psy/private:1", front.port);
     let error = pull(
         &store,

@@ -2,6 +2,10 @@
 //! whiteouts and opaque directories, written as a docker-archive or into an OCI layout, so
 //! tests of the store and of `psy image` need no image from elsewhere.
 
+mod registry;
+
+pub use registry::TestRegistry;
+
 use crate::digest::sha256;
 use crate::spec::{OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, REF_NAME};
 use serde_json::{json, Value};
