@@ -148,8 +148,10 @@ impl ImageStore {
                         Reference::Digest(digest) => Some(digest.clone()),
                         Reference::Tag(_) => index::read_name(&self.layout, &name)?,
                     };
-                    if let Some(resolved) =
-                        known.map(|d| self.cached(&name, &d)).transpose()?.flatten()
+                    if let Some(resolved) = known
+                        .map(|d| self.cached(&name, &d, progress))
+                        .transpose()?
+                        .flatten()
                     {
                         tracing::debug!("image {name}: in the store as {}", resolved.digest);
                         return Ok(resolved);
@@ -169,7 +171,12 @@ impl ImageStore {
     }
 
     /// The image `digest` if the store holds it with every layer unpacked (recording the use).
-    fn cached(&self, name: &str, digest: &str) -> Result<Option<ResolvedImage>, ImageError> {
+    fn cached(
+        &self,
+        name: &str,
+        digest: &str,
+        progress: &dyn Progress,
+    ) -> Result<Option<ResolvedImage>, ImageError> {
         let hex = crate::digest::checked_hex(name, digest)?;
         let Some(mut record) = index::read_record(&self.layout, hex)? else {
             return Ok(None);
@@ -184,6 +191,9 @@ impl ImageStore {
                 )),
                 None => return Ok(None),
             }
+        }
+        for layer in &record.layers {
+            progress.layer_finished(&layer.diff_id, true);
         }
         record.used = index::now_secs();
         index::write_record(&self.layout, &record)?;
@@ -204,7 +214,7 @@ impl ImageStore {
         source: &dyn BlobSource,
         progress: &dyn Progress,
     ) -> Result<ResolvedImage, ImageError> {
-        if let Some(resolved) = self.cached(name, &fetched.digest)? {
+        if let Some(resolved) = self.cached(name, &fetched.digest, progress)? {
             return Ok(resolved);
         }
         let config: spec::ConfigFile = spec::parse(name, "the config", &fetched.config)?;

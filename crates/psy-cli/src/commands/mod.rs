@@ -9,6 +9,7 @@ mod durations;
 mod gc;
 mod guarantees;
 mod history;
+pub(crate) mod image;
 mod list;
 mod log;
 mod run;
@@ -43,6 +44,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Calibrate(args) => calibrate::run(args),
         Command::Export(args) => durations::export(args),
         Command::Import(args) => durations::import(args),
+        Command::Image(cmd) => image::image(cmd),
         #[cfg(feature = "server")]
         Command::Server(args) => server::server(args),
     }

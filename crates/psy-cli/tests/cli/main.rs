@@ -10,6 +10,7 @@ mod exit_codes;
 mod filters;
 mod fixtures;
 mod hostile_names;
+mod images;
 mod interrupt;
 mod json_stream;
 mod junit;

@@ -37,8 +37,8 @@ fn docker_archive_is_imported_then_reused() {
     assert_eq!(again, first);
     assert_eq!(
         progress.counts(),
-        (2, 0),
-        "the second resolve unpacks nothing"
+        (2, 2),
+        "the second resolve unpacks nothing, reuses both"
     );
     let listed = store.list().unwrap();
     assert_eq!(listed.len(), 1);
