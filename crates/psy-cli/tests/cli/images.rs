@@ -171,3 +171,54 @@ fn gc_removes_images_unused_for_30_days() {
     );
     assert!(psy_image(&p, &["ls"]).stderr.contains("no images"));
 }
+
+#[test]
+fn image_import_by_two_processes_at_once_unpacks_each_layer_once() {
+    let p = Project::empty();
+    image().write_docker_archive(&p.dir().join("app.tar"), None);
+    let store = p.dir().join("store");
+    let args = [
+        "image",
+        "import",
+        "app.tar",
+        "--store",
+        store.to_str().unwrap(),
+    ];
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            let mut cmd = p.command(&args);
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for output in &outputs {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(outputs[0].stdout, outputs[1].stdout, "one digest");
+    let unpacked: usize = outputs
+        .iter()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stderr)
+                .matches(": unpacked")
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        unpacked, 2,
+        "each of the 2 layers unpacked by one process only"
+    );
+    let layers = std::fs::read_dir(store.join("layers"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count();
+    assert_eq!(layers, 2);
+}

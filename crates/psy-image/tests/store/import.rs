@@ -195,3 +195,21 @@ fn malformed_sources_name_what_is_wrong() {
     assert_eq!(resolved.layers[0], rootfs);
     assert_eq!(resolved.digest, format!("dir:{}", rootfs.display()));
 }
+
+#[test]
+fn unprivileged_stores_mark_opaque_dirs_for_userxattr() {
+    let dir = tempfile::tempdir().unwrap();
+    two_layer_image().write_oci_layout(&dir.path().join("layout"), None, TestCompression::Gzip);
+    let store = ImageStore::open_with(dir.path().join("store"), false).unwrap();
+    let resolved = resolve(&store, "layout", dir.path()).unwrap();
+    assert!(resolved.userxattr);
+    let mut value = [0u8; 4];
+    let n = rustix::fs::lgetxattr(
+        resolved.layers[1].join("data"),
+        "user.overlay.opaque",
+        &mut value,
+    )
+    .unwrap();
+    assert_eq!(&value[..n], b"y");
+    assert!(!resolved.layers[1].join("data/a").exists());
+}
