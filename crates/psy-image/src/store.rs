@@ -131,8 +131,8 @@ impl ImageStore {
                 let _lock = FileLock::shared(&self.layout.store_lock())?;
                 let (fetched, archive) = docker_archive::read(path, &name)?;
                 let resolved = self.store(&name, fetched, &archive, progress)?;
-                for tag in docker_archive::repo_tags(path, &name)? {
-                    index::write_name(&self.layout, &tag, &resolved.digest)?;
+                for tag in &archive.repo_tags {
+                    index::write_name(&self.layout, tag, &resolved.digest)?;
                 }
                 Ok(resolved)
             }

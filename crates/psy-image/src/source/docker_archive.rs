@@ -22,6 +22,8 @@ pub(crate) struct Archive {
     symlinks: HashMap<String, String>,
     /// The layers' (offset, size), bottom first, once [`read`] chose them.
     layers: Vec<(u64, u64)>,
+    /// The tags `manifest.json` gives the image (`RepoTags`).
+    pub(crate) repo_tags: Vec<String>,
 }
 
 /// Reads the archive at `path`: its one image's manifest (synthesised as an OCI manifest of
@@ -48,6 +50,7 @@ pub(crate) fn read(path: &Path, image: &str) -> Result<(Fetched, Archive), Image
             ));
         }
     };
+    archive.repo_tags = entry.repo_tags.clone().unwrap_or_default();
     let config = archive.read_file(&entry.config)?;
     let config_digest = sha256(&config);
     if let Some(digest) = digest_in_name(&entry.config) {
@@ -102,17 +105,6 @@ pub(crate) fn read(path: &Path, image: &str) -> Result<(Fetched, Archive), Image
         layers,
     };
     Ok((fetched, archive))
-}
-
-/// The tags `manifest.json` gives the archive's image (`RepoTags`).
-pub(crate) fn repo_tags(path: &Path, image: &str) -> Result<Vec<String>, ImageError> {
-    let mut archive = index(path, image)?;
-    let entries: Vec<ArchiveEntry> =
-        spec::parse(image, "manifest.json", &archive.read_file("manifest.json")?)?;
-    Ok(entries
-        .into_iter()
-        .flat_map(|e| e.repo_tags.unwrap_or_default())
-        .collect())
 }
 
 fn descriptor(media_type: &str, digest: &str, size: u64) -> Descriptor {
@@ -176,6 +168,7 @@ fn index(path: &Path, image: &str) -> Result<Archive, ImageError> {
         files,
         symlinks,
         layers: Vec::new(),
+        repo_tags: Vec::new(),
     })
 }
 

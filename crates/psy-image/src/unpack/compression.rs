@@ -3,7 +3,7 @@
 
 use flate2::bufread::MultiGzDecoder;
 use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -27,7 +27,13 @@ pub(crate) fn decompress<'a, R: Read + Send + 'a>(
     Ok(if head.starts_with(&GZIP_MAGIC) {
         (Compression::Gzip, Box::new(MultiGzDecoder::new(whole)))
     } else if head.starts_with(&ZSTD_MAGIC) {
-        (Compression::Zstd, Box::new(ZstdFrames::Between(whole)))
+        (
+            Compression::Zstd,
+            Box::new(ZstdFrames::Between(Pushback {
+                head: Vec::new(),
+                inner: whole,
+            })),
+        )
     } else {
         (Compression::None, Box::new(whole))
     })
@@ -46,25 +52,40 @@ fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     Ok(done)
 }
 
-/// A zstd stream of one or more frames, decoded one after the other (as `zstd -d` does).
-enum ZstdFrames<R: BufRead> {
-    Between(R),
-    InFrame(Box<StreamingDecoder<R, FrameDecoder>>),
+/// A zstd stream of one or more frames, decoded one after the other (as `zstd -d` does);
+/// skippable frames (zstd:chunked keeps its table of contents in one) are skipped.
+enum ZstdFrames<R: Read> {
+    Between(Pushback<R>),
+    InFrame(Box<StreamingDecoder<Pushback<R>, FrameDecoder>>),
     Done,
 }
 
-impl<R: BufRead> Read for ZstdFrames<R> {
+/// Skippable frames have magic numbers 0x184D2A50 to 0x184D2A5F, then a 4-byte length.
+const SKIPPABLE_MAGIC: std::ops::RangeInclusive<u32> = 0x184D_2A50..=0x184D_2A5F;
+
+impl<R: Read> Read for ZstdFrames<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             match std::mem::replace(self, ZstdFrames::Done) {
                 ZstdFrames::Done => return Ok(0),
                 ZstdFrames::Between(mut source) => {
-                    if source.fill_buf()?.is_empty() {
+                    let head = source.peek(8)?;
+                    if head.is_empty() {
                         return Ok(0);
                     }
-                    let decoder = StreamingDecoder::new(source).map_err(|e| {
-                        io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
-                    })?;
+                    let word = |at: usize| {
+                        head.get(at..at + 4)
+                            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    };
+                    if word(0).is_some_and(|magic| SKIPPABLE_MAGIC.contains(&magic)) {
+                        let length =
+                            word(4).ok_or_else(|| invalid("a truncated skippable frame".into()))?;
+                        source.skip(8 + u64::from(length))?;
+                        *self = ZstdFrames::Between(source);
+                        continue;
+                    }
+                    let decoder =
+                        StreamingDecoder::new(source).map_err(|e| invalid(format!("zstd: {e}")))?;
                     *self = ZstdFrames::InFrame(Box::new(decoder));
                 }
                 ZstdFrames::InFrame(mut decoder) => {
@@ -77,6 +98,55 @@ impl<R: BufRead> Read for ZstdFrames<R> {
                 }
             }
         }
+    }
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+/// A reader that can look a few bytes ahead (a frame's header) without consuming them.
+struct Pushback<R> {
+    head: Vec<u8>,
+    inner: R,
+}
+
+impl<R: Read> Pushback<R> {
+    fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        while self.head.len() < n {
+            let mut byte = [0u8; 8];
+            let want = n - self.head.len();
+            match self.inner.read(&mut byte[..want.min(8)])? {
+                0 => break,
+                k => self.head.extend_from_slice(&byte[..k]),
+            }
+        }
+        Ok(&self.head)
+    }
+
+    fn skip(&mut self, n: u64) -> io::Result<()> {
+        let from_head = self
+            .head
+            .len()
+            .min(usize::try_from(n).unwrap_or(usize::MAX));
+        self.head.drain(..from_head);
+        let rest = n - from_head as u64;
+        if io::copy(&mut (&mut self.inner).take(rest), &mut io::sink())? < rest {
+            return Err(invalid("a truncated skippable frame".into()));
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Pushback<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.head.is_empty() {
+            return self.inner.read(buf);
+        }
+        let n = self.head.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.head[..n]);
+        self.head.drain(..n);
+        Ok(n)
     }
 }
 
@@ -107,8 +177,14 @@ mod tests {
             ruzstd::encoding::CompressionLevel::Fastest,
         );
         assert_eq!(roundtrip(&zst), (Compression::Zstd, data.clone()));
-        // Two frames, as some encoders write.
-        let two = [zst.clone(), zst].concat();
+        // Two frames with a skippable frame between, as zstd:chunked writes.
+        let skippable = [
+            &0x184D_2A50u32.to_le_bytes()[..],
+            &3u32.to_le_bytes(),
+            b"toc",
+        ]
+        .concat();
+        let two = [zst.clone(), skippable, zst].concat();
         assert_eq!(roundtrip(&two).1, [data.clone(), data].concat());
         assert_eq!(roundtrip(b"ab"), (Compression::None, b"ab".to_vec()));
     }
