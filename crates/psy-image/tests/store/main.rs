@@ -5,5 +5,6 @@
 mod concurrency;
 mod gc;
 mod import;
+mod overlay;
 mod registry;
 mod support;
