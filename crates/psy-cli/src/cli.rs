@@ -47,6 +47,9 @@ pub(crate) enum Command {
     Export(ExportArgs),
     /// Merge test durations from a `psy export` file into the store (used by `--shard`).
     Import(ImportArgs),
+    /// The machine's image store: list, pull, import and remove the images tests run in.
+    #[command(subcommand)]
+    Image(crate::commands::image::ImageCommand),
     /// Serve the fleet's HTTP API over PostgreSQL, or manage its tokens (`psy server token`).
     #[cfg(feature = "server")]
     Server(crate::commands::server::ServerArgs),

@@ -1,5 +1,7 @@
 //! `psy gc`, also run at the start of every `psy run`: removes what killed psy processes left
 //! behind (their cgroups, scratch directories and test networks) and marks their runs aborted.
+//! The command (not the start of a run) also collects the machine's image store: images no run
+//! used for [`IMAGE_KEEP_DAYS`] days and the layers only they had.
 
 use super::context::open_store;
 use crate::cli::ManifestArg;
@@ -34,7 +36,32 @@ pub(crate) fn gc(args: ManifestArg) -> anyhow::Result<ExitCode> {
         count(report.links, "network interface"),
         count(report.aborted_runs, "run")
     );
+    collect_images();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Images not resolved by any run for this many days are removed by `psy gc`.
+pub(crate) const IMAGE_KEEP_DAYS: u64 = 30;
+
+/// Collects the image store ($PSY_IMAGE_STORE or the default), if there is one; a failure is
+/// a warning: the project's clean-up is done.
+fn collect_images() {
+    let dir = psy_image::ImageStore::default_dir();
+    if !dir.is_dir() {
+        return;
+    }
+    let keep_since =
+        std::time::SystemTime::now() - std::time::Duration::from_secs(IMAGE_KEEP_DAYS * 86400);
+    match psy_image::ImageStore::open(&dir).and_then(|store| store.gc(keep_since)) {
+        Ok(report) => eprintln!(
+            "gc: removed {} unused for {IMAGE_KEEP_DAYS} days and {} ({}) from the image store {}",
+            count(report.images, "image"),
+            count(report.layers, "unpacked layer"),
+            psy_report::format::bytes(report.bytes),
+            dir.display()
+        ),
+        Err(e) => tracing::warn!("gc of the image store {}: {e}", dir.display()),
+    }
 }
 
 /// The directory of the manifest `-m` names (which must exist, so a mistyped path cleans

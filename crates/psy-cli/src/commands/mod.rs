@@ -6,6 +6,7 @@ mod context;
 mod durations;
 mod gc;
 mod history;
+pub(crate) mod image;
 mod list;
 mod log;
 mod run;
@@ -40,6 +41,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Calibrate(args) => psy_bench::calibrate::run(args),
         Command::Export(args) => durations::export(args),
         Command::Import(args) => durations::import(args),
+        Command::Image(cmd) => image::image(cmd),
         #[cfg(feature = "server")]
         Command::Server(args) => server::server(args),
     }

@@ -11,6 +11,7 @@ mod filters;
 mod fixtures;
 mod hostile_names;
 mod image_run;
+mod images;
 mod interrupt;
 mod json_stream;
 mod junit;
