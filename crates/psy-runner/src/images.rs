@@ -1,12 +1,11 @@
 //! The images the selected tests run in (`image = "..."`), resolved once before the run's first
-//! attempt: which layer directories make each one's root, and what identifies it in results.
-//!
-//! Today a plain root filesystem directory is an image of one layer. Image archives, OCI
-//! layouts and registry references come from the machine's image store (issue 10).
+//! attempt through the machine's image store (`psy-image`): imported, pulled and unpacked as
+//! needed, then known by their layer directories and the digest recorded with each attempt.
 
+use psy_image::{ImageRef, ImageStore, Progress, PullOptions};
 use psy_model::TestSpec;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One image, ready to be a container's root.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,59 +17,92 @@ pub struct ResolvedImage {
     pub layers: Vec<PathBuf>,
     /// The layers' whiteouts are `user.overlay.*` attributes (unpacked without root).
     pub user_xattrs: bool,
+    /// The image config's `Env` (`NAME=value`): under the test's own `env`.
+    pub env: Vec<(String, String)>,
+    /// The image config's `WorkingDir`: where a test without a `cwd` of its own starts.
+    pub working_dir: Option<PathBuf>,
 }
 
 /// Every image the tests name, by the value the manifest gave (`SandboxRequest::image`).
 pub type Images = BTreeMap<String, ResolvedImage>;
 
-/// Resolves the images of `tests`; an error names the first test whose image cannot be used.
-pub fn resolve(tests: &[TestSpec]) -> Result<Images, String> {
+/// Resolves the images of `tests` (relative paths from `project_dir`), opening the store only
+/// when one needs it; an error names the first test whose image cannot be used.
+pub fn resolve(
+    tests: &[TestSpec],
+    project_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Images, String> {
     let mut images = Images::new();
+    let mut store: Option<ImageStore> = None;
     for test in tests {
         let Some(value) = &test.sandbox.image else {
             continue;
         };
-        if test.sandbox.privileged {
-            return Err(format!(
-                "test `{}` ({}): `privileged = true` runs on the host's root: it cannot have an \
-                 image (image = {value:?})",
+        let fail = |problem: String| {
+            format!(
+                "test `{}` ({}): image = {value:?}: {problem}",
                 test.id, test.origin
+            )
+        };
+        // The store's errors name the image themselves.
+        let store_fail =
+            |e: psy_image::ImageError| format!("test `{}` ({}): {e}", test.id, test.origin);
+        if test.sandbox.privileged {
+            return Err(fail(
+                "`privileged = true` runs on the host's root: it cannot have an image".into(),
             ));
         }
         if images.contains_key(value) {
             continue;
         }
-        let resolved = resolve_one(value).map_err(|problem| {
-            format!(
-                "test `{}` ({}): image = {value:?}: {problem}",
-                test.id, test.origin
-            )
-        })?;
+        let reference = ImageRef::parse(value, project_dir).map_err(store_fail)?;
+        let resolved = match &reference {
+            // A directory is used in place: no store needed (nor a home for one).
+            ImageRef::RootfsDir(dir) => rootfs_dir(dir).map_err(fail)?,
+            ImageRef::Host => continue,
+            _ => {
+                if store.is_none() {
+                    let dir = ImageStore::default_dir();
+                    store = Some(ImageStore::open(&dir).map_err(store_fail)?);
+                }
+                let store = store.as_ref().expect("opened above");
+                let image = store
+                    .resolve(&reference, &PullOptions::default(), progress)
+                    .map_err(store_fail)?;
+                ResolvedImage {
+                    id: image.digest,
+                    layers: image.layers,
+                    user_xattrs: image.userxattr,
+                    env: image
+                        .config
+                        .env
+                        .iter()
+                        .filter_map(|kv| kv.split_once('='))
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                    working_dir: image.config.working_dir.map(PathBuf::from),
+                }
+            }
+        };
+        tracing::info!(image = %value, id = %resolved.id, layers = resolved.layers.len(), "image ready");
         images.insert(value.clone(), resolved);
     }
     Ok(images)
 }
 
-fn resolve_one(value: &str) -> Result<ResolvedImage, String> {
-    let path = PathBuf::from(value);
-    if !path.is_absolute() {
-        return Err(
-            "registry images are not supported yet: give a root filesystem directory".into(),
-        );
-    }
-    let meta = std::fs::metadata(&path).map_err(|e| format!("{e}"))?;
+/// A root filesystem directory: one layer, itself.
+fn rootfs_dir(dir: &Path) -> Result<ResolvedImage, String> {
+    let meta = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if !meta.is_dir() {
-        return Err(
-            "image archives are not supported yet: give a root filesystem directory".into(),
-        );
+        return Err(format!("{}: not a directory", dir.display()));
     }
-    if path.join("oci-layout").exists() {
-        return Err("OCI layouts are not supported yet: give a root filesystem directory".into());
-    }
-    let path = std::fs::canonicalize(&path).map_err(|e| format!("{e}"))?;
+    let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(ResolvedImage {
-        id: format!("dir:{}", path.display()),
-        layers: vec![path],
+        id: format!("dir:{}", dir.display()),
+        layers: vec![dir],
         user_xattrs: false,
+        env: Vec::new(),
+        working_dir: None,
     })
 }

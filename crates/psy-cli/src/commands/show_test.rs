@@ -43,7 +43,12 @@ pub(crate) fn show_test(
     for a in &attempts {
         // What environment produced the result (`image = "..."`).
         if let Some(image) = &a.image {
-            writeln!(out, "\nattempt {} ran in image {}", a.attempt, text::escape(image))?;
+            writeln!(
+                out,
+                "\nattempt {} ran in image {}",
+                a.attempt,
+                text::escape(image)
+            )?;
         }
         if let Some(msg) = &a.message {
             writeln!(out, "\nattempt {}: {}", a.attempt, text::escape(msg))?;

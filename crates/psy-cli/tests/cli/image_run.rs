@@ -78,7 +78,11 @@ command = ["sh", "-c", "test -e /etc/debian_version && echo host=visible"]
     assert_eq!(events.attempts("in-image")[0]["image"], id.as_str());
     assert!(events.attempts("on-host")[0].get("image").is_none());
     let show = p.psy(&["show", events.run_id(), "in-image"]);
-    assert!(show.stdout.contains(&format!("attempt 1 ran in image {id}")), "{show}");
+    assert!(
+        show.stdout
+            .contains(&format!("attempt 1 ran in image {id}")),
+        "{show}"
+    );
     // Nothing of the writable layers is left.
     let volumes = p.dir().join(".psyduck/volumes");
     let left: Vec<_> = walk(&volumes);
@@ -105,9 +109,9 @@ fn images_that_cannot_be_used_are_refused_before_anything_runs() {
     let out = p.psy(&["run"]);
     out.code(2);
     assert!(
-        out.stderr.contains("test `a` (psyduck.toml:1): image = ")
+        out.stderr.contains("test `a` (psyduck.toml:1): image ")
             && out.stderr.contains("missing")
-            && out.stderr.contains("No such file or directory"),
+            && out.stderr.contains("no such file or directory"),
         "{out}"
     );
     let p = Project::new(
@@ -116,4 +120,72 @@ fn images_that_cannot_be_used_are_refused_before_anything_runs() {
     let out = p.psy(&["run", "--allow-privileged"]);
     out.code(2);
     assert!(out.stderr.contains("cannot have an image"), "{out}");
+}
+
+/// A two-layer image (busybox, then a file and a whiteout), its config's `Env` and
+/// `WorkingDir` set.
+fn archive_image() -> psy_image::testing::TestImage {
+    use psy_image::testing::{TestImage, TestLayer};
+    let base = TestLayer::new()
+        .busybox()
+        .file("etc/os-release", b"ID=psy\n", 0o644)
+        .dir("work", 0o755);
+    let top = TestLayer::new()
+        .whiteout("etc/os-release")
+        .file("hello", b"hi\n", 0o644);
+    TestImage::new(vec![base, top])
+}
+
+/// `image = "app.tar"` (a docker-archive) and the same image from a real registry: imported
+/// or pulled into the store before the run, each layer unpacked once; the config's `Env` and
+/// `WorkingDir` apply under the test's own; every attempt records the image's digest.
+#[test]
+fn tests_run_in_archive_and_registry_images() {
+    if !root() {
+        return;
+    }
+    let registry = psy_image::testing::TestRegistry::start();
+    let p = Project::empty();
+    archive_image().write_docker_archive(&p.dir().join("app.tar"), Some("localhost/app:1"));
+    let script = "echo hello=$(cat /hello); test -e /etc/os-release && echo whiteout=ignored; echo image=$IMAGE; echo mine=$MINE; echo cwd=$(pwd)";
+    let mut manifest = format!(
+        "[[test]]\nname = \"archive\"\nimage = \"app.tar\"\nenv = {{ MINE = \"test\" }}\ncommand = [\"sh\", \"-c\", \"{script}\"]\n"
+    );
+    if let Some(registry) = &registry {
+        registry.push(&p.dir().join("app.tar"), "team/app:1", &[]);
+        manifest.push_str(&format!(
+            "[[test]]\nname = \"registry\"\nimage = \"{}/team/app:1\"\nenv = {{ MINE = \"test\" }}\ncommand = [\"sh\", \"-c\", \"{script}\"]\n",
+            registry.host()
+        ));
+    }
+    p.file("psyduck.toml", &manifest);
+    let store = p.dir().join("store");
+    let mut cmd = p.command(&["run", "--message-format", "json"]);
+    cmd.env("PSY_IMAGE_STORE", &store);
+    let out = crate::support::Out::of(cmd);
+    out.code(0);
+    let events = crate::support::Events::parse(&out);
+    let mut tests = vec!["archive"];
+    if registry.is_some() {
+        tests.push("registry");
+    }
+    for test in tests {
+        let printed = events.printed(test, 1);
+        assert_eq!(value(&printed, "hello"), "hi", "{test}");
+        assert_eq!(value(&printed, "image"), "test", "{test}");
+        assert_eq!(value(&printed, "mine"), "test", "{test}");
+        assert_eq!(value(&printed, "cwd"), "/work", "{test}");
+        assert!(printed.iter().all(|(k, _)| k != "whiteout"), "{printed:?}");
+        let image = events.attempts(test)[0]["image"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(image.starts_with("sha256:"), "{image}");
+    }
+    // The layers were unpacked once, into the store.
+    assert_eq!(
+        out.stderr.matches("unpacking image layer").count(),
+        2,
+        "{out}"
+    );
 }

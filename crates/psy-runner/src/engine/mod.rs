@@ -89,7 +89,8 @@ impl Engine {
         let state = StateDir::new(&run.project_dir);
         checks::writable(&run.tests, &state)?;
         checks::privileged(&run.tests, run.allow_privileged)?;
-        let images = crate::images::resolve(&run.tests).map_err(PrepareError::Image)?;
+        let images = crate::images::resolve(&run.tests, &run.project_dir, &LayerLines)
+            .map_err(PrepareError::Image)?;
 
         let lock = state
             .try_lock()
@@ -213,4 +214,19 @@ fn new_run_id() -> RunId {
     RunId(format!(
         "{year:04}{month:02}{day:02}-{hour:02}{minute:02}{second:02}-{salt:04x}"
     ))
+}
+
+/// Image layers being unpacked before the run, one line each on stderr (new layers only: a
+/// run whose images are unpacked already prints nothing).
+struct LayerLines;
+
+impl psy_image::Progress for LayerLines {
+    fn layer_started(&self, layer: &str, size: Option<u64>) {
+        let short = layer.strip_prefix("sha256:").unwrap_or(layer);
+        let short = short.get(..12).unwrap_or(short);
+        match size {
+            Some(bytes) => eprintln!("unpacking image layer {short} ({} KiB)", bytes / 1024),
+            None => eprintln!("unpacking image layer {short}"),
+        }
+    }
 }

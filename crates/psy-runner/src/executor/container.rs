@@ -147,10 +147,20 @@ impl ContainerExecutor {
             pids: r.pids,
             io,
         };
+        let image = req
+            .test
+            .sandbox
+            .image
+            .as_ref()
+            .and_then(|value| self.images.get(value));
+        let (env, cwd) = match image {
+            Some(image) => image_env_and_cwd(image, req.test, req.env, &req.project_dir),
+            None => (req.env, req.test.cwd.clone()),
+        };
         let spec = ContainerSpec {
             argv: req.argv,
-            env: req.env,
-            cwd: req.test.cwd.clone(),
+            env,
+            cwd,
             hostname: req.test.id.hostname(),
             tmp_bytes: r.tmp_bytes,
             scratch_dir: req.scratch,
@@ -176,6 +186,32 @@ impl ContainerExecutor {
         };
         Ok((spec, limits))
     }
+}
+
+/// The environment and working directory of a test in `image`: the image's `Env` replaces
+/// psy's own environment's values, the test's `env` and psy's `PSY_*` variables win over it;
+/// the image's `WorkingDir` applies to a test without a `cwd` of its own (starting in the
+/// project's directory).
+fn image_env_and_cwd(
+    image: &crate::images::ResolvedImage,
+    test: &TestSpec,
+    mut env: Vec<(String, String)>,
+    project_dir: &std::path::Path,
+) -> (Vec<(String, String)>, PathBuf) {
+    for (name, value) in &image.env {
+        if test.env.contains_key(name) || name.starts_with("PSY_") {
+            continue;
+        }
+        match env.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value.clone(),
+            None => env.push((name.clone(), value.clone())),
+        }
+    }
+    let cwd = match &image.working_dir {
+        Some(dir) if test.cwd == project_dir && dir.is_absolute() => dir.clone(),
+        _ => test.cwd.clone(),
+    };
+    (env, cwd)
 }
 
 /// The sandbox's shaping for a test's `network` rates.
