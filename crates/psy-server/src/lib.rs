@@ -12,6 +12,7 @@ pub mod database;
 pub mod error;
 pub mod metrics;
 pub mod migrate;
+pub mod queue;
 pub mod serve;
 #[doc(hidden)]
 pub mod testkit;
