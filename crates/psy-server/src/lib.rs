@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bench_fleet;
 pub mod database;
 pub mod error;
 pub mod metrics;

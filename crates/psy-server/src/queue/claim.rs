@@ -90,16 +90,15 @@ FROM active a CROSS JOIN LATERAL (
 
 fn grant_sql() -> String {
     format!(
-        "WITH picked AS (SELECT * FROM unnest($1::bigint[]) WITH ORDINALITY AS p(job_id, n)),
-         taken AS (
-            UPDATE jobs j SET state = 'leased' FROM picked p WHERE j.job_id = p.job_id
-            RETURNING j.job_id, j.run_id, j.test_id, j.attempt, j.spec, p.n),
+        "WITH taken AS (
+            UPDATE jobs j SET state = 'leased' WHERE j.job_id = ANY($1)
+            RETURNING j.job_id, j.run_id, j.test_id, j.attempt, j.spec),
          granted AS (
             INSERT INTO leases (job_id, attempt, agent, expires_at)
             SELECT job_id, attempt, $2, now() + make_interval(secs => $3) FROM taken
             RETURNING lease_id, job_id, fencing_token, expires_at)
          SELECT g.lease_id, g.fencing_token, t.job_id, t.run_id, t.test_id, t.attempt, t.spec, {}
-         FROM granted g JOIN taken t USING (job_id) ORDER BY t.n",
+         FROM granted g JOIN taken t USING (job_id) ORDER BY array_position($1, t.job_id)",
         ts("g.expires_at")
     )
 }

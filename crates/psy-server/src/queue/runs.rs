@@ -393,8 +393,8 @@ pub async fn finish_if_done(
         .prepare_cached(
             "UPDATE runs SET state = 'done', finished_at = now()
              WHERE run_id = $1 AND state IN ('queued', 'running')
-               AND NOT EXISTS (SELECT 1 FROM jobs
-                               WHERE run_id = $1 AND state IN ('queued', 'leased'))",
+               AND NOT EXISTS (SELECT 1 FROM jobs WHERE run_id = $1 AND state = 'queued')
+               AND NOT EXISTS (SELECT 1 FROM jobs WHERE run_id = $1 AND state = 'leased')",
         )
         .await
         .map_err(|e| db.query_error(&format!("finishing run {run_id}"), e))?;

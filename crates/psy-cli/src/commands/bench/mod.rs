@@ -1,6 +1,8 @@
 //! `psy bench ...`: the benchmarks behind BENCHMARKS.md, each measuring psy beside its peers in
 //! the same run (the machines are shared and noisy: compare ratios, not absolute times).
 
+#[cfg(feature = "server")]
+mod fleet;
 mod harness;
 mod isolation;
 mod isolation_net;
@@ -31,6 +33,10 @@ pub(crate) enum BenchCommand {
     /// Slowest / fastest shard of `psy run --shard K/N` on a skewed suite with known durations,
     /// beside nextest's count, slice and hash partitions of the same suite.
     Shard(shard::ShardArgs),
+    /// Completed attempts per second of the fleet's work queue: N agents claiming and
+    /// reporting M no-op tests through an in-process `psy server` and PostgreSQL.
+    #[cfg(feature = "server")]
+    Fleet(fleet::FleetArgs),
 }
 
 pub(crate) fn bench(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -40,5 +46,7 @@ pub(crate) fn bench(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Makespan(args) => makespan::run(args),
         BenchCommand::Isolation(args) => isolation::run(args),
         BenchCommand::Shard(args) => shard::run(args),
+        #[cfg(feature = "server")]
+        BenchCommand::Fleet(args) => fleet::run(args),
     }
 }
