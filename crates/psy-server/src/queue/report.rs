@@ -1,6 +1,6 @@
 //! `result`: an agent reports how an attempt ended. Recorded exactly once, under a valid lease:
-//! one statement locks the lease and its job, ends the lease, records the result and moves the
-//! job on (done, or queued again for its next attempt when it failed with attempts left).
+//! one statement moves the job on (done, or queued again for its next attempt when it failed
+//! with attempts left), ends the lease and records the result.
 //! A refused or repeated report is then looked at with [`lease::record`](super::lease::record).
 
 use super::lease::{self, RecordedResult};
@@ -53,27 +53,31 @@ fn status_name(status: AttemptStatus) -> &'static str {
     }
 }
 
+// The job's row is the lock: `moved` takes it (waiting for a claim's reap or a cancel that
+// holds it, then checking again that the job is still leased), and a lease's outcome only
+// changes while its job's row is locked (reap, report) or after the job left `leased`
+// (cancel), so the lease read here cannot change before `ended` updates it.
 const RECORD: &str = "
-WITH held AS (
-    SELECT l.lease_id, l.job_id, l.attempt, l.agent, l.fencing_token, j.run_id,
-           ($3 AND j.attempt < j.max_attempts) AS retry
-    FROM leases l JOIN jobs j ON j.job_id = l.job_id
-    WHERE l.lease_id = $1 AND l.fencing_token = $2 AND l.outcome IS NULL AND j.state = 'leased'
-    FOR UPDATE),
+WITH moved AS (
+    UPDATE jobs j SET state = CASE WHEN $3 AND j.attempt < j.max_attempts
+                                   THEN 'queued' ELSE 'done' END,
+                      attempt = CASE WHEN $3 AND j.attempt < j.max_attempts
+                                     THEN j.attempt + 1 ELSE j.attempt END
+    FROM leases l
+    WHERE l.lease_id = $1 AND l.fencing_token = $2 AND l.outcome IS NULL
+      AND j.job_id = l.job_id AND j.state = 'leased'
+    RETURNING l.lease_id, l.job_id, l.attempt, l.agent, l.fencing_token, j.run_id,
+              j.state = 'queued' AS retry),
 ended AS (
     UPDATE leases l SET outcome = 'reported', ended_at = now()
-    FROM held h WHERE l.lease_id = h.lease_id),
-moved AS (
-    UPDATE jobs j SET state = CASE WHEN h.retry THEN 'queued' ELSE 'done' END,
-                      attempt = CASE WHEN h.retry THEN j.attempt + 1 ELSE j.attempt END
-    FROM held h WHERE j.job_id = h.job_id),
+    FROM moved m WHERE l.lease_id = m.lease_id),
 recorded AS (
     INSERT INTO results (job_id, attempt, lease_id, fencing_token, agent, status, duration_ms,
                          exit_code, signal, output, output_ref)
-    SELECT job_id, attempt, lease_id, fencing_token, agent, $4, $5, $6, $7, $8, $9 FROM held)
-SELECT h.job_id, h.run_id, h.attempt, h.retry,
-       EXISTS (SELECT 1 FROM jobs q WHERE q.run_id = h.run_id AND q.state = 'queued')
-FROM held h";
+    SELECT job_id, attempt, lease_id, fencing_token, agent, $4, $5, $6, $7, $8, $9 FROM moved)
+SELECT m.job_id, m.run_id, m.attempt, m.retry,
+       EXISTS (SELECT 1 FROM jobs q WHERE q.run_id = m.run_id AND q.state = 'queued')
+FROM moved m";
 
 impl ResultReport {
     fn recorded(&self) -> RecordedResult {

@@ -362,18 +362,17 @@ pub async fn cancel(db: &Database, run_id: i64) -> Result<Cancelled, QueueError>
         )
         .await
         .map_err(err)?;
+    // A statement of its own, so that it sees the leases of claims that committed while the
+    // one above waited for their jobs. Locks jobs then leases, as a result report does.
+    tx.execute(
+        "UPDATE leases SET outcome = 'cancelled', ended_at = now()
+         WHERE outcome IS NULL
+           AND job_id IN (SELECT job_id FROM jobs WHERE run_id = $1 AND state = 'cancelled')",
+        &[&run_id],
+    )
+    .await
+    .map_err(err)?;
     tx.commit().await.map_err(err)?;
-    // After the commit, in a statement of its own: ending the leases while still holding the
-    // jobs' locks could deadlock with a result report, which locks a lease and then its job.
-    client
-        .execute(
-            "UPDATE leases SET outcome = 'cancelled', ended_at = now()
-             WHERE outcome IS NULL
-               AND job_id IN (SELECT job_id FROM jobs WHERE run_id = $1 AND state = 'cancelled')",
-            &[&run_id],
-        )
-        .await
-        .map_err(err)?;
     tracing::info!(run = run_id, cancelled_jobs, "run cancelled");
     Ok(Cancelled {
         run_id,
