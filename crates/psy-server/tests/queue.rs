@@ -450,6 +450,25 @@ fn a_run_is_done_when_its_last_job_is_and_listed_with_counts() {
 }
 
 #[test]
+fn a_claim_that_finds_nothing_finishes_runs_left_unfinished() {
+    let Some(f) = Fleet::new() else { return };
+    let run = f.submit(0, jobs(1, 10, |_| 0));
+    let lease = f.claim("a", 1000, json!({}), 1).remove(0);
+    assert_eq!(f.report(&lease, "pass").0, 200);
+    // As if the last reporter's server had died between its commit and its check.
+    block_on(async {
+        let client = f.db.client().await.expect("a connection");
+        client
+            .execute("UPDATE runs SET state = 'running', finished_at = NULL", &[])
+            .await
+            .expect("unfinishing the run")
+    });
+    assert_eq!(f.run(run)["run"]["state"], "running");
+    assert!(f.claim("idle", 1000, json!({}), 1).is_empty());
+    assert_eq!(f.run(run)["run"]["state"], "done");
+}
+
+#[test]
 fn a_cancelled_run_hands_out_nothing_and_refuses_its_leases() {
     let Some(f) = Fleet::new() else { return };
     let run = f.submit(0, jobs(3, 10, |_| 0));

@@ -220,6 +220,9 @@ pub async fn claim(
             .await
             .map_err(|e| db.query_error("marking runs as running", e))?;
     }
+    if leases.is_empty() {
+        super::runs::finish_if_done(&client, db, None).await?;
+    }
     tracing::debug!(agent = %request.agent, granted = leases.len(), candidates = found.len(), "claimed");
     Ok(Claimed { leases })
 }

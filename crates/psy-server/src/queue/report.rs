@@ -142,7 +142,7 @@ pub async fn record(
     // A run with queued jobs is not done, and whoever reports the last of them checks then; a
     // report that saw none checks after its commit (see `runs::finish_if_done`).
     if !requeued && !others_queued {
-        runs::finish_if_done(&client, db, run_id).await?;
+        runs::finish_if_done(&client, db, Some(run_id)).await?;
     }
     Ok(Recorded {
         job_id,

@@ -380,29 +380,48 @@ pub async fn cancel(db: &Database, run_id: i64) -> Result<Cancelled, QueueError>
     })
 }
 
-/// Marks run `run_id` done if none of its jobs is queued or leased. Called after a result's
-/// transaction committed, so that of two last results committed at once, the later one's
-/// check sees both.
+/// Marks runs done that have no job queued or leased, among those `filter` keeps.
+fn finish_sql(filter: &str) -> String {
+    format!(
+        "UPDATE runs r SET state = 'done', finished_at = now()
+         WHERE {filter} r.state IN ('queued', 'running')
+           AND NOT EXISTS (SELECT 1 FROM jobs WHERE run_id = r.run_id AND state = 'queued')
+           AND NOT EXISTS (SELECT 1 FROM jobs WHERE run_id = r.run_id AND state = 'leased')
+         RETURNING r.run_id"
+    )
+}
+
+/// Marks run `run_id` (or, given `None`, every active run) done if none of its jobs is queued
+/// or leased; the runs finished. Called after a result's transaction committed, so that of two
+/// last results committed at once, the later one's check sees both; and by claims that found
+/// nothing, so a run whose last reporter's server died between commit and check still ends.
 pub async fn finish_if_done(
     client: &deadpool_postgres::Object,
     db: &Database,
-    run_id: i64,
-) -> Result<bool, QueueError> {
-    let finish = client
-        .prepare_cached(
-            "UPDATE runs SET state = 'done', finished_at = now()
-             WHERE run_id = $1 AND state IN ('queued', 'running')
-               AND NOT EXISTS (SELECT 1 FROM jobs WHERE run_id = $1 AND state = 'queued')
-               AND NOT EXISTS (SELECT 1 FROM jobs WHERE run_id = $1 AND state = 'leased')",
-        )
-        .await
-        .map_err(|e| db.query_error(&format!("finishing run {run_id}"), e))?;
-    let finished = client
-        .execute(&finish, &[&run_id])
-        .await
-        .map_err(|e| db.query_error(&format!("finishing run {run_id}"), e))?;
-    if finished > 0 {
-        tracing::info!(run = run_id, "run done");
+    run_id: Option<i64>,
+) -> Result<Vec<i64>, QueueError> {
+    let op = match run_id {
+        Some(id) => format!("finishing run {id}"),
+        None => "finishing runs with nothing left to do".to_string(),
+    };
+    let err = |e| db.query_error(&op, e);
+    let rows = match run_id {
+        Some(id) => {
+            let finish = client
+                .prepare_cached(&finish_sql("r.run_id = $1 AND"))
+                .await
+                .map_err(err)?;
+            client.query(&finish, &[&id]).await
+        }
+        None => {
+            let finish = client.prepare_cached(&finish_sql("")).await.map_err(err)?;
+            client.query(&finish, &[]).await
+        }
     }
-    Ok(finished > 0)
+    .map_err(err)?;
+    let finished: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
+    for run in &finished {
+        tracing::info!(run, "run done");
+    }
+    Ok(finished)
 }
