@@ -2,8 +2,8 @@
 //!
 //! Every fact the queue needs lives in these tables, so any number of servers can share them.
 //! Concurrency rests on row locks alone: claims take candidate jobs `FOR UPDATE SKIP LOCKED`
-//! (no two claimers ever wait on or get the same job), a result locks its job and lease in one
-//! statement, and a job has at most one held lease (`leases_held`). Fencing tokens come from a
+//! (no two claimers ever wait on or get the same job), a result moves its job and ends its
+//! lease in one statement, and a job has at most one held lease (`leases_held`). Fencing tokens come from a
 //! sequence, so every lease ever granted has a token larger than those before it.
 //!
 //! Leases and results name their job without a foreign key: they are only ever written from
