@@ -325,3 +325,20 @@ async fn register(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Latency;
+    use std::time::Duration;
+
+    #[test]
+    fn median_and_p99_are_nearest_ranks() {
+        let ms = Duration::from_millis;
+        let l = Latency::of((1..=100).rev().map(ms).collect());
+        assert_eq!((l.count, l.median, l.p99), (100, ms(50), ms(99)));
+        let l = Latency::of(vec![ms(7)]);
+        assert_eq!((l.median, l.p99), (ms(7), ms(7)));
+        let l = Latency::of(Vec::new());
+        assert_eq!((l.count, l.median, l.p99), (0, ms(0), ms(0)));
+    }
+}
