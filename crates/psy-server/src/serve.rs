@@ -7,6 +7,7 @@ use crate::{migrate, Database, ServerError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Applies the server's migrations to `db` (see [`crate::migrate`]).
@@ -24,10 +25,29 @@ pub async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
         })
 }
 
+/// How long a lease lasts unless told otherwise (`--lease-seconds`).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// How a server behaves, beyond its database and socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// How long a lease lasts from its claim or its last heartbeat.
+    pub lease: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            lease: DEFAULT_LEASE,
+        }
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` completes, then lets the requests in flight
 /// finish.
 pub async fn serve(
     db: Database,
+    options: Options,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
@@ -35,6 +55,7 @@ pub async fn serve(
     let state = AppState {
         db,
         metrics: Arc::new(Metrics::default()),
+        lease: options.lease,
     };
     tracing::info!(%addr, database = %state.db.described(), "serving");
     axum::serve(listener, api::router(state))

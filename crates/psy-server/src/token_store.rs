@@ -112,14 +112,19 @@ pub async fn revoke(db: &Database, name: &str) -> Result<u64, ServerError> {
 pub async fn authenticate(db: &Database, presented: &str) -> Result<Option<Caller>, ServerError> {
     let hash = token::hash(presented);
     let client = db.client().await?;
-    let row = client
-        .query_opt(
+    let err = |e| db.query_error("checking a token", e);
+    // Prepared once per connection: every request runs it.
+    let lookup = client
+        .prepare_cached(
             "SELECT token_id, name, role, token_hash FROM api_tokens
              WHERE token_hash = $1 AND revoked_at IS NULL",
-            &[&&hash[..]],
         )
         .await
-        .map_err(|e| db.query_error("checking a token", e))?;
+        .map_err(err)?;
+    let row = client
+        .query_opt(&lookup, &[&&hash[..]])
+        .await
+        .map_err(err)?;
     Ok(row.and_then(|row| {
         let stored: &[u8] = row.get(3);
         if !token::constant_time_eq(stored, &hash) {

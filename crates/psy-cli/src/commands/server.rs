@@ -63,6 +63,11 @@ struct ServeArgs {
     /// At most this many connections to the database from this server.
     #[arg(long, value_name = "N", default_value_t = 16)]
     max_connections: usize,
+    /// How long a lease lasts from its claim or an agent's last heartbeat, in seconds; a job
+    /// whose lease ran out may be claimed by another agent.
+    #[arg(long, value_name = "SECONDS", default_value_t = serve::DEFAULT_LEASE.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    lease_seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -144,7 +149,10 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     writeln!(out, "psy server: listening on http://{addr}")?;
     out.flush()?;
     drop(out);
-    serve::serve(db, listener, serve::shutdown_signal()).await?;
+    let options = serve::Options {
+        lease: std::time::Duration::from_secs(args.lease_seconds),
+    };
+    serve::serve(db, options, listener, serve::shutdown_signal()).await?;
     Ok(())
 }
 

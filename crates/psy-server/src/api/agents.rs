@@ -1,7 +1,7 @@
 //! `POST /api/agents/register` (agents) and `GET /api/agents` (users): the fleet's members,
 //! their capacity and labels.
 
-use super::error::ApiError;
+use super::error::{self, ApiError};
 use super::AppState;
 use crate::token::Role;
 use crate::token_store::Caller;
@@ -93,7 +93,7 @@ pub async fn register(
     body: Result<Json<Registration>, JsonRejection>,
 ) -> Result<Json<Agent>, ApiError> {
     caller.require(Role::Agent)?;
-    let Json(registration) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let registration = error::body(body)?;
     let (millicpus, memory) = registration.validate()?;
     let labels = serde_json::to_value(&registration.labels)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;

@@ -1,6 +1,9 @@
 //! The API's error answers: a status and `{"error": "..."}`, never a token or a password.
 
+use crate::queue::QueueError;
 use crate::ServerError;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -32,6 +35,17 @@ impl From<ServerError> for ApiError {
     }
 }
 
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Invalid(why) => ApiError::Status(StatusCode::BAD_REQUEST, why),
+            QueueError::NotFound(why) => ApiError::Status(StatusCode::NOT_FOUND, why),
+            QueueError::Conflict(why) => ApiError::Status(StatusCode::CONFLICT, why),
+            QueueError::Database(e) => ApiError::Unavailable(e),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
@@ -46,6 +60,18 @@ impl IntoResponse for ApiError {
         };
         (status, Json(serde_json::json!({ "error": message }))).into_response()
     }
+}
+
+/// The body of a request, or the 400 to answer.
+pub(crate) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(t)| t)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// The id in a request's path, or the 400 to answer.
+pub(crate) fn id(path: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
+    path.map(|Path(id)| id)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
 /// The answer to an authenticated request for a path that does not exist.

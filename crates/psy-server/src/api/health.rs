@@ -14,14 +14,22 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// The Prometheus text exposition of this process's counters.
+/// The Prometheus text exposition of this process's counters and the queue's numbers.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let up = state.db.is_up().await;
+    let queue = if up {
+        crate::queue::stats::read(&state.db)
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "metrics without the queue's numbers"))
+            .ok()
+    } else {
+        None
+    };
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(up),
+        state.metrics.render(up, queue),
     )
 }

@@ -7,23 +7,28 @@
 pub mod agents;
 pub mod error;
 pub mod health;
+pub mod leases;
 pub mod openapi;
+pub mod runs;
 pub mod whoami;
 
 use crate::metrics::{Metrics, UNMATCHED};
 use crate::Database;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What every handler may use.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: Database,
     pub metrics: Arc<Metrics>,
+    /// How long a lease lasts from its claim or last heartbeat.
+    pub lease: Duration,
 }
 
 /// The route a request matched, passed from routing out to [`count_requests`].
@@ -39,6 +44,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/whoami", get(whoami::whoami))
         .route("/api/agents", get(agents::list))
         .route("/api/agents/register", post(agents::register))
+        .route("/api/agents/claim", post(leases::claim))
+        .route("/api/leases/{id}/heartbeat", post(leases::heartbeat))
+        .route("/api/leases/{id}/result", post(leases::result))
+        .route(
+            "/api/runs",
+            get(runs::list)
+                .post(runs::submit)
+                .layer(DefaultBodyLimit::max(runs::MAX_SUBMISSION_BYTES)),
+        )
+        .route("/api/runs/{id}", get(runs::show))
+        .route("/api/runs/{id}/cancel", post(runs::cancel))
         .route_layer(from_fn(label_route))
         .fallback(error::not_found)
         .with_state(state.clone());

@@ -27,7 +27,7 @@ impl TestServer {
                 addr_tx
                     .send(serve::local_addr(&listener).expect("bound address"))
                     .expect("the test is waiting");
-                serve::serve(db, listener, async {
+                serve::serve(db, serve::Options::default(), listener, async {
                     let _ = stopped.await;
                 })
                 .await

@@ -1,4 +1,8 @@
-//! `psy bench ...`: the subcommands; each is measured by the `psy-bench` crate.
+//! `psy bench ...`: the subcommands; each is measured by the `psy-bench` crate (the fleet's
+//! by `psy-server`, with the `server` feature).
+
+#[cfg(feature = "server")]
+mod fleet;
 
 use clap::Subcommand;
 use psy_bench::{isolation, makespan, shard, spawn, throughput};
@@ -19,6 +23,10 @@ pub(crate) enum BenchCommand {
     /// Slowest / fastest shard of `psy run --shard K/N` on a skewed suite with known durations,
     /// beside nextest's count, slice and hash partitions of the same suite.
     Shard(shard::ShardArgs),
+    /// Completed attempts per second of the fleet's work queue: N agents claiming and
+    /// reporting M no-op tests through an in-process `psy server` and PostgreSQL.
+    #[cfg(feature = "server")]
+    Fleet(fleet::FleetArgs),
 }
 
 pub(crate) fn bench(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -28,5 +36,7 @@ pub(crate) fn bench(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Makespan(args) => makespan::run(args),
         BenchCommand::Isolation(args) => isolation::run(args),
         BenchCommand::Shard(args) => shard::run(args),
+        #[cfg(feature = "server")]
+        BenchCommand::Fleet(args) => fleet::run(args),
     }
 }

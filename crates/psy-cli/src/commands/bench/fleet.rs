@@ -1,0 +1,62 @@
+//! `psy bench fleet`: the fleet's work queue under N agents and M no-op tests, through an
+//! in-process server and PostgreSQL. Argument parsing and printing only; the benchmark is
+//! `psy_server::bench_fleet`.
+
+use crate::exit::UsageError;
+use anyhow::Context;
+use clap::Args;
+use psy_server::bench_fleet::{self, FleetBench};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(crate) struct FleetArgs {
+    /// Agents claiming and reporting at once (tasks in this process, one connection each).
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    agents: u32,
+    /// No-op tests in the one run submitted.
+    #[arg(long, value_name = "M", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    tests: u32,
+    /// At most this many jobs per claim.
+    #[arg(long, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    batch: u32,
+    /// At most this many connections from the server to the database (a few per database
+    /// core: more only add contention on a small machine).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    max_connections: usize,
+    /// The PostgreSQL database to measure on (a throwaway schema is made and dropped):
+    /// `postgres://user:password@host:port/db`. Prefer the environment variable.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PSY_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database: Option<String>,
+}
+
+pub(crate) fn run(args: FleetArgs) -> anyhow::Result<ExitCode> {
+    let database_url = args.database.ok_or_else(|| {
+        UsageError(
+            "psy bench fleet needs a PostgreSQL database: give --database URL or set \
+             PSY_DATABASE_URL (scripts/postgres-test-server starts a throwaway one)"
+                .to_string(),
+        )
+    })?;
+    let options = FleetBench {
+        database_url,
+        agents: args.agents as usize,
+        tests: args.tests as usize,
+        batch: args.batch,
+        max_connections: args.max_connections,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(bench_fleet::run(&options))?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}

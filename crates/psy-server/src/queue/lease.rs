@@ -1,0 +1,161 @@
+//! Heartbeats, and why a lease is refused: the fencing rules in one place.
+//!
+//! A lease is valid while it is held (`outcome IS NULL`), its job is leased, and the presented
+//! fencing token is its own. Past `expires_at` it stays valid until a claim reclaims its job:
+//! an agent that was slow but not replaced loses nothing.
+
+use super::{ts, QueueError};
+use crate::Database;
+use std::time::Duration;
+
+/// A heartbeat: the lease's fencing token.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatRequest {
+    pub fencing_token: i64,
+}
+
+/// A lease renewed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Renewed {
+    pub lease_id: i64,
+    /// RFC 3339, UTC: the next heartbeat is due before then.
+    pub expires_at: String,
+}
+
+/// A lease as it stands, and the result recorded under it (if any).
+#[derive(Debug, Clone)]
+pub(crate) struct LeaseRecord {
+    pub(crate) fencing_token: i64,
+    /// `None` while held; `reported`, `expired` or `cancelled`.
+    pub(crate) outcome: Option<String>,
+    pub(crate) job_id: i64,
+    pub(crate) run_id: i64,
+    pub(crate) attempt: i32,
+    pub(crate) job_state: String,
+    pub(crate) result: Option<RecordedResult>,
+}
+
+/// The fields of a recorded result that an identical report repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecordedResult {
+    pub(crate) status: String,
+    pub(crate) duration_ms: i64,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) signal: Option<i32>,
+    pub(crate) output: Option<String>,
+    pub(crate) output_ref: Option<String>,
+}
+
+/// Lease `lease_id` as it stands now.
+pub(crate) async fn record(
+    client: &deadpool_postgres::Object,
+    db: &Database,
+    lease_id: i64,
+) -> Result<LeaseRecord, QueueError> {
+    let row = client
+        .query_opt(
+            "SELECT l.fencing_token, l.outcome, l.job_id, j.run_id, l.attempt, j.state,
+                    r.status, r.duration_ms, r.exit_code, r.signal, r.output, r.output_ref
+             FROM leases l JOIN jobs j ON j.job_id = l.job_id
+             LEFT JOIN results r ON r.lease_id = l.lease_id
+             WHERE l.lease_id = $1",
+            &[&lease_id],
+        )
+        .await
+        .map_err(|e| db.query_error(&format!("reading lease {lease_id}"), e))?
+        .ok_or_else(|| QueueError::NotFound(format!("no lease {lease_id}")))?;
+    Ok(LeaseRecord {
+        fencing_token: row.get(0),
+        outcome: row.get(1),
+        job_id: row.get(2),
+        run_id: row.get(3),
+        attempt: row.get(4),
+        job_state: row.get(5),
+        result: row
+            .get::<_, Option<String>>(6)
+            .map(|status| RecordedResult {
+                status,
+                duration_ms: row.get(7),
+                exit_code: row.get(8),
+                signal: row.get(9),
+                output: row.get(10),
+                output_ref: row.get(11),
+            }),
+    })
+}
+
+impl LeaseRecord {
+    /// Why lease `lease_id` presented with `token` may not be used any more (to `doing` what).
+    pub(crate) fn refusal(&self, lease_id: i64, token: i64, doing: &str) -> QueueError {
+        let (job, run) = (self.job_id, self.run_id);
+        let why = if token != self.fencing_token {
+            format!(
+                "fencing token {token} is stale: lease {lease_id} of job {job} has token {}",
+                self.fencing_token
+            )
+        } else {
+            match self.outcome.as_deref() {
+                Some("expired") => format!(
+                    "lease {lease_id} expired and job {job} was claimed again; its attempt {} \
+                     belongs to the new lease",
+                    self.attempt
+                ),
+                Some("reported") => {
+                    format!("lease {lease_id} of job {job} already reported its result")
+                }
+                _ if self.outcome.as_deref() == Some("cancelled")
+                    || self.job_state == "cancelled" =>
+                {
+                    format!("run {run} was cancelled: lease {lease_id} of job {job} has ended")
+                }
+                _ => format!(
+                    "lease {lease_id} of job {job} changed during the request (job {}); retry",
+                    self.job_state
+                ),
+            }
+        };
+        QueueError::Conflict(format!("{doing}: {why}"))
+    }
+}
+
+/// Extends lease `lease_id` to `lease` from now, if `request` presents its fencing token and the
+/// lease was not ended (reclaimed after expiry, reported or cancelled).
+pub async fn heartbeat(
+    db: &Database,
+    lease_id: i64,
+    request: &HeartbeatRequest,
+    lease: Duration,
+) -> Result<Renewed, QueueError> {
+    let op = format!("renewing lease {lease_id}");
+    let client = db.client().await?;
+    let renew = client
+        .prepare_cached(&format!(
+            "UPDATE leases l SET expires_at = now() + make_interval(secs => $3)
+             FROM jobs j
+             WHERE l.lease_id = $1 AND l.fencing_token = $2 AND l.outcome IS NULL
+               AND j.job_id = l.job_id AND j.state = 'leased'
+             RETURNING {}",
+            ts("l.expires_at")
+        ))
+        .await
+        .map_err(|e| db.query_error(&op, e))?;
+    let renewed = client
+        .query_opt(
+            &renew,
+            &[&lease_id, &request.fencing_token, &lease.as_secs_f64()],
+        )
+        .await
+        .map_err(|e| db.query_error(&op, e))?;
+    match renewed {
+        Some(row) => Ok(Renewed {
+            lease_id,
+            expires_at: row.get(0),
+        }),
+        None => Err(record(&client, db, lease_id).await?.refusal(
+            lease_id,
+            request.fencing_token,
+            "heartbeat refused",
+        )),
+    }
+}

@@ -1,0 +1,181 @@
+//! `result`: an agent reports how an attempt ended. Recorded exactly once, under a valid lease:
+//! one statement moves the job on (done, or queued again for its next attempt when it failed
+//! with attempts left), ends the lease and records the result.
+//! A refused or repeated report is then looked at with [`lease::record`](super::lease::record).
+
+use super::lease::{self, RecordedResult};
+use super::{runs, QueueError};
+use crate::Database;
+use psy_model::AttemptStatus;
+
+/// How an attempt ended, as the agent saw it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultReport {
+    pub fencing_token: i64,
+    /// `pass`, `fail`, `timeout`, `oom`, `error` or `skipped`.
+    pub status: AttemptStatus,
+    pub duration_ms: i64,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub signal: Option<i32>,
+    /// The attempt's output, inline.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Or where it was stored instead (a blob address).
+    #[serde(default)]
+    pub output_ref: Option<String>,
+}
+
+/// What became of a report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Recorded {
+    pub job_id: i64,
+    pub run_id: i64,
+    /// The attempt the result was recorded for.
+    pub attempt: i32,
+    /// The job's state after the report: `done`, or `queued` for another attempt.
+    pub job_state: String,
+    /// True when this report repeated one already recorded (nothing was written).
+    pub duplicate: bool,
+}
+
+/// The name a status is stored under (its JSON name).
+fn status_name(status: AttemptStatus) -> &'static str {
+    match status {
+        AttemptStatus::Pass => "pass",
+        AttemptStatus::Fail => "fail",
+        AttemptStatus::Timeout => "timeout",
+        AttemptStatus::Oom => "oom",
+        AttemptStatus::Error => "error",
+        AttemptStatus::Skipped => "skipped",
+    }
+}
+
+// The job's row is the lock: `moved` takes it (waiting for a claim's reap or a cancel that
+// holds it, then checking again that the job is still leased), and a lease's outcome only
+// changes while its job's row is locked (reap, report) or after the job left `leased`
+// (cancel), so the lease read here cannot change before `ended` updates it.
+const RECORD: &str = "
+WITH moved AS (
+    UPDATE jobs j SET state = CASE WHEN $3 AND j.attempt < j.max_attempts
+                                   THEN 'queued' ELSE 'done' END,
+                      attempt = CASE WHEN $3 AND j.attempt < j.max_attempts
+                                     THEN j.attempt + 1 ELSE j.attempt END
+    FROM leases l
+    WHERE l.lease_id = $1 AND l.fencing_token = $2 AND l.outcome IS NULL
+      AND j.job_id = l.job_id AND j.state = 'leased'
+    RETURNING l.lease_id, l.job_id, l.attempt, l.agent, l.fencing_token, j.run_id,
+              j.state = 'queued' AS retry),
+ended AS (
+    UPDATE leases l SET outcome = 'reported', ended_at = now()
+    FROM moved m WHERE l.lease_id = m.lease_id),
+recorded AS (
+    INSERT INTO results (job_id, attempt, lease_id, fencing_token, agent, status, duration_ms,
+                         exit_code, signal, output, output_ref)
+    SELECT job_id, attempt, lease_id, fencing_token, agent, $4, $5, $6, $7, $8, $9 FROM moved)
+SELECT m.job_id, m.run_id, m.attempt, m.retry,
+       EXISTS (SELECT 1 FROM jobs q WHERE q.run_id = m.run_id AND q.state = 'queued')
+FROM moved m";
+
+impl ResultReport {
+    fn recorded(&self) -> RecordedResult {
+        RecordedResult {
+            status: status_name(self.status).to_string(),
+            duration_ms: self.duration_ms,
+            exit_code: self.exit_code,
+            signal: self.signal,
+            output: self.output.clone(),
+            output_ref: self.output_ref.clone(),
+        }
+    }
+}
+
+/// Records `report` under lease `lease_id`.
+pub async fn record(
+    db: &Database,
+    lease_id: i64,
+    report: &ResultReport,
+) -> Result<Recorded, QueueError> {
+    if report.duration_ms < 0 {
+        return Err(QueueError::Invalid(format!(
+            "result of lease {lease_id}: duration_ms must not be negative"
+        )));
+    }
+    let op = format!("recording the result of lease {lease_id}");
+    let err = |e| db.query_error(&op, e);
+    let client = db.client().await?;
+    let statement = client.prepare_cached(RECORD).await.map_err(err)?;
+    let retry = !report.status.is_final_success();
+    let row = client
+        .query_opt(
+            &statement,
+            &[
+                &lease_id,
+                &report.fencing_token,
+                &retry,
+                &status_name(report.status),
+                &report.duration_ms,
+                &report.exit_code,
+                &report.signal,
+                &report.output,
+                &report.output_ref,
+            ],
+        )
+        .await
+        .map_err(err)?;
+    let Some(row) = row else {
+        return repeated(&client, db, lease_id, report).await;
+    };
+    let (job_id, run_id, attempt): (i64, i64, i32) = (row.get(0), row.get(1), row.get(2));
+    let (requeued, others_queued): (bool, bool) = (row.get(3), row.get(4));
+    tracing::debug!(
+        lease = lease_id,
+        job = job_id,
+        run = run_id,
+        attempt,
+        status = status_name(report.status),
+        requeued,
+        "result recorded"
+    );
+    // A run with queued jobs is not done, and whoever reports the last of them checks then; a
+    // report that saw none checks after its commit (see `runs::finish_if_done`).
+    if !requeued && !others_queued {
+        runs::finish_if_done(&client, db, Some(run_id)).await?;
+    }
+    Ok(Recorded {
+        job_id,
+        run_id,
+        attempt,
+        job_state: if requeued { "queued" } else { "done" }.to_string(),
+        duplicate: false,
+    })
+}
+
+/// The answer to a report that found no valid lease: the first answer again when it repeats
+/// the result recorded under that lease, else the refusal.
+async fn repeated(
+    client: &deadpool_postgres::Object,
+    db: &Database,
+    lease_id: i64,
+    report: &ResultReport,
+) -> Result<Recorded, QueueError> {
+    let lease = lease::record(client, db, lease_id).await?;
+    let same_token = lease.fencing_token == report.fencing_token;
+    match &lease.result {
+        Some(recorded) if same_token && *recorded == report.recorded() => Ok(Recorded {
+            job_id: lease.job_id,
+            run_id: lease.run_id,
+            attempt: lease.attempt,
+            job_state: lease.job_state,
+            duplicate: true,
+        }),
+        Some(_) if same_token => Err(QueueError::Conflict(format!(
+            "result refused: lease {lease_id} of job {} already recorded a different result \
+             for attempt {}",
+            lease.job_id, lease.attempt
+        ))),
+        _ => Err(lease.refusal(lease_id, report.fencing_token, "result refused")),
+    }
+}

@@ -1,0 +1,83 @@
+//! Server schema version 2: the fleet's work queue (runs, their jobs, leases, results).
+//!
+//! Every fact the queue needs lives in these tables, so any number of servers can share them.
+//! Concurrency rests on row locks alone: claims take candidate jobs `FOR UPDATE SKIP LOCKED`
+//! (no two claimers ever wait on or get the same job), a result moves its job and ends its
+//! lease in one statement, and a job has at most one held lease (`leases_held`). Fencing tokens come from a
+//! sequence, so every lease ever granted has a token larger than those before it.
+//!
+//! Leases and results name their job without a foreign key: they are only ever written from
+//! the locked job row (claim, report), and a key check on every one of the hottest statements
+//! costs more than it guards. Whatever deletes jobs must delete their leases and results.
+
+/// The migration, applied once by [`crate::migrate`].
+pub const V2: &str = r#"
+CREATE TABLE runs (
+    run_id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        TEXT,
+    submitter   TEXT NOT NULL,
+    priority    INTEGER NOT NULL DEFAULT 0,
+    state       TEXT NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'running', 'done', 'cancelled')),
+    metadata    JSONB NOT NULL DEFAULT '{}',
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    finished_at TIMESTAMPTZ
+);
+CREATE INDEX runs_active ON runs (priority DESC, run_id) WHERE state IN ('queued', 'running');
+
+CREATE TABLE jobs (
+    job_id       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id       BIGINT NOT NULL REFERENCES runs ON DELETE CASCADE,
+    test_id      TEXT NOT NULL,
+    spec         JSONB NOT NULL,
+    cpu_millis   BIGINT NOT NULL CHECK (cpu_millis >= 0),
+    memory_bytes BIGINT NOT NULL CHECK (memory_bytes >= 0),
+    labels       JSONB NOT NULL DEFAULT '{}',
+    expected_ms  BIGINT NOT NULL DEFAULT 0 CHECK (expected_ms >= 0),
+    state        TEXT NOT NULL DEFAULT 'queued'
+                 CHECK (state IN ('queued', 'leased', 'done', 'cancelled')),
+    attempt      INTEGER NOT NULL DEFAULT 1 CHECK (attempt >= 1),
+    max_attempts INTEGER NOT NULL DEFAULT 1 CHECK (max_attempts >= 1)
+);
+-- Test ids are unique within a run (checked at submission, when all of a run's jobs arrive in
+-- one request), not by a unique index that every change of state would have to check again.
+CREATE INDEX jobs_run ON jobs (run_id);
+-- The claim walks a run's queued jobs longest-expected first.
+CREATE INDEX jobs_queued ON jobs (run_id, expected_ms DESC, job_id) WHERE state = 'queued';
+-- Fair share counts each run's leased jobs.
+CREATE INDEX jobs_leased ON jobs (run_id) WHERE state = 'leased';
+
+CREATE SEQUENCE fencing_tokens;
+
+CREATE TABLE leases (
+    lease_id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_id        BIGINT NOT NULL,
+    attempt       INTEGER NOT NULL,
+    agent         TEXT NOT NULL,
+    fencing_token BIGINT NOT NULL UNIQUE DEFAULT nextval('fencing_tokens'),
+    granted_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    expires_at    TIMESTAMPTZ NOT NULL,
+    -- NULL while held; why it ended otherwise.
+    outcome       TEXT CHECK (outcome IN ('reported', 'expired', 'cancelled')),
+    ended_at      TIMESTAMPTZ
+);
+CREATE UNIQUE INDEX leases_held ON leases (job_id) WHERE outcome IS NULL;
+CREATE INDEX leases_expiry ON leases (expires_at) WHERE outcome IS NULL;
+CREATE INDEX leases_expired ON leases (lease_id) WHERE outcome = 'expired';
+
+CREATE TABLE results (
+    job_id        BIGINT NOT NULL,
+    attempt       INTEGER NOT NULL,
+    lease_id      BIGINT NOT NULL UNIQUE,
+    fencing_token BIGINT NOT NULL,
+    agent         TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    duration_ms   BIGINT NOT NULL CHECK (duration_ms >= 0),
+    exit_code     INTEGER,
+    signal        INTEGER,
+    output        TEXT,
+    output_ref    TEXT,
+    recorded_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, attempt)
+);
+"#;
