@@ -21,6 +21,8 @@ pub struct ResolvedImage {
     pub env: Vec<(String, String)>,
     /// The image config's `WorkingDir`: where a test without a `cwd` of its own starts.
     pub working_dir: Option<PathBuf>,
+    /// The image config's `User` as `(uid, gid)`; `None`: root.
+    pub user: Option<(u32, u32)>,
 }
 
 /// Every image the tests name, by the value the manifest gave (`SandboxRequest::image`).
@@ -70,7 +72,12 @@ pub fn resolve(
                 let image = store
                     .resolve(&reference, &PullOptions::default(), progress)
                     .map_err(store_fail)?;
+                let user = match image.config.user.as_deref() {
+                    None | Some("") => None,
+                    Some(user) => crate::image_user::resolve(user, &image.layers).map_err(fail)?,
+                };
                 ResolvedImage {
+                    user,
                     id: image.digest,
                     layers: image.layers,
                     user_xattrs: image.userxattr,
@@ -104,5 +111,6 @@ fn rootfs_dir(dir: &Path) -> Result<ResolvedImage, String> {
         user_xattrs: false,
         env: Vec::new(),
         working_dir: None,
+        user: None,
     })
 }

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod engine;
 mod estimate;
 pub mod executor;
+mod image_user;
 pub mod images;
 mod interrupt;
 pub mod jobs;

@@ -476,6 +476,11 @@ unsafe fn exec_test(p: &Prepared, status: RawFd) -> ! {
             libc::prctl(libc::PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0)
         );
     }
+    if let Some(h) = p.hardened.as_ref() {
+        if h.confinement != confine::Confinement::NestedUserns {
+            confine::become_user(h.user, status);
+        }
+    }
     // Everything else psy had open closes at exec.
     libc::syscall(
         libc::SYS_close_range,

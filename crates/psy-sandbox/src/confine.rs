@@ -115,6 +115,17 @@ pub(crate) unsafe fn confine(
     load_filter(status);
 }
 
+/// Becomes `user` (`(uid, gid)`, no supplementary groups), if any: an image's `User`, last of
+/// all (it gives up the capabilities the steps before need). Not rootless: there the test's
+/// user namespace maps one id, and it stays root.
+pub(crate) unsafe fn become_user(user: Option<(u32, u32)>, status: RawFd) {
+    let Some((uid, gid)) = user else { return };
+    let step = SetupStep::JoinUserNamespace;
+    check_or_fail(status, step, raw_id_call(libc::SYS_setgroups, 0));
+    check_or_fail(status, step, raw_id_call(libc::SYS_setresgid, gid.into()));
+    check_or_fail(status, step, raw_id_call(libc::SYS_setresuid, uid.into()));
+}
+
 /// Keeps only [`DOCKER_CAPS`] in every set, bounding set included.
 unsafe fn drop_capabilities(status: RawFd) {
     let step = SetupStep::DropCapabilities;

@@ -123,6 +123,18 @@ pub(crate) fn start_init(
         gid_map: CString::new(format!("0 {gid} 1")).expect("no NUL in a number"),
     });
     if let Some(image) = &launch.spec.image {
+        // The image's user owns its scratch area (as the files of the id-mapped scratch mount
+        // show it: on-disk ids are container ids).
+        if let (Some((uid, gid)), false) = (image.user, launch.unprivileged.is_some()) {
+            std::os::unix::fs::chown(&launch.spec.scratch_dir, Some(uid), Some(gid)).map_err(
+                |e| SandboxError::Image {
+                    reason: format!(
+                        "giving {} to the image's user {uid}:{gid}: {e}",
+                        launch.spec.scratch_dir.display()
+                    ),
+                },
+            )?;
+        }
         let owner = launch.userns.as_ref().map(|(_, id)| *id);
         rootfs::image::write_etc(image, &launch.spec.hostname, owner).map_err(|e| {
             SandboxError::Image {

@@ -98,6 +98,8 @@ pub(crate) struct Hardened {
     pub(crate) seccomp: Option<SockFprog>,
     /// The slot's template root to copy (`rootfs::template`), else -1: the init builds it all.
     pub(crate) template: RawFd,
+    /// `(uid, gid)` the test becomes after confinement (an image's `User`).
+    pub(crate) user: Option<(u32, u32)>,
 }
 
 /// What makes a container hardened, as the launcher knows it.
@@ -351,6 +353,7 @@ impl Prepared {
                     seccomp: (h.allow != Allowances::default() || !seccomp::launcher_filtered())
                         .then(|| SockFprog::new(seccomp::program(h.allow))),
                     template: h.template.unwrap_or(-1),
+                    user: image.and_then(|i| i.user),
                 })
             }
             None => None,

@@ -19,6 +19,10 @@ pub struct ImageRoot {
     /// The layers were unpacked without root: their whiteouts and opaque directories are
     /// `user.overlay.*` extended attributes (overlayfs' `userxattr` option).
     pub user_xattrs: bool,
+    /// `(uid, gid)` inside the container the test runs as (the image's `User`); `None`: root.
+    /// Rootless, the test stays root (its user namespace maps only one id).
+    #[serde(default)]
+    pub user: Option<(u32, u32)>,
 }
 
 /// How many layers an image root may have (overlayfs takes up to 500; the mount options

@@ -60,6 +60,7 @@ fn image_root(f: &Fixture, layers: Vec<PathBuf>, n: usize) -> ImageRoot {
         upper_dir: writable.join("upper"),
         work_dir: writable.join("work"),
         user_xattrs: false,
+        user: None,
     }
 }
 

@@ -189,3 +189,38 @@ fn tests_run_in_archive_and_registry_images() {
         "{out}"
     );
 }
+
+/// The config's `User` (a name in the image's `/etc/passwd`): the test runs as that user, owns
+/// its scratch area, and cannot write what the image gives to root.
+#[test]
+fn tests_run_as_the_images_user() {
+    if !root() {
+        return;
+    }
+    use psy_image::testing::{TestImage, TestLayer};
+    let layer = TestLayer::new()
+        .busybox()
+        .file(
+            "etc/passwd",
+            b"root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+            0o644,
+        )
+        .file("etc/group", b"root:x:0:\napp:x:1001:\n", 0o644)
+        .dir("work", 0o755);
+    let mut image = TestImage::new(vec![layer]);
+    image.user = Some("app".into());
+    let p = Project::empty();
+    image.write_docker_archive(&p.dir().join("app.tar"), None);
+    p.file(
+        "psyduck.toml",
+        "[[test]]\nname = \"as-app\"\nimage = \"app.tar\"\ncommand = [\"sh\", \"-c\", \"echo ids=$(id -u):$(id -g); echo x > $PSY_SCRATCH/f && echo scratch=ok; echo x > /etc/f 2>/dev/null || echo etc=refused\"]\n",
+    );
+    let mut cmd = p.command(&["run", "--message-format", "json"]);
+    cmd.env("PSY_IMAGE_STORE", p.dir().join("store"));
+    let out = crate::support::Out::of(cmd);
+    out.code(0);
+    let printed = crate::support::Events::parse(&out).printed("as-app", 1);
+    assert_eq!(value(&printed, "ids"), "1000:1001");
+    assert_eq!(value(&printed, "scratch"), "ok");
+    assert_eq!(value(&printed, "etc"), "refused");
+}

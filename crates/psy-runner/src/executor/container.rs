@@ -68,6 +68,7 @@ impl ContainerExecutor {
             upper_dir,
             work_dir,
             user_xattrs: image.user_xattrs,
+            user: image.user,
         }))
     }
 

@@ -172,6 +172,7 @@ mod tests {
             upper_dir: PathBuf::from("/state/upper"),
             work_dir: PathBuf::from("/state/work"),
             user_xattrs: false,
+            user: None,
         }
     }
 
