@@ -7,9 +7,9 @@ use super::stats::Series;
 use clap::Args;
 use psy_sandbox::cgroup::CgroupLimits;
 use psy_sandbox::net::Shaping;
-use psy_sandbox::{Confinement, ContainerSpec, Sandbox};
+use psy_sandbox::{Confinement, ContainerSpec, ImageRoot, Sandbox};
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -79,6 +79,7 @@ fn container_probe<'a>(
     network: Option<Shaping>,
     tag: &'static str,
     confinement: Confinement,
+    image: Option<&'a Path>,
 ) -> Probe<'a> {
     let limits = CgroupLimits {
         cpu_millis: 1000,
@@ -90,6 +91,23 @@ fn container_probe<'a>(
     Box::new(move |i| {
         let scratch = dir.join(format!("{tag}{i}"));
         std::fs::create_dir(&scratch)?;
+        // An image root: the rootfs as its one layer, a writable layer per container.
+        let writable = dir.join(format!("{tag}{i}-rw"));
+        let image = match image {
+            Some(rootfs) => {
+                for sub in ["upper", "work"] {
+                    std::fs::create_dir_all(writable.join(sub))?;
+                }
+                Some(ImageRoot {
+                    layers: vec![rootfs.to_path_buf()],
+                    upper_dir: writable.join("upper"),
+                    work_dir: writable.join("work"),
+                    user_xattrs: false,
+                    user: None,
+                })
+            }
+            None => None,
+        };
         let spec = ContainerSpec {
             argv: vec!["/bin/true".into()],
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
@@ -109,13 +127,16 @@ fn container_probe<'a>(
             allow: Default::default(),
             writable: Vec::new(),
             readonly: Vec::new(),
-            image: None,
+            image,
         };
         sandbox.set_confinement(confinement)?;
         let t = Instant::now();
         let outcome = sandbox.spawn(spec, &limits)?.finish();
         let elapsed = t.elapsed();
         std::fs::remove_dir(&scratch)?;
+        if writable.exists() {
+            std::fs::remove_dir_all(&writable)?;
+        }
         if let Some(e) = outcome.setup_error {
             anyhow::bail!("container failed: {e}");
         }
@@ -126,6 +147,16 @@ fn container_probe<'a>(
         );
         Ok(elapsed)
     })
+}
+
+/// A root filesystem of Debian's static busybox (`/bin/true` is its applet), or `None`.
+fn busybox_rootfs(dir: &Path) -> Option<PathBuf> {
+    let rootfs = dir.join("rootfs");
+    let bin = rootfs.join("bin");
+    std::fs::create_dir_all(&bin).ok()?;
+    std::fs::copy("/bin/busybox", bin.join("busybox")).ok()?;
+    std::os::unix::fs::symlink("busybox", bin.join("true")).ok()?;
+    Some(rootfs)
 }
 
 pub fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
@@ -149,6 +180,8 @@ pub fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
         }
     }
     sandbox.set_confinement(hardened)?;
+    // Declared before the probes that borrow it.
+    let rootfs = busybox_rootfs(dir.path());
     let mut probes: Vec<(&str, Probe<'_>)> = Vec::new();
     probes.push(("fork+exec /bin/true", fork_exec_probe()));
     for confinement in lighter {
@@ -161,17 +194,31 @@ pub fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
         };
         probes.push((
             name,
-            container_probe(&sandbox, dir.path(), None, tag, confinement),
+            container_probe(&sandbox, dir.path(), None, tag, confinement, None),
         ));
     }
     probes.push((
         "psy container, hardened (ns + cgroups + own root + userns + seccomp)",
-        container_probe(&sandbox, dir.path(), None, "b", hardened),
+        container_probe(&sandbox, dir.path(), None, "b", hardened, None),
     ));
     probes.push((
         "psy container + own eth0 on a bridge, tbf 100Mbit both ways",
-        container_probe(&sandbox, dir.path(), Some(BENCH_SHAPING), "n", hardened),
+        container_probe(
+            &sandbox,
+            dir.path(),
+            Some(BENCH_SHAPING),
+            "n",
+            hardened,
+            None,
+        ),
     ));
+    match &rootfs {
+        Some(rootfs) => probes.push((
+            "psy container, hardened, in an image (busybox rootfs, overlayfs)",
+            container_probe(&sandbox, dir.path(), None, "i", hardened, Some(rootfs)),
+        )),
+        None => eprintln!("skipped the image row: no /bin/busybox (Debian's busybox-static)"),
+    }
     let peers: [(&str, &'static [&'static str]); 3] = [
         (
             "posix_spawn /bin/true (std::process::Command)",
@@ -249,6 +296,13 @@ pub fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
             "layer costs (medians): own root + seccomp + caps {:+.3} ms, user namespace {:+.3} ms",
             ms(own_root) - ms(off),
             ms(ours) - ms(own_root)
+        );
+    }
+    if let Some(image) = find("psy container, hardened, in an image") {
+        println!(
+            "an image root (overlayfs, pivot_root) adds {:+.2} ms to the median ({:.2}x fork+exec)",
+            ms(image) - ms(ours),
+            ms(image) / ms(fork_exec)
         );
     }
     if let Some(net) = find("psy container + own eth0") {
