@@ -104,6 +104,7 @@ fn container_probe<'a>(
                     work_dir: writable.join("work"),
                     user_xattrs: false,
                     user: None,
+                    project_path: None,
                 })
             }
             None => None,

@@ -96,6 +96,9 @@ pub struct Settings {
     pub writable: Option<Vec<std::path::PathBuf>>,
     /// `image = "..."` or `host = true`: the root filesystem the test runs in.
     pub image: Option<ImageChoice>,
+    /// `project-path = "/src"`: where the project appears inside an image (default: its host
+    /// path).
+    pub project_path: Option<std::path::PathBuf>,
 }
 
 /// The root filesystem a level asks for.
@@ -130,6 +133,10 @@ impl Settings {
             allow: top.allow.clone().or_else(|| self.allow.clone()),
             writable: top.writable.clone().or_else(|| self.writable.clone()),
             image: top.image.clone().or_else(|| self.image.clone()),
+            project_path: top
+                .project_path
+                .clone()
+                .or_else(|| self.project_path.clone()),
         }
     }
 
@@ -147,6 +154,7 @@ impl Settings {
                 Some(ImageChoice::Image(image)) => Some(image.clone()),
                 Some(ImageChoice::Host) | None => None,
             },
+            project_path: self.project_path.clone(),
         }
     }
 

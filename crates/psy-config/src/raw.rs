@@ -37,6 +37,7 @@ macro_rules! with_settings {
             pub(crate) writable: Option<Vec<std::path::PathBuf>>,
             pub(crate) image: Option<Spanned<ImageValue>>,
             pub(crate) host: Option<Spanned<bool>>,
+            pub(crate) project_path: Option<Spanned<std::path::PathBuf>>,
         }
 
         impl $name {
@@ -47,7 +48,19 @@ macro_rules! with_settings {
                 dir: &std::path::Path,
                 src: &Source<'_>,
             ) -> Result<Settings, ConfigError> {
+                if let Some(path) = &self.project_path {
+                    if !path.get_ref().is_absolute() {
+                        return Err(src.error(
+                            Some(path.span()),
+                            format!(
+                                "project-path = {:?}: an absolute path inside the image",
+                                path.get_ref()
+                            ),
+                        ));
+                    }
+                }
                 Ok(Settings {
+                    project_path: self.project_path.as_ref().map(|p| p.get_ref().clone()),
                     image: image_choice(&self.image, &self.host, dir, src)?,
                     timeout: self.timeout.map(|t| t.0),
                     retries: self.retries.map(|r| r.0),

@@ -34,4 +34,7 @@ pub struct SandboxRequest {
     /// reference) instead of the host's, read-only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// `project-path = "/src"`: where the project appears inside the image (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_path: Option<std::path::PathBuf>,
 }

@@ -39,6 +39,15 @@ pub fn resolve(
     let mut store: Option<ImageStore> = None;
     for test in tests {
         let Some(value) = &test.sandbox.image else {
+            if let Some(path) = &test.sandbox.project_path {
+                return Err(format!(
+                    "test `{}` ({}): project-path = {:?} needs an image (image = \"...\"): on \
+                     the host's root the project is at its own path",
+                    test.id,
+                    test.origin,
+                    path.display().to_string()
+                ));
+            }
             continue;
         };
         let fail = |problem: String| {

@@ -261,6 +261,12 @@ impl Prepared {
             .collect::<Result<Vec<_>, _>>()?;
         let tmp = Path::new("/tmp");
         let image = spec.image.as_ref();
+        // Inside an image the project may appear elsewhere (`project-path`): so do its masks.
+        let project_at = image.and_then(|i| i.project_path.clone());
+        let moved = |path: &Path| match (&project_at, path.strip_prefix(&spec.project_dir)) {
+            (Some(at), Ok(rel)) => at.join(rel),
+            _ => path.to_path_buf(),
+        };
         if image.is_some() && hardened.is_none() {
             return Err(SandboxError::Image {
                 reason: "a privileged test runs on the host's root: it cannot have an image".into(),
@@ -269,7 +275,7 @@ impl Prepared {
         // Trees the container mounts fresh: a mount target below one needs its directories made.
         let mut fresh_trees = vec![tmp.to_path_buf()];
         if let Some(h) = &hardened {
-            fresh_trees.extend(h.masks.iter().cloned());
+            fresh_trees.extend(h.masks.iter().map(|m| moved(m)));
         }
         if image.is_some() {
             // Nothing of the host's is in an image: every directory of a target may be missing.
@@ -303,7 +309,7 @@ impl Prepared {
                     true => plan::staged_target(
                         stage,
                         "project directory",
-                        &spec.project_dir,
+                        project_at.as_deref().unwrap_or(&spec.project_dir),
                         &fresh_trees,
                     )?,
                     false => bind_target("project directory", &spec.project_dir, tmp)?,
@@ -343,7 +349,8 @@ impl Prepared {
             Some(h) => {
                 let rootless = h.confinement == Confinement::NestedUserns;
                 let in_userns = h.confinement != Confinement::DockerCaps;
-                let root = RootPlan::new(h.view, h.masks, rootless, in_userns, stage, image)?;
+                let masks: Vec<PathBuf> = h.masks.iter().map(|m| moved(m)).collect();
+                let root = RootPlan::new(h.view, &masks, rootless, in_userns, stage, image)?;
                 userns_fd = h.userns.map(|(fd, _)| fd);
                 Some(Hardened {
                     root,

@@ -23,6 +23,10 @@ pub struct ImageRoot {
     /// Rootless, the test stays root (its user namespace maps only one id).
     #[serde(default)]
     pub user: Option<(u32, u32)>,
+    /// Where the project directory appears inside the image (absolute); `None`: at its host
+    /// path. psy's state directory inside it stays masked there.
+    #[serde(default)]
+    pub project_path: Option<PathBuf>,
 }
 
 /// How many layers an image root may have (overlayfs takes up to 500; the mount options

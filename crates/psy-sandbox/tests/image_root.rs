@@ -61,6 +61,7 @@ fn image_root(f: &Fixture, layers: Vec<PathBuf>, n: usize) -> ImageRoot {
         work_dir: writable.join("work"),
         user_xattrs: false,
         user: None,
+        project_path: None,
     }
 }
 

@@ -18,7 +18,7 @@ fn rootfs(p: &Project) -> bool {
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::create_dir_all(p.dir().join("rootfs/etc")).unwrap();
     std::fs::copy(BUSYBOX, bin.join("busybox")).unwrap();
-    for applet in ["sh", "cat", "echo", "id", "test", "hostname"] {
+    for applet in ["sh", "cat", "echo", "id", "test", "hostname", "pwd"] {
         symlink("busybox", bin.join(applet)).unwrap();
     }
     std::fs::write(p.dir().join("rootfs/etc/flavour"), "busybox-image\n").unwrap();
@@ -223,4 +223,44 @@ fn tests_run_as_the_images_user() {
     assert_eq!(value(&printed, "ids"), "1000:1001");
     assert_eq!(value(&printed, "scratch"), "ok");
     assert_eq!(value(&printed, "etc"), "refused");
+}
+
+/// `project-path`: the project appears at that path inside the image (read-only, psy's state
+/// still masked there), and a test without `cwd` starts in it; without an image it is refused.
+#[test]
+fn the_project_appears_at_its_project_path() {
+    if !root() {
+        return;
+    }
+    let p = Project::new(
+        r#"
+[[test]]
+name = "moved"
+image = "./rootfs"
+project-path = "/src"
+command = ["sh", "-c", "echo cwd=$(pwd); echo marker=$(cat /src/marker); test -e /src/.psyduck/psyduck.db && echo state=visible; echo x > /src/probe 2>/dev/null && echo project=writable; echo done=yes"]
+"#,
+    );
+    if !rootfs(&p) {
+        return;
+    }
+    p.file("marker", "moved-project\n");
+    let (out, events) = p.run_json(&[]);
+    out.code(0);
+    let printed = events.printed("moved", 1);
+    assert_eq!(value(&printed, "cwd"), "/src");
+    assert_eq!(value(&printed, "marker"), "moved-project");
+    assert_eq!(value(&printed, "done"), "yes");
+    assert!(
+        printed.iter().all(|(k, _)| k != "state" && k != "project"),
+        "{printed:?}"
+    );
+    let p = Project::new("[[test]]\nname = \"a\"\ncommand = [\"true\"]\nproject-path = \"/src\"\n");
+    let out = p.psy(&["run"]);
+    out.code(2);
+    assert!(
+        out.stderr
+            .contains("project-path = \"/src\" needs an image"),
+        "{out}"
+    );
 }

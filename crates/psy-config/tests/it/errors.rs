@@ -63,11 +63,11 @@ fn bad_duration_cpus_and_types() {
 fn unknown_keys_point_at_the_key() {
     assert_eq!(
         error("[defaults]\nretries = 1\nmemroy = \"1GiB\"\n"),
-        "psyduck.toml:3:1: defaults.memroy: unknown field `memroy`, expected one of `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`"
+        "psyduck.toml:3:1: defaults.memroy: unknown field `memroy`, expected one of `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`, `project-path`"
     );
     assert_eq!(
         error("[[test]]\nname = \"a\"\ncommand = [\"true\"]\n\n[[test]]\nname = \"b\"\ncommand = [\"true\"]\nenvv = {}\n"),
-        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `volume`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`"
+        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `volume`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`, `project-path`"
     );
     assert_eq!(
         error("[[discover]]\nnextest = { workspace = true, feature = \"x\" }\n"),

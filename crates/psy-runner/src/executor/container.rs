@@ -69,6 +69,7 @@ impl ContainerExecutor {
             work_dir,
             user_xattrs: image.user_xattrs,
             user: image.user,
+            project_path: test.sandbox.project_path.clone(),
         }))
     }
 
@@ -208,8 +209,13 @@ fn image_env_and_cwd(
             None => env.push((name.clone(), value.clone())),
         }
     }
-    let cwd = match &image.working_dir {
-        Some(dir) if test.cwd == project_dir && dir.is_absolute() => dir.clone(),
+    let cwd = match (&image.working_dir, &test.sandbox.project_path) {
+        (Some(dir), _) if test.cwd == project_dir && dir.is_absolute() => dir.clone(),
+        // The project appears at `project-path`: so does a directory in it.
+        (_, Some(at)) => match test.cwd.strip_prefix(project_dir) {
+            Ok(rel) => at.join(rel),
+            Err(_) => test.cwd.clone(),
+        },
         _ => test.cwd.clone(),
     };
     (env, cwd)

@@ -173,6 +173,7 @@ mod tests {
             work_dir: PathBuf::from("/state/work"),
             user_xattrs: false,
             user: None,
+            project_path: None,
         }
     }
 
