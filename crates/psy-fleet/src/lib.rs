@@ -1,0 +1,11 @@
+//! The fleet's client side: what `psy agent` and `psy submit` (and `psy runs`, `psy cancel`,
+//! `psy show --server`) share to talk to a `psy server`.
+//!
+//! Blocking on purpose: the engine that runs tests is thread-based, and the few calls an agent
+//! makes per attempt do not justify an async runtime in the default build.
+
+mod client;
+mod error;
+
+pub use client::{FleetClient, ServerUrl};
+pub use error::FleetError;
