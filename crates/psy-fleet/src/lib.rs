@@ -6,6 +6,8 @@
 
 mod client;
 mod error;
+mod job;
 
 pub use client::{FleetClient, ServerUrl};
 pub use error::FleetError;
+pub use job::{JobSpec, ProjectSource};
