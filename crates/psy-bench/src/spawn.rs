@@ -150,11 +150,15 @@ fn container_probe<'a>(
     })
 }
 
-/// A root filesystem of Debian's static busybox (`/bin/true` is its applet), or `None`.
+/// A root filesystem of Debian's static busybox (`/bin/true` is its applet), or `None`. It has
+/// the top directories every distribution's image has, as the mount points of the container's
+/// own trees.
 fn busybox_rootfs(dir: &Path) -> Option<PathBuf> {
     let rootfs = dir.join("rootfs");
     let bin = rootfs.join("bin");
-    std::fs::create_dir_all(&bin).ok()?;
+    for top in ["bin", "dev", "etc", "proc", "run", "sys", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(top)).ok()?;
+    }
     std::fs::copy("/bin/busybox", bin.join("busybox")).ok()?;
     std::os::unix::fs::symlink("busybox", bin.join("true")).ok()?;
     Some(rootfs)

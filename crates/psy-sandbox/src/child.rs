@@ -177,7 +177,16 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         Some(h) => {
             // Before /sys is mounted: sysfs shows the network namespace of who mounts it.
             join_network(p, status);
-            if template >= 0 {
+            if template >= 0 && h.root.image.is_some() {
+                rootfs::build::enter_image_template(
+                    p,
+                    &h.root,
+                    template,
+                    h.userns,
+                    h.slot_root,
+                    status,
+                );
+            } else if template >= 0 {
                 rootfs::build::enter_template(p, &h.root, template, h.userns, h.slot_root, status);
             } else {
                 rootfs::build::build_and_enter(p, &h.root, h.userns, h.slot_root, status);

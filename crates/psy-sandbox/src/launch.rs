@@ -148,10 +148,10 @@ pub(crate) fn start_init(
     let hardened = match (&launch.view, launch.confinement) {
         (Some(view), confinement) if confinement != Confinement::Privileged => {
             // A rootless init is in a user namespace of its own and cannot join a template; an
-            // image's root is the attempt's own overlay.
+            // image's root is built in a copy of the image template.
             let template = match confinement {
                 Confinement::NestedUserns => None,
-                _ if launch.spec.image.is_some() => None,
+                _ if launch.spec.image.is_some() => template::image_template(),
                 _ => template::template_for(
                     view,
                     launch.userns.as_ref().map(|(fd, id)| (fd.as_raw_fd(), *id)),

@@ -291,7 +291,8 @@ impl Prepared {
             });
         }
         let stage = match (image, template) {
-            (Some(image), _) => {
+            (Some(_), Some(_)) => crate::rootfs::image::stage(crate::rootfs::image::IN_TEMPLATE),
+            (Some(image), None) => {
                 crate::rootfs::image::stage(crate::rootfs::image::layers_at(image)?)
             }
             (None, Some(_)) => "/".to_owned(),
@@ -350,7 +351,15 @@ impl Prepared {
                 let rootless = h.confinement == Confinement::NestedUserns;
                 let in_userns = h.confinement != Confinement::DockerCaps;
                 let masks: Vec<PathBuf> = h.masks.iter().map(|m| moved(m)).collect();
-                let root = RootPlan::new(h.view, &masks, rootless, in_userns, stage, image)?;
+                let root = RootPlan::new(
+                    h.view,
+                    &masks,
+                    rootless,
+                    in_userns,
+                    stage,
+                    image,
+                    template.is_some(),
+                )?;
                 userns_fd = h.userns.map(|(fd, _)| fd);
                 Some(Hardened {
                     root,

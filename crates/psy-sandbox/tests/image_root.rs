@@ -19,7 +19,22 @@ fn layers(dir: &Path) -> Vec<PathBuf> {
     }
     std::fs::copy(BUSYBOX, base.join("bin/busybox")).unwrap();
     for applet in [
-        "sh", "cat", "ls", "echo", "id", "stat", "touch", "hostname", "grep", "mount",
+        "sh",
+        "cat",
+        "ls",
+        "echo",
+        "id",
+        "stat",
+        "touch",
+        "hostname",
+        "grep",
+        "mount",
+        "umount",
+        "unshare",
+        "chroot",
+        "pivot_root",
+        "mkdir",
+        "test",
     ] {
         symlink("busybox", base.join("bin").join(applet)).unwrap();
     }
@@ -132,4 +147,77 @@ fn a_command_missing_from_the_image_is_a_setup_error() {
         error.to_string().contains("executing the command"),
         "{error}"
     );
+}
+
+/// A classic `chroot` escape, in C (the image has no compiler): chroot into a subdirectory while
+/// the working directory stays outside it, walk `..` far up, chroot there; then report what is
+/// in sight.
+const CHROOT_ESCAPE: &str = r#"
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(void) {
+    mkdir("/jail", 0755);
+    if (chroot("/jail") != 0) { perror("chroot"); }
+    for (int i = 0; i < 64; i++) chdir("..");
+    if (chroot(".") != 0) { perror("chroot ."); }
+    struct stat st;
+    if (stat("/etc/os-release", &st) == 0) puts("escaped: the host's /etc/os-release");
+    if (stat("/w", &st) == 0) puts("escaped: the template's /w");
+    if (stat("/added", &st) == 0) puts("still in the image");
+    return 0;
+}
+"#;
+
+/// Root in an image container attacks what lies below its root: the image template (`/w`:
+/// its layers' mount points and writable directory) and the host. The root is entered by
+/// moving it over `/` and `chroot` (no `pivot_root`), so the attacks aim at exactly that.
+#[test]
+fn an_image_root_cannot_be_left() {
+    require_root!();
+    let Some((f, _images, layers)) = image_fixture() else {
+        return;
+    };
+    let escape = layers[1].join("escape");
+    let source = f.project().join("escape.c");
+    std::fs::write(&source, CHROOT_ESCAPE).unwrap();
+    let built = std::process::Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&escape)
+        .arg(&source)
+        .status();
+    if !matches!(built, Ok(s) if s.success()) {
+        eprintln!("skipped: no gcc with a static libc (Debian's gcc, libc6-dev)");
+        return;
+    }
+    let script = "/escape; \
+        unshare -m sh -c 'umount -l / 2>&1; umount -l /proc 2>&1; ls / ; \
+            test -e /etc/os-release && echo escaped-by-umount; test -e /w && echo template-by-umount; \
+            mkdir -p /new/old && mount -t tmpfs none /new 2>&1; mkdir -p /new/old; \
+            cd /new && pivot_root . old 2>&1 && (ls /old; test -e /old/w && echo template-by-pivot; \
+            test -e /old/etc/os-release && echo host-by-pivot)'; \
+        mount -t tmpfs none /tmp 2>&1 && echo mounted-in-the-root-namespace; \
+        umount -l / 2>&1 && echo unmounted-the-root; \
+        test -e /w && echo template-visible; \
+        cat /proc/1/mountinfo | grep -c . ; echo done";
+    let (mut spec, out) = f.spec(script);
+    spec.image = Some(image_root(&f, layers, 2));
+    let mut c = f.sandbox.spawn(spec, &support::limits()).unwrap();
+    c.wait_timeout(None).unwrap();
+    let o = c.finish();
+    let out = std::fs::read_to_string(out).unwrap();
+    assert!(o.setup_error.is_none(), "{:?}", o.setup_error);
+    assert!(
+        out.contains("still in the image") && out.contains("done"),
+        "{out}"
+    );
+    for escaped in [
+        "escaped",
+        "template",
+        "host-by-pivot",
+        "mounted-in-the-root-namespace",
+        "unmounted-the-root",
+    ] {
+        assert!(!out.contains(escaped), "{escaped:?} in\n{out}");
+    }
 }

@@ -339,7 +339,10 @@ pub(crate) unsafe fn build_and_enter(
     // Trees that the stage will cover (the scratch area and a project under /tmp) are cloned first.
     let trees = make_trees(p, userns, owner, status);
     match &plan.image {
-        Some(image) => mount_image_root(image, userns, status),
+        Some(image) => {
+            let image_trees = clone_image(image, userns, status);
+            mount_image_root(image, &image_trees, status);
+        }
         None => mount_host_view(plan, userns, status),
     }
     mount_attempt_trees(p, plan, &trees, status);
@@ -348,10 +351,40 @@ pub(crate) unsafe fn build_and_enter(
     pivot(&plan.own.root, status);
 }
 
-/// An image's root at its stage: each layer attached read-only (id-mapped where the filesystem
-/// allows) at a short mount point on a tmpfs of the init's own, overlayfs on top with the
-/// attempt's writable layer, and the mount points of the container's own trees (see `image.rs`).
-unsafe fn mount_image_root(image: &ImagePlan, userns: RawFd, status: RawFd) {
+/// Detached clones of an image's layers (read-only, id-mapped where the filesystem allows) and,
+/// for a root built in the image template, of the attempt's writable directory, made while the
+/// init still sees the host. Unused entries are -1.
+struct ImageTrees {
+    layers: [RawFd; crate::spec::MAX_LAYERS],
+    writable: RawFd,
+}
+
+unsafe fn clone_image(image: &ImagePlan, userns: RawFd, status: RawFd) -> ImageTrees {
+    let step = SetupStep::ImageRoot;
+    let mut layers = [-1; crate::spec::MAX_LAYERS];
+    for ((source, _), slot) in image.layers.iter().zip(layers.iter_mut()) {
+        let fd = check_or_fail(status, step, sys::open_tree(source, CLONE_TREE));
+        let attrs = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NODEV;
+        check_or_fail(status, step, set_attrs(fd, attrs, userns, false));
+        *slot = fd;
+    }
+    let writable = match &image.writable {
+        // overlayfs refuses an id-mapped writable layer: its files are given to the slot's root.
+        Some((source, _)) => {
+            let fd = check_or_fail(status, step, sys::open_tree(source, CLONE_TREE));
+            let attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+            check_or_fail(status, step, set_attrs(fd, attrs, -1, false));
+            fd
+        }
+        None => -1,
+    };
+    ImageTrees { layers, writable }
+}
+
+/// An image's root at its stage: each layer's clone attached at a short mount point on a
+/// tmpfs of the init's own, overlayfs on top with the attempt's writable layer, and the mount
+/// points of the container's own trees (see `image.rs`).
+unsafe fn mount_image_root(image: &ImagePlan, trees: &ImageTrees, status: RawFd) {
     let step = SetupStep::ImageRoot;
     check_or_fail(
         status,
@@ -364,13 +397,15 @@ unsafe fn mount_image_root(image: &ImagePlan, userns: RawFd, status: RawFd) {
             c"size=64k,mode=700",
         ),
     );
-    for (source, target) in &image.layers {
+    for ((_, target), fd) in image.layers.iter().zip(trees.layers) {
         check_or_fail(status, step, libc::mkdir(target.as_ptr(), 0o700));
-        let fd = check_or_fail(status, step, sys::open_tree(source, CLONE_TREE));
-        let attrs = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NODEV;
-        check_or_fail(status, step, set_attrs(fd, attrs, userns, false));
         check_or_fail(status, step, sys::move_mount_to(fd, target));
         libc::close(fd);
+    }
+    if let Some((_, target)) = &image.writable {
+        check_or_fail(status, step, libc::mkdir(target.as_ptr(), 0o700));
+        check_or_fail(status, step, sys::move_mount_to(trees.writable, target));
+        libc::close(trees.writable);
     }
     check_or_fail(status, step, libc::mkdir(image.root.as_ptr(), 0o755));
     check_or_fail(
@@ -391,6 +426,73 @@ unsafe fn mount_image_root(image: &ImagePlan, userns: RawFd, status: RawFd) {
     }
 }
 
+/// Builds an image's root in a copy of the image template (`template.rs`) and enters it: the
+/// root [`build_and_enter`] makes for an image, without copying or unmounting the host's mounts.
+pub(crate) unsafe fn enter_image_template(
+    p: &Prepared,
+    plan: &RootPlan,
+    template: RawFd,
+    userns: RawFd,
+    owner: u32,
+    status: RawFd,
+) {
+    let Some(image) = &plan.image else {
+        fail(status, SetupStep::ImageRoot);
+    };
+    // While the host's mounts are still in sight.
+    let trees = make_trees(p, userns, owner, status);
+    let image_trees = clone_image(image, userns, status);
+    copy_template(template, status);
+    mount_image_root(image, &image_trees, status);
+    mount_attempt_trees(p, plan, &trees, status);
+    make_dev(plan, status);
+    mount_own_trees(p, plan, status);
+    enter_by_move(&plan.own.root, status);
+}
+
+/// Builds the image template in the calling process's own new mount namespace and enters it:
+/// an empty tmpfs with the directory an attempt mounts its layers' tmpfs on, read-only.
+pub(crate) unsafe fn build_image_template(status: RawFd) {
+    check_or_fail(
+        status,
+        SetupStep::PrivateMounts,
+        mount(c"none", c"/", c"", libc::MS_REC | libc::MS_PRIVATE, c""),
+    );
+    let step = SetupStep::ImageRoot;
+    check_or_fail(
+        status,
+        step,
+        mount(
+            c"tmpfs",
+            c"/tmp",
+            c"tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            c"size=16k,mode=755",
+        ),
+    );
+    check_or_fail(status, step, libc::mkdir(c"/tmp/w".as_ptr(), 0o700));
+    let rdonly = MountAttr {
+        attr_set: sys::MOUNT_ATTR_RDONLY,
+        ..MountAttr::default()
+    };
+    check_or_fail(
+        status,
+        step,
+        sys::mount_setattr(libc::AT_FDCWD, c"/tmp", 0, &rdonly),
+    );
+    pivot(c"/tmp", status);
+}
+
+/// Enters the stage `root` by moving it over `/` and `chroot`ing there, as runc does without
+/// `pivot_root`: in a copy of the image template there is nothing below worth unmounting.
+unsafe fn enter_by_move(root: &CStr, status: RawFd) {
+    let step = SetupStep::PivotRoot;
+    check_or_fail(status, step, libc::chdir(root.as_ptr()));
+    check_or_fail(status, step, mount(c".", c"/", c"", libc::MS_MOVE, c""));
+    check_or_fail(status, step, libc::chroot(c".".as_ptr()));
+    check_or_fail(status, step, libc::chdir(c"/".as_ptr()));
+}
+
 /// Enters the slot's template root (`template.rs`: the host view and `/dev`, built once) as a
 /// copy of its own, and adds what is the attempt's: the same root as [`build_and_enter`] makes,
 /// without building the shared part again, `pivot_root` or unmounting the host's root.
@@ -404,19 +506,24 @@ pub(crate) unsafe fn enter_template(
 ) {
     // While the host's mounts are still in sight (the template shows none of its /dev/loop*).
     let trees = make_trees(p, userns, owner, status);
+    copy_template(template, status);
+    mount_attempt_trees(p, plan, &trees, status);
+    mount_own_trees(p, plan, status);
+}
+
+/// Joins the mount namespace `template` and makes a copy of it the init's own: what this attempt
+/// mounts stays its own.
+unsafe fn copy_template(template: RawFd, status: RawFd) {
     check_or_fail(
         status,
         SetupStep::PivotRoot,
         libc::setns(template, libc::CLONE_NEWNS),
     );
-    // A copy of the template: what this attempt mounts stays its own.
     check_or_fail(
         status,
         SetupStep::PrivateMounts,
         libc::unshare(libc::CLONE_NEWNS),
     );
-    mount_attempt_trees(p, plan, &trees, status);
-    mount_own_trees(p, plan, status);
 }
 
 /// Builds a template root in the calling process's own new mount namespace and enters it:

@@ -253,6 +253,7 @@ impl RootPlan {
         in_userns: bool,
         stage: &str,
         image: Option<&ImageRoot>,
+        in_template: bool,
     ) -> Result<Self, SandboxError> {
         let staged_all = |what, paths: &[PathBuf]| -> Result<Vec<CString>, SandboxError> {
             paths
@@ -282,7 +283,7 @@ impl RootPlan {
             has_run: view.has_run,
             cgroup2: view.cgroup2,
             masks: staged_all("masked directory", masks)?,
-            image: image.map(ImagePlan::new).transpose()?,
+            image: image.map(|i| ImagePlan::new(i, in_template)).transpose()?,
             rootless,
         })
     }

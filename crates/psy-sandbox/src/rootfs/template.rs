@@ -16,6 +16,12 @@
 //! is mounted on the copy). Rootless containers, whose init is in a new user namespace of its
 //! own, keep building the whole root (a namespace cannot be joined from a less privileged
 //! one). Templates live as long as the process that made them (the zygote: one run).
+//!
+//! Containers in an image have a template too, one for all slots ([`image_template`]): an
+//! empty read-only tmpfs as root. The init clones the image's layers (id-mapped over its slot)
+//! and its writable directory while it still sees the host, joins and copies the template, and
+//! builds its overlay root there (`build::enter_image_template`), so that it never copies and
+//! tears down the host's whole mount tree.
 
 use super::build;
 use super::plan::RootPlan;
@@ -27,17 +33,19 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
-/// A template made for one slot (its host root id, `None` without a user namespace) and view.
+/// A template made for one slot (its host root id, `None` without a user namespace) and view;
+/// the image template has no view and serves every slot.
 struct Template {
     slot_root: Option<u32>,
-    view: HostView,
+    view: Option<HostView>,
     ns: OwnedFd,
 }
 
 /// Templates made by this process, and the slots whose template could not be made (those
 /// build in place, as before; the reason was logged once).
 static TEMPLATES: Mutex<Vec<Template>> = Mutex::new(Vec::new());
-static FAILED: Mutex<Vec<Option<u32>>> = Mutex::new(Vec::new());
+/// Keyed by slot and whether the template has a view (see [`Template`]).
+static FAILED: Mutex<Vec<(Option<u32>, bool)>> = Mutex::new(Vec::new());
 
 /// The mount namespace holding the template root for `view` in the slot `userns` (descriptor
 /// and host root id), made on first use; `None` when it cannot be made here, and the
@@ -45,16 +53,27 @@ static FAILED: Mutex<Vec<Option<u32>>> = Mutex::new(Vec::new());
 ///
 /// The descriptor stays open until the process exits.
 pub(crate) fn template_for(view: &HostView, userns: Option<(RawFd, u32)>) -> Option<RawFd> {
+    find_or_make(Some(view), userns)
+}
+
+/// The mount namespace of the image template (see the module's documentation), made on first
+/// use; `None` when it cannot be made here, and image containers build their whole root.
+pub(crate) fn image_template() -> Option<RawFd> {
+    find_or_make(None, None)
+}
+
+fn find_or_make(view: Option<&HostView>, userns: Option<(RawFd, u32)>) -> Option<RawFd> {
     let slot_root = userns.map(|(_, id)| id);
     let mut made = TEMPLATES.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(t) = made
         .iter()
-        .find(|t| t.slot_root == slot_root && t.view == *view)
+        .find(|t| t.slot_root == slot_root && t.view.as_ref() == view)
     {
         return Some(t.ns.as_raw_fd());
     }
     let mut failed = FAILED.lock().unwrap_or_else(|e| e.into_inner());
-    if failed.contains(&slot_root) {
+    let key = (slot_root, view.is_some());
+    if failed.contains(&key) {
         return None;
     }
     match make(view, userns) {
@@ -62,25 +81,32 @@ pub(crate) fn template_for(view: &HostView, userns: Option<(RawFd, u32)>) -> Opt
             let fd = ns.as_raw_fd();
             made.push(Template {
                 slot_root,
-                view: view.clone(),
+                view: view.cloned(),
                 ns,
             });
             Some(fd)
         }
         Err(reason) => {
+            let which = match view {
+                Some(_) => format!("slot {slot_root:?}"),
+                None => "images".to_owned(),
+            };
             tracing::warn!(
                 "containers build their whole root at each start (slower): no template root for \
-                 slot {slot_root:?}: {reason}"
+                 {which}: {reason}"
             );
-            failed.push(slot_root);
+            failed.push(key);
             None
         }
     }
 }
 
-/// Builds a template in a helper process's new mount namespace and keeps that namespace.
-fn make(view: &HostView, userns: Option<(RawFd, u32)>) -> Result<OwnedFd, String> {
-    let plan = RootPlan::new(view, &[], false, userns.is_some(), STAGE, None)
+/// Builds a template (for `view`, or the image template) in a helper process's new mount
+/// namespace and keeps that namespace.
+fn make(view: Option<&HostView>, userns: Option<(RawFd, u32)>) -> Result<OwnedFd, String> {
+    let plan = view
+        .map(|view| RootPlan::new(view, &[], false, userns.is_some(), STAGE, None, false))
+        .transpose()
         .map_err(|e| format!("planning it: {e}"))?;
     let userns_fd = userns.map_or(-1, |(fd, _)| fd);
     let pipe = || sys::pipe(0).map_err(|e| format!("a pipe: {e}"));
@@ -100,7 +126,10 @@ fn make(view: &HostView, userns: Option<(RawFd, u32)>) -> Result<OwnedFd, String
             let status = status_tx.as_raw_fd();
             libc::close(status_rx.as_raw_fd());
             libc::close(hold_tx.as_raw_fd());
-            build::build_template(&plan, userns_fd, status);
+            match &plan {
+                Some(plan) => build::build_template(plan, userns_fd, status),
+                None => build::build_image_template(status),
+            }
             // Ready: a message of kind 0. Then hold the namespace until the parent has it.
             let ready = [0u8; MSG_LEN];
             libc::write(status, ready.as_ptr().cast(), MSG_LEN);
