@@ -1,6 +1,7 @@
-//! The host file: this machine's disk IO capacity as `psy calibrate` measured it. Capacity belongs
-//! to the machine, not to the project, so it lives outside the (shared) manifest; `psy run` merges
-//! the manifest's `[host] io` over it, key by key.
+//! The host file: what belongs to this machine, not to a project, so it lives outside the
+//! (shared) manifest: its disk IO capacity as `psy calibrate` measured it (`psy run` merges the
+//! manifest's `[host] io` over it, key by key), and the image registries it may reach over plain
+//! HTTP.
 //!
 //! ```toml
 //! # written by `psy calibrate` on 2026-11-26T10:00:00Z: /dev/vda (254:0), behind /work/project
@@ -9,6 +10,11 @@
 //! write-bps = "420MiB"
 //! read-iops = 21000
 //! write-iops = 9000
+//!
+//! [images]
+//! # Registries pulled from over plain HTTP (as Docker's `insecure-registries`); loopback
+//! # registries always may be.
+//! insecure-registries = ["registry.lab:5000"]
 //! ```
 
 use crate::error::ConfigError;
@@ -21,12 +27,31 @@ use std::path::{Path, PathBuf};
 /// The environment variable that names the host file, overriding [`default_path`]'s choice.
 pub const HOST_FILE_ENV: &str = "PSY_HOST_FILE";
 
-/// The whole file. Unknown tables are refused (a typo must not silently drop a capacity); a
-/// `[network]` table will join `io` here.
+/// The whole file. Unknown tables and keys are refused (a typo must not silently drop a
+/// capacity); a `[network]` table will join `io` here.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawHostFile {
     io: Option<RawIoCapacity>,
+    images: Option<HostImages>,
+}
+
+/// What the host file says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostFile {
+    /// `[io]`: the disk IO this machine gives tests at once.
+    pub io: IoCapacity,
+    /// `[images]`.
+    pub images: HostImages,
+}
+
+/// `[images]`: how this machine pulls images.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HostImages {
+    /// Registries (`host` or `host:port`) pulled from over plain HTTP.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
 }
 
 /// Where the host file is: `$PSY_HOST_FILE` if set, else `/etc/psyduck/host.toml` for root (the
@@ -65,7 +90,7 @@ fn is_root() -> bool {
 
 /// Reads the host file at `path`: `Ok(None)` when there is none. An error names the file, line,
 /// column and key (`io.write-bps`), like the manifest's.
-pub fn load(path: &Path) -> Result<Option<IoCapacity>, ConfigError> {
+pub fn load(path: &Path) -> Result<Option<HostFile>, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -80,16 +105,35 @@ pub fn load(path: &Path) -> Result<Option<IoCapacity>, ConfigError> {
 }
 
 /// Parses host file text as if it were the file `path`.
-pub fn parse(path: &Path, text: &str) -> Result<IoCapacity, ConfigError> {
+pub fn parse(path: &Path, text: &str) -> Result<HostFile, ConfigError> {
     let src = Source { path, text };
     let raw: RawHostFile = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
-    Ok(raw.io.map(|io| io.capacity()).unwrap_or_default())
+    Ok(HostFile {
+        io: raw.io.map(|io| io.capacity()).unwrap_or_default(),
+        images: raw.images.unwrap_or_default(),
+    })
 }
 
-/// The host file's text: `comment` as `#` lines, then the `[io]` keys that are set. Sizes are
-/// written in the largest whole unit (`"812MiB"`), else as a number of bytes, so [`load`] gives
-/// back exactly `io`.
-pub fn render(io: &IoCapacity, comment: &str) -> String {
+/// The host file's text: `comment` as `#` lines, then the `[io]` keys that are set, then
+/// `[images]` if it says anything. Sizes are written in the largest whole unit (`"812MiB"`),
+/// else as a number of bytes, so [`load`] gives back exactly `file`.
+pub fn render(file: &HostFile, comment: &str) -> String {
+    let mut out = render_io(&file.io, comment);
+    let registries = &file.images.insecure_registries;
+    if !registries.is_empty() {
+        let quoted: Vec<String> = registries
+            .iter()
+            .map(|r| toml::Value::String(r.clone()).to_string())
+            .collect();
+        out.push_str(&format!(
+            "\n[images]\ninsecure-registries = [{}]\n",
+            quoted.join(", ")
+        ));
+    }
+    out
+}
+
+fn render_io(io: &IoCapacity, comment: &str) -> String {
     let mut out = String::new();
     for line in comment.lines() {
         out.push_str(if line.is_empty() { "#" } else { "# " });
@@ -136,6 +180,13 @@ pub fn merge_io(manifest: &IoCapacity, host_file: &IoCapacity) -> IoCapacity {
 mod tests {
     use super::*;
 
+    fn file(io: IoCapacity) -> HostFile {
+        HostFile {
+            io,
+            ..HostFile::default()
+        }
+    }
+
     fn io(read_bps: u64, write_bps: u64, read_iops: u64, write_iops: u64) -> IoCapacity {
         IoCapacity {
             read_bps: Some(read_bps),
@@ -151,12 +202,12 @@ mod tests {
         let path = dir.path().join("host.toml");
         // 812 MiB has an exact unit; 1234567 bytes does not and must stay exact too.
         let measured = io(812 << 20, 1_234_567, 21_000, 9_000);
-        let text = render(&measured, "written by a test\n\nsecond line");
+        let text = render(&file(measured.clone()), "written by a test\n\nsecond line");
         assert!(text.starts_with("# written by a test\n#\n# second line\n[io]\n"));
         assert!(text.contains("read-bps = \"812MiB\"\n"), "{text}");
         assert!(text.contains("write-bps = 1234567\n"), "{text}");
         std::fs::write(&path, &text).unwrap();
-        assert_eq!(load(&path).unwrap(), Some(measured));
+        assert_eq!(load(&path).unwrap(), Some(file(measured)));
 
         let partial = IoCapacity {
             read_bps: Some(2 << 30),
@@ -164,13 +215,25 @@ mod tests {
             write_iops: Some(5),
             ..IoCapacity::default()
         };
-        let text = render(&partial, "");
+        let text = render(&file(partial.clone()), "");
         assert_eq!(
             text,
             "[io]\nread-bps = \"2GiB\"\nwrite-bps = \"1751MiB\"\nwrite-iops = 5\n"
         );
         std::fs::write(&path, text).unwrap();
-        assert_eq!(load(&path).unwrap(), Some(partial));
+        assert_eq!(load(&path).unwrap(), Some(file(partial)));
+    }
+
+    #[test]
+    fn insecure_registries_read_back_and_survive_a_rewrite() {
+        let text =
+            "[io]\nread-iops = 7\n\n[images]\ninsecure-registries = [\"lab:5000\", \"10.0.0.2\"]\n";
+        let got = parse(Path::new("h.toml"), text).unwrap();
+        assert_eq!(got.images.insecure_registries, ["lab:5000", "10.0.0.2"]);
+        assert_eq!(render(&got, ""), text);
+        let (key, line, problem) = error("[images]\ninsecure-registry = [\"x\"]\n");
+        assert_eq!((key.as_str(), line), ("images.insecure-registry", 2));
+        assert!(problem.contains("unknown field"), "{problem}");
     }
 
     #[test]
@@ -182,13 +245,10 @@ mod tests {
             "[io]\nread-bps = 1048576\nwrite-bps = \"1.5GiB\"\n",
         )
         .unwrap();
-        assert_eq!(got.read_bps, Some(1 << 20));
-        assert_eq!(got.write_bps, Some(3 << 29));
-        assert_eq!(got.read_iops, None);
-        assert_eq!(
-            parse(Path::new("h.toml"), "").unwrap(),
-            IoCapacity::default()
-        );
+        assert_eq!(got.io.read_bps, Some(1 << 20));
+        assert_eq!(got.io.write_bps, Some(3 << 29));
+        assert_eq!(got.io.read_iops, None);
+        assert_eq!(parse(Path::new("h.toml"), "").unwrap(), HostFile::default());
     }
 
     #[track_caller]

@@ -18,7 +18,7 @@ pub mod text;
 
 pub use error::ReportError;
 pub use fanout::Fanout;
-pub use human::{ColorChoice, DiscoveryView, HumanOptions, HumanReporter, Verbosity};
+pub use human::{ColorChoice, DiscoveryView, HumanOptions, HumanReporter, LayerView, Verbosity};
 pub use json::JsonReporter;
 pub use junit::{JunitOptions, JunitReporter};
 pub use logs::OutputSource;

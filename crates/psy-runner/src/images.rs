@@ -33,6 +33,7 @@ pub type Images = BTreeMap<String, ResolvedImage>;
 pub fn resolve(
     tests: &[TestSpec],
     project_dir: &Path,
+    opts: &PullOptions,
     progress: &dyn Progress,
 ) -> Result<Images, String> {
     let mut images = Images::new();
@@ -79,7 +80,7 @@ pub fn resolve(
                 }
                 let store = store.as_ref().expect("opened above");
                 let image = store
-                    .resolve(&reference, &PullOptions::default(), progress)
+                    .resolve(&reference, opts, progress)
                     .map_err(store_fail)?;
                 let user = match image.config.user.as_deref() {
                     None | Some("") => None,

@@ -87,8 +87,11 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
         dir.display(),
         args.seconds
     );
-    let text = host_file::render(&kept, &comment);
     let path = host_file::default_path();
+    // What else the file says (`[images]`) stays.
+    let mut file = host_file::load(&path)?.unwrap_or_default();
+    file.io = kept;
+    let text = host_file::render(&file, &comment);
     if args.dry_run {
         println!("\n--dry-run: would write {}:\n{text}", path.display());
     } else {

@@ -40,22 +40,26 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
         &tests,
         args.retries,
     )?;
-    let prepared = Engine::prepare(LocalRun {
-        project_dir: manifest.dir.clone(),
-        manifest: manifest.path.clone(),
-        host: manifest.host.clone(),
-        tests,
-        limits: Limits {
-            max_jobs: args.jobs,
-            cpu_cap_millis,
+    let layers = psy_report::LayerView::stderr(verbosity);
+    let prepared = Engine::prepare_with(
+        LocalRun {
+            project_dir: manifest.dir.clone(),
+            manifest: manifest.path.clone(),
+            host: manifest.host.clone(),
+            tests,
+            limits: Limits {
+                max_jobs: args.jobs,
+                cpu_cap_millis,
+            },
+            retries: args.retries,
+            control,
+            allow_privileged: args.allow_privileged,
+            require_guarantees: args.require_guarantees,
+            keep_volumes: args.keep_volumes,
+            command_line: std::env::args().collect::<Vec<_>>().join(" "),
         },
-        retries: args.retries,
-        control,
-        allow_privileged: args.allow_privileged,
-        require_guarantees: args.require_guarantees,
-        keep_volumes: args.keep_volumes,
-        command_line: std::env::args().collect::<Vec<_>>().join(" "),
-    })
+        &layers,
+    )
     .map_err(refused)?;
     let tests = prepared.tests();
 

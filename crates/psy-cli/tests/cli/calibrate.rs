@@ -14,6 +14,11 @@ fn psy_with_host_file(p: &Project, host_file: &Path, args: &[&str]) -> Out {
 fn calibrate_writes_the_host_file_that_run_admits_against() {
     let p = Project::empty();
     let host_file = p.dir().join("etc/host.toml");
+    // What calibrate does not measure stays in the file it rewrites.
+    p.file(
+        "etc/host.toml",
+        "[io]\nread-iops = 1\n[images]\ninsecure-registries = [\"lab:5000\"]\n",
+    );
     let dir = p.dir().to_str().unwrap();
     let out = psy_with_host_file(
         &p,
@@ -29,9 +34,11 @@ fn calibrate_writes_the_host_file_that_run_admits_against() {
         text.starts_with("# written by `psy calibrate` on ") && text.contains(dir),
         "{text}"
     );
-    let io = psy_config::host_file::load(&host_file)
+    let file = psy_config::host_file::load(&host_file)
         .unwrap_or_else(|e| panic!("{e}\n{text}"))
         .expect("the host file exists");
+    assert_eq!(file.images.insecure_registries, ["lab:5000"], "{text}");
+    let io = file.io;
     let figures = [io.read_bps, io.write_bps, io.read_iops, io.write_iops];
     assert!(figures.iter().all(|f| f.is_some_and(|n| n > 0)), "{io:?}");
     assert!(

@@ -190,6 +190,47 @@ fn tests_run_in_archive_and_registry_images() {
     );
 }
 
+/// A registry that is not on a loopback name is reached over HTTPS unless the host file lists
+/// it in `[images] insecure-registries`. `0.0.0.0:PORT` reaches the test registry on 127.0.0.1
+/// without being a loopback name.
+#[test]
+fn insecure_registries_come_from_the_host_file() {
+    if !root() {
+        return;
+    }
+    let Some(registry) = psy_image::testing::TestRegistry::start() else {
+        return;
+    };
+    let p = Project::empty();
+    archive_image().write_docker_archive(&p.dir().join("app.tar"), None);
+    registry.push(&p.dir().join("app.tar"), "team/plain:1", &[]);
+    let name = format!("0.0.0.0:{}", registry.port());
+    p.file(
+        "psyduck.toml",
+        &format!(
+            "[[test]]\nname = \"plain\"\nimage = \"{name}/team/plain:1\"\ncommand = [\"sh\", \"-c\", \"cat /hello\"]\n"
+        ),
+    );
+    let run = |host_file: &str| {
+        let mut cmd = p.command(&["run"]);
+        cmd.env("PSY_IMAGE_STORE", p.dir().join("store"))
+            .env("PSY_HOST_FILE", p.dir().join(host_file));
+        crate::support::Out::of(cmd)
+    };
+    // Over HTTPS the plain HTTP registry cannot answer: refused before the run, naming the test.
+    let out = run("none.toml");
+    out.code(2);
+    assert!(
+        out.stderr.contains("plain") && out.stderr.contains(&format!("https://{name}")),
+        "{out}"
+    );
+    p.file(
+        "host.toml",
+        &format!("[images]\ninsecure-registries = [\"{name}\"]\n"),
+    );
+    run("host.toml").code(0);
+}
+
 /// The config's `User` (a name in the image's `/etc/passwd`): the test runs as that user, owns
 /// its scratch area, and cannot write what the image gives to root.
 #[test]

@@ -4,6 +4,7 @@
 
 mod color;
 mod discovery;
+mod layers;
 mod lines;
 mod options;
 mod output;
@@ -12,6 +13,7 @@ mod summary;
 
 pub use color::ColorChoice;
 pub use discovery::DiscoveryView;
+pub use layers::LayerView;
 pub use options::{HumanOptions, Verbosity};
 
 use crate::{ReportError, Reporter};

@@ -12,6 +12,8 @@ use std::path::Path;
 #[derive(Clone, Debug)]
 pub struct LocalHost {
     pub capacity: Capacity,
+    /// The host file's `[images]`: how images are pulled here.
+    pub images: host_file::HostImages,
     /// psy runs as root (every guarantee can be enforced).
     pub root: bool,
 }
@@ -26,12 +28,16 @@ impl LocalHost {
             });
         }
         let mut capacity = capacity::detect(host.reserve_cpu_millis, host.reserve_memory_bytes);
-        let calibrated = host_file::load(&host_file::default_path())?;
-        capacity.io = host_file::merge_io(&host.io, &calibrated.unwrap_or_default());
+        let file = host_file::load(&host_file::default_path())?.unwrap_or_default();
+        capacity.io = host_file::merge_io(&host.io, &file.io);
         capacity.network = host.network;
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        Ok(LocalHost { capacity, root })
+        Ok(LocalHost {
+            capacity,
+            images: file.images,
+            root,
+        })
     }
 
     /// Every test fits the machine and asks for nothing this psy lacks the privileges for.

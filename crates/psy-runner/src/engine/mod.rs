@@ -84,12 +84,25 @@ impl Engine {
     /// (nothing touched), then the project lock, the store and its clean-up, the sandbox and
     /// strict mode's check of what it can enforce.
     pub fn prepare(run: LocalRun) -> Result<Prepared, PrepareError> {
+        Self::prepare_with(run, &psy_image::NoProgress)
+    }
+
+    /// [`Engine::prepare`], showing the unpacking of images' layers to `images` (a progress
+    /// bar, say).
+    pub fn prepare_with(
+        run: LocalRun,
+        images: &dyn psy_image::Progress,
+    ) -> Result<Prepared, PrepareError> {
         let host = LocalHost::detect(&run.host, &run.manifest)?;
         host.check(&run.tests)?;
         let state = StateDir::new(&run.project_dir);
         checks::writable(&run.tests, &state)?;
         checks::privileged(&run.tests, run.allow_privileged)?;
-        let images = crate::images::resolve(&run.tests, &run.project_dir, &LayerLines)
+        let pull = psy_image::PullOptions {
+            insecure_registries: host.images.insecure_registries.clone(),
+            ..psy_image::PullOptions::default()
+        };
+        let images = crate::images::resolve(&run.tests, &run.project_dir, &pull, images)
             .map_err(PrepareError::Image)?;
 
         let lock = state
@@ -214,19 +227,4 @@ fn new_run_id() -> RunId {
     RunId(format!(
         "{year:04}{month:02}{day:02}-{hour:02}{minute:02}{second:02}-{salt:04x}"
     ))
-}
-
-/// Image layers being unpacked before the run, one line each on stderr (new layers only: a
-/// run whose images are unpacked already prints nothing).
-struct LayerLines;
-
-impl psy_image::Progress for LayerLines {
-    fn layer_started(&self, layer: &str, size: Option<u64>) {
-        let short = layer.strip_prefix("sha256:").unwrap_or(layer);
-        let short = short.get(..12).unwrap_or(short);
-        match size {
-            Some(bytes) => eprintln!("unpacking image layer {short} ({} KiB)", bytes / 1024),
-            None => eprintln!("unpacking image layer {short}"),
-        }
-    }
 }
