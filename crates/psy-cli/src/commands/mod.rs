@@ -3,6 +3,8 @@
 mod attempt_row;
 pub(crate) mod bench;
 mod context;
+#[cfg(feature = "server")]
+mod database_url;
 mod durations;
 mod gc;
 mod history;

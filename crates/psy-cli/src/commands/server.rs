@@ -1,7 +1,7 @@
 //! `psy server`: serve the fleet's HTTP API, and `psy server token create|list|revoke`.
 //! Argument parsing and printing only; the server is the psy-server crate.
 
-use crate::exit::UsageError;
+use super::database_url::DatabaseUrl;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use psy_server::{serve, token_store, Database, Role};
@@ -36,17 +36,8 @@ enum TokenCommand {
 
 #[derive(Debug, Args)]
 struct DatabaseArgs {
-    /// The PostgreSQL database: `postgres://user:password@host:port/db` or `key=value ...`.
-    /// Prefer the environment variable, which keeps a password out of the process list.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "PSY_DATABASE_URL",
-        hide_env_values = true
-    )]
-    // Optional for clap and checked by `url()`: clap demanded a required argument flattened
-    // into both `psy server` and its subcommands of `psy server` even when a subcommand ran.
-    database: Option<String>,
+    #[command(flatten)]
+    database: DatabaseUrl,
     /// The PostgreSQL schema of Psyduck's tables (the results store's too).
     #[arg(long, value_name = "NAME", default_value = psy_server::DEFAULT_SCHEMA)]
     schema: String,
@@ -123,19 +114,13 @@ pub(crate) fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-impl DatabaseArgs {
-    /// The database URL, or the usage error saying how to give one.
-    fn url(&self) -> anyhow::Result<&str> {
-        self.database.as_deref().ok_or_else(|| {
-            UsageError("no database: give --database URL or set PSY_DATABASE_URL".to_string())
-                .into()
-        })
-    }
-}
-
 /// A pool on the database, migrated.
 async fn open(args: &DatabaseArgs, max_connections: usize) -> anyhow::Result<Database> {
-    let db = Database::new(args.url()?, &args.schema, max_connections)?;
+    let db = Database::new(
+        args.database.url("psy server")?,
+        &args.schema,
+        max_connections,
+    )?;
     serve::prepare(&db).await?;
     Ok(db)
 }

@@ -39,6 +39,7 @@ impl From<QueueError> for ApiError {
     fn from(e: QueueError) -> Self {
         match e {
             QueueError::Invalid(why) => ApiError::Status(StatusCode::BAD_REQUEST, why),
+            QueueError::Forbidden(why) => ApiError::Status(StatusCode::FORBIDDEN, why),
             QueueError::NotFound(why) => ApiError::Status(StatusCode::NOT_FOUND, why),
             QueueError::Conflict(why) => ApiError::Status(StatusCode::CONFLICT, why),
             QueueError::Database(e) => ApiError::Unavailable(e),

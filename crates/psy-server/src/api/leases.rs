@@ -4,7 +4,7 @@
 use super::error::{body, id, ApiError};
 use super::AppState;
 use crate::queue::claim::{self, ClaimRequest, Claimed};
-use crate::queue::lease::{self, HeartbeatRequest, Renewed};
+use crate::queue::lease::{self, HeartbeatRequest, Holder, Renewed};
 use crate::queue::report::{self, Recorded, ResultReport};
 use crate::token::Role;
 use crate::token_store::Caller;
@@ -22,7 +22,7 @@ pub async fn claim(
     caller.require(Role::Agent)?;
     let request = body(request)?;
     let started = Instant::now();
-    let claimed = claim::claim(&state.db, &request, state.lease).await;
+    let claimed = claim::claim(&state.db, &request, caller.token_id, state.lease).await;
     state.metrics.observe_claim(started.elapsed());
     Ok(Json(claimed?))
 }
@@ -37,8 +37,9 @@ pub async fn heartbeat(
     caller.require(Role::Agent)?;
     let lease_id = id(path)?;
     let request = body(request)?;
+    let holder = holder(&caller, &request.agent);
     Ok(Json(
-        lease::heartbeat(&state.db, lease_id, &request, state.lease).await?,
+        lease::heartbeat(&state.db, lease_id, &holder, &request, state.lease).await?,
     ))
 }
 
@@ -52,5 +53,18 @@ pub async fn result(
     caller.require(Role::Agent)?;
     let lease_id = id(path)?;
     let request = body(request)?;
-    Ok(Json(report::record(&state.db, lease_id, &request).await?))
+    let holder = holder(&caller, &request.agent);
+    let started = Instant::now();
+    let recorded = report::record(&state.db, lease_id, &holder, &request).await;
+    state.metrics.observe_report(started.elapsed());
+    Ok(Json(recorded?))
+}
+
+/// The caller presenting a lease, under the agent name its request gave.
+fn holder(caller: &Caller, agent: &Option<String>) -> Holder {
+    Holder {
+        token_id: caller.token_id,
+        token: caller.name.clone(),
+        agent: agent.clone(),
+    }
 }

@@ -94,8 +94,8 @@ fn grant_sql() -> String {
             UPDATE jobs j SET state = 'leased' WHERE j.job_id = ANY($1)
             RETURNING j.job_id, j.run_id, j.test_id, j.attempt, j.spec),
          granted AS (
-            INSERT INTO leases (job_id, attempt, agent, expires_at)
-            SELECT job_id, attempt, $2, now() + make_interval(secs => $3) FROM taken
+            INSERT INTO leases (job_id, attempt, agent, token_id, expires_at)
+            SELECT job_id, attempt, $2, $4, now() + make_interval(secs => $3) FROM taken
             RETURNING lease_id, job_id, fencing_token, expires_at)
          SELECT g.lease_id, g.fencing_token, t.job_id, t.run_id, t.test_id, t.attempt, t.spec, {}
          FROM granted g JOIN taken t USING (job_id) ORDER BY array_position($1, t.job_id)",
@@ -124,10 +124,12 @@ impl ClaimRequest {
     }
 }
 
-/// Grants `request.agent` leases of `lease` on the jobs it should run next (maybe none).
+/// Grants `request.agent` leases of `lease` on the jobs it should run next (maybe none), bound
+/// to the claiming token `token_id`: only it may heartbeat them or report their results.
 pub async fn claim(
     db: &Database,
     request: &ClaimRequest,
+    token_id: i64,
     lease: Duration,
 ) -> Result<Claimed, QueueError> {
     request.validate()?;
@@ -192,21 +194,24 @@ pub async fn claim(
         Vec::new()
     } else {
         let grant = tx.prepare_cached(&grant_sql()).await.map_err(err)?;
-        tx.query(&grant, &[&job_ids, &request.agent, &lease.as_secs_f64()])
-            .await
-            .map_err(err)?
-            .iter()
-            .map(|r| Lease {
-                lease_id: r.get(0),
-                fencing_token: r.get(1),
-                job_id: r.get(2),
-                run_id: r.get(3),
-                test_id: r.get(4),
-                attempt: r.get(5),
-                spec: r.get(6),
-                expires_at: r.get(7),
-            })
-            .collect()
+        tx.query(
+            &grant,
+            &[&job_ids, &request.agent, &lease.as_secs_f64(), &token_id],
+        )
+        .await
+        .map_err(err)?
+        .iter()
+        .map(|r| Lease {
+            lease_id: r.get(0),
+            fencing_token: r.get(1),
+            job_id: r.get(2),
+            run_id: r.get(3),
+            test_id: r.get(4),
+            attempt: r.get(5),
+            spec: r.get(6),
+            expires_at: r.get(7),
+        })
+        .collect()
     };
     tx.commit().await.map_err(err)?;
 

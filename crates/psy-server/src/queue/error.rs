@@ -8,6 +8,9 @@ pub enum QueueError {
     /// The request does not make sense (400).
     #[error("{0}")]
     Invalid(String),
+    /// The lease was granted to another agent or token (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// The run or lease does not exist (404).
     #[error("{0}")]
     NotFound(String),

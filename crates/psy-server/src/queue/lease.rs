@@ -1,8 +1,11 @@
-//! Heartbeats, and why a lease is refused: the fencing rules in one place.
+//! Heartbeats, who may use a lease, and why a lease is refused: the fencing rules in one place.
 //!
-//! A lease is valid while it is held (`outcome IS NULL`), its job is leased, and the presented
-//! fencing token is its own. Past `expires_at` it stays valid until a claim reclaims its job:
-//! an agent that was slow but not replaced loses nothing.
+//! A lease may be used (heartbeat, result) only with the token that claimed it and, when the
+//! request names its agent, only by the agent it was granted to; anything else is refused with
+//! a 403 before its fencing token is looked at (lease ids and fencing tokens are in logs, they
+//! are not secrets). A lease is valid while it is held (`outcome IS NULL`), its job is leased,
+//! and the presented fencing token is its own. Past `expires_at` it stays valid until a claim
+//! reclaims its job: an agent that was slow but not replaced loses nothing.
 
 use super::{ts, QueueError};
 use crate::Database;
@@ -13,6 +16,29 @@ use std::time::Duration;
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatRequest {
     pub fencing_token: i64,
+    /// The agent's name; when given, it must be the one the lease was granted to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+/// Who presents a lease: the caller's token, and the agent name the request gave, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub token_id: i64,
+    /// The token's name, for messages (never the token).
+    pub token: String,
+    pub agent: Option<String>,
+}
+
+/// The condition that lease `l` is held by the holder whose token id is parameter `$n` and
+/// whose optional agent name is parameter `$n+1`. A lease without a token (granted by a server
+/// older than schema version 4, during a rolling upgrade) is bound to its agent's name only.
+pub(crate) fn held_by(n: usize) -> String {
+    format!(
+        "(l.token_id IS NULL OR l.token_id = ${n}) AND (${}::text IS NULL OR l.agent = ${})",
+        n + 1,
+        n + 1
+    )
 }
 
 /// A lease renewed.
@@ -27,6 +53,10 @@ pub struct Renewed {
 #[derive(Debug, Clone)]
 pub(crate) struct LeaseRecord {
     pub(crate) fencing_token: i64,
+    /// The token that claimed it (`None`: granted by a server older than schema V4).
+    pub(crate) token_id: Option<i64>,
+    /// The agent it was granted to.
+    pub(crate) agent: String,
     /// `None` while held; `reported`, `expired` or `cancelled`.
     pub(crate) outcome: Option<String>,
     pub(crate) job_id: i64,
@@ -56,7 +86,8 @@ pub(crate) async fn record(
     let row = client
         .query_opt(
             "SELECT l.fencing_token, l.outcome, l.job_id, j.run_id, l.attempt, j.state,
-                    r.status, r.duration_ms, r.exit_code, r.signal, r.output, r.output_ref
+                    r.status, r.duration_ms, r.exit_code, r.signal, r.output, r.output_ref,
+                    l.token_id, l.agent
              FROM leases l JOIN jobs j ON j.job_id = l.job_id
              LEFT JOIN results r ON r.lease_id = l.lease_id
              WHERE l.lease_id = $1",
@@ -67,6 +98,8 @@ pub(crate) async fn record(
         .ok_or_else(|| QueueError::NotFound(format!("no lease {lease_id}")))?;
     Ok(LeaseRecord {
         fencing_token: row.get(0),
+        token_id: row.get(12),
+        agent: row.get(13),
         outcome: row.get(1),
         job_id: row.get(2),
         run_id: row.get(3),
@@ -86,8 +119,40 @@ pub(crate) async fn record(
 }
 
 impl LeaseRecord {
-    /// Why lease `lease_id` presented with `token` may not be used any more (to `doing` what).
-    pub(crate) fn refusal(&self, lease_id: i64, token: i64, doing: &str) -> QueueError {
+    /// `Ok` if `holder` may use lease `lease_id` (to `doing` what), else the 403.
+    pub(crate) fn check_holder(
+        &self,
+        lease_id: i64,
+        holder: &Holder,
+        doing: &str,
+    ) -> Result<(), QueueError> {
+        let granted = &self.agent;
+        let why = match (self.token_id, &holder.agent) {
+            (Some(id), _) if id != holder.token_id => format!(
+                "lease {lease_id} was granted to agent {granted:?} under another token, not \
+                 token {:?}",
+                holder.token
+            ),
+            (_, Some(agent)) if agent != granted => {
+                format!("lease {lease_id} was granted to agent {granted:?}, not {agent:?}")
+            }
+            _ => return Ok(()),
+        };
+        Err(QueueError::Forbidden(format!("{doing}: {why}")))
+    }
+
+    /// Why lease `lease_id` presented by `holder` with `token` may not be used (to `doing`
+    /// what): not its holder (403), or no longer valid (409).
+    pub(crate) fn refusal(
+        &self,
+        lease_id: i64,
+        holder: &Holder,
+        token: i64,
+        doing: &str,
+    ) -> QueueError {
+        if let Err(forbidden) = self.check_holder(lease_id, holder, doing) {
+            return forbidden;
+        }
         let (job, run) = (self.job_id, self.run_id);
         let why = if token != self.fencing_token {
             format!(
@@ -119,11 +184,12 @@ impl LeaseRecord {
     }
 }
 
-/// Extends lease `lease_id` to `lease` from now, if `request` presents its fencing token and the
-/// lease was not ended (reclaimed after expiry, reported or cancelled).
+/// Extends lease `lease_id` to `lease` from now, if `holder` holds it, `request` presents its
+/// fencing token and the lease was not ended (reclaimed after expiry, reported or cancelled).
 pub async fn heartbeat(
     db: &Database,
     lease_id: i64,
+    holder: &Holder,
     request: &HeartbeatRequest,
     lease: Duration,
 ) -> Result<Renewed, QueueError> {
@@ -134,8 +200,9 @@ pub async fn heartbeat(
             "UPDATE leases l SET expires_at = now() + make_interval(secs => $3)
              FROM jobs j
              WHERE l.lease_id = $1 AND l.fencing_token = $2 AND l.outcome IS NULL
-               AND j.job_id = l.job_id AND j.state = 'leased'
+               AND j.job_id = l.job_id AND j.state = 'leased' AND {}
              RETURNING {}",
+            held_by(4),
             ts("l.expires_at")
         ))
         .await
@@ -143,7 +210,13 @@ pub async fn heartbeat(
     let renewed = client
         .query_opt(
             &renew,
-            &[&lease_id, &request.fencing_token, &lease.as_secs_f64()],
+            &[
+                &lease_id,
+                &request.fencing_token,
+                &lease.as_secs_f64(),
+                &holder.token_id,
+                &holder.agent,
+            ],
         )
         .await
         .map_err(|e| db.query_error(&op, e))?;
@@ -154,6 +227,7 @@ pub async fn heartbeat(
         }),
         None => Err(record(&client, db, lease_id).await?.refusal(
             lease_id,
+            holder,
             request.fencing_token,
             "heartbeat refused",
         )),

@@ -63,17 +63,18 @@ pub fn pick(candidates: &[Candidate], free: Free) -> Vec<usize> {
     };
     let mut picked = Vec::new();
     while picked.len() < free.max_jobs {
-        // Runs with nothing that fits any more drop out for good: capacity only shrinks.
-        runs.retain(|r| r.jobs.iter().any(|&i| fits(i, cpu, memory)));
-        let Some(run) = runs
-            .iter_mut()
-            .min_by_key(|r| (std::cmp::Reverse(r.priority), r.leased, r.run_id))
-        else {
+        // Each run offers its best job that still fits; the best run's offer is taken.
+        let offers = runs.iter().enumerate().filter_map(|(n, run)| {
+            let at = run.jobs.iter().position(|&i| fits(i, cpu, memory))?;
+            Some((n, at))
+        });
+        let Some((n, at)) = offers.min_by_key(|&(n, _)| {
+            let run = &runs[n];
+            (std::cmp::Reverse(run.priority), run.leased, run.run_id)
+        }) else {
             break;
         };
-        let Some(at) = run.jobs.iter().position(|&i| fits(i, cpu, memory)) else {
-            break;
-        };
+        let run = &mut runs[n];
         let i = run.jobs.remove(at);
         run.leased += 1;
         cpu -= candidates[i].cpu_millis;
@@ -107,7 +108,9 @@ mod tests {
         }
     }
 
-    fn ids(c: &[Candidate], picked: Vec<usize>) -> Vec<i64> {
+    /// The job ids `pick` chooses from `c` with `cpu` free and at most `max_jobs`.
+    fn picked(c: &[Candidate], cpu: i64, max_jobs: usize) -> Vec<i64> {
+        let picked = pick(c, free(cpu, max_jobs));
         picked.into_iter().map(|i| c[i].job_id).collect()
     }
 
@@ -118,7 +121,7 @@ mod tests {
             job(2, 1, 0, 1, 30),
             job(3, 1, 0, 1, 20),
         ];
-        assert_eq!(ids(&c, pick(&c, free(10, 2))), vec![2, 3]);
+        assert_eq!(picked(&c, 10, 2), vec![2, 3]);
     }
 
     #[test]
@@ -134,7 +137,7 @@ mod tests {
         for j in &mut c[..2] {
             j.run_leased = 3;
         }
-        assert_eq!(ids(&c, pick(&c, free(10, 4))), vec![3, 4, 5, 1]);
+        assert_eq!(picked(&c, 10, 4), vec![3, 4, 5, 1]);
     }
 
     #[test]
@@ -145,7 +148,7 @@ mod tests {
             job(3, 2, 0, 1, 7),
             job(4, 2, 0, 1, 6),
         ];
-        assert_eq!(ids(&c, pick(&c, free(10, 4))), vec![1, 3, 2, 4]);
+        assert_eq!(picked(&c, 10, 4), vec![1, 3, 2, 4]);
     }
 
     #[test]
@@ -156,11 +159,11 @@ mod tests {
             job(2, 1, 0, 600, 20),
             job(3, 1, 0, 300, 10),
         ];
-        assert_eq!(ids(&c, pick(&c, free(1000, 10))), vec![1, 3]);
+        assert_eq!(picked(&c, 1000, 10), vec![1, 3]);
         let mut big = c.clone();
         big[0].memory_bytes = 1 << 41;
-        assert_eq!(ids(&big, pick(&big, free(1000, 10))), vec![2, 3]);
-        assert!(pick(&c, free(100, 10)).is_empty());
-        assert!(pick(&c, free(1000, 0)).is_empty());
+        assert_eq!(picked(&big, 1000, 10), vec![2, 3]);
+        assert!(picked(&c, 100, 10).is_empty());
+        assert!(picked(&c, 1000, 0).is_empty());
     }
 }

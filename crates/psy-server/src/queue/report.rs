@@ -3,7 +3,7 @@
 //! with attempts left), ends the lease and records the result.
 //! A refused or repeated report is then looked at with [`lease::record`](super::lease::record).
 
-use super::lease::{self, RecordedResult};
+use super::lease::{self, Holder, RecordedResult};
 use super::{runs, QueueError};
 use crate::Database;
 use psy_model::AttemptStatus;
@@ -26,6 +26,9 @@ pub struct ResultReport {
     /// Or where it was stored instead (a blob address).
     #[serde(default)]
     pub output_ref: Option<String>,
+    /// The agent's name; when given, it must be the one the lease was granted to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// What became of a report.
@@ -57,7 +60,9 @@ fn status_name(status: AttemptStatus) -> &'static str {
 // holds it, then checking again that the job is still leased), and a lease's outcome only
 // changes while its job's row is locked (reap, report) or after the job left `leased`
 // (cancel), so the lease read here cannot change before `ended` updates it.
-const RECORD: &str = "
+fn record_sql() -> String {
+    format!(
+        "
 WITH moved AS (
     UPDATE jobs j SET state = CASE WHEN $3 AND j.attempt < j.max_attempts
                                    THEN 'queued' ELSE 'done' END,
@@ -65,7 +70,7 @@ WITH moved AS (
                                      THEN j.attempt + 1 ELSE j.attempt END
     FROM leases l
     WHERE l.lease_id = $1 AND l.fencing_token = $2 AND l.outcome IS NULL
-      AND j.job_id = l.job_id AND j.state = 'leased'
+      AND j.job_id = l.job_id AND j.state = 'leased' AND {}
     RETURNING l.lease_id, l.job_id, l.attempt, l.agent, l.fencing_token, j.run_id,
               j.state = 'queued' AS retry),
 ended AS (
@@ -77,7 +82,10 @@ recorded AS (
     SELECT job_id, attempt, lease_id, fencing_token, agent, $4, $5, $6, $7, $8, $9 FROM moved)
 SELECT m.job_id, m.run_id, m.attempt, m.retry,
        EXISTS (SELECT 1 FROM jobs q WHERE q.run_id = m.run_id AND q.state = 'queued')
-FROM moved m";
+FROM moved m",
+        lease::held_by(10)
+    )
+}
 
 impl ResultReport {
     fn recorded(&self) -> RecordedResult {
@@ -92,10 +100,11 @@ impl ResultReport {
     }
 }
 
-/// Records `report` under lease `lease_id`.
+/// Records `report` under lease `lease_id`, presented by `holder`.
 pub async fn record(
     db: &Database,
     lease_id: i64,
+    holder: &Holder,
     report: &ResultReport,
 ) -> Result<Recorded, QueueError> {
     if report.duration_ms < 0 {
@@ -106,7 +115,7 @@ pub async fn record(
     let op = format!("recording the result of lease {lease_id}");
     let err = |e| db.query_error(&op, e);
     let client = db.client().await?;
-    let statement = client.prepare_cached(RECORD).await.map_err(err)?;
+    let statement = client.prepare_cached(&record_sql()).await.map_err(err)?;
     let retry = !report.status.is_final_success();
     let row = client
         .query_opt(
@@ -121,12 +130,14 @@ pub async fn record(
                 &report.signal,
                 &report.output,
                 &report.output_ref,
+                &holder.token_id,
+                &holder.agent,
             ],
         )
         .await
         .map_err(err)?;
     let Some(row) = row else {
-        return repeated(&client, db, lease_id, report).await;
+        return repeated(&client, db, lease_id, holder, report).await;
     };
     let (job_id, run_id, attempt): (i64, i64, i32) = (row.get(0), row.get(1), row.get(2));
     let (requeued, others_queued): (bool, bool) = (row.get(3), row.get(4));
@@ -153,15 +164,17 @@ pub async fn record(
     })
 }
 
-/// The answer to a report that found no valid lease: the first answer again when it repeats
-/// the result recorded under that lease, else the refusal.
+/// The answer to a report that found no valid lease: the first answer again when its holder
+/// repeats the result recorded under that lease, else the refusal.
 async fn repeated(
     client: &deadpool_postgres::Object,
     db: &Database,
     lease_id: i64,
+    holder: &Holder,
     report: &ResultReport,
 ) -> Result<Recorded, QueueError> {
     let lease = lease::record(client, db, lease_id).await?;
+    lease.check_holder(lease_id, holder, "result refused")?;
     let same_token = lease.fencing_token == report.fencing_token;
     match &lease.result {
         Some(recorded) if same_token && *recorded == report.recorded() => Ok(Recorded {
@@ -176,6 +189,6 @@ async fn repeated(
              for attempt {}",
             lease.job_id, lease.attempt
         ))),
-        _ => Err(lease.refusal(lease_id, report.fencing_token, "result refused")),
+        _ => Err(lease.refusal(lease_id, holder, report.fencing_token, "result refused")),
     }
 }

@@ -1,4 +1,5 @@
-//! Server schema version 2: the fleet's work queue (runs, their jobs, leases, results).
+//! Server schema versions 2 and 4: the fleet's work queue (runs, their jobs, leases, results),
+//! and leases bound to the token that claimed them.
 //!
 //! Every fact the queue needs lives in these tables, so any number of servers can share them.
 //! Concurrency rests on row locks alone: claims take candidate jobs `FOR UPDATE SKIP LOCKED`
@@ -80,4 +81,15 @@ CREATE TABLE results (
     recorded_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (job_id, attempt)
 );
+"#;
+
+/// Version 4: a lease remembers the token that claimed it (`token_id`), so that only that
+/// token may heartbeat it or report its result ([`lease`](super::lease)). Leases held at the
+/// upgrade are bound to the token their agent registered with. A lease without a token (its
+/// agent never registered, or an older server granted it during a rolling upgrade) is bound to
+/// its agent's name only, so that an upgrade refuses no agent's work in flight.
+pub const V4: &str = r#"
+ALTER TABLE leases ADD COLUMN token_id BIGINT;
+UPDATE leases l SET token_id = a.token_id
+FROM agents a WHERE a.name = l.agent AND l.outcome IS NULL;
 "#;

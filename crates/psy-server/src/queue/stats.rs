@@ -12,6 +12,8 @@ pub struct QueueStats {
     pub leased_jobs: i64,
     /// Agents registered.
     pub agents: i64,
+    /// Agents holding a lease now.
+    pub active_agents: i64,
     /// Leases that expired and whose job was claimed again, ever.
     pub lease_expiries: i64,
 }
@@ -24,6 +26,7 @@ pub async fn read(db: &Database) -> Result<QueueStats, ServerError> {
             "SELECT (SELECT count(*) FROM jobs WHERE state = 'queued'),
                     (SELECT count(*) FROM jobs WHERE state = 'leased'),
                     (SELECT count(*) FROM agents),
+                    (SELECT count(DISTINCT agent) FROM leases WHERE outcome IS NULL),
                     (SELECT count(*) FROM leases WHERE outcome = 'expired')",
             &[],
         )
@@ -33,6 +36,7 @@ pub async fn read(db: &Database) -> Result<QueueStats, ServerError> {
         queued_jobs: row.get(0),
         leased_jobs: row.get(1),
         agents: row.get(2),
-        lease_expiries: row.get(3),
+        active_agents: row.get(3),
+        lease_expiries: row.get(4),
     })
 }

@@ -1,5 +1,7 @@
 //! A server on a free port of 127.0.0.1, running on a thread of its own until dropped.
 
+pub(crate) mod fleet;
+
 use psy_server::{serve, Database};
 use std::net::SocketAddr;
 use std::thread::JoinHandle;

@@ -2,7 +2,7 @@
 //! in-process server and PostgreSQL. Argument parsing and printing only; the benchmark is
 //! `psy_server::bench_fleet`.
 
-use crate::exit::UsageError;
+use crate::commands::database_url::DatabaseUrl;
 use anyhow::Context;
 use clap::Args;
 use psy_server::bench_fleet::{self, FleetBench};
@@ -26,25 +26,13 @@ pub(crate) struct FleetArgs {
     /// core: more only add contention on a small machine).
     #[arg(long, value_name = "N", default_value_t = 8)]
     max_connections: usize,
-    /// The PostgreSQL database to measure on (a throwaway schema is made and dropped):
-    /// `postgres://user:password@host:port/db`. Prefer the environment variable.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "PSY_DATABASE_URL",
-        hide_env_values = true
-    )]
-    database: Option<String>,
+    // The database to measure on: a throwaway schema is made in it and dropped.
+    #[command(flatten)]
+    database: DatabaseUrl,
 }
 
 pub(crate) fn run(args: FleetArgs) -> anyhow::Result<ExitCode> {
-    let database_url = args.database.ok_or_else(|| {
-        UsageError(
-            "psy bench fleet needs a PostgreSQL database: give --database URL or set \
-             PSY_DATABASE_URL (scripts/postgres-test-server starts a throwaway one)"
-                .to_string(),
-        )
-    })?;
+    let database_url = args.database.url("psy bench fleet")?.to_string();
     let options = FleetBench {
         database_url,
         agents: args.agents as usize,
