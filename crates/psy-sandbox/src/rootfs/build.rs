@@ -11,7 +11,7 @@ use std::ffi::CStr;
 use std::os::fd::RawFd;
 
 use super::image::ImagePlan;
-use super::plan::RootPlan;
+use super::plan::{OwnTrees, RootPlan};
 
 const CLONE_TREE: libc::c_uint = sys::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
 
@@ -346,7 +346,7 @@ pub(crate) unsafe fn build_and_enter(
         None => mount_host_view(plan, userns, status),
     }
     mount_attempt_trees(p, plan, &trees, status);
-    make_dev(plan, status);
+    make_dev(&plan.own, plan.rootless, status);
     mount_own_trees(p, plan, status);
     pivot(&plan.own.root, status);
 }
@@ -445,14 +445,21 @@ pub(crate) unsafe fn enter_image_template(
     copy_template(template, status);
     mount_image_root(image, &image_trees, status);
     mount_attempt_trees(p, plan, &trees, status);
-    make_dev(plan, status);
+    // The template's `/dev`, made once (no mount below it: devpts and `/dev/shm` are the
+    // attempt's own, mounted next).
+    check_or_fail(
+        status,
+        SetupStep::MountDev,
+        mount(c"/dev", &plan.own.dev, c"", libc::MS_BIND, c""),
+    );
     mount_own_trees(p, plan, status);
     enter_by_move(&plan.own.root, status);
 }
 
 /// Builds the image template in the calling process's own new mount namespace and enters it:
-/// an empty tmpfs with the directory an attempt mounts its layers' tmpfs on, read-only.
-pub(crate) unsafe fn build_image_template(status: RawFd) {
+/// a read-only tmpfs with the minimal `/dev` (`own`: its paths at the stage `/tmp`) and the
+/// directory an attempt mounts its layers' tmpfs on.
+pub(crate) unsafe fn build_image_template(own: &OwnTrees, status: RawFd) {
     check_or_fail(
         status,
         SetupStep::PrivateMounts,
@@ -464,13 +471,15 @@ pub(crate) unsafe fn build_image_template(status: RawFd) {
         step,
         mount(
             c"tmpfs",
-            c"/tmp",
+            &own.root,
             c"tmpfs",
             libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
             c"size=16k,mode=755",
         ),
     );
     check_or_fail(status, step, libc::mkdir(c"/tmp/w".as_ptr(), 0o700));
+    check_or_fail(status, step, libc::mkdir(own.dev.as_ptr(), 0o755));
+    make_dev(own, false, status);
     let rdonly = MountAttr {
         attr_set: sys::MOUNT_ATTR_RDONLY,
         ..MountAttr::default()
@@ -478,9 +487,9 @@ pub(crate) unsafe fn build_image_template(status: RawFd) {
     check_or_fail(
         status,
         step,
-        sys::mount_setattr(libc::AT_FDCWD, c"/tmp", 0, &rdonly),
+        sys::mount_setattr(libc::AT_FDCWD, &own.root, 0, &rdonly),
     );
-    pivot(c"/tmp", status);
+    pivot(&own.root, status);
 }
 
 /// Enters the stage `root` by moving it over `/` and `chroot`ing there, as runc does without
@@ -535,15 +544,14 @@ pub(crate) unsafe fn build_template(plan: &RootPlan, userns: RawFd, status: RawF
         mount(c"none", c"/", c"", libc::MS_REC | libc::MS_PRIVATE, c""),
     );
     mount_host_view(plan, userns, status);
-    make_dev(plan, status);
+    make_dev(&plan.own, plan.rootless, status);
     pivot(&plan.own.root, status);
 }
 
 /// A minimal `/dev` in the stage: the usual character devices, read-only, with the mount points
 /// of the container's own devpts and `/dev/shm` (`mount_own_trees`).
-unsafe fn make_dev(plan: &RootPlan, status: RawFd) {
+unsafe fn make_dev(own: &OwnTrees, rootless: bool, status: RawFd) {
     let step = SetupStep::MountDev;
-    let own = &plan.own;
     check_or_fail(
         status,
         step,
@@ -558,7 +566,7 @@ unsafe fn make_dev(plan: &RootPlan, status: RawFd) {
     // mknod honours the umask: nodes must be 0666 whoever opens them.
     let umask = libc::umask(0);
     for (node, host, major, minor) in &own.dev_nodes {
-        if !plan.rootless {
+        if !rootless {
             check_or_fail(
                 status,
                 step,

@@ -181,7 +181,7 @@ pub(crate) struct OwnTrees {
 }
 
 impl OwnTrees {
-    fn new(stage: &str) -> Result<Self, SandboxError> {
+    pub(crate) fn new(stage: &str) -> Result<Self, SandboxError> {
         let at = |path: &str| cstring("container tree", staged(stage, Path::new(path)));
         let nodes: [(&str, &'static CStr, u32, u32); 6] = [
             ("/dev/null", c"/dev/null", 1, 3),

@@ -17,14 +17,14 @@
 //! own, keep building the whole root (a namespace cannot be joined from a less privileged
 //! one). Templates live as long as the process that made them (the zygote: one run).
 //!
-//! Containers in an image have a template too, one for all slots ([`image_template`]): an
-//! empty read-only tmpfs as root. The init clones the image's layers (id-mapped over its slot)
+//! Containers in an image have a template too, one for all slots ([`image_template`]): a
+//! read-only tmpfs as root with the minimal `/dev`, which each attempt binds into its root. The init clones the image's layers (id-mapped over its slot)
 //! and its writable directory while it still sees the host, joins and copies the template, and
 //! builds its overlay root there (`build::enter_image_template`), so that it never copies and
 //! tears down the host's whole mount tree.
 
 use super::build;
-use super::plan::RootPlan;
+use super::plan::{OwnTrees, RootPlan};
 use super::{HostView, STAGE};
 use crate::child::{MSG_LEN, MSG_SETUP_ERROR};
 use crate::error::SetupStep;
@@ -108,6 +108,7 @@ fn make(view: Option<&HostView>, userns: Option<(RawFd, u32)>) -> Result<OwnedFd
         .map(|view| RootPlan::new(view, &[], false, userns.is_some(), STAGE, None, false))
         .transpose()
         .map_err(|e| format!("planning it: {e}"))?;
+    let image_dev = OwnTrees::new(STAGE).map_err(|e| format!("planning it: {e}"))?;
     let userns_fd = userns.map_or(-1, |(fd, _)| fd);
     let pipe = || sys::pipe(0).map_err(|e| format!("a pipe: {e}"));
     let (status_rx, status_tx) = pipe()?;
@@ -128,7 +129,7 @@ fn make(view: Option<&HostView>, userns: Option<(RawFd, u32)>) -> Result<OwnedFd
             libc::close(hold_tx.as_raw_fd());
             match &plan {
                 Some(plan) => build::build_template(plan, userns_fd, status),
-                None => build::build_image_template(status),
+                None => build::build_image_template(&image_dev, status),
             }
             // Ready: a message of kind 0. Then hold the namespace until the parent has it.
             let ready = [0u8; MSG_LEN];
