@@ -184,6 +184,7 @@ pub(crate) struct RawManifest {
     pub(crate) host: Option<RawHost>,
     pub(crate) report: Option<RawReport>,
     pub(crate) run: Option<RawRun>,
+    pub(crate) prepare: Option<RawPrepare>,
     #[serde(default)]
     pub(crate) test: Vec<Spanned<RawTest>>,
     #[serde(default)]
@@ -219,6 +220,14 @@ pub(crate) struct RawReport {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawRun {
     pub(crate) fail_fast: Option<bool>,
+}
+
+/// `[prepare]`: what an agent runs once per snapshot before its tests (`psy submit`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawPrepare {
+    pub(crate) command: Argv,
+    pub(crate) timeout: Option<Timeout>,
 }
 
 with_settings!(RawTest {

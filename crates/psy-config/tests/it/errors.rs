@@ -361,3 +361,27 @@ fn report_section_takes_output_display_words() {
         "psyduck.toml:2:1: report.failure_output: unknown field `failure_output`, expected `failure-output` or `success-output`"
     );
 }
+
+#[test]
+fn prepare_is_checked_and_defaults_its_timeout() {
+    let m = parse("[prepare]\ncommand = [\"cargo\", \"build\"]\n").unwrap();
+    let prepare = m.prepare.expect("[prepare] read");
+    assert_eq!(prepare.command, ["cargo", "build"]);
+    assert_eq!(prepare.timeout, psy_config::DEFAULT_PREPARE_TIMEOUT);
+    let m = parse("[prepare]\ncommand = [\"make\"]\ntimeout = \"5m\"\n").unwrap();
+    assert_eq!(m.prepare.unwrap().timeout.as_secs(), 300);
+    assert!(parse("").unwrap().prepare.is_none());
+    assert_eq!(
+        error("[prepare]\ncommand = []\n"),
+        "psyduck.toml:2:11: prepare.command: empty command (expected an argv list such as [\"sh\", \"-c\", \"./test.sh\"])"
+    );
+    assert_eq!(
+        error("[prepare]\ncommand = [\"make\"]\ntimeout = \"soon\"\n"),
+        "psyduck.toml:3:11: prepare.timeout: invalid duration \"soon\" (expected e.g. \"500ms\", \"60s\", \"5m\", \"1h30m\" or a number of seconds)"
+    );
+    assert_eq!(
+        error("[prepare]\ncommand = [\"make\"]\ncwd = \"x\"\n"),
+        "psyduck.toml:3:1: prepare.cwd: unknown field `cwd`, expected `command` or `timeout`"
+    );
+    assert!(error("[prepare]\ntimeout = 5\n").contains("prepare: missing field `command`"));
+}
