@@ -15,7 +15,7 @@
 use crate::{Database, ServerError};
 
 /// Every server migration, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, crate::queue::schema::V2];
+pub const MIGRATIONS: &[&str] = &[V1, crate::queue::schema::V2, crate::blobs::V3];
 
 /// Version 1: API tokens (only their SHA-256 is kept) and registered agents.
 const V1: &str = r#"
