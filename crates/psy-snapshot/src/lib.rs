@@ -22,6 +22,8 @@ mod layout;
 mod materialise;
 mod prepare;
 mod snapshot;
+#[doc(hidden)]
+pub mod testkit;
 
 pub use build::{project_root, LocalSnapshot};
 pub use cache::BlobCache;

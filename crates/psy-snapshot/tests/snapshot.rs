@@ -1,6 +1,7 @@
 //! Snapshots of real git work trees in temp dirs, materialised back, concurrently, refused when
 //! hostile, and prepared once.
 
+use psy_snapshot::testkit::git;
 use psy_snapshot::{
     materialise, sha256, BlobSource, BoxError, Entry, EntryKind, Prepared, Snapshot, SnapshotError,
     WorkDir,
@@ -8,31 +9,8 @@ use psy_snapshot::{
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@e",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs (scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn write(dir: &Path, rel: &str, text: &str) {
     let path = dir.join(rel);
