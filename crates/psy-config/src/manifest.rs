@@ -113,6 +113,9 @@ pub struct Settings {
     /// `project-path = "/src"`: where the project appears inside an image (default: its host
     /// path).
     pub project_path: Option<std::path::PathBuf>,
+    /// `labels = { arch = "x86_64" }`: what a fleet agent must have to run the test (`psy
+    /// submit`); merged key by key across levels. `psy run` ignores them.
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// The root filesystem a level asks for.
@@ -151,6 +154,14 @@ impl Settings {
                 .project_path
                 .clone()
                 .or_else(|| self.project_path.clone()),
+            labels: match (&self.labels, &top.labels) {
+                (Some(base), Some(top)) => {
+                    let mut merged = base.clone();
+                    merged.extend(top.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    Some(merged)
+                }
+                (base, top) => top.clone().or_else(|| base.clone()),
+            },
         }
     }
 

@@ -14,7 +14,7 @@ use psy_model::TestSpec;
 use psy_report::{format, Fanout, HumanOptions, HumanReporter, OutputSource, Reporter, Verbosity};
 use psy_runner::layout::StateDir;
 use psy_snapshot::Snapshot;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -150,7 +150,7 @@ fn job(
         spec: serde_json::to_value(spec).context("encoding a job spec")?,
         cpu_millis: i64::from(t.resources.cpu_millis),
         memory_bytes: i64::try_from(t.resources.memory_bytes).unwrap_or(i64::MAX),
-        labels: BTreeMap::new(),
+        labels: t.labels.clone(),
         expected_ms: expected.map_or(0, |d| d.as_millis() as i64),
         max_attempts: i32::try_from(t.retries.saturating_add(1)).unwrap_or(i32::MAX),
     })

@@ -63,11 +63,11 @@ fn bad_duration_cpus_and_types() {
 fn unknown_keys_point_at_the_key() {
     assert_eq!(
         error("[defaults]\nretries = 1\nmemroy = \"1GiB\"\n"),
-        "psyduck.toml:3:1: defaults.memroy: unknown field `memroy`, expected one of `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`, `project-path`"
+        "psyduck.toml:3:1: defaults.memroy: unknown field `memroy`, expected one of `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`, `project-path`, `labels`"
     );
     assert_eq!(
         error("[[test]]\nname = \"a\"\ncommand = [\"true\"]\n\n[[test]]\nname = \"b\"\ncommand = [\"true\"]\nenvv = {}\n"),
-        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `volume`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`, `project-path`"
+        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `volume`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`, `project-path`, `labels`"
     );
     assert_eq!(
         error("[[discover]]\nnextest = { workspace = true, feature = \"x\" }\n"),
@@ -384,4 +384,33 @@ fn prepare_is_checked_and_defaults_its_timeout() {
         "psyduck.toml:3:1: prepare.cwd: unknown field `cwd`, expected `command` or `timeout`"
     );
     assert!(error("[prepare]\ntimeout = 5\n").contains("prepare: missing field `command`"));
+}
+
+#[test]
+fn labels_merge_across_levels_and_bad_ones_name_the_key() {
+    let m = parse(
+        "[defaults]\nlabels = { arch = \"x86_64\", os = \"linux\" }\n\
+         [[test]]\nname = \"a\"\ncommand = [\"true\"]\nlabels = { arch = \"aarch64\", gpu = \"yes\" }\n\
+         [[test]]\nname = \"b\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let tests = crate::expand(&m).unwrap();
+    let labels =
+        |i: usize| -> Vec<(String, String)> { tests[i].labels.clone().into_iter().collect() };
+    let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        labels(0),
+        pairs(&[("arch", "aarch64"), ("gpu", "yes"), ("os", "linux")])
+    );
+    assert_eq!(labels(1), pairs(&[("arch", "x86_64"), ("os", "linux")]));
+    assert_eq!(
+        error("[[test]]\nname = \"a\"\ncommand = [\"true\"]\nlabels = { arch = \"x 86\" }\n"),
+        "psyduck.toml:4:10: test[0].labels: label \"arch\" = \"x 86\": keys and values are one word each (1 to 200 bytes, no spaces)"
+    );
+    assert!(error("[defaults]\nlabels = { arch = 1 }\n")
+        .starts_with("psyduck.toml:2:19: defaults.labels.arch: invalid type"));
 }
