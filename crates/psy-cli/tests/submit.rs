@@ -24,7 +24,7 @@ fn project() -> tempfile::TempDir {
         d.join("psyduck.toml"),
         "[[test]]\nname = \"a\"\ncommand = [\"true\"]\n\n\
          [[test]]\nname = \"b\"\ncommand = [\"true\"]\nretries = 2\ncpus = 0.5\nmemory = \"256MiB\"\n\n\
-         [[test]]\nname = \"c\"\ncommand = [\"false\"]\n",
+         [[test]]\nname = \"c\"\ncommand = [\"false\"]\nlabels = { arch = \"x86_64\" }\n",
     )
     .unwrap();
     std::fs::write(d.join(".gitignore"), "ignored.txt\n").unwrap();
@@ -125,9 +125,16 @@ fn submit_queues_the_manifest_tests_on_a_snapshot_and_uploads_only_what_changed(
         let answer = http(addr, "POST", "/api/agents/claim", Some(&agent), Some(body));
         assert_eq!(answer.status, 200, "{}", answer.body);
         let leases: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
-        let b = leases["leases"]
-            .as_array()
-            .unwrap()
+        let leases = leases["leases"].as_array().unwrap();
+        let claimed: Vec<&str> = leases
+            .iter()
+            .map(|l| l["test_id"].as_str().unwrap())
+            .collect();
+        assert!(
+            claimed.len() == 2 && !claimed.contains(&"c"),
+            "c needs the label arch=x86_64, which this agent lacks: {claimed:?}"
+        );
+        let b = leases
             .iter()
             .find(|l| l["test_id"] == "b")
             .expect("b was claimed")
@@ -225,7 +232,8 @@ fn submit_queues_the_manifest_tests_on_a_snapshot_and_uploads_only_what_changed(
 
 /// Plays one agent: claims everything queued and reports `status` for each test per `verdict`.
 fn play_agent(addr: SocketAddr, agent: &str, verdict: &dyn Fn(&str, i64) -> &'static str) -> usize {
-    let body = r#"{"agent":"box","cpu_millis":8000,"memory_bytes":8589934592,"max_jobs":10}"#;
+    let body = r#"{"agent":"box","cpu_millis":8000,"memory_bytes":8589934592,"max_jobs":10,
+                   "labels":{"arch":"x86_64"}}"#;
     let answer = http(addr, "POST", "/api/agents/claim", Some(agent), Some(body));
     assert_eq!(answer.status, 200, "{}", answer.body);
     let leases: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
