@@ -7,9 +7,11 @@
 #[path = "common/psy_server.rs"]
 mod psy_server_child;
 
+use psy_fleet::{FleetClient, ServerBlobs, ServerUrl};
 use psy_server::testkit::{http, TestSchema};
 use psy_server_child::{create_token, Server};
 use psy_snapshot::testkit::git;
+use psy_snapshot::{Prepared, WorkDir};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -117,10 +119,10 @@ fn submit_queues_the_manifest_tests_on_a_snapshot_and_uploads_only_what_changed(
         .as_str()
         .unwrap()
         .to_string();
+    let agent = create_token(&schema, "agent", "box");
     let spec: psy_fleet::JobSpec = {
         let claimed = jobs[0].clone();
         assert_eq!(claimed["state"], "queued");
-        let agent = create_token(&schema, "agent", "box");
         let body = r#"{"agent":"box","cpu_millis":4000,"memory_bytes":8589934592,"max_jobs":3}"#;
         let answer = http(addr, "POST", "/api/agents/claim", Some(&agent), Some(body));
         assert_eq!(answer.status, 200, "{}", answer.body);
@@ -163,6 +165,29 @@ fn submit_queues_the_manifest_tests_on_a_snapshot_and_uploads_only_what_changed(
         paths,
         [".gitignore", "data.txt", "psyduck.toml", "untracked.txt"]
     );
+
+    // What an agent makes of it, through the server with its own token: the working tree.
+    let work = tempfile::tempdir().unwrap();
+    let blobs = ServerBlobs(FleetClient::new(ServerUrl::parse(&url).unwrap(), &agent));
+    let prepared = Prepared::ensure(
+        &WorkDir::open(work.path()).unwrap(),
+        &digest,
+        &spec.manifest,
+        &blobs,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(prepared.root.join("untracked.txt")).unwrap(),
+        "new\n"
+    );
+    assert!(!prepared.root.join("ignored.txt").exists());
+    let names: Vec<&str> = prepared
+        .manifest
+        .tests
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "b", "c"]);
 
     // One changed line: one blob sent. Server and token from the environment this time.
     let data = std::fs::read_to_string(d.join("data.txt")).unwrap();
