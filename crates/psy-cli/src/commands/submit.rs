@@ -111,6 +111,7 @@ pub(crate) fn submit(args: SubmitArgs, verbosity: Verbosity) -> anyhow::Result<E
     reporters.push(Box::new(HumanReporter::stderr(HumanOptions {
         verbosity,
         logs: output.clone(),
+        show_again: "psy show {run} --server".to_string(),
         ..HumanOptions::default()
     })));
     super::run_report::push_machine_reporters(
