@@ -251,6 +251,14 @@ fn submit_queues_the_manifest_tests_on_a_snapshot_and_uploads_only_what_changed(
     let no_server = psy_in(d, &["runs"], &[]);
     assert_eq!(no_server.status.code(), Some(2), "{no_server:?}");
     assert!(String::from_utf8_lossy(&no_server.stderr).contains("PSY_SERVER"));
+    std::fs::write(config.join("client.toml"), "sever = \"typo\"\n").unwrap();
+    let typo = psy_in(d, &["runs"], &with_config);
+    assert_eq!(typo.status.code(), Some(2), "{typo:?}");
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        stderr.contains("client.toml") && stderr.contains("sever"),
+        "{stderr}"
+    );
     let wrong = psy_in(d, &["runs", "--server", &url, "--token", "nope"], &[]);
     assert_eq!(wrong.status.code(), Some(2), "{wrong:?}");
 }
