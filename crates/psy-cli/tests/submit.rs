@@ -286,28 +286,59 @@ fn play_agent(addr: SocketAddr, agent: &str, verdict: &dyn Fn(&str, i64) -> &'st
     leases.len()
 }
 
-#[test]
-fn submit_wait_reports_the_verdicts_and_exits_as_psy_run() {
-    let Some(schema) = TestSchema::new() else {
-        return;
-    };
+/// A server with a user and an agent token, and a project to submit.
+struct Fleet {
+    schema: TestSchema,
+    token: String,
+    agent: String,
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+/// A [`Fleet`], or `None` when PostgreSQL tests may skip.
+fn fleet() -> Option<Fleet> {
+    let schema = TestSchema::new()?;
     let token = create_token(&schema, "user", "dev");
     let agent = create_token(&schema, "agent", "box");
     let server = Server::start(&schema);
-    let addr = server.addr;
-    let dir = project();
-    let d = dir.path();
-    let junit = d.join("out/junit.xml");
-    let child = Command::new(env!("CARGO_BIN_EXE_psy"))
-        .args(["submit", "--wait", "--junit"])
-        .arg(&junit)
-        .args(["--server", &format!("http://{addr}"), "--token", &token])
-        .current_dir(d)
-        .env("XDG_CONFIG_HOME", d.join("no-config"))
+    Some(Fleet {
+        schema,
+        token,
+        agent,
+        server,
+        dir: project(),
+    })
+}
+
+/// `psy submit --wait ARGS` in `dir`, its output piped.
+fn spawn_wait(dir: &Path, addr: SocketAddr, token: &str, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_psy"))
+        .args([
+            "submit",
+            "--wait",
+            "--server",
+            &format!("http://{addr}"),
+            "--token",
+            token,
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir.join("no-config"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .expect("starting psy submit --wait")
+}
+
+#[test]
+fn submit_wait_reports_the_verdicts_and_exits_as_psy_run() {
+    let Some(f) = fleet() else {
+        return;
+    };
+    let (addr, d, token, agent) = (f.server.addr, f.dir.path(), &f.token, &f.agent);
+    let junit = d.join("out/junit.xml");
+    let junit_arg = junit.display().to_string();
+    let child = spawn_wait(d, addr, token, &["--junit", &junit_arg]);
     // a passes, b fails once then passes (flaky), c fails.
     let verdict = |test: &str, attempt: i64| match (test, attempt) {
         ("a", _) | ("b", 2..) => "pass",
@@ -315,7 +346,7 @@ fn submit_wait_reports_the_verdicts_and_exits_as_psy_run() {
     };
     let mut reported = 0;
     for _ in 0..600 {
-        reported += play_agent(addr, &agent, &verdict);
+        reported += play_agent(addr, agent, &verdict);
         if reported >= 4 {
             break;
         }
@@ -345,4 +376,56 @@ fn submit_wait_reports_the_verdicts_and_exits_as_psy_run() {
         "{xml}"
     );
     assert!(xml.contains("output of c"), "the failure's output: {xml}");
+}
+
+#[test]
+fn submit_wait_outlives_a_server_restart() {
+    let Some(f) = fleet() else {
+        return;
+    };
+    let (addr, d, token, agent) = (f.server.addr, f.dir.path(), &f.token, &f.agent);
+    std::fs::write(
+        d.join("psyduck.toml"),
+        "[[test]]\nname = \"only\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let mut child = spawn_wait(d, addr, token, &[]);
+    // The run exists once the client printed its id; then the server goes away.
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert_eq!(first.trim(), "1", "the run id");
+    drop(f.server);
+    // Until the client has found the server gone (and so must reconnect to finish).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("did not answer") {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(
+            n > 0,
+            "psy submit --wait ended while the server was down: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    let restarted = Server::start_at(&f.schema, &addr.to_string());
+    let mut reported = 0;
+    for _ in 0..600 {
+        reported += play_agent(restarted.addr, agent, &|_, _| "pass");
+        if reported >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{seen}");
+    assert!(
+        seen.lines()
+            .any(|l| l.split_whitespace().eq(["passed", "1"])),
+        "the test is reported passed: {seen}"
+    );
 }

@@ -47,14 +47,13 @@ pub(crate) struct Server {
 impl Server {
     /// Starts `psy server` on a free port of 127.0.0.1 and reads its address.
     pub(crate) fn start(schema: &TestSchema) -> Server {
+        Server::start_at(schema, "127.0.0.1:0")
+    }
+
+    /// Starts `psy server` listening on `listen` and reads its address.
+    pub(crate) fn start_at(schema: &TestSchema, listen: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_psy"))
-            .args([
-                "server",
-                "--listen",
-                "127.0.0.1:0",
-                "--schema",
-                &schema.name,
-            ])
+            .args(["server", "--listen", listen, "--schema", &schema.name])
             .env("PSY_DATABASE_URL", &schema.url)
             .stdout(Stdio::piped())
             .spawn()
