@@ -50,6 +50,12 @@ pub(crate) enum Command {
     /// The machine's image store: list, pull, import and remove the images tests run in.
     #[command(subcommand)]
     Image(crate::commands::image::ImageCommand),
+    /// Send the working tree to a psy server and run the selected tests on its agents.
+    Submit(SubmitArgs),
+    /// List the server's newest runs.
+    Runs(ServerArgs),
+    /// Cancel a run on the server: its queued and running jobs.
+    Cancel(CancelArgs),
     /// Serve the fleet's HTTP API over PostgreSQL, or manage its tokens (`psy server token`).
     #[cfg(feature = "server")]
     Server(crate::commands::server::ServerArgs),
@@ -222,17 +228,70 @@ pub(crate) struct ListArgs {
     pub(crate) shard: Option<psy_runner::shard::Shard>,
 }
 
+/// Where the fleet's server is and the token to use (docs/submit.md).
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// The psy server, `http(s)://host:port` [default: $PSY_SERVER, else `server` in
+    /// ~/.config/psyduck/client.toml].
+    #[arg(long, value_name = "URL")]
+    pub(crate) server: Option<String>,
+    /// A token of role `user` [default: $PSY_TOKEN, else `token` in the client config].
+    #[arg(long, value_name = "TOKEN")]
+    pub(crate) token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SubmitArgs {
+    #[command(flatten)]
+    pub(crate) select: SelectArgs,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+    /// Wait for the run to finish, showing its progress and verdicts; exit as `psy run` does.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// With --wait, also write JUnit XML here.
+    #[arg(long, value_name = "PATH", requires = "wait")]
+    pub(crate) junit: Option<PathBuf>,
+    /// `json`: with --wait, one event per line on stdout (schema: docs/events.md); without, the
+    /// submitted run as one JSON object.
+    #[arg(long, value_enum, default_value = "human")]
+    pub(crate) message_format: MessageFormat,
+    /// The run's priority: higher runs are served first.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub(crate) priority: i32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    /// The run's id, as `psy submit` and `psy runs` print it.
+    pub(crate) run: i64,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
     #[command(flatten)]
     pub(crate) manifest: ManifestArg,
-    /// Run id (or a unique prefix); default: the latest run.
+    /// Run id (or a unique prefix); default: the latest run. With --server: the server's run id.
     pub(crate) run: Option<String>,
     /// Show only this test: its attempts and the first lines of their output.
     pub(crate) test: Option<String>,
     /// Show every attempt, not only each test's verdict.
     #[arg(long)]
     pub(crate) attempts: bool,
+    /// Show a run of the psy server at URL instead of the local store (`--server` alone: from
+    /// $PSY_SERVER or the client config).
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    pub(crate) server: Option<String>,
+    /// With --server: a token of role `user` [default: $PSY_TOKEN, else the client config].
+    #[arg(long, value_name = "TOKEN", requires = "server")]
+    pub(crate) token: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -4,80 +4,23 @@
 //! and SIGTERM stops the server cleanly. Skips without a database, except under CI.
 #![cfg(feature = "server")]
 
+#[path = "common/psy_server.rs"]
+mod psy_server_child;
+
 use psy_server::testkit::{http, TestSchema};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
-
-fn psy(schema: &TestSchema, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_psy"))
-        .args(args)
-        .args(["--schema", &schema.name])
-        .env("PSY_DATABASE_URL", &schema.url)
-        .output()
-        .unwrap_or_else(|e| panic!("running psy {args:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "psy {args:?}: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-/// Kills the server if the test fails before stopping it.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use psy_server_child::{create_token, psy_ok as psy, Server};
+use std::process::Command;
 
 #[test]
 fn a_created_token_opens_a_running_server_until_revoked() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
-    let created = psy(
-        &schema,
-        &[
-            "server", "token", "create", "--role", "user", "--name", "e2e",
-        ],
-    );
-    let stdout = String::from_utf8(created.stdout).expect("UTF-8");
-    let token = stdout
-        .lines()
-        .last()
-        .expect("a last line")
-        .trim()
-        .to_string();
-    assert_eq!(token.len(), 43, "the last line is the token: {stdout:?}");
+    let token = create_token(&schema, "user", "e2e");
+    assert_eq!(token.len(), 43, "the last line is the token: {token:?}");
 
-    let child = Command::new(env!("CARGO_BIN_EXE_psy"))
-        .args([
-            "server",
-            "--listen",
-            "127.0.0.1:0",
-            "--schema",
-            &schema.name,
-        ])
-        .env("PSY_DATABASE_URL", &schema.url)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting psy server");
-    let mut server = Server(child);
-    let mut first = String::new();
-    BufReader::new(server.0.stdout.take().expect("piped stdout"))
-        .read_line(&mut first)
-        .expect("reading the server's first line");
-    let addr: SocketAddr = first
-        .trim()
-        .strip_prefix("psy server: listening on http://")
-        .unwrap_or_else(|| panic!("first line: {first:?}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("address in {first:?}: {e}"));
+    let mut server = Server::start(&schema);
+    let addr = server.addr;
 
     let me = http(addr, "GET", "/api/whoami", Some(&token), None);
     assert_eq!(me.status, 200, "{}", me.body);
@@ -100,9 +43,9 @@ fn a_created_token_opens_a_running_server_until_revoked() {
     assert_eq!(after.status, 401, "a revoked token: {}", after.body);
 
     // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
-    let sent = unsafe { libc::kill(server.0.id() as libc::pid_t, libc::SIGTERM) };
+    let sent = unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) };
     assert_eq!(sent, 0, "sending SIGTERM");
-    let status = server.0.wait().expect("waiting for psy server");
+    let status = server.child.wait().expect("waiting for psy server");
     assert!(status.success(), "psy server after SIGTERM: {status}");
 }
 

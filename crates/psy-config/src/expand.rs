@@ -199,5 +199,6 @@ fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
         sandbox,
         group: Some(base.group.clone()),
         adapter: base.adapter,
+        labels: settings.labels.clone().unwrap_or_default(),
     }
 }

@@ -166,6 +166,7 @@ mod tests {
             sandbox: Default::default(),
             group: None,
             adapter: None,
+            labels: Default::default(),
         }
     }
 

@@ -5,8 +5,9 @@ use crate::env::{bad_process_string, ProcessString};
 use crate::error::ConfigError;
 use crate::locate::Source;
 use crate::manifest::{
-    DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions, PytestOptions, ReportConfig,
-    RunConfig, TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
+    DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions, PrepareConfig,
+    PytestOptions, ReportConfig, RunConfig, TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
+    DEFAULT_PREPARE_TIMEOUT,
 };
 use crate::raw::{RawDiscover, RawHost, RawManifest, RawTest, RawVariant, RawVolume};
 use crate::template;
@@ -72,6 +73,10 @@ pub fn parse(path: &Path, dir: &Path, text: &str) -> Result<Manifest, ConfigErro
         run: RunConfig {
             fail_fast: raw.run.and_then(|r| r.fail_fast).unwrap_or(false),
         },
+        prepare: raw.prepare.map(|p| PrepareConfig {
+            command: p.command.0,
+            timeout: p.timeout.map_or(DEFAULT_PREPARE_TIMEOUT, |t| t.0),
+        }),
     })
 }
 

@@ -29,6 +29,8 @@ pub struct Manifest {
     pub report: ReportConfig,
     /// `[run]`.
     pub run: RunConfig,
+    /// `[prepare]`: run by each agent once per snapshot before its tests.
+    pub prepare: Option<PrepareConfig>,
     /// `[defaults]`.
     pub defaults: Settings,
     /// `[[test]]` tables, in file order.
@@ -52,6 +54,18 @@ pub struct ReportConfig {
 pub struct RunConfig {
     /// `fail-fast = true`: stop at the first failing test, as `psy run --fail-fast`.
     pub fail_fast: bool,
+}
+
+/// How long `[prepare]`'s command may run unless it sets `timeout`.
+pub const DEFAULT_PREPARE_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// `[prepare]`: a command (a build, say) that an agent runs in its copy of a submitted snapshot
+/// once, before any test of that snapshot, in the manifest's directory. `psy run` ignores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrepareConfig {
+    pub command: Vec<String>,
+    /// Killed (and failed) after this long.
+    pub timeout: Duration,
 }
 
 /// `[host]`: how psy uses this machine.
@@ -99,6 +113,9 @@ pub struct Settings {
     /// `project-path = "/src"`: where the project appears inside an image (default: its host
     /// path).
     pub project_path: Option<std::path::PathBuf>,
+    /// `labels = { arch = "x86_64" }`: what a fleet agent must have to run the test (`psy
+    /// submit`); merged key by key across levels. `psy run` ignores them.
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// The root filesystem a level asks for.
@@ -137,6 +154,14 @@ impl Settings {
                 .project_path
                 .clone()
                 .or_else(|| self.project_path.clone()),
+            labels: match (&self.labels, &top.labels) {
+                (Some(base), Some(top)) => {
+                    let mut merged = base.clone();
+                    merged.extend(top.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    Some(merged)
+                }
+                (base, top) => top.clone().or_else(|| base.clone()),
+            },
         }
     }
 

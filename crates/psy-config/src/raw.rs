@@ -6,8 +6,8 @@ use crate::error::ConfigError;
 use crate::locate::Source;
 use crate::manifest::{ImageChoice, Settings};
 use crate::values::{
-    Argv, Cpus, FilesystemSize, ImageValue, IoWeight, MemorySize, NonZeroSize, Pids, Rate, Retries,
-    Size, Timeout, Toggle,
+    Argv, Cpus, FilesystemSize, ImageValue, IoWeight, Labels, MemorySize, NonZeroSize, Pids, Rate,
+    Retries, Size, Timeout, Toggle,
 };
 use psy_model::{Allowance, CpuPolicy, IoCapacity, IoRequest, NetworkRequest};
 use serde::Deserialize;
@@ -38,6 +38,7 @@ macro_rules! with_settings {
             pub(crate) image: Option<Spanned<ImageValue>>,
             pub(crate) host: Option<Spanned<bool>>,
             pub(crate) project_path: Option<Spanned<std::path::PathBuf>>,
+            pub(crate) labels: Option<Labels>,
         }
 
         impl $name {
@@ -60,6 +61,7 @@ macro_rules! with_settings {
                     }
                 }
                 Ok(Settings {
+                    labels: self.labels.as_ref().map(|l| l.0.clone()),
                     project_path: self.project_path.as_ref().map(|p| p.get_ref().clone()),
                     image: image_choice(&self.image, &self.host, dir, src)?,
                     timeout: self.timeout.map(|t| t.0),
@@ -184,6 +186,7 @@ pub(crate) struct RawManifest {
     pub(crate) host: Option<RawHost>,
     pub(crate) report: Option<RawReport>,
     pub(crate) run: Option<RawRun>,
+    pub(crate) prepare: Option<RawPrepare>,
     #[serde(default)]
     pub(crate) test: Vec<Spanned<RawTest>>,
     #[serde(default)]
@@ -219,6 +222,14 @@ pub(crate) struct RawReport {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawRun {
     pub(crate) fail_fast: Option<bool>,
+}
+
+/// `[prepare]`: what an agent runs once per snapshot before its tests (`psy submit`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawPrepare {
+    pub(crate) command: Argv,
+    pub(crate) timeout: Option<Timeout>,
 }
 
 with_settings!(RawTest {

@@ -242,6 +242,28 @@ impl<'de> Deserialize<'de> for ImageValue {
     }
 }
 
+/// `labels = { arch = "x86_64" }`: what a fleet agent must have to run the test. Keys and
+/// values are one word each (no spaces or control characters), at most 200 bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Labels(pub(crate) std::collections::BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for Labels {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let labels = std::collections::BTreeMap::<String, String>::deserialize(d)?;
+        let bad = |s: &str| {
+            s.is_empty()
+                || s.len() > 200
+                || s.contains(|c: char| c.is_whitespace() || c.is_control())
+        };
+        if let Some((k, v)) = labels.iter().find(|(k, v)| bad(k) || bad(v)) {
+            return Err(de::Error::custom(format!(
+                "label {k:?} = {v:?}: keys and values are one word each (1 to 200 bytes, no spaces)"
+            )));
+        }
+        Ok(Labels(labels))
+    }
+}
+
 struct ToggleVisitor<T>(std::marker::PhantomData<T>);
 
 impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for ToggleVisitor<T> {

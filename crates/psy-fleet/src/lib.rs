@@ -7,7 +7,13 @@
 mod client;
 mod error;
 mod job;
+mod runs;
+mod snapshots;
 
 pub use client::{FleetClient, ServerUrl};
 pub use error::FleetError;
 pub use job::{JobSpec, ProjectSource};
+pub use runs::{
+    Cancelled, JobCounts, JobRequest, JobResult, JobView, RunDetail, RunRequest, RunSummary,
+};
+pub use snapshots::{upload, ServerBlobs, UploadError, Uploaded};

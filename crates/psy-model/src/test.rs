@@ -45,6 +45,9 @@ pub struct TestSpec {
     /// environment that runner sets and for reading the verdict from its own result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter: Option<Adapter>,
+    /// `labels`: what a fleet agent must have to run it (`psy submit`); local runs ignore them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The native test runner behind a discovered test.

@@ -199,6 +199,7 @@ pub(crate) mod tests {
             sandbox: Default::default(),
             group: None,
             adapter: None,
+            labels: Default::default(),
         }
     }
 

@@ -61,14 +61,22 @@ fn unauthorized(why: &str) -> Response {
 impl Caller {
     /// `Ok` if this caller has `role`, else the 403 to answer.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.role == role {
+        self.require_one_of(&[role])
+    }
+
+    /// `Ok` if this caller has one of `roles`, else the 403 to answer.
+    pub fn require_one_of(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
             Ok(())
         } else {
+            let wanted: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
             Err(ApiError::status(
                 StatusCode::FORBIDDEN,
                 &format!(
-                    "token {:?} has role {}; this needs role {role}",
-                    self.name, self.role
+                    "token {:?} has role {}; this needs role {}",
+                    self.name,
+                    self.role,
+                    wanted.join(" or ")
                 ),
             ))
         }

@@ -18,15 +18,9 @@ use crate::{Database, ServerError};
 pub const MIGRATIONS: &[&str] = &[
     V1,
     crate::queue::schema::V2,
-    V3_RESERVED,
+    crate::blobs::V3,
     crate::queue::schema::V4,
 ];
-
-/// Version 3 belongs to the log-blob tables, written on another branch; this placeholder keeps
-/// the numbering until they are merged, and the merge replaces it with them.
-// MERGE: replace with the blob tables' V3 (a test database migrated by this branch alone has
-// recorded version 3 as applied: drop its schema).
-const V3_RESERVED: &str = "SELECT 1;";
 
 /// Version 1: API tokens (only their SHA-256 is kept) and registered agents.
 const V1: &str = r#"

@@ -20,7 +20,11 @@ fn protected_operations() -> Vec<(String, String)> {
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in item.as_object().expect("path item").keys() {
             if !psy_server::auth::PUBLIC_PATHS.contains(&path.as_str()) {
-                ops.push((method.to_uppercase(), path.replace("{id}", "1")));
+                let path = path.replace("{id}", "1").replace(
+                    "{digest}",
+                    "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                );
+                ops.push((method.to_uppercase(), path));
             }
         }
     }

@@ -26,7 +26,7 @@ pub(crate) fn list(args: ListArgs, verbosity: Verbosity) -> anyhow::Result<ExitC
             let line = serde_json::json!({
                 "id": t.id, "name": t.name, "variant": t.variant, "command": t.command,
                 "cwd": t.cwd, "timeout_ms": t.timeout.as_millis() as u64, "retries": t.retries,
-                "resources": t.resources, "tags": t.tags, "origin": t.origin,
+                "resources": t.resources, "tags": t.tags, "origin": t.origin, "labels": t.labels,
                 "expected_ms": expected.get(&t.id).map(|d| d.as_millis() as u64),
             });
             writeln!(out, "{line}")?;

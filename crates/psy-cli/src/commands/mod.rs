@@ -2,6 +2,7 @@
 
 mod attempt_row;
 pub(crate) mod bench;
+mod client;
 mod context;
 #[cfg(feature = "server")]
 mod database_url;
@@ -11,14 +12,19 @@ mod history;
 pub(crate) mod image;
 mod list;
 mod log;
+mod remote_logs;
 mod run;
 mod run_control;
 mod run_report;
+mod runs;
 #[cfg(feature = "server")]
 pub(crate) mod server;
 mod show;
+mod show_remote;
 mod show_test;
+mod submit;
 mod test_lookup;
+mod wait;
 
 use crate::cli::{Cli, Command};
 use psy_report::Verbosity;
@@ -35,7 +41,11 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args, verbosity),
         Command::List(args) => list::list(args, verbosity),
+        Command::Show(args) if args.server.is_some() => show_remote::show(args),
         Command::Show(args) => show::show(args),
+        Command::Submit(args) => submit::submit(args, verbosity),
+        Command::Runs(args) => runs::list(args),
+        Command::Cancel(args) => runs::cancel(args),
         Command::History(args) => history::history(args),
         Command::Log(args) => log::log(args),
         Command::Gc(args) => gc::gc(args),

@@ -1,14 +1,13 @@
 //! `psy run`: run the selected tests, report them, exit 0/1/2.
 
 use super::context::selected_tests;
-use crate::cli::{Color, MessageFormat, RunArgs};
+use crate::cli::{Color, RunArgs};
 use crate::exit::{usage, DISK_FULL, INTERRUPTED, TESTS_FAILED};
 use anyhow::Context;
 use psy_model::bounds::MAX_RETRIES;
 use psy_model::MILLI_PER_CPU;
 use psy_report::{
-    ColorChoice, Fanout, HumanOptions, HumanReporter, JsonReporter, JunitOptions, JunitReporter,
-    OutputSource, Reporter, Verbosity,
+    ColorChoice, Fanout, HumanOptions, HumanReporter, OutputSource, Reporter, Verbosity,
 };
 use psy_runner::engine::{Engine, LocalRun, PrepareError};
 use psy_scheduler::Limits;
@@ -75,23 +74,13 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
         logs: output.clone(),
         ..super::run_report::human_options(&args, &manifest, color, verbosity)
     })));
-    if args.message_format == MessageFormat::Json {
-        reporters.push(Box::new(JsonReporter::new(std::io::stdout())));
-    }
-    if let Some(path) = &args.junit {
-        reporters.push(Box::new(JunitReporter::new(
-            path,
-            JunitOptions {
-                suite_name: Some("psyduck".into()),
-                classnames: tests
-                    .iter()
-                    .filter_map(|t| Some((t.id.clone(), t.group.clone()?)))
-                    .collect(),
-                logs: output,
-                ..JunitOptions::default()
-            },
-        )));
-    }
+    super::run_report::push_machine_reporters(
+        &mut reporters,
+        args.message_format,
+        args.junit.as_deref(),
+        tests,
+        output,
+    );
 
     let run_id = prepared.run_id().clone();
     let mut report_error = None;

@@ -63,11 +63,11 @@ fn bad_duration_cpus_and_types() {
 fn unknown_keys_point_at_the_key() {
     assert_eq!(
         error("[defaults]\nretries = 1\nmemroy = \"1GiB\"\n"),
-        "psyduck.toml:3:1: defaults.memroy: unknown field `memroy`, expected one of `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`, `project-path`"
+        "psyduck.toml:3:1: defaults.memroy: unknown field `memroy`, expected one of `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`, `project-path`, `labels`"
     );
     assert_eq!(
         error("[[test]]\nname = \"a\"\ncommand = [\"true\"]\n\n[[test]]\nname = \"b\"\ncommand = [\"true\"]\nenvv = {}\n"),
-        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `volume`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`, `project-path`"
+        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `volume`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`, `project-path`, `labels`"
     );
     assert_eq!(
         error("[[discover]]\nnextest = { workspace = true, feature = \"x\" }\n"),
@@ -360,4 +360,57 @@ fn report_section_takes_output_display_words() {
         error("[report]\nfailure_output = \"never\"\n"),
         "psyduck.toml:2:1: report.failure_output: unknown field `failure_output`, expected `failure-output` or `success-output`"
     );
+}
+
+#[test]
+fn prepare_is_checked_and_defaults_its_timeout() {
+    let m = parse("[prepare]\ncommand = [\"cargo\", \"build\"]\n").unwrap();
+    let prepare = m.prepare.expect("[prepare] read");
+    assert_eq!(prepare.command, ["cargo", "build"]);
+    assert_eq!(prepare.timeout, psy_config::DEFAULT_PREPARE_TIMEOUT);
+    let m = parse("[prepare]\ncommand = [\"make\"]\ntimeout = \"5m\"\n").unwrap();
+    assert_eq!(m.prepare.unwrap().timeout.as_secs(), 300);
+    assert!(parse("").unwrap().prepare.is_none());
+    assert_eq!(
+        error("[prepare]\ncommand = []\n"),
+        "psyduck.toml:2:11: prepare.command: empty command (expected an argv list such as [\"sh\", \"-c\", \"./test.sh\"])"
+    );
+    assert_eq!(
+        error("[prepare]\ncommand = [\"make\"]\ntimeout = \"soon\"\n"),
+        "psyduck.toml:3:11: prepare.timeout: invalid duration \"soon\" (expected e.g. \"500ms\", \"60s\", \"5m\", \"1h30m\" or a number of seconds)"
+    );
+    assert_eq!(
+        error("[prepare]\ncommand = [\"make\"]\ncwd = \"x\"\n"),
+        "psyduck.toml:3:1: prepare.cwd: unknown field `cwd`, expected `command` or `timeout`"
+    );
+    assert!(error("[prepare]\ntimeout = 5\n").contains("prepare: missing field `command`"));
+}
+
+#[test]
+fn labels_merge_across_levels_and_bad_ones_name_the_key() {
+    let m = parse(
+        "[defaults]\nlabels = { arch = \"x86_64\", os = \"linux\" }\n\
+         [[test]]\nname = \"a\"\ncommand = [\"true\"]\nlabels = { arch = \"aarch64\", gpu = \"yes\" }\n\
+         [[test]]\nname = \"b\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let tests = crate::expand(&m).unwrap();
+    let labels =
+        |i: usize| -> Vec<(String, String)> { tests[i].labels.clone().into_iter().collect() };
+    let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        labels(0),
+        pairs(&[("arch", "aarch64"), ("gpu", "yes"), ("os", "linux")])
+    );
+    assert_eq!(labels(1), pairs(&[("arch", "x86_64"), ("os", "linux")]));
+    assert_eq!(
+        error("[[test]]\nname = \"a\"\ncommand = [\"true\"]\nlabels = { arch = \"x 86\" }\n"),
+        "psyduck.toml:4:10: test[0].labels: label \"arch\" = \"x 86\": keys and values are one word each (1 to 200 bytes, no spaces)"
+    );
+    assert!(error("[defaults]\nlabels = { arch = 1 }\n")
+        .starts_with("psyduck.toml:2:19: defaults.labels.arch: invalid type"));
 }

@@ -228,7 +228,13 @@ impl<W: Write + Send> HumanReporter<W> {
                 aborted,
             ));
         } else {
-            lines.extend(summary::table(p, &summary, self.run_id.as_ref(), aborted));
+            lines.extend(summary::table(
+                p,
+                &summary,
+                self.run_id.as_ref(),
+                &self.options.show_again,
+                aborted,
+            ));
         }
         self.emit(&lines)
     }

@@ -34,6 +34,8 @@ pub struct HumanOptions {
     pub max_output_bytes: u64,
     /// Where tests' output is read.
     pub logs: OutputSource,
+    /// The command the summary offers to see the run again, `{run}` standing for its id.
+    pub show_again: String,
 }
 
 impl Default for HumanOptions {
@@ -46,6 +48,7 @@ impl Default for HumanOptions {
             success_output: OutputDisplay::Never,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             logs: OutputSource::default(),
+            show_again: "psy show {run}".to_string(),
         }
     }
 }

@@ -82,6 +82,7 @@ pub(crate) fn table(
     p: Painter,
     s: &RunSummary,
     run_id: Option<&RunId>,
+    show_again: &str,
     aborted: bool,
 ) -> Vec<String> {
     let mut out = vec![String::new()];
@@ -112,7 +113,10 @@ pub(crate) fn table(
         out.push(if n > 0 { p.paint(style, &row) } else { row });
     }
     if let Some(id) = run_id {
-        out.push(format!("See this run again with: psy show {id}"));
+        out.push(format!(
+            "See this run again with: {}",
+            show_again.replace("{run}", id.as_str())
+        ));
     }
     out
 }

@@ -5,6 +5,7 @@
 //! rather than each route, so no route can be added without it.
 
 pub mod agents;
+pub mod blobs;
 pub mod error;
 pub mod health;
 pub mod leases;
@@ -55,6 +56,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/runs/{id}", get(runs::show))
         .route("/api/runs/{id}/cancel", post(runs::cancel))
+        .route("/api/blobs/missing", post(blobs::missing))
+        // Their handlers read the body themselves, after the role check, up to their limits.
+        .route("/api/blobs/{digest}", get(blobs::get).put(blobs::put))
+        .route("/api/snapshots", post(blobs::create_snapshot))
+        .route("/api/snapshots/{digest}", get(blobs::get_snapshot))
         .route_layer(from_fn(label_route))
         .fallback(error::not_found)
         .with_state(state.clone());
