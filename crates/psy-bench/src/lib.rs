@@ -15,6 +15,8 @@ pub mod shard;
 pub mod spawn;
 mod stats;
 pub mod throughput;
+pub mod unpack;
+mod unpack_image;
 mod xxh64;
 
 pub use error::UsageError;

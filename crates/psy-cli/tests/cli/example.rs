@@ -3,14 +3,16 @@
 use crate::support::{root, Events, Project};
 use std::path::Path;
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies the example `from` to `to`, without its `.psyduck` state nor the directories in `skip`.
+pub(crate) fn copy_dir(from: &Path, to: &Path, skip: &[&str]) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != ".psyduck" {
-                copy_dir(&entry.path(), &target);
+            let name = entry.file_name();
+            if name != ".psyduck" && !skip.iter().any(|s| name == *s) {
+                copy_dir(&entry.path(), &target, skip);
             }
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
@@ -25,7 +27,7 @@ fn basic_example_passes() {
     }
     let p = Project::empty();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/basic");
-    copy_dir(&example, &p.dir().join("examples/basic"));
+    copy_dir(&example, &p.dir().join("examples/basic"), &[]);
 
     let out = p.psy(&[
         "run",

@@ -6,6 +6,7 @@ mod color;
 mod disk_full;
 mod env_vars;
 mod example;
+mod example_debian;
 mod exit_codes;
 mod filters;
 mod fixtures;

@@ -4,7 +4,7 @@
 
 mod registry;
 
-pub use registry::TestRegistry;
+pub use registry::{have, TestRegistry};
 
 use crate::digest::sha256;
 use crate::spec::{OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, REF_NAME};

@@ -20,7 +20,8 @@ impl Drop for TestRegistry {
     }
 }
 
-fn have(tool: &str) -> bool {
+/// Whether `tool` is on the `PATH`.
+pub fn have(tool: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .stdout(Stdio::null())
@@ -89,10 +90,19 @@ impl TestRegistry {
     /// Pushes the docker-archive `archive` as `name` (`repo:tag`), with skopeo's `extra` flags
     /// (e.g. `--format oci --dest-compress-format zstd`).
     pub fn push(&self, archive: &Path, name: &str, extra: &[&str]) {
+        self.push_from(
+            &format!("docker-archive:{}", archive.display()),
+            name,
+            extra,
+        );
+    }
+
+    /// Pushes skopeo's `source` (`docker-archive:FILE`, `oci:DIR:tag`, ...) as `name`.
+    pub fn push_from(&self, source: &str, name: &str, extra: &[&str]) {
         let output = Command::new("skopeo")
             .args(["copy", "--quiet", "--dest-tls-verify=false"])
             .args(extra)
-            .arg(format!("docker-archive:{}", archive.display()))
+            .arg(source)
             .arg(format!("docker://{}/{name}", self.host()))
             .output()
             .expect("running skopeo");

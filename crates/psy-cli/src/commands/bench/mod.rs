@@ -5,7 +5,7 @@
 mod fleet;
 
 use clap::Subcommand;
-use psy_bench::{isolation, makespan, shard, spawn, throughput};
+use psy_bench::{isolation, makespan, shard, spawn, throughput, unpack};
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
@@ -23,6 +23,9 @@ pub(crate) enum BenchCommand {
     /// Slowest / fastest shard of `psy run --shard K/N` on a skewed suite with known durations,
     /// beside nextest's count, slice and hash partitions of the same suite.
     Shard(shard::ShardArgs),
+    /// Pull + verify + unpack of a ~100 MiB image from a local registry: psy's image store
+    /// beside `skopeo copy` + `umoci unpack`, and psy's second pull (cache hit).
+    Unpack(unpack::UnpackArgs),
     /// Completed attempts per second of the fleet's work queue: N agents claiming and
     /// reporting M no-op tests through an in-process `psy server` and PostgreSQL.
     #[cfg(feature = "server")]
@@ -36,6 +39,7 @@ pub(crate) fn bench(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Makespan(args) => makespan::run(args),
         BenchCommand::Isolation(args) => isolation::run(args),
         BenchCommand::Shard(args) => shard::run(args),
+        BenchCommand::Unpack(args) => unpack::run(args),
         #[cfg(feature = "server")]
         BenchCommand::Fleet(args) => fleet::run(args),
     }
