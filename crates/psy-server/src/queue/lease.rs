@@ -8,20 +8,7 @@ use super::{ts, QueueError};
 use crate::Database;
 use std::time::Duration;
 
-/// A heartbeat: the lease's fencing token.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeartbeatRequest {
-    pub fencing_token: i64,
-}
-
-/// A lease renewed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Renewed {
-    pub lease_id: i64,
-    /// RFC 3339, UTC: the next heartbeat is due before then.
-    pub expires_at: String,
-}
+pub use psy_fleet::wire::{HeartbeatRequest, Renewed};
 
 /// A lease as it stands, and the result recorded under it (if any).
 #[derive(Debug, Clone)]
