@@ -50,6 +50,8 @@ pub(crate) enum Command {
     /// The machine's image store: list, pull, import and remove the images tests run in.
     #[command(subcommand)]
     Image(crate::commands::image::ImageCommand),
+    /// Join a fleet: claim jobs from a `psy server`, run them in containers, report results.
+    Agent(crate::commands::agent::AgentArgs),
     /// Serve the fleet's HTTP API over PostgreSQL, or manage its tokens (`psy server token`).
     #[cfg(feature = "server")]
     Server(crate::commands::server::ServerArgs),

@@ -9,8 +9,11 @@
 mod client;
 mod error;
 mod job;
+pub mod retry;
+mod snapshot;
 pub mod wire;
 
 pub use client::{FleetClient, ServerUrl};
 pub use error::FleetError;
 pub use job::{JobSpec, ProjectSource};
+pub use snapshot::{SnapshotError, SnapshotMaterialiser};
