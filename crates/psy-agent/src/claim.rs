@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 /// The most jobs one claim asks for.
 const MAX_JOBS_PER_CLAIM: u32 = 32;
+/// The most jobs the agent holds at once (waiting or running), whatever their size: tests that
+/// ask for almost nothing must not make it take the whole queue.
+const MAX_HELD: usize = 512;
 /// Pauses between claims that found nothing: from the first, doubling to the last.
 const IDLE_FIRST: Duration = Duration::from_millis(50);
 const IDLE_MAX: Duration = Duration::from_secs(1);
@@ -91,7 +94,8 @@ impl Claimer {
         let memory = capacity
             .memory_bytes
             .saturating_sub(state.used_memory_bytes);
-        if cpu == 0 || memory == 0 {
+        let room = MAX_HELD.saturating_sub(state.jobs.len());
+        if cpu == 0 || memory == 0 || room == 0 {
             return None;
         }
         Some(ClaimRequest {
@@ -99,7 +103,7 @@ impl Claimer {
             cpu_millis: i64::try_from(cpu).unwrap_or(i64::MAX),
             memory_bytes: i64::try_from(memory).unwrap_or(i64::MAX),
             labels: self.labels.clone(),
-            max_jobs: MAX_JOBS_PER_CLAIM,
+            max_jobs: MAX_JOBS_PER_CLAIM.min(u32::try_from(room).unwrap_or(u32::MAX)),
         })
     }
 

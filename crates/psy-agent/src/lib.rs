@@ -41,6 +41,8 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
 /// How long a stopping agent keeps trying to deliver the results it has.
 const REPORT_GRACE: Duration = Duration::from_secs(30);
+/// How long one call to the server may take before it is given up (and tried again).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What `psy agent` was asked to be.
 #[derive(Debug)]
@@ -80,6 +82,9 @@ pub enum AgentError {
     /// The agent's threads could not be started.
     #[error("starting the agent: {0}")]
     Io(#[from] std::io::Error),
+    /// The disk holding the work dir filled up: the engine stopped.
+    #[error("{0}; the agent stopped (results already made were reported)")]
+    DiskFull(String),
 }
 
 impl AgentError {
@@ -88,7 +93,7 @@ impl AgentError {
         match self {
             AgentError::Refused(_) => true,
             AgentError::Prepare(e) => e.is_usage(),
-            AgentError::Run(_) | AgentError::Io(_) => false,
+            AgentError::Run(_) | AgentError::Io(_) | AgentError::DiskFull(_) => false,
         }
     }
 }
@@ -110,9 +115,29 @@ pub fn run(options: AgentOptions) -> Result<Stopped, AgentError> {
     ] {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
-    let Some(agent) = register(&options, &stop)? else {
-        tracing::info!("stopped before registering");
-        return Ok(Stopped::default());
+    // The work dir first: a second agent on it is refused before it registers anything.
+    let prepared = Engine::prepare_agent(AgentRun {
+        work_dir: options.work_dir.clone(),
+        capacity: options.capacity.clone(),
+        allow_privileged: options.allow_privileged,
+        describe: format!("psy agent {:?} of {}", options.name, options.client.base()),
+        command_line: options.command_line.clone(),
+    })?;
+
+    // Each call is given up after a while (then retried): a server that stopped answering
+    // must not hold a heartbeat until the lease is gone.
+    let client = options.client.clone().with_timeout(REQUEST_TIMEOUT);
+    let agent = match register(&client, &options, &stop) {
+        Ok(Some(agent)) => agent,
+        Ok(None) => {
+            tracing::info!("stopped before registering");
+            prepared.close();
+            return Ok(Stopped::default());
+        }
+        Err(e) => {
+            prepared.close();
+            return Err(e);
+        }
     };
     tracing::info!(
         name = %agent.name,
@@ -122,17 +147,8 @@ pub fn run(options: AgentOptions) -> Result<Stopped, AgentError> {
         "registered with {}",
         options.client.base()
     );
-
-    let prepared = Engine::prepare_agent(AgentRun {
-        work_dir: options.work_dir.clone(),
-        capacity: options.capacity.clone(),
-        allow_privileged: options.allow_privileged,
-        describe: format!("psy agent {:?} of {}", options.name, options.client.base()),
-        command_line: options.command_line.clone(),
-    })?;
     let run_id = prepared.run_id().clone();
-    let (shared, wake) =
-        source::Shared::new(options.client.clone(), options.name.clone(), stop.clone())?;
+    let (shared, wake) = source::Shared::new(client, options.name.clone(), stop.clone())?;
     let (reports, queue) = std::sync::mpsc::channel();
 
     let abandon = Arc::new(AtomicBool::new(false));
@@ -203,6 +219,9 @@ pub fn run(options: AgentOptions) -> Result<Stopped, AgentError> {
     if let Some(why) = shared.lock().fatal.take() {
         return Err(AgentError::Refused(why));
     }
+    if let Some(why) = outcome.disk_full {
+        return Err(AgentError::DiskFull(why));
+    }
     tracing::info!(
         attempts,
         interrupted = outcome.interrupted,
@@ -214,7 +233,11 @@ pub fn run(options: AgentOptions) -> Result<Stopped, AgentError> {
 
 /// Registers the agent, waiting out a server that cannot answer yet; `None` if a signal came
 /// first.
-fn register(options: &AgentOptions, stop: &AtomicBool) -> Result<Option<Agent>, AgentError> {
+fn register(
+    client: &FleetClient,
+    options: &AgentOptions,
+    stop: &AtomicBool,
+) -> Result<Option<Agent>, AgentError> {
     let registration = Registration {
         name: options.name.clone(),
         cpus: f64::from(options.capacity.cpu_millis) / 1000.0,
@@ -225,9 +248,7 @@ fn register(options: &AgentOptions, stop: &AtomicBool) -> Result<Option<Agent>, 
     let stopping = || stop.load(Ordering::SeqCst);
     let what = format!("registering agent {:?}", options.name);
     match retry::retry(&what, &mut backoff, &stopping, || {
-        options
-            .client
-            .post::<_, Agent>("/api/agents/register", &registration)
+        client.post::<_, Agent>("/api/agents/register", &registration)
     }) {
         Ok(agent) => Ok(Some(agent)),
         Err(_) if stopping() => Ok(None),

@@ -287,3 +287,113 @@ impl JobSource for LeasedJobs {
         std::mem::take(&mut self.shared.lock().withdrawn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use psy_fleet::ServerUrl;
+    use psy_model::TestSpec;
+
+    fn shared() -> (Arc<Shared>, UnixStream) {
+        let client = FleetClient::new(ServerUrl::parse("http://127.0.0.1:9").unwrap(), "t");
+        Shared::new(client, "a1".into(), Arc::new(AtomicBool::new(false))).unwrap()
+    }
+
+    fn lease(id: i64) -> LeaseRef {
+        LeaseRef {
+            lease_id: id,
+            fencing_token: 100 + id,
+            run_id: 1,
+            test_id: format!("t{id}"),
+            attempt: 1,
+        }
+    }
+
+    /// Claims lease `id` as the claimer does: held, and ready with 250 milli-CPUs.
+    fn claim(shared: &Shared, id: i64) {
+        let lease = lease(id);
+        let test: TestSpec = serde_json::from_value(serde_json::json!({
+            "id": lease.test_id, "name": lease.test_id, "variant": null, "command": ["true"],
+            "cwd": "/", "env": {}, "timeout": {"secs": 1, "nanos": 0}, "retries": 0,
+            "resources": {"cpu_millis": 250, "memory_bytes": 1024, "pids": 10, "tmp_bytes": 0},
+            "tags": [], "origin": "x"
+        }))
+        .unwrap();
+        let mut state = shared.lock();
+        state.held.insert(
+            id,
+            Held {
+                lease: lease.clone(),
+                next_beat: Instant::now(),
+                interval: Duration::from_secs(1),
+            },
+        );
+        state.used_cpu_millis += 250;
+        state.ready.push(lease.key());
+        state.jobs.insert(
+            lease.key(),
+            Job {
+                attempt: AttemptJob {
+                    key: lease.key(),
+                    test: Arc::new(test),
+                    attempt: 1,
+                    expected: None,
+                    origin: None,
+                },
+                lease,
+                cpu_millis: 250,
+                memory_bytes: 0,
+                logs: (
+                    PathBuf::from("/nonexistent/o"),
+                    PathBuf::from("/nonexistent/e"),
+                ),
+                offered: false,
+            },
+        );
+    }
+
+    #[test]
+    fn a_lost_lease_drops_a_waiting_job_and_withdraws_an_offered_one() {
+        let (shared, wake) = shared();
+        let (reports, queue) = std::sync::mpsc::channel();
+        let mut jobs = LeasedJobs::new(Arc::clone(&shared), wake, reports);
+        assert!(matches!(jobs.offer(), Offer::Later));
+        claim(&shared, 1);
+        claim(&shared, 2);
+        let Offer::Now(offered) = jobs.offer() else {
+            panic!("the claimed jobs are offered")
+        };
+        assert_eq!(offered.iter().map(|j| j.key).collect::<Vec<_>>(), [1, 2]);
+        claim(&shared, 3);
+        assert_eq!(shared.lock().used_cpu_millis, 750);
+
+        // Not offered yet: dropped, its capacity given back.
+        shared.lost(&lease(3), "409");
+        assert_eq!(shared.lock().used_cpu_millis, 500);
+        assert!(matches!(jobs.offer(), Offer::Later));
+        // Offered: withdrawn from the engine, which then cancels it.
+        shared.lost(&lease(2), "409");
+        assert_eq!(jobs.withdrawn(), [2]);
+        jobs.cancelled(&offered[1]);
+        assert_eq!(shared.lock().used_cpu_millis, 250);
+
+        // Finished: its result goes to the reporter, its lease still held until answered.
+        let result: AttemptResult = serde_json::from_value(serde_json::json!({
+            "test_id": "t1", "attempt": 1, "status": "fail",
+            "exit": {"code": 1, "signal": null}, "started_at_ms": 0, "duration_ms": 5,
+            "cpu_time_ms": null, "peak_memory_bytes": null, "stdout_path": "/nonexistent/o",
+            "stderr_path": "/nonexistent/e", "message": null
+        }))
+        .unwrap();
+        jobs.finished(&offered[0], &result, false);
+        let pending = queue.try_recv().expect("a report");
+        assert_eq!(pending.lease, lease(1));
+        let state = shared.lock();
+        assert_eq!((state.used_cpu_millis, state.jobs.len()), (0, 0));
+        assert_eq!(state.held.keys().collect::<Vec<_>>(), [&1]);
+        drop(state);
+
+        shared.fatal("refused".into());
+        assert!(matches!(jobs.offer(), Offer::Done));
+    }
+}

@@ -354,13 +354,16 @@ impl RunLoop<'_> {
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         if n < 0 {
             let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                return Ok(Vec::new());
+            // A signal: nothing is ready, but it may be Ctrl-C itself (checked below).
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(RunError::Io {
+                    what: "waiting for tests".into(),
+                    source: err,
+                });
             }
-            return Err(RunError::Io {
-                what: "waiting for tests".into(),
-                source: err,
-            });
+            for fd in &mut fds {
+                fd.revents = 0;
+            }
         }
         if (fds[0].revents != 0 || interrupts.arrived()) && !self.interrupted {
             self.interrupted = true;

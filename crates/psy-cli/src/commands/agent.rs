@@ -1,9 +1,11 @@
 //! `psy agent`: join a fleet. Arguments, capacity and work dir here; the agent is the
-//! psy-agent crate.
+//! psy-agent crate. Exits 0 when stopped by SIGINT/SIGTERM/SIGHUP, 2 when the server refuses
+//! its token or an argument is wrong, 3 when psy or the host failed, 4 when the disk holding
+//! its work dir filled up.
 
-use crate::exit::usage;
+use crate::exit::{usage, DISK_FULL};
 use clap::Args;
-use psy_agent::{AgentOptions, DEFAULT_HEARTBEAT};
+use psy_agent::{AgentError, AgentOptions, DEFAULT_HEARTBEAT};
 use psy_fleet::{FleetClient, ServerUrl};
 use psy_model::MILLI_PER_CPU;
 use std::collections::BTreeMap;
@@ -93,6 +95,10 @@ pub(crate) fn agent(args: AgentArgs) -> anyhow::Result<ExitCode> {
     match psy_agent::run(options) {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) if e.is_usage() => Err(usage(e)),
+        Err(e @ AgentError::DiskFull(_)) => {
+            eprintln!("error: {}", psy_report::text::escape(&e.to_string()));
+            Ok(ExitCode::from(DISK_FULL))
+        }
         Err(e) => Err(e.into()),
     }
 }

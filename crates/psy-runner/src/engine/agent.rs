@@ -137,6 +137,12 @@ impl PreparedAgent {
         self.admission.clone()
     }
 
+    /// Releases the sandbox without running anything (the agent stops before its first job).
+    pub fn close(mut self) {
+        use crate::executor::Executor;
+        self.executor.close();
+    }
+
     /// Runs what `jobs` offers until it is done or a signal stops the agent: each attempt is
     /// recorded in the agent's store and its output kept in its work dir's logs before `jobs`
     /// hears of it.

@@ -207,12 +207,15 @@ impl ContainerExecutor {
         if self.masked.is_empty() || project_state.exists() {
             masked.push(project_state);
         }
-        // The container's /tmp and /run are its own: what the host has there is hidden anyway,
-        // and a mask there would have no directory to cover.
+        // The container's /tmp and /run are its own, and an image shows nothing of the host
+        // but the project: what the host has there is hidden anyway, and a mask there would
+        // have no directory to cover.
+        let in_image = image.is_some();
         masked.extend(
             self.masked
                 .iter()
                 .filter(|m| !m.starts_with("/tmp") && !m.starts_with("/run"))
+                .filter(|m| !in_image || m.starts_with(&req.project_dir))
                 .cloned(),
         );
         let spec = ContainerSpec {
