@@ -113,6 +113,9 @@ pub fn run(options: AgentOptions) -> Result<Stopped, AgentError> {
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
     ] {
+        // Actions run in registration order: once the agent is stopping, a signal ends it at
+        // once (130, as a second Ctrl-C ends `psy run`).
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     // The work dir first: a second agent on it is refused before it registers anything.
