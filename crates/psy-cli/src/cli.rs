@@ -56,6 +56,8 @@ pub(crate) enum Command {
     Runs(ServerArgs),
     /// Cancel a run on the server: its queued and running jobs.
     Cancel(CancelArgs),
+    /// Join a fleet: claim jobs from a `psy server`, run them in containers, report results.
+    Agent(crate::commands::agent::AgentArgs),
     /// Serve the fleet's HTTP API over PostgreSQL, or manage its tokens (`psy server token`).
     #[cfg(feature = "server")]
     Server(crate::commands::server::ServerArgs),

@@ -19,7 +19,13 @@ fn main() -> ExitCode {
         eprintln!("warning: no container launcher process ({e}); starting containers directly");
     }
     let cli = cli::Cli::parse();
-    init_logging(cli.verbose);
+    // An agent is a service: its log says what it does (info) unless told to be quiet.
+    let agent = matches!(cli.command, cli::Command::Agent(_));
+    init_logging(if agent && !cli.quiet {
+        cli.verbose.max(1)
+    } else {
+        cli.verbose
+    });
     match commands::dispatch(cli) {
         Ok(code) => code,
         // `psy list | head`: the reader left; nothing more to say.

@@ -47,19 +47,21 @@ pub struct FleetClient {
 }
 
 impl FleetClient {
-    /// A client of `base` sending `token` as `Authorization: Bearer TOKEN`.
+    /// A client of `base` sending `token` as `Authorization: Bearer TOKEN`; a request may
+    /// take up to 300 s.
     pub fn new(base: ServerUrl, token: &str) -> FleetClient {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(300)))
-            .user_agent(concat!("psyduck/", env!("CARGO_PKG_VERSION")))
-            .build();
         FleetClient {
             base,
             authorization: format!("Bearer {}", token.trim()),
-            agent: config.into(),
+            agent: agent(Duration::from_secs(300)),
         }
+    }
+
+    /// The same client with requests given up after `timeout` (a transient failure): an agent
+    /// retries a heartbeat rather than wait on a server that stopped answering.
+    pub fn with_timeout(mut self, timeout: Duration) -> FleetClient {
+        self.agent = agent(timeout);
+        self
     }
 
     pub fn base(&self) -> &ServerUrl {
@@ -133,6 +135,17 @@ impl FleetClient {
                 reason: e.to_string(),
             })
     }
+}
+
+/// A kept-alive HTTP agent whose requests end after `timeout`.
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(10).min(timeout)))
+        .timeout_global(Some(timeout))
+        .user_agent(concat!("psyduck/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
 }
 
 /// The response if it has a success status, else the error naming the request.

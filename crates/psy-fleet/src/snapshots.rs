@@ -92,3 +92,22 @@ impl BlobSource for ServerBlobs {
         Ok(self.0.get_bytes(&format!("/api/snapshots/{digest}"))?)
     }
 }
+
+/// The agent's [`crate::SnapshotMaterialiser`]: snapshots fetched from the server (files once
+/// per machine, through [`ServerBlobs`]), materialised under the agent's work dir and prepared
+/// once (`psy_snapshot::Prepared::ensure`).
+#[derive(Debug, Clone)]
+pub struct ServerSnapshots(pub FleetClient);
+
+impl crate::SnapshotMaterialiser for ServerSnapshots {
+    fn materialise(
+        &self,
+        digest: &str,
+        manifest: &str,
+        work_dir: &std::path::Path,
+    ) -> Result<std::path::PathBuf, crate::SnapshotError> {
+        let work = psy_snapshot::WorkDir::open(work_dir)?;
+        let blobs = ServerBlobs(self.0.clone());
+        Ok(psy_snapshot::Prepared::ensure(&work, digest, manifest, &blobs)?.root)
+    }
+}

@@ -2,7 +2,9 @@
 //! executor's outcome becomes an [`AttemptResult`].
 
 use crate::executor::{AttemptRequest, ExecOutcome};
-use psy_model::{AttemptKey, AttemptResult, AttemptStatus, LogStore, LogStream, RunId, TestSpec};
+use psy_model::{
+    AttemptKey, AttemptResult, AttemptStatus, LogStore, LogStream, RunId, TestId, TestSpec,
+};
 use psy_scheduler::Placement;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -86,6 +88,7 @@ pub(crate) fn open_logs(logs: &dyn LogStore, paths: &AttemptPaths) -> Result<(Fi
 pub(crate) fn request<'a>(
     run_id: &'a RunId,
     test: &'a TestSpec,
+    record_as: &'a TestId,
     attempt: u32,
     placement: Placement,
     env: Vec<(String, String)>,
@@ -96,6 +99,7 @@ pub(crate) fn request<'a>(
     AttemptRequest {
         run_id,
         test,
+        record_as,
         attempt,
         cores: placement.cores,
         argv: crate::adapter::command(test, scratch),

@@ -1,4 +1,5 @@
-//! Where a project's Psyduck state lives: `<project>/.psyduck/{psyduck.db,logs,scratch}`.
+//! Where a project's Psyduck state lives: `<project>/.psyduck/{psyduck.db,logs,scratch}`; a fleet
+//! agent's has the same layout in its work dir.
 
 use psy_model::{RunId, TestId};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,19 @@ impl StateDir {
         StateDir {
             root: project_dir.join(".psyduck"),
         }
+    }
+
+    /// A state directory that is `root` itself, with the same layout inside: a fleet agent's
+    /// work dir, which belongs to no project.
+    pub fn at(root: &Path) -> Self {
+        StateDir {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Every run's log directory is in here (`logs/<run>`), beside the spare files.
+    pub fn logs_root(&self) -> PathBuf {
+        self.root.join("logs")
     }
 
     pub fn root(&self) -> &Path {

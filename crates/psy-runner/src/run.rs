@@ -260,9 +260,13 @@ impl RunLoop<'_> {
     fn drive(&mut self, interrupts: &Interrupts) -> Result<(), RunError> {
         loop {
             let mut placed = false;
+            let mut more_may_come = true;
             if !self.stopping() {
-                if let Offer::Now(jobs) = self.jobs.offer() {
-                    schedule(&mut self.scheduler, &mut self.pending, jobs)?;
+                self.withdraw();
+                match self.jobs.offer() {
+                    Offer::Now(jobs) => schedule(&mut self.scheduler, &mut self.pending, jobs)?,
+                    Offer::Later => {}
+                    Offer::Done => more_may_come = false,
                 }
                 let placements = self.scheduler.next_placements(self.started.elapsed());
                 self.reconfine_shared();
@@ -274,14 +278,33 @@ impl RunLoop<'_> {
             self.settle_stopped()?;
             if self.in_flight.is_empty() {
                 // Nothing running and nothing started: no attempt can end to bring more work.
-                // Attempts started and already settled (they failed to start) may have.
+                // Attempts started and already settled (they failed to start) may have, and a
+                // source that can wake the loop (an agent) may bring more by itself.
                 if placed {
                     continue;
                 }
-                return Ok(());
+                let waits = self.jobs.wake_fd().is_some() && more_may_come;
+                if self.stopping() || !waits {
+                    return Ok(());
+                }
             }
             for f in self.wait(interrupts)? {
                 self.collect(f)?;
+            }
+        }
+    }
+
+    /// Drops the offered jobs the source withdrew that have not started, and kills those that
+    /// have (they are settled as cancelled when they end, see `collect`).
+    fn withdraw(&mut self) {
+        for key in self.jobs.withdrawn() {
+            if let Some(job) = self.pending.remove(&key) {
+                self.scheduler.remove(key);
+                self.jobs.cancelled(&job);
+            } else if let Some(f) = self.in_flight.iter_mut().find(|f| f.job.key == key) {
+                tracing::debug!(test = %f.job.test.id, key, "withdrawn by its source: killing it");
+                f.cancelled = true;
+                f.handle.kill();
             }
         }
     }
@@ -314,7 +337,12 @@ impl RunLoop<'_> {
         let timeout_ms = next_deadline.map_or(-1, |d| {
             d.saturating_duration_since(now).as_millis().min(60_000) as i32 + 1
         });
+        // The source's wake-up only while it is asked for jobs: a stopping run would find it
+        // readable again and again.
+        let wake = self.jobs.wake_fd().filter(|_| !self.stopping());
+        let watched = 1 + usize::from(wake.is_some());
         let mut fds: Vec<libc::pollfd> = std::iter::once(interrupts.fd())
+            .chain(wake)
             .chain(self.in_flight.iter().map(|f| f.handle.wait_fd()))
             .map(|fd| libc::pollfd {
                 fd,
@@ -326,13 +354,16 @@ impl RunLoop<'_> {
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         if n < 0 {
             let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                return Ok(Vec::new());
+            // A signal: nothing is ready, but it may be Ctrl-C itself (checked below).
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(RunError::Io {
+                    what: "waiting for tests".into(),
+                    source: err,
+                });
             }
-            return Err(RunError::Io {
-                what: "waiting for tests".into(),
-                source: err,
-            });
+            for fd in &mut fds {
+                fd.revents = 0;
+            }
         }
         if (fds[0].revents != 0 || interrupts.arrived()) && !self.interrupted {
             self.interrupted = true;
@@ -354,7 +385,7 @@ impl RunLoop<'_> {
             f.timed_out = true;
             f.handle.kill();
         }
-        let ready: HashSet<RawFd> = fds[1..]
+        let ready: HashSet<RawFd> = fds[watched..]
             .iter()
             .filter(|p| p.revents != 0)
             .map(|p| p.fd)

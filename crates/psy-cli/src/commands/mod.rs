@@ -1,5 +1,6 @@
 //! One module per subcommand; [`dispatch`] picks one.
 
+pub(crate) mod agent;
 mod attempt_row;
 pub(crate) mod bench;
 mod client;
@@ -54,6 +55,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => durations::export(args),
         Command::Import(args) => durations::import(args),
         Command::Image(cmd) => image::image(cmd),
+        Command::Agent(args) => agent::agent(args),
         #[cfg(feature = "server")]
         Command::Server(args) => server::server(args),
     }

@@ -57,6 +57,8 @@ pub enum PrepareError {
     },
     #[error("another psy is running in {} (one run per project at a time)", project.display())]
     Locked { project: PathBuf },
+    #[error("another psy agent uses the work dir {} (one agent per work dir: give each its own --work-dir)", work_dir.display())]
+    WorkDirLocked { work_dir: PathBuf },
     #[error("locking {}", state.display())]
     Lock {
         state: PathBuf,

@@ -1,17 +1,20 @@
 //! The engine: everything between "these tests, with these settings" and a finished run, so
-//! that every front end (`psy run` today, `psy agent` next) drives the same code. It takes the
+//! that every front end (`psy run`, and `psy agent` through [`Engine::prepare_agent`]) drives
+//! the same code. It takes the
 //! project lock, cleans up after dead psy processes, detects the host, names the run, makes
 //! the sandbox and the executor, and then runs the tests (see [`crate::run()`]).
 //!
 //! The front end keeps only what is its own: parsing arguments, choosing the tests, building
 //! reporters and turning the [`RunOutcome`] into an exit code.
 
+mod agent;
 mod checks;
 mod error;
 pub mod gc;
 pub mod guarantees;
 mod host;
 
+pub use agent::{Admission, AgentRun, PreparedAgent};
 pub use error::{GcError, PrepareError};
 pub use host::LocalHost;
 

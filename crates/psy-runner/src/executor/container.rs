@@ -1,13 +1,14 @@
 //! The default executor: every attempt in its own `psy-sandbox` container.
 
 use super::{AttemptRequest, ExecOutcome, Executor, Running};
-use crate::images::Images;
+use crate::images::{Images, ResolvedImage};
 use psy_model::CpuPolicy;
-use psy_model::TestSpec;
+use psy_model::{TestId, TestSpec};
 use psy_sandbox::cgroup::{block_device_of, CgroupLimits, IoLimits};
 use psy_sandbox::{format_image, Container, ContainerSpec, ImageRoot, Sandbox};
 use std::os::fd::RawFd;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 /// Runs attempts in sandbox containers.
 #[derive(Debug)]
@@ -18,8 +19,15 @@ pub struct ContainerExecutor {
     volumes_dir: PathBuf,
     /// Keep the volume images after the run (`--keep-volumes`).
     keep_volumes: bool,
-    /// The images tests run in, by the manifest's value (`crate::images::resolve`).
-    images: Images,
+    /// The images tests run in, by the manifest's value (`crate::images::resolve`); shared
+    /// with whoever resolves them while the run goes on (an agent, as jobs arrive).
+    images: Arc<Mutex<Images>>,
+    /// More host directories hidden from every test, beside its project's `.psyduck` (an
+    /// agent's work dir).
+    masked: Vec<PathBuf>,
+    /// Each attempt's volumes are removed when it ends instead of with the run (an agent: the
+    /// next attempt of a test runs wherever the server sends it).
+    volumes_per_attempt: bool,
 }
 
 impl ContainerExecutor {
@@ -34,13 +42,36 @@ impl ContainerExecutor {
             cpu_policy,
             volumes_dir,
             keep_volumes,
-            images: Images::new(),
+            images: Arc::new(Mutex::new(Images::new())),
+            masked: Vec::new(),
+            volumes_per_attempt: false,
         }
     }
 
     /// The images the tests name (`image = "..."`), resolved before the run.
     pub fn set_images(&mut self, images: Images) {
-        self.images = images;
+        *lock(&self.images) = images;
+    }
+
+    /// The images attempts are started in, for adding images while the run goes on: a test
+    /// whose `image` is a key of the map runs in that image.
+    pub fn shared_images(&self) -> Arc<Mutex<Images>> {
+        Arc::clone(&self.images)
+    }
+
+    /// Hides `dir` from every test too (behind an empty read-only tmpfs).
+    pub fn mask(&mut self, dir: PathBuf) {
+        self.masked.push(dir);
+    }
+
+    /// Removes each attempt's volumes when it ends.
+    pub fn volumes_per_attempt(&mut self) {
+        self.volumes_per_attempt = true;
+    }
+
+    /// The directory of the volume images of the attempt kept as `record_as`.
+    fn volumes_of(&self, record_as: &TestId) -> PathBuf {
+        self.volumes_dir.join(record_as.file_stem())
     }
 
     /// Where attempts' writable image layers live: removed with each attempt, and with the
@@ -50,14 +81,17 @@ impl ContainerExecutor {
     }
 
     /// The root of an attempt in an image: the image's layers under a writable layer of its own.
-    fn image_root(&self, test: &TestSpec, key: u64) -> Result<Option<ImageRoot>, String> {
+    fn image_root(
+        &self,
+        test: &TestSpec,
+        image: Option<&ResolvedImage>,
+        key: u64,
+    ) -> Result<Option<ImageRoot>, String> {
         let Some(value) = &test.sandbox.image else {
             return Ok(None);
         };
-        let image = self
-            .images
-            .get(value)
-            .ok_or_else(|| format!("image {value:?} of {} was not resolved", test.id))?;
+        let image =
+            image.ok_or_else(|| format!("image {value:?} of {} was not resolved", test.id))?;
         let dir = self.writable_layers().join(format!("a{key:06}"));
         let (upper_dir, work_dir) = (dir.join("upper"), dir.join("work"));
         for d in [&upper_dir, &work_dir] {
@@ -93,11 +127,15 @@ impl ContainerExecutor {
 
     /// The test's volume images, made (and formatted) at its first attempt and reused by the
     /// next ones: data written by one attempt is there for the retry.
-    fn volumes(&self, test: &TestSpec) -> Result<Vec<(PathBuf, PathBuf)>, String> {
+    fn volumes(
+        &self,
+        test: &TestSpec,
+        record_as: &TestId,
+    ) -> Result<Vec<(PathBuf, PathBuf)>, String> {
         test.volumes
             .iter()
             .map(|v| {
-                let dir = self.volumes_dir.join(test.id.file_stem());
+                let dir = self.volumes_of(record_as);
                 let image = dir.join(format!("{}.img", v.name));
                 if !image.exists() {
                     std::fs::create_dir_all(&dir)
@@ -154,11 +192,32 @@ impl ContainerExecutor {
             .sandbox
             .image
             .as_ref()
-            .and_then(|value| self.images.get(value));
-        let (env, cwd) = match image {
+            .and_then(|value| lock(&self.images).get(value).cloned());
+        let (env, cwd) = match &image {
             Some(image) => image_env_and_cwd(image, req.test, req.env, &req.project_dir),
             None => (req.env, req.test.cwd.clone()),
         };
+        // The store, logs and every other test's scratch area and images: the project's (if
+        // it has any yet: an agent's jobs may come from a project psy never ran in) and the
+        // executor's own (an agent's work dir).
+        let project_state = crate::layout::StateDir::new(&req.project_dir)
+            .root()
+            .to_path_buf();
+        let mut masked: Vec<PathBuf> = Vec::new();
+        if self.masked.is_empty() || project_state.exists() {
+            masked.push(project_state);
+        }
+        // The container's /tmp and /run are its own, and an image shows nothing of the host
+        // but the project: what the host has there is hidden anyway, and a mask there would
+        // have no directory to cover.
+        let in_image = image.is_some();
+        masked.extend(
+            self.masked
+                .iter()
+                .filter(|m| !m.starts_with("/tmp") && !m.starts_with("/run"))
+                .filter(|m| !in_image || m.starts_with(&req.project_dir))
+                .cloned(),
+        );
         let spec = ContainerSpec {
             argv: req.argv,
             env,
@@ -167,24 +226,21 @@ impl ContainerExecutor {
             tmp_bytes: r.tmp_bytes,
             scratch_dir: req.scratch,
             scratch_bytes: r.disk_bytes,
-            volumes: self.volumes(req.test)?,
+            volumes: self.volumes(req.test, req.record_as)?,
             project_dir: req.project_dir.clone(),
             stdout: req.stdout,
             stderr: req.stderr,
             cgroup_name: format!("a{:06}", req.key),
             network: r.network.map(shaping),
             privileged: req.test.sandbox.privileged,
-            // The store, logs and every other test's scratch area and images.
-            masked: vec![crate::layout::StateDir::new(&req.project_dir)
-                .root()
-                .to_path_buf()],
+            masked,
             allow: psy_sandbox::Allowances {
                 perf: req.test.sandbox.allow.contains(&psy_model::Allowance::Perf),
                 bpf: req.test.sandbox.allow.contains(&psy_model::Allowance::Bpf),
             },
             writable: req.test.sandbox.writable.clone(),
             readonly: req.test.sandbox.readonly.clone(),
-            image: self.image_root(req.test, req.key)?,
+            image: self.image_root(req.test, image.as_ref(), req.key)?,
         };
         Ok((spec, limits))
     }
@@ -242,8 +298,8 @@ impl Executor for ContainerExecutor {
     ) -> Vec<Result<Box<dyn Running>, String>> {
         // Requests that cannot become a container fail alone; the rest start as one batch.
         let mut valid = Vec::with_capacity(requests.len());
-        // Each started container's writable image layer and image id.
-        let mut kept: Vec<(Option<PathBuf>, Option<String>)> = Vec::new();
+        // Each started container's writable image layer, image id and volumes to remove.
+        let mut kept: Vec<(Option<PathBuf>, Option<String>, Option<PathBuf>)> = Vec::new();
         let mut results: Vec<Option<Result<Box<dyn Running>, String>>> =
             Vec::with_capacity(requests.len());
         for request in requests {
@@ -252,16 +308,21 @@ impl Executor for ContainerExecutor {
                 .sandbox
                 .image
                 .as_ref()
-                .and_then(|value| self.images.get(value))
-                .map(|image| image.id.clone());
+                .and_then(|value| lock(&self.images).get(value).map(|i| i.id.clone()));
+            let volumes = (self.volumes_per_attempt && !request.test.volumes.is_empty())
+                .then(|| self.volumes_of(request.record_as));
             match self.container_spec(request) {
                 Ok((spec, limits)) => {
                     let upper = spec.image.as_ref().map(|i| i.upper_dir.clone());
-                    kept.push((upper.and_then(|u| u.parent().map(PathBuf::from)), image));
+                    let layer = upper.and_then(|u| u.parent().map(PathBuf::from));
+                    kept.push((layer, image, volumes));
                     valid.push((spec, limits));
                     results.push(None);
                 }
-                Err(message) => results.push(Some(Err(message))),
+                Err(message) => {
+                    remove_dir(volumes, "volumes");
+                    results.push(Some(Err(message)));
+                }
             }
         }
         let mut started = self.sandbox.spawn_many(valid).into_iter().zip(kept);
@@ -270,14 +331,17 @@ impl Executor for ContainerExecutor {
             .map(|slot| match slot {
                 Some(failed) => failed,
                 None => match started.next().expect("one result per spawned spec") {
-                    (Ok(container), (writable_layer, image)) => Ok(Box::new(ContainerRun {
-                        container,
-                        writable_layer,
-                        image,
-                    })
-                        as Box<dyn Running>),
-                    (Err(e), (writable_layer, _)) => {
+                    (Ok(container), (writable_layer, image, volumes)) => {
+                        Ok(Box::new(ContainerRun {
+                            container,
+                            writable_layer,
+                            image,
+                            volumes,
+                        }) as Box<dyn Running>)
+                    }
+                    (Err(e), (writable_layer, _, volumes)) => {
                         remove_writable_layer(writable_layer);
+                        remove_dir(volumes, "volumes");
                         Err(e.to_string())
                     }
                 },
@@ -318,6 +382,23 @@ struct ContainerRun {
     writable_layer: Option<PathBuf>,
     /// What identifies the attempt's image in its result.
     image: Option<String>,
+    /// Its volumes, when they go with the attempt (see `volumes_per_attempt`).
+    volumes: Option<PathBuf>,
+}
+
+/// Removes `dir` (the `what` of an attempt), if any.
+fn remove_dir(dir: Option<PathBuf>, what: &str) {
+    let Some(dir) = dir else { return };
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!("removing the {what} {}: {e}", dir.display());
+        }
+    }
+}
+
+/// The map behind `m`, whatever a panicking holder left (every update is one call).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn remove_writable_layer(dir: Option<PathBuf>) {
@@ -350,6 +431,7 @@ impl Running for ContainerRun {
     fn finish(self: Box<Self>) -> ExecOutcome {
         let outcome = self.container.finish();
         remove_writable_layer(self.writable_layer);
+        remove_dir(self.volumes, "volumes");
         ExecOutcome {
             exit: outcome.exit,
             error: outcome.setup_error.map(|e| e.to_string()),

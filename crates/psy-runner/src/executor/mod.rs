@@ -6,7 +6,7 @@ mod container;
 
 pub use container::ContainerExecutor;
 
-use psy_model::{ExitInfo, RunId, TestSpec};
+use psy_model::{ExitInfo, RunId, TestId, TestSpec};
 use std::fs::File;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
@@ -17,6 +17,9 @@ use std::time::Duration;
 pub struct AttemptRequest<'a> {
     pub run_id: &'a RunId,
     pub test: &'a TestSpec,
+    /// What the run keeps the attempt under: the test's id, or its job's
+    /// [`crate::jobs::JobOrigin::record_as`] (its volumes are found by it).
+    pub record_as: &'a TestId,
     pub attempt: u32,
     /// Exclusive cores placed by the scheduler, if any.
     pub cores: Option<Vec<u32>>,

@@ -58,6 +58,7 @@ impl LocalJobs {
                 test: Arc::clone(test),
                 attempt: 1,
                 expected: expected[i],
+                origin: None,
             })
             .collect();
         let total = tests.len();
@@ -79,6 +80,7 @@ impl LocalJobs {
             test: Arc::clone(&self.tests[test]),
             attempt,
             expected,
+            origin: None,
         });
     }
 }

@@ -3,9 +3,11 @@
 //! ended; the source answers with what follows (a retry, the test's verdict, a stop).
 //!
 //! [`LocalJobs`] is `psy run`'s source: the selected tests, with their retries, repetitions
-//! and fail-fast. A fleet agent's source (attempts leased from the server, claimed as free
-//! capacity allows) implements the same trait: it may offer jobs a few at a time, say that
-//! more may come later, and keeps the verdicts on its side.
+//! and fail-fast. A fleet agent's source (`psy-agent`: attempts leased from the server, claimed
+//! as free capacity allows) implements the same trait: it offers jobs a few at a time from
+//! many runs and projects (each job names its [`JobOrigin`]), says that more may come later,
+//! wakes the loop through [`JobSource::wake_fd`] when they do, withdraws jobs whose lease moved
+//! ([`JobSource::withdrawn`]), and leaves retries and verdicts to the server.
 
 mod control;
 mod local;
@@ -13,7 +15,9 @@ mod local;
 pub use control::{RunControl, MAX_ATTEMPTS_PER_TEST};
 pub use local::LocalJobs;
 
-use psy_model::{AttemptResult, TestResult, TestSpec};
+use psy_model::{AttemptResult, TestId, TestResult, TestSpec};
+use std::os::fd::RawFd;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +32,23 @@ pub struct AttemptJob {
     pub attempt: u32,
     /// How long it should take (the scheduler starts the longest first); `None`: unknown.
     pub expected: Option<Duration>,
+    /// Where the job comes from when the engine run is not one project's (a fleet agent's
+    /// leases); `None`: the run's own project, recorded under the test's id.
+    pub origin: Option<Arc<JobOrigin>>,
+}
+
+/// The project of a job and the name its attempt is kept under, for engine runs that take
+/// jobs from many runs and projects (a fleet agent): two server runs may hold tests of the
+/// same id, and the same attempt of a test may come back after its lease moved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobOrigin {
+    /// The test's project (its manifest's directory): visible read-only in the container,
+    /// its `.psyduck` masked.
+    pub project_dir: PathBuf,
+    /// Unique in the engine run: the attempt's record in the store, its log blobs and its
+    /// volumes are addressed by it instead of the test's id. The test itself still sees its
+    /// own id (`PSY_TEST_ID`, its hostname).
+    pub record_as: TestId,
 }
 
 /// What a source has for the engine when asked.
@@ -66,7 +87,24 @@ pub trait JobSource {
     /// no new attempt (Ctrl-C, a full disk, an earlier stop), so nothing should be retried.
     fn finished(&mut self, job: &AttemptJob, result: &AttemptResult, stopping: bool) -> Settled;
 
-    /// An offered job that will not finish: killed or never started because the run stopped.
-    /// It gets no verdict (a local test counts as not run; a lease would be given back).
+    /// An offered job that will not finish: killed or never started because the run stopped,
+    /// or withdrawn. It gets no verdict (a local test counts as not run; a lease is left to
+    /// expire).
     fn cancelled(&mut self, _job: &AttemptJob) {}
+
+    /// Readable when the source may have new jobs or withdrawals while the loop waits; the
+    /// source drains it in [`Self::offer`]. With one, a run whose source says
+    /// [`Offer::Later`] while nothing runs waits for it instead of ending (an agent waits for
+    /// work). `None` (a local run): only a finished attempt brings more.
+    fn wake_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// Keys of offered jobs that must not run any more (their lease moved to another agent,
+    /// their run was cancelled): the loop drops them if they have not started and kills them
+    /// if they have; either way [`Self::cancelled`] follows (or [`Self::finished`], if the
+    /// attempt ended before it could be killed). Asked before every offer.
+    fn withdrawn(&mut self) -> Vec<u64> {
+        Vec::new()
+    }
 }

@@ -10,8 +10,11 @@ impl RunLoop<'_> {
     pub(super) fn settle(
         &mut self,
         job: &AttemptJob,
-        result: AttemptResult,
+        mut result: AttemptResult,
     ) -> Result<(), RunError> {
+        if let Some(origin) = &job.origin {
+            result.test_id = origin.record_as.clone();
+        }
         let run_id = self.run_id.clone();
         self.write(|store| store.record_attempt(&run_id, &result))?;
         let settled = self.jobs.finished(job, &result, self.stopping());

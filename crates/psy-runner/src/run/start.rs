@@ -6,8 +6,9 @@ use super::{io_err, now_ms, InFlight, RunError, RunLoop, Starting};
 use crate::attempt::{self, AttemptPaths};
 use crate::executor::ExecOutcome;
 use crate::jobs::AttemptJob;
-use psy_model::{AttemptKey, CpuPolicy, RunEvent, TestSpec};
+use psy_model::{AttemptKey, CpuPolicy, RunEvent, TestId, TestSpec};
 use psy_scheduler::Placement;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,11 +24,21 @@ impl RunLoop<'_> {
         }
         // Owned here: the batch's requests borrow them while a full disk may stop the loop.
         let tests: Vec<Arc<TestSpec>> = placed.iter().map(|(_, j)| Arc::clone(&j.test)).collect();
-        let (run_id, project_dir) = (self.run_id.clone(), self.project_dir.clone());
+        // What each attempt is kept under, and its project (a job's origin, else the run's).
+        let origins: Vec<(TestId, PathBuf)> = placed
+            .iter()
+            .map(|(_, j)| match &j.origin {
+                Some(o) => (o.record_as.clone(), o.project_dir.clone()),
+                None => (j.test.id.clone(), self.project_dir.clone()),
+            })
+            .collect();
+        let run_id = self.run_id.clone();
         let mut starting = Vec::with_capacity(placed.len());
         let mut requests = Vec::with_capacity(placed.len());
         let mut failed = Vec::new();
-        for ((mut placement, job), test) in placed.into_iter().zip(&tests) {
+        for (((mut placement, job), test), (record_as, project_dir)) in
+            placed.into_iter().zip(&tests).zip(&origins)
+        {
             if self.disk_full.is_some() {
                 self.drop_placed(&job);
                 continue;
@@ -53,7 +64,7 @@ impl RunLoop<'_> {
             };
             let key = AttemptKey {
                 run_id: self.run_id.clone(),
-                test_id: test.id.clone(),
+                test_id: record_as.clone(),
                 attempt,
             };
             let paths = AttemptPaths::new(self.logs, key, scratch);
@@ -77,12 +88,13 @@ impl RunLoop<'_> {
                 attempt::request(
                     &run_id,
                     test,
+                    record_as,
                     attempt,
                     placement,
                     env,
                     logs,
                     &start.paths.scratch,
-                    &project_dir,
+                    project_dir,
                 )
             }) {
                 Ok(request) => {

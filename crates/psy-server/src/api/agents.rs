@@ -8,40 +8,18 @@ use crate::token_store::Caller;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::{Extension, Json};
-use std::collections::BTreeMap;
 
-/// What an agent says about itself when it registers.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Registration {
-    /// Unique in the fleet; registering again under the same name updates the entry.
-    pub name: String,
-    /// CPUs this agent offers (may be fractional; precision 1/1000).
-    pub cpus: f64,
-    /// Memory this agent offers, in bytes.
-    pub memory_bytes: u64,
-    /// Labels tests may require (e.g. `arch = x86_64`).
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-}
-
-/// An agent as the fleet knows it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct Agent {
-    pub name: String,
-    pub cpus: f64,
-    pub memory_bytes: u64,
-    pub labels: BTreeMap<String, String>,
-    /// The name of the token it registered with.
-    pub token: String,
-    pub registered_at: String,
-    pub last_seen_at: String,
-}
+pub use psy_fleet::wire::{Agent, Registration};
 
 const MAX_NAME: usize = 200;
 
-impl Registration {
+/// Checks a registration before it touches the database.
+trait Validate {
     /// The capacity in the units stored, or why it is refused.
+    fn validate(&self) -> Result<(i64, i64), ApiError>;
+}
+
+impl Validate for Registration {
     fn validate(&self) -> Result<(i64, i64), ApiError> {
         if self.name.trim().is_empty() || self.name.len() > MAX_NAME {
             return Err(ApiError::bad_request(format!(

@@ -13,11 +13,7 @@ use axum::{Extension, Json};
 /// The largest body `POST /api/runs` reads: a run of many jobs is one request.
 pub const MAX_SUBMISSION_BYTES: usize = 256 << 20;
 
-/// The id of the answer to a submission.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Submitted {
-    pub run_id: i64,
-}
+pub use psy_fleet::wire::Submitted;
 
 /// Queues a run of jobs.
 pub async fn submit(

@@ -11,48 +11,9 @@
 use super::pack::{self, Candidate, Free};
 use super::{ts, QueueError};
 use crate::Database;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// What an agent asks for.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClaimRequest {
-    /// The agent's name (as registered), recorded on each lease.
-    pub agent: String,
-    /// CPU free on the agent, in thousandths of a CPU.
-    pub cpu_millis: i64,
-    /// Memory free on the agent, in bytes.
-    pub memory_bytes: i64,
-    /// The agent's labels: a job is eligible when its labels are a subset.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// At most this many jobs.
-    pub max_jobs: u32,
-}
-
-/// A job handed to an agent, under a lease.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Lease {
-    pub lease_id: i64,
-    /// Present it with every heartbeat and the result; a newer lease on the job has a larger one.
-    pub fencing_token: i64,
-    pub job_id: i64,
-    pub run_id: i64,
-    pub test_id: String,
-    /// The attempt number this lease runs (1 for the first).
-    pub attempt: i32,
-    /// The test's spec, as submitted.
-    pub spec: serde_json::Value,
-    /// RFC 3339, UTC: heartbeat before then.
-    pub expires_at: String,
-}
-
-/// The answer to a claim.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Claimed {
-    pub leases: Vec<Lease>,
-}
+pub use psy_fleet::wire::{ClaimRequest, Claimed, Lease};
 
 /// How many expired leases one claim reclaims at most (the rest wait for the next claim).
 const REAP_BATCH: i64 = 1000;
@@ -103,7 +64,12 @@ fn grant_sql() -> String {
     )
 }
 
-impl ClaimRequest {
+/// Checks a claim before it touches the database.
+trait Validate {
+    fn validate(&self) -> Result<(), QueueError>;
+}
+
+impl Validate for ClaimRequest {
     fn validate(&self) -> Result<(), QueueError> {
         if self.agent.trim().is_empty() {
             return Err(QueueError::Invalid("claim: agent name is empty".into()));

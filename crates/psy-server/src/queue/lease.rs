@@ -11,15 +11,7 @@ use super::{ts, QueueError};
 use crate::Database;
 use std::time::Duration;
 
-/// A heartbeat: the lease's fencing token.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeartbeatRequest {
-    pub fencing_token: i64,
-    /// The agent's name; when given, it must be the one the lease was granted to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent: Option<String>,
-}
+pub use psy_fleet::wire::{HeartbeatRequest, Renewed};
 
 /// Who presents a lease: the caller's token, and the agent name the request gave, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,14 +31,6 @@ pub(crate) fn held_by(n: usize) -> String {
         n + 1,
         n + 1
     )
-}
-
-/// A lease renewed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Renewed {
-    pub lease_id: i64,
-    /// RFC 3339, UTC: the next heartbeat is due before then.
-    pub expires_at: String,
 }
 
 /// A lease as it stands, and the result recorded under it (if any).

@@ -8,41 +8,7 @@ use super::{runs, QueueError};
 use crate::Database;
 use psy_model::AttemptStatus;
 
-/// How an attempt ended, as the agent saw it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResultReport {
-    pub fencing_token: i64,
-    /// `pass`, `fail`, `timeout`, `oom`, `error` or `skipped`.
-    pub status: AttemptStatus,
-    pub duration_ms: i64,
-    #[serde(default)]
-    pub exit_code: Option<i32>,
-    #[serde(default)]
-    pub signal: Option<i32>,
-    /// The attempt's output, inline.
-    #[serde(default)]
-    pub output: Option<String>,
-    /// Or where it was stored instead (a blob address).
-    #[serde(default)]
-    pub output_ref: Option<String>,
-    /// The agent's name; when given, it must be the one the lease was granted to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent: Option<String>,
-}
-
-/// What became of a report.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Recorded {
-    pub job_id: i64,
-    pub run_id: i64,
-    /// The attempt the result was recorded for.
-    pub attempt: i32,
-    /// The job's state after the report: `done`, or `queued` for another attempt.
-    pub job_state: String,
-    /// True when this report repeated one already recorded (nothing was written).
-    pub duplicate: bool,
-}
+pub use psy_fleet::wire::{Recorded, ResultReport};
 
 /// The name a status is stored under (its JSON name).
 fn status_name(status: AttemptStatus) -> &'static str {
@@ -87,7 +53,12 @@ FROM moved m",
     )
 }
 
-impl ResultReport {
+/// The fields of a report that a repeated report must match.
+trait AsRecorded {
+    fn recorded(&self) -> RecordedResult;
+}
+
+impl AsRecorded for ResultReport {
     fn recorded(&self) -> RecordedResult {
         RecordedResult {
             status: status_name(self.status).to_string(),

@@ -3,116 +3,23 @@
 
 use super::{ts, QueueError};
 use crate::Database;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
-/// A run as submitted.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Submission {
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Higher runs first.
-    #[serde(default)]
-    pub priority: i32,
-    /// Anything the submitter wants kept with the run (commit, snapshot, manifest...).
-    #[serde(default)]
-    pub metadata: Option<serde_json::Value>,
-    pub jobs: Vec<JobRequest>,
-}
-
-/// One test to run, as submitted.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobRequest {
-    /// Unique within the run.
-    pub test_id: String,
-    /// The test's spec, handed to the agent as is.
-    #[serde(default)]
-    pub spec: serde_json::Value,
-    pub cpu_millis: i64,
-    pub memory_bytes: i64,
-    /// Labels an agent must have (all of them) to run this job.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Expected duration: longer jobs are handed out first.
-    #[serde(default)]
-    pub expected_ms: i64,
-    /// Attempts in all, the first included (a failed attempt is retried while some are left).
-    #[serde(default = "one")]
-    pub max_attempts: i32,
-}
-
-fn one() -> i32 {
-    1
-}
-
-/// How many jobs of a run are in each state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct JobCounts {
-    pub queued: i64,
-    pub leased: i64,
-    pub done: i64,
-    pub cancelled: i64,
-    pub total: i64,
-}
-
-/// A run with its jobs counted by state.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RunSummary {
-    pub run_id: i64,
-    pub name: Option<String>,
-    /// The name of the token that submitted it.
-    pub submitter: String,
-    pub priority: i32,
-    /// `queued`, `running`, `done` or `cancelled`.
-    pub state: String,
-    pub metadata: serde_json::Value,
-    pub created_at: String,
-    pub finished_at: Option<String>,
-    pub jobs: JobCounts,
-}
-
-/// The latest recorded result of a job.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct JobResult {
-    pub attempt: i32,
-    pub status: String,
-    pub duration_ms: i64,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub output: Option<String>,
-    pub output_ref: Option<String>,
-    pub agent: String,
-    pub fencing_token: i64,
-    pub recorded_at: String,
-}
-
-/// A job of a shown run.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct JobView {
-    pub job_id: i64,
-    pub test_id: String,
-    /// `queued`, `leased`, `done` or `cancelled`.
-    pub state: String,
-    /// The current (or last) attempt number.
-    pub attempt: i32,
-    pub max_attempts: i32,
-    pub result: Option<JobResult>,
-}
-
-/// A run and each of its jobs.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RunDetail {
-    pub run: RunSummary,
-    pub jobs: Vec<JobView>,
-}
+pub use psy_fleet::wire::{
+    Cancelled, JobCounts, JobRequest, JobResult, JobView, RunDetail, RunSummary, Submission,
+};
 
 /// How many runs `GET /api/runs` lists, newest first.
 pub const RECENT_RUNS: i64 = 50;
 /// The most jobs one run may have.
 pub const MAX_JOBS_PER_RUN: usize = 1_000_000;
 
-impl Submission {
+/// Checks a submission before it touches the database.
+trait Validate {
+    fn validate(&self) -> Result<(), QueueError>;
+}
+
+impl Validate for Submission {
     fn validate(&self) -> Result<(), QueueError> {
         let invalid = |why: String| Err(QueueError::Invalid(why));
         if self.jobs.is_empty() {
@@ -317,14 +224,6 @@ pub async fn show(db: &Database, run_id: i64) -> Result<RunDetail, QueueError> {
         run: summary_from_row(&run),
         jobs,
     })
-}
-
-/// What a cancel did.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Cancelled {
-    pub run_id: i64,
-    /// Jobs that will not run (queued) or whose lease was ended (leased).
-    pub cancelled_jobs: u64,
 }
 
 /// Cancels run `run_id`: its queued and leased jobs are cancelled, the leases held on them end

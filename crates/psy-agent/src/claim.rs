@@ -1,0 +1,192 @@
+//! The claimer thread: asks the server for jobs that fit the agent's free capacity and
+//! labels, finds each one's test (its project and manifest), checks that it can run here, and
+//! makes it ready for the engine; a job that cannot run here is reported as an error at once.
+//! It claims again as soon as capacity frees up, and backs off while the queue is empty.
+
+use crate::heartbeat;
+use crate::project::Projects;
+use crate::report::{refused, Pending};
+use crate::source::{Held, Job, LeaseRef, Shared};
+use psy_fleet::retry::{self, Backoff};
+use psy_fleet::wire::{ClaimRequest, Claimed, Lease};
+use psy_model::{Capacity, RunId, TestId};
+use psy_runner::engine::Admission;
+use psy_runner::jobs::{AttemptJob, JobOrigin};
+use psy_runner::layout::StateDir;
+use std::collections::BTreeMap;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The most jobs one claim asks for.
+const MAX_JOBS_PER_CLAIM: u32 = 32;
+/// The most jobs the agent holds at once (waiting or running), whatever their size: tests that
+/// ask for almost nothing must not make it take the whole queue.
+const MAX_HELD: usize = 512;
+/// Pauses between claims that found nothing: from the first, doubling to the last.
+const IDLE_FIRST: Duration = Duration::from_millis(50);
+const IDLE_MAX: Duration = Duration::from_secs(1);
+/// After a refusal that says the agent's request is wrong (a bug, not the server blinking).
+const AFTER_REFUSAL: Duration = Duration::from_secs(5);
+
+/// What the claimer needs besides the shared state.
+#[derive(Debug)]
+pub(crate) struct Claimer {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) admission: Admission,
+    pub(crate) projects: Projects,
+    pub(crate) reports: Sender<Pending>,
+    /// Where the engine keeps each attempt's logs: its run and state directory.
+    pub(crate) run_id: RunId,
+    pub(crate) state: StateDir,
+    /// The agent's `--heartbeat`.
+    pub(crate) heartbeat: Duration,
+}
+
+impl Claimer {
+    /// Claims until the agent stops.
+    pub(crate) fn run(mut self) {
+        let mut backoff = retry::default_backoff();
+        let mut idle = Backoff::new(IDLE_FIRST, IDLE_MAX);
+        let capacity = self.admission.capacity().clone();
+        while !self.shared.stopping() {
+            let Some(request) = self.request(&capacity) else {
+                self.wait(IDLE_MAX);
+                continue;
+            };
+            let shared = Arc::clone(&self.shared);
+            let stop = || shared.stopping();
+            let claimed = retry::retry("claiming jobs", &mut backoff, &stop, || {
+                shared
+                    .client
+                    .post::<_, Claimed>("/api/agents/claim", &request)
+            });
+            match claimed {
+                Ok(claimed) if claimed.leases.is_empty() => {
+                    let pause = idle.next_pause();
+                    self.wait(pause);
+                }
+                Ok(claimed) => {
+                    idle.reset();
+                    tracing::debug!(leases = claimed.leases.len(), "claimed");
+                    for lease in claimed.leases {
+                        self.take(lease);
+                    }
+                }
+                Err(_) if self.shared.stopping() => break,
+                Err(e) if matches!(e.status(), Some(401 | 403)) => {
+                    self.shared.fatal(refused(&e));
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!("claiming jobs: {e}");
+                    retry::sleep_unless(AFTER_REFUSAL, &|| self.shared.stopping());
+                }
+            }
+        }
+    }
+
+    /// A claim for what is free now; `None` when nothing is.
+    fn request(&self, capacity: &Capacity) -> Option<ClaimRequest> {
+        let state = self.shared.lock();
+        let cpu = u64::from(capacity.cpu_millis).saturating_sub(state.used_cpu_millis);
+        let memory = capacity
+            .memory_bytes
+            .saturating_sub(state.used_memory_bytes);
+        let room = MAX_HELD.saturating_sub(state.jobs.len());
+        if cpu == 0 || memory == 0 || room == 0 {
+            return None;
+        }
+        Some(ClaimRequest {
+            agent: self.shared.agent.clone(),
+            cpu_millis: i64::try_from(cpu).unwrap_or(i64::MAX),
+            memory_bytes: i64::try_from(memory).unwrap_or(i64::MAX),
+            labels: self.labels.clone(),
+            max_jobs: MAX_JOBS_PER_CLAIM.min(u32::try_from(room).unwrap_or(u32::MAX)),
+        })
+    }
+
+    /// Waits up to `pause`, or until capacity frees up or the agent stops.
+    fn wait(&self, pause: Duration) {
+        let state = self.shared.lock();
+        if self.shared.stopping() {
+            return;
+        }
+        let _ = self.shared.changed.wait_timeout(state, pause);
+    }
+
+    /// Holds `lease` and makes its job ready, or reports why it cannot run here.
+    fn take(&mut self, lease: Lease) {
+        let held = LeaseRef::of(&lease);
+        let interval = heartbeat::interval(self.heartbeat, crate::time::until(&lease.expires_at));
+        self.shared.lock().held.insert(
+            held.lease_id,
+            Held {
+                lease: held.clone(),
+                next_beat: Instant::now() + interval,
+                interval,
+            },
+        );
+        let found = self.projects.test_of(&lease).and_then(|found| {
+            let test = self
+                .admission
+                .admit(&found.test, &found.project_dir)
+                .map_err(|why| {
+                    format!(
+                        "test {:?} of run {} cannot run on agent {:?}: {why}",
+                        lease.test_id, lease.run_id, self.shared.agent
+                    )
+                })?;
+            Ok((test, found.project_dir))
+        });
+        let (test, project_dir) = match found {
+            Ok(found) => found,
+            Err(why) => {
+                tracing::warn!("{held}: reported as an error: {why}");
+                let _ = self.reports.send(Pending::error(held, why));
+                return;
+            }
+        };
+        // Unique in the engine run: another run may hold a test of this id, and this attempt
+        // may come back here after its lease moved.
+        let record_as = TestId(format!(
+            "r{}-l{}-{}",
+            lease.run_id, lease.lease_id, lease.test_id
+        ));
+        let attempt = u32::try_from(lease.attempt).unwrap_or(1).max(1);
+        let logs = self.state.attempt_logs(&self.run_id, &record_as, attempt);
+        let (cpu_millis, memory_bytes) = (
+            u64::from(test.resources.cpu_millis),
+            test.resources.memory_bytes,
+        );
+        let job = Job {
+            attempt: AttemptJob {
+                key: held.key(),
+                test: Arc::new(test),
+                attempt,
+                expected: None,
+                origin: Some(Arc::new(JobOrigin {
+                    project_dir,
+                    record_as,
+                })),
+            },
+            lease: held,
+            cpu_millis,
+            memory_bytes,
+            logs,
+            offered: false,
+        };
+        let mut state = self.shared.lock();
+        if !state.held.contains_key(&job.lease.lease_id) {
+            // Lost while its test was being found (a cancelled run): nothing to run.
+            return;
+        }
+        state.used_cpu_millis += cpu_millis;
+        state.used_memory_bytes += memory_bytes;
+        state.ready.push(job.lease.key());
+        state.jobs.insert(job.lease.key(), job);
+        drop(state);
+        self.shared.wake();
+    }
+}

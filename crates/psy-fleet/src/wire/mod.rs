@@ -1,0 +1,18 @@
+//! The API's request and answer bodies, as JSON (serde only): the one definition the server
+//! (`psy-server`) parses and answers with and the clients (`psy agent`, `psy submit`) send and
+//! read, so the two cannot drift apart. The OpenAPI document the server serves describes the
+//! same shapes.
+//!
+//! One file per group of endpoints: [`agents`] (register, list), [`leases`] (claim, heartbeat,
+//! result) and [`runs`] (submit, list, show, cancel).
+
+pub mod agents;
+pub mod leases;
+pub mod runs;
+
+pub use agents::{Agent, Registration};
+pub use leases::{ClaimRequest, Claimed, HeartbeatRequest, Lease, Recorded, Renewed, ResultReport};
+pub use runs::{
+    Cancelled, JobCounts, JobRequest, JobResult, JobView, RunDetail, RunSummary, Submission,
+    Submitted,
+};
