@@ -18,8 +18,8 @@ pub mod wire;
 pub use client::{FleetClient, ServerUrl};
 pub use error::FleetError;
 pub use job::{JobSpec, ProjectSource};
-pub use runs::{
-    Cancelled, JobCounts, JobRequest, JobResult, JobView, RunDetail, RunRequest, RunSummary,
-};
 pub use snapshot::{SnapshotError, SnapshotMaterialiser};
 pub use snapshots::{upload, ServerBlobs, ServerSnapshots, UploadError, Uploaded};
+pub use wire::runs::{
+    Cancelled, JobCounts, JobRequest, JobResult, JobView, RunDetail, RunSummary, Submission,
+};

@@ -9,7 +9,7 @@ use super::remote_logs::RemoteLogs;
 use crate::cli::{MessageFormat, SubmitArgs};
 use crate::exit::{usage, TESTS_FAILED};
 use anyhow::Context;
-use psy_fleet::{JobRequest, JobSpec, ProjectSource, RunRequest};
+use psy_fleet::{JobRequest, JobSpec, ProjectSource, Submission};
 use psy_model::TestSpec;
 use psy_report::{format, Fanout, HumanOptions, HumanReporter, OutputSource, Reporter, Verbosity};
 use psy_runner::layout::StateDir;
@@ -73,15 +73,15 @@ pub(crate) fn submit(args: SubmitArgs, verbosity: Verbosity) -> anyhow::Result<E
         .iter()
         .map(|t| job(t, &source, &manifest_rel, expected.get(&t.id).copied()))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let run = RunRequest {
+    let run = Submission {
         name: root.file_name().map(|n| n.to_string_lossy().into_owned()),
         priority: args.priority,
-        metadata: serde_json::json!({
+        metadata: Some(serde_json::json!({
             "snapshot": uploaded.digest,
             "manifest": manifest_rel,
             "root": root.display().to_string(),
             "command": std::env::args().collect::<Vec<_>>().join(" "),
-        }),
+        })),
         jobs,
     };
     let run_id = client.submit_run(&run).map_err(failed)?;

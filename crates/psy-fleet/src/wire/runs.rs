@@ -76,6 +76,13 @@ pub struct RunSummary {
     pub jobs: JobCounts,
 }
 
+impl RunSummary {
+    /// Whether the run will change no more.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state.as_str(), "done" | "cancelled")
+    }
+}
+
 /// The latest recorded result of a job.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobResult {
