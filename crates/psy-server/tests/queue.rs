@@ -434,6 +434,10 @@ fn users_and_agents_keep_to_their_own_endpoints_and_bad_requests_are_400() {
         .0,
         400
     );
+    let nul = json!({"fencing_token": 1, "status": "pass", "duration_ms": 1, "output": "a\u{0}b"});
+    let (status, answer) = call(a, "POST", "/api/leases/1/result", &f.agent, Some(nul));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("NUL"), "{answer}");
     let labels: BTreeMap<String, String> = BTreeMap::new();
     let too_many = json!({"agent": "x", "cpu_millis": 1, "memory_bytes": 1, "labels": labels, "max_jobs": 100000});
     assert_eq!(

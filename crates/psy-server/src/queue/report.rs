@@ -83,6 +83,16 @@ pub async fn record(
             "result of lease {lease_id}: duration_ms must not be negative"
         )));
     }
+    // PostgreSQL's text cannot hold NUL: refused (a client's mistake), not a 503 to retry.
+    if [&report.output, &report.output_ref]
+        .into_iter()
+        .flatten()
+        .any(|text| text.contains('\0'))
+    {
+        return Err(QueueError::Invalid(format!(
+            "result of lease {lease_id}: output must not contain NUL bytes"
+        )));
+    }
     let op = format!("recording the result of lease {lease_id}");
     let err = |e| db.query_error(&op, e);
     let client = db.client().await?;
