@@ -305,7 +305,7 @@ pub fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(image) = find("psy container, hardened, in an image") {
         println!(
-            "an image root (overlayfs, pivot_root) adds {:+.2} ms to the median ({:.2}x fork+exec)",
+            "an image root (overlayfs in the image template) adds {:+.2} ms to the median ({:.2}x fork+exec)",
             ms(image) - ms(ours),
             ms(image) / ms(fork_exec)
         );
