@@ -238,7 +238,8 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_name = "URL")]
     pub(crate) server: Option<String>,
     /// A token of role `user` [default: $PSY_TOKEN, else `token` in the client config].
-    #[arg(long, value_name = "TOKEN")]
+    // Tokens are base64url: one may start with `-`.
+    #[arg(long, value_name = "TOKEN", allow_hyphen_values = true)]
     pub(crate) token: Option<String>,
 }
 
@@ -292,7 +293,12 @@ pub(crate) struct ShowArgs {
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     pub(crate) server: Option<String>,
     /// With --server: a token of role `user` [default: $PSY_TOKEN, else the client config].
-    #[arg(long, value_name = "TOKEN", requires = "server")]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "server",
+        allow_hyphen_values = true
+    )]
     pub(crate) token: Option<String>,
 }
 

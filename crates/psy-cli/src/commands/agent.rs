@@ -20,7 +20,13 @@ pub(crate) struct AgentArgs {
     server: Option<String>,
     /// The agent's token (`psy server token create --role agent` makes one); PSY_TOKEN keeps
     /// it out of the process list.
-    #[arg(long, value_name = "TOKEN", env = "PSY_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PSY_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     token: Option<String>,
     /// The agent's name in the fleet (unique; registering again under it updates it)
     /// [default: the host name].
