@@ -178,7 +178,7 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
             // Before /sys is mounted: sysfs shows the network namespace of who mounts it.
             join_network(p, status);
             if template >= 0 && h.root.image.is_some() {
-                rootfs::build::enter_image_template(
+                rootfs::image_build::enter_image_template(
                     p,
                     &h.root,
                     template,

@@ -3,19 +3,19 @@
 //! Runs after `clone3` in the launcher's address space: raw syscalls on strings prepared by
 //! `plan`, no allocation, no panics. Errors go to the status pipe as a [`SetupStep`].
 
-use crate::child::{attach, check_or_fail, fail};
+pub(super) use crate::child::{attach, check_or_fail, fail};
 use crate::error::SetupStep;
 use crate::prepared::Prepared;
 use crate::sys::{self, MountAttr};
 use std::ffi::CStr;
 use std::os::fd::RawFd;
 
-use super::image::ImagePlan;
+use super::image_build::{clone_image, mount_image_root};
 use super::plan::{OwnTrees, RootPlan};
 
-const CLONE_TREE: libc::c_uint = sys::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+pub(super) const CLONE_TREE: libc::c_uint = sys::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
 
-unsafe fn mount(
+pub(super) unsafe fn mount(
     src: &CStr,
     target: &CStr,
     fstype: &CStr,
@@ -45,7 +45,12 @@ unsafe fn try_idmap(fd: RawFd, attrs: u64, userns: RawFd, flags: libc::c_uint) -
 /// Sets `attrs` on a detached mount `fd` (recursively with `recursive`), id-mapped over
 /// `userns` where the filesystem allows it: a filesystem that cannot be id-mapped keeps its
 /// ids (container root then reads it as "others").
-unsafe fn set_attrs(fd: RawFd, attrs: u64, userns: RawFd, recursive: bool) -> libc::c_int {
+pub(super) unsafe fn set_attrs(
+    fd: RawFd,
+    attrs: u64,
+    userns: RawFd,
+    recursive: bool,
+) -> libc::c_int {
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= sys::AT_RECURSIVE;
@@ -102,7 +107,7 @@ unsafe fn clone_read_only(status: RawFd, source: &CStr, userns: RawFd) -> RawFd 
 pub(crate) const MAX_PREMADE_VOLUMES: usize = crate::spec::MAX_VOLUMES;
 
 /// Detached mounts the init attaches, made while it still sees the host's mounts.
-struct Trees {
+pub(super) struct Trees {
     /// The scratch directory's clone or its disk's mount.
     scratch: RawFd,
     writable: [RawFd; crate::spec::MAX_WRITABLE],
@@ -130,7 +135,7 @@ unsafe fn mount_device(
 }
 
 /// Clones every host directory the container shows and mounts its disks, detached.
-unsafe fn make_trees(p: &Prepared, userns: RawFd, owner: u32, status: RawFd) -> Trees {
+pub(super) unsafe fn make_trees(p: &Prepared, userns: RawFd, owner: u32, status: RawFd) -> Trees {
     let scratch = match &p.scratch_device {
         Some(device) => mount_device(
             status,
@@ -217,7 +222,12 @@ unsafe fn mount_host_view(plan: &RootPlan, userns: RawFd, status: RawFd) {
 
 /// What every attempt gets of its own on top of the host view: `/tmp`, the project and
 /// `readonly` directories, psy's state masked, `writable` directories, volumes and scratch.
-unsafe fn mount_attempt_trees(p: &Prepared, plan: &RootPlan, trees: &Trees, status: RawFd) {
+pub(super) unsafe fn mount_attempt_trees(
+    p: &Prepared,
+    plan: &RootPlan,
+    trees: &Trees,
+    status: RawFd,
+) {
     let nosuid_nodev = libc::MS_NOSUID | libc::MS_NODEV;
     check_or_fail(
         status,
@@ -287,7 +297,7 @@ unsafe fn mount_attempt_trees(p: &Prepared, plan: &RootPlan, trees: &Trees, stat
 
 /// The kernel trees of the container's own namespaces: devpts, `/dev/shm`, `/run`, `/proc` of
 /// its PID namespace, `/sys` of its network namespace (joined before).
-unsafe fn mount_own_trees(p: &Prepared, plan: &RootPlan, status: RawFd) {
+pub(super) unsafe fn mount_own_trees(p: &Prepared, plan: &RootPlan, status: RawFd) {
     check_or_fail(
         status,
         SetupStep::MountDev,
@@ -351,157 +361,6 @@ pub(crate) unsafe fn build_and_enter(
     pivot(&plan.own.root, status);
 }
 
-/// Detached clones of an image's layers (read-only, id-mapped where the filesystem allows) and,
-/// for a root built in the image template, of the attempt's writable directory, made while the
-/// init still sees the host. Unused entries are -1.
-struct ImageTrees {
-    layers: [RawFd; crate::spec::MAX_LAYERS],
-    writable: RawFd,
-}
-
-unsafe fn clone_image(image: &ImagePlan, userns: RawFd, status: RawFd) -> ImageTrees {
-    let step = SetupStep::ImageRoot;
-    let mut layers = [-1; crate::spec::MAX_LAYERS];
-    for ((source, _), slot) in image.layers.iter().zip(layers.iter_mut()) {
-        let fd = check_or_fail(status, step, sys::open_tree(source, CLONE_TREE));
-        let attrs = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NODEV;
-        check_or_fail(status, step, set_attrs(fd, attrs, userns, false));
-        *slot = fd;
-    }
-    let writable = match &image.writable {
-        // overlayfs refuses an id-mapped writable layer: its files are given to the slot's root.
-        Some((source, _)) => {
-            let fd = check_or_fail(status, step, sys::open_tree(source, CLONE_TREE));
-            let attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
-            check_or_fail(status, step, set_attrs(fd, attrs, -1, false));
-            fd
-        }
-        None => -1,
-    };
-    ImageTrees { layers, writable }
-}
-
-/// An image's root at its stage: each layer's clone attached at a short mount point on a
-/// tmpfs of the init's own, overlayfs on top with the attempt's writable layer, and the mount
-/// points of the container's own trees (see `image.rs`).
-unsafe fn mount_image_root(image: &ImagePlan, trees: &ImageTrees, status: RawFd) {
-    let step = SetupStep::ImageRoot;
-    check_or_fail(
-        status,
-        step,
-        mount(
-            c"tmpfs",
-            &image.layers_at,
-            c"tmpfs",
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            c"size=64k,mode=700",
-        ),
-    );
-    for ((_, target), fd) in image.layers.iter().zip(trees.layers) {
-        check_or_fail(status, step, libc::mkdir(target.as_ptr(), 0o700));
-        check_or_fail(status, step, sys::move_mount_to(fd, target));
-        libc::close(fd);
-    }
-    if let Some((_, target)) = &image.writable {
-        check_or_fail(status, step, libc::mkdir(target.as_ptr(), 0o700));
-        check_or_fail(status, step, sys::move_mount_to(trees.writable, target));
-        libc::close(trees.writable);
-    }
-    check_or_fail(status, step, libc::mkdir(image.root.as_ptr(), 0o755));
-    check_or_fail(
-        status,
-        step,
-        mount(
-            c"overlay",
-            &image.root,
-            c"overlay",
-            libc::MS_NODEV,
-            &image.overlay_options,
-        ),
-    );
-    for dir in &image.mountpoints {
-        if libc::mkdir(dir.as_ptr(), 0o755) < 0 && !crate::child::is_dir(dir) {
-            fail(status, SetupStep::MkdirMountpoint);
-        }
-    }
-}
-
-/// Builds an image's root in a copy of the image template (`template.rs`) and enters it: the
-/// root [`build_and_enter`] makes for an image, without copying or unmounting the host's mounts.
-pub(crate) unsafe fn enter_image_template(
-    p: &Prepared,
-    plan: &RootPlan,
-    template: RawFd,
-    userns: RawFd,
-    owner: u32,
-    status: RawFd,
-) {
-    let Some(image) = &plan.image else {
-        fail(status, SetupStep::ImageRoot);
-    };
-    // While the host's mounts are still in sight.
-    let trees = make_trees(p, userns, owner, status);
-    let image_trees = clone_image(image, userns, status);
-    copy_template(template, status);
-    mount_image_root(image, &image_trees, status);
-    mount_attempt_trees(p, plan, &trees, status);
-    // The template's `/dev`, made once (no mount below it: devpts and `/dev/shm` are the
-    // attempt's own, mounted next).
-    check_or_fail(
-        status,
-        SetupStep::MountDev,
-        mount(c"/dev", &plan.own.dev, c"", libc::MS_BIND, c""),
-    );
-    mount_own_trees(p, plan, status);
-    enter_by_move(&plan.own.root, status);
-}
-
-/// Builds the image template in the calling process's own new mount namespace and enters it:
-/// a read-only tmpfs with the minimal `/dev` (`own`: its paths at the stage `/tmp`) and the
-/// directory an attempt mounts its layers' tmpfs on.
-pub(crate) unsafe fn build_image_template(own: &OwnTrees, status: RawFd) {
-    check_or_fail(
-        status,
-        SetupStep::PrivateMounts,
-        mount(c"none", c"/", c"", libc::MS_REC | libc::MS_PRIVATE, c""),
-    );
-    let step = SetupStep::ImageRoot;
-    check_or_fail(
-        status,
-        step,
-        mount(
-            c"tmpfs",
-            &own.root,
-            c"tmpfs",
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            c"size=16k,mode=755",
-        ),
-    );
-    check_or_fail(status, step, libc::mkdir(c"/tmp/w".as_ptr(), 0o700));
-    check_or_fail(status, step, libc::mkdir(own.dev.as_ptr(), 0o755));
-    make_dev(own, false, status);
-    let rdonly = MountAttr {
-        attr_set: sys::MOUNT_ATTR_RDONLY,
-        ..MountAttr::default()
-    };
-    check_or_fail(
-        status,
-        step,
-        sys::mount_setattr(libc::AT_FDCWD, &own.root, 0, &rdonly),
-    );
-    pivot(&own.root, status);
-}
-
-/// Enters the stage `root` by moving it over `/` and `chroot`ing there, as runc does without
-/// `pivot_root`: in a copy of the image template there is nothing below worth unmounting.
-unsafe fn enter_by_move(root: &CStr, status: RawFd) {
-    let step = SetupStep::PivotRoot;
-    check_or_fail(status, step, libc::chdir(root.as_ptr()));
-    check_or_fail(status, step, mount(c".", c"/", c"", libc::MS_MOVE, c""));
-    check_or_fail(status, step, libc::chroot(c".".as_ptr()));
-    check_or_fail(status, step, libc::chdir(c"/".as_ptr()));
-}
-
 /// Enters the slot's template root (`template.rs`: the host view and `/dev`, built once) as a
 /// copy of its own, and adds what is the attempt's: the same root as [`build_and_enter`] makes,
 /// without building the shared part again, `pivot_root` or unmounting the host's root.
@@ -522,7 +381,7 @@ pub(crate) unsafe fn enter_template(
 
 /// Joins the mount namespace `template` and makes a copy of it the init's own: what this attempt
 /// mounts stays its own.
-unsafe fn copy_template(template: RawFd, status: RawFd) {
+pub(super) unsafe fn copy_template(template: RawFd, status: RawFd) {
     check_or_fail(
         status,
         SetupStep::PivotRoot,
@@ -550,7 +409,7 @@ pub(crate) unsafe fn build_template(plan: &RootPlan, userns: RawFd, status: RawF
 
 /// A minimal `/dev` in the stage: the usual character devices, read-only, with the mount points
 /// of the container's own devpts and `/dev/shm` (`mount_own_trees`).
-unsafe fn make_dev(own: &OwnTrees, rootless: bool, status: RawFd) {
+pub(super) unsafe fn make_dev(own: &OwnTrees, rootless: bool, status: RawFd) {
     let step = SetupStep::MountDev;
     check_or_fail(
         status,
@@ -665,7 +524,7 @@ unsafe fn make_sys(plan: &RootPlan, status: RawFd) {
 }
 
 /// `pivot_root` into the stage `root` and detach the host's root, as runc does.
-unsafe fn pivot(root: &CStr, status: RawFd) {
+pub(super) unsafe fn pivot(root: &CStr, status: RawFd) {
     let step = SetupStep::PivotRoot;
     let old_root = check_or_fail(
         status,

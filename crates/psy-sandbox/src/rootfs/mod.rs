@@ -11,6 +11,7 @@
 
 pub(crate) mod build;
 pub(crate) mod image;
+pub(crate) mod image_build;
 pub(crate) mod plan;
 pub(crate) mod template;
 

@@ -20,7 +20,7 @@
 //! Containers in an image have a template too, one for all slots ([`image_template`]): a
 //! read-only tmpfs as root with the minimal `/dev`, which each attempt binds into its root. The init clones the image's layers (id-mapped over its slot)
 //! and its writable directory while it still sees the host, joins and copies the template, and
-//! builds its overlay root there (`build::enter_image_template`), so that it never copies and
+//! builds its overlay root there (`image_build::enter_image_template`), so that it never copies and
 //! tears down the host's whole mount tree.
 
 use super::build;
@@ -129,7 +129,7 @@ fn make(view: Option<&HostView>, userns: Option<(RawFd, u32)>) -> Result<OwnedFd
             libc::close(hold_tx.as_raw_fd());
             match &plan {
                 Some(plan) => build::build_template(plan, userns_fd, status),
-                None => build::build_image_template(&image_dev, status),
+                None => super::image_build::build_image_template(&image_dev, status),
             }
             // Ready: a message of kind 0. Then hold the namespace until the parent has it.
             let ready = [0u8; MSG_LEN];
