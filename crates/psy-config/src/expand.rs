@@ -200,5 +200,6 @@ fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
         group: Some(base.group.clone()),
         adapter: base.adapter,
         labels: settings.labels.clone().unwrap_or_default(),
+        nodes: Vec::new(),
     }
 }

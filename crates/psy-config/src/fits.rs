@@ -167,6 +167,7 @@ mod tests {
             group: None,
             adapter: None,
             labels: Default::default(),
+            nodes: Vec::new(),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod outcome;
 pub mod resources;
 pub mod sandbox;
+pub mod scenario;
 pub mod test;
 
 pub use display::OutputDisplay;
@@ -23,4 +24,5 @@ pub use resources::{
     Capacity, CpuPolicy, IoCapacity, IoRequest, NetworkRequest, Resources, MILLI_PER_CPU,
 };
 pub use sandbox::{Allowance, SandboxRequest};
+pub use scenario::{FaultReply, FaultRequest, LinkShape, NodeSpec, ReadyProbe};
 pub use test::{Adapter, TestSpec, VolumeSpec, RESULT_FILE};

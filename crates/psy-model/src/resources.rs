@@ -102,6 +102,39 @@ impl Default for Resources {
 }
 
 impl Resources {
+    /// Adds `other` to `self` (a scenario's containers together): sizes and rates are summed;
+    /// a direction or throttle one side leaves unset stays what the other asked.
+    pub fn add(&mut self, other: &Resources) {
+        fn sum(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a.saturating_add(b)),
+                (a, b) => a.or(b),
+            }
+        }
+        self.cpu_millis = self.cpu_millis.saturating_add(other.cpu_millis);
+        self.memory_bytes = self.memory_bytes.saturating_add(other.memory_bytes);
+        self.pids = self.pids.saturating_add(other.pids);
+        self.tmp_bytes = self.tmp_bytes.saturating_add(other.tmp_bytes);
+        self.disk_bytes = sum(self.disk_bytes, other.disk_bytes);
+        self.io = match (self.io.take(), &other.io) {
+            (Some(a), Some(b)) => Some(IoRequest {
+                read_bps: sum(a.read_bps, b.read_bps),
+                write_bps: sum(a.write_bps, b.write_bps),
+                read_iops: sum(a.read_iops, b.read_iops),
+                write_iops: sum(a.write_iops, b.write_iops),
+                weight: a.weight.max(b.weight),
+            }),
+            (a, b) => a.or_else(|| b.clone()),
+        };
+        self.network = match (self.network, other.network) {
+            (Some(a), Some(b)) => Some(NetworkRequest {
+                egress_bps: sum(a.egress_bps, b.egress_bps),
+                ingress_bps: sum(a.ingress_bps, b.ingress_bps),
+            }),
+            (a, b) => a.or(b),
+        };
+    }
+
     /// Whole cores requested, if the request is a whole number of cores.
     pub fn whole_cores(&self) -> Option<u32> {
         (self.cpu_millis > 0 && self.cpu_millis.is_multiple_of(MILLI_PER_CPU))
@@ -140,6 +173,32 @@ pub struct Capacity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adding_sums_sizes_and_rates() {
+        let mut a = Resources::default();
+        let mut b = Resources {
+            cpu_millis: 500,
+            disk_bytes: Some(1 << 30),
+            network: Some(NetworkRequest {
+                egress_bps: Some(10),
+                ingress_bps: None,
+            }),
+            ..Resources::default()
+        };
+        b.io = Some(IoRequest {
+            write_bps: Some(100),
+            ..IoRequest::default()
+        });
+        a.add(&b);
+        a.add(&b);
+        assert_eq!(a.cpu_millis, 2000);
+        assert_eq!(a.memory_bytes, 3 * (512 << 20));
+        assert_eq!(a.disk_bytes, Some(2 << 30));
+        assert_eq!(a.network.unwrap().egress_bps, Some(20));
+        assert_eq!(a.network.unwrap().ingress_bps, None);
+        assert_eq!(a.io.unwrap().write_bps, Some(200));
+    }
 
     #[test]
     fn whole_cores() {

@@ -48,6 +48,27 @@ pub struct TestSpec {
     /// `labels`: what a fleet agent must have to run it (`psy submit`); local runs ignore them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// `[[test.node]]`: the nodes of a multi-node scenario. With nodes, `command` is the
+    /// driver, started on the test's private network once every node is ready.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<crate::NodeSpec>,
+}
+
+impl TestSpec {
+    /// What one attempt takes from the machine at once: its own resources plus every node's
+    /// (a scenario is admitted only when its driver and all its nodes fit together).
+    pub fn footprint(&self) -> Resources {
+        let mut total = self.resources.clone();
+        for node in &self.nodes {
+            total.add(&node.resources);
+        }
+        total
+    }
+
+    /// `true` for a multi-node scenario.
+    pub fn is_scenario(&self) -> bool {
+        !self.nodes.is_empty()
+    }
 }
 
 /// The native test runner behind a discovered test.

@@ -204,6 +204,7 @@ pub(crate) mod tests {
             group: None,
             adapter: None,
             labels: Default::default(),
+            nodes: Vec::new(),
         }
     }
 
