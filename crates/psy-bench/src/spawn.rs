@@ -129,6 +129,8 @@ fn container_probe<'a>(
             writable: Vec::new(),
             readonly: Vec::new(),
             image,
+            join_netns: None,
+            hosts_file: None,
         };
         sandbox.set_confinement(confinement)?;
         let t = Instant::now();

@@ -95,6 +95,7 @@ pub(crate) fn request<'a>(
     (stdout, stderr): (File, File),
     scratch: &Path,
     project_dir: &Path,
+    stdout_path: &Path,
 ) -> AttemptRequest<'a> {
     AttemptRequest {
         run_id,
@@ -109,6 +110,7 @@ pub(crate) fn request<'a>(
         scratch: scratch.to_path_buf(),
         project_dir: project_dir.to_path_buf(),
         key: placement.key,
+        stdout_path: stdout_path.to_path_buf(),
     }
 }
 
@@ -129,6 +131,8 @@ pub(crate) fn result(
         AttemptStatus::Timeout
     } else if outcome.oom_killed && outcome.exit.code != Some(0) {
         AttemptStatus::Oom
+    } else if outcome.failure.is_some() {
+        AttemptStatus::Fail
     } else if outcome.exit.code == Some(0) {
         AttemptStatus::Pass
     } else {
@@ -156,7 +160,7 @@ pub(crate) fn result(
             "killed by the memory limit ({} bytes)",
             test.resources.memory_bytes
         )),
-        _ => outcome.error,
+        _ => outcome.error.or(outcome.failure),
     };
     AttemptResult {
         test_id: test.id.clone(),

@@ -113,3 +113,16 @@ impl StateDir {
         Ok(Some(ProjectLock { _file: file }))
     }
 }
+
+/// A file a scenario keeps beside its attempt's stdout log (`<stem>.<attempt>.out`):
+/// `<stem>.<attempt>.<suffix>`, e.g. `node.n1.out` for node `n1`'s stdout, `scenario.jsonl`
+/// for its timeline.
+pub fn scenario_file(attempt_stdout: &Path, suffix: &str) -> PathBuf {
+    let mut name = attempt_stdout
+        .file_stem()
+        .map(|s| s.to_os_string())
+        .unwrap_or_default();
+    name.push(".");
+    name.push(suffix);
+    attempt_stdout.with_file_name(name)
+}

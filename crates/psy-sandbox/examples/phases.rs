@@ -50,6 +50,8 @@ fn main() {
             writable: Vec::new(),
             readonly: Vec::new(),
             image: None,
+            join_netns: None,
+            hosts_file: None,
         };
         let t0 = Instant::now();
         let mut ct = sandbox.spawn(spec, &limits).unwrap();

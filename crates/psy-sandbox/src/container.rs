@@ -116,6 +116,33 @@ impl Container {
         }
     }
 
+    /// Sends `signal` to every process the test started (its cgroup's), not to the init: a
+    /// graceful stop (`SIGTERM`) lets the test's own handlers run; the init exits when the
+    /// test's first process does. Returns how many processes were signalled.
+    pub fn signal(&self, signal: libc::c_int) -> Result<usize, crate::cgroup::CgroupError> {
+        let Some(cg) = &self.cgroup else {
+            return Ok(0);
+        };
+        let pids = cg.pids()?;
+        for pid in &pids {
+            // SAFETY: kill(2) on a pid of the container's cgroup; a pid that just exited is fine.
+            unsafe { libc::kill(*pid as libc::pid_t, signal) };
+        }
+        Ok(pids.len())
+    }
+
+    /// Freezes (`true`) or thaws everything the test started (its cgroup; the init, which only
+    /// waits, is not in it). Without a cgroup there is nothing to freeze: an error.
+    pub fn freeze(&self, frozen: bool) -> Result<(), crate::cgroup::CgroupError> {
+        match &self.cgroup {
+            Some(cg) => cg.freeze(frozen),
+            None => Err(crate::cgroup::CgroupError::InvalidName {
+                name: format!("container {}", self.pid),
+                why: "it has no cgroup (cgroups are not available): it cannot be paused",
+            }),
+        }
+    }
+
     /// Reaps the init (blocking until it exits), reads what it reported, measures and removes
     /// the cgroup. Nothing of the container survives this call.
     pub fn finish(mut self) -> Outcome {

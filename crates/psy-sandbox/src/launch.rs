@@ -136,10 +136,14 @@ pub(crate) fn start_init(
             )?;
         }
         let owner = launch.userns.as_ref().map(|(_, id)| *id);
-        rootfs::image::write_etc(image, &launch.spec.hostname, owner).map_err(|e| {
-            SandboxError::Image {
-                reason: format!("writing {}/etc: {e}", image.upper_dir.display()),
-            }
+        rootfs::image::write_etc(
+            image,
+            &launch.spec.hostname,
+            launch.spec.hosts_file.as_deref(),
+            owner,
+        )
+        .map_err(|e| SandboxError::Image {
+            reason: format!("writing {}/etc: {e}", image.upper_dir.display()),
         })?;
     }
     let launch_device = launch.scratch_device.clone();

@@ -214,6 +214,18 @@ impl Sandbox {
         }
     }
 
+    /// A new network namespace with its loopback up, for a container to join
+    /// ([`ContainerSpec::join_netns`]) and keep across restarts: a scenario node's. Root only.
+    pub fn network_namespace(&self) -> Result<OwnedFd, SandboxError> {
+        if self.unprivileged.is_some() {
+            return Err(SandboxError::NetworkNeedsRoot);
+        }
+        netns_pool::fresh().map_err(|source| SandboxError::Os {
+            what: "a network namespace",
+            source,
+        })
+    }
+
     /// Guarantees that cannot be enforced here, to tell the user once.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
@@ -330,7 +342,7 @@ impl Sandbox {
     /// The cgroup, status pipe, scratch disk and launch description of one container.
     fn prepare(
         &self,
-        spec: ContainerSpec,
+        mut spec: ContainerSpec,
         limits: &CgroupLimits,
     ) -> Result<(Launch, Parts), SandboxError> {
         // Fail early and clearly (before any cgroup or clone) if the command does not exist.
@@ -399,7 +411,9 @@ impl Sandbox {
             None => None,
         };
         let (status_rx, status_tx) = pipe()?;
+        let joined = spec.join_netns.take();
         let mut netns = match (&spec.network, &self.netns_pool) {
+            _ if joined.is_some() => None,
             (None, pool) => pool.as_ref().and_then(|pool| pool.take(None)),
             (Some(_), None) => return Err(SandboxError::NetworkNeedsRoot),
             (Some(shaping), Some(pool)) => Some(pool.take_or_make(Some(*shaping))?),
@@ -446,6 +460,7 @@ impl Sandbox {
                 .unwrap_or_default(),
             status_tx,
             netns: match &netns {
+                None if joined.is_some() => joined,
                 Some(lease) => Some(lease.dup().map_err(|source| SandboxError::Os {
                     what: "network namespace descriptor",
                     source,

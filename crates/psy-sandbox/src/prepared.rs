@@ -337,7 +337,20 @@ impl Prepared {
                 .collect::<Result<Vec<_>, SandboxError>>()
         };
         let writable = binds("writable directory", &spec.writable)?;
-        let readonly = binds("read-only directory", &spec.readonly)?;
+        let mut readonly = binds("read-only directory", &spec.readonly)?;
+        // A scenario's hosts file over the host's (an image gets it in its writable layer).
+        if let (Some(hosts), None, true) = (&spec.hosts_file, image, is_hardened) {
+            readonly.push((
+                cstring("hosts file", hosts)?,
+                target("hosts file", Path::new("/etc/hosts"))?,
+            ));
+            if readonly.len() > crate::spec::MAX_WRITABLE {
+                return Err(SandboxError::TooManyWritable {
+                    what: "read-only directory",
+                    count: readonly.len(),
+                });
+            }
+        }
         let host_root = hardened
             .as_ref()
             .and_then(|h| h.userns.as_ref().map(|(_, id)| *id));

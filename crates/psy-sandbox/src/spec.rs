@@ -82,6 +82,14 @@ pub struct ContainerSpec {
     /// scratch area, volumes and `writable`/`readonly` directories appear at their host paths
     /// inside it). Not with `privileged`.
     pub image: Option<ImageRoot>,
+    /// `Some`: the container joins this network namespace (a scenario node's or driver's,
+    /// already attached to its test's network; the caller keeps it across the node's restarts)
+    /// instead of a pooled one. Not with `network`.
+    pub join_netns: Option<std::os::fd::OwnedFd>,
+    /// `Some`: the container's complete `/etc/hosts` (a scenario's node names): on the host's
+    /// root this file is bound read-only over `/etc/hosts`; in an image its content is the
+    /// writable layer's `etc/hosts`.
+    pub hosts_file: Option<PathBuf>,
 }
 
 /// How many `writable` directories one container may have.

@@ -59,6 +59,8 @@ struct WireLaunch {
     readonly: Vec<PathBuf>,
     #[serde(default)]
     image: Option<crate::spec::ImageRoot>,
+    #[serde(default)]
+    hosts_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -145,6 +147,7 @@ impl Session<'_> {
             writable: launch.spec.writable.clone(),
             readonly: launch.spec.readonly.clone(),
             image: launch.spec.image.clone(),
+            hosts_file: launch.spec.hosts_file.clone(),
         };
         let body = serde_json::to_vec(&wire).expect("a launch serialises");
         let mut fds = vec![
@@ -262,6 +265,8 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
             writable: wire.writable,
             readonly: wire.readonly,
             image: wire.image,
+            join_netns: None, // arrives as `netns`
+            hosts_file: wire.hosts_file,
         },
         cgroup_procs: wire.cgroup_procs,
         status_tx,

@@ -10,10 +10,11 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// Runs attempts in sandbox containers.
-#[derive(Debug)]
+/// Runs attempts in sandbox containers. A clone shares the sandbox and the images: a
+/// scenario's thread starts its nodes through one (only the original is ever closed).
+#[derive(Clone, Debug)]
 pub struct ContainerExecutor {
-    sandbox: Sandbox,
+    sandbox: Arc<Sandbox>,
     cpu_policy: CpuPolicy,
     /// Where the run's volume images live (`.psyduck/volumes/<pid>-<run>`).
     volumes_dir: PathBuf,
@@ -38,7 +39,7 @@ impl ContainerExecutor {
         keep_volumes: bool,
     ) -> Self {
         ContainerExecutor {
-            sandbox,
+            sandbox: Arc::new(sandbox),
             cpu_policy,
             volumes_dir,
             keep_volumes,
@@ -150,7 +151,26 @@ impl ContainerExecutor {
 }
 
 impl ContainerExecutor {
-    fn container_spec(
+    /// The sandbox the containers start in.
+    pub(super) fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// A directory for what a scenario keeps while it runs (its hosts file, its nodes' scratch
+    /// areas), removed with the run's volumes (and by gc after a killed psy).
+    pub(super) fn scenario_dir(&self, key: u64) -> PathBuf {
+        self.volumes_dir
+            .join("scenarios")
+            .join(format!("a{key:06}"))
+    }
+
+    /// What identifies the image `test` runs in, for its result; `None`: the host's root.
+    pub(super) fn image_id(&self, test: &TestSpec) -> Option<String> {
+        let value = test.sandbox.image.as_ref()?;
+        lock(&self.images).get(value).map(|i| i.id.clone())
+    }
+
+    pub(super) fn container_spec(
         &self,
         req: AttemptRequest<'_>,
     ) -> Result<(ContainerSpec, CgroupLimits), String> {
@@ -241,6 +261,8 @@ impl ContainerExecutor {
             writable: req.test.sandbox.writable.clone(),
             readonly: req.test.sandbox.readonly.clone(),
             image: self.image_root(req.test, image.as_ref(), req.key)?,
+            join_netns: None,
+            hosts_file: None,
         };
         Ok((spec, limits))
     }
@@ -303,6 +325,10 @@ impl Executor for ContainerExecutor {
         let mut results: Vec<Option<Result<Box<dyn Running>, String>>> =
             Vec::with_capacity(requests.len());
         for request in requests {
+            if request.test.is_scenario() {
+                results.push(Some(super::scenario::start(self.clone(), request)));
+                continue;
+            }
             let image = request
                 .test
                 .sandbox
@@ -432,19 +458,31 @@ impl Running for ContainerRun {
         let outcome = self.container.finish();
         remove_writable_layer(self.writable_layer);
         remove_dir(self.volumes, "volumes");
-        ExecOutcome {
-            exit: outcome.exit,
-            error: outcome.setup_error.map(|e| e.to_string()),
-            wall_time: outcome.wall_time,
-            cpu_time: outcome.stats.cpu_time,
-            peak_memory_bytes: outcome.stats.peak_memory_bytes,
-            io_read_bytes: outcome.stats.io_read_bytes,
-            io_write_bytes: outcome.stats.io_write_bytes,
-            io_read_ops: outcome.stats.io_read_ops,
-            io_write_ops: outcome.stats.io_write_ops,
-            network_bytes: outcome.network_bytes,
-            oom_killed: outcome.stats.oom_killed,
-            image: self.image,
-        }
+        exec_outcome(outcome, self.image)
     }
+}
+
+/// What the run records of a container that ended (in image `image`, if any).
+pub(super) fn exec_outcome(outcome: psy_sandbox::Outcome, image: Option<String>) -> ExecOutcome {
+    ExecOutcome {
+        exit: outcome.exit,
+        error: outcome.setup_error.map(|e| e.to_string()),
+        wall_time: outcome.wall_time,
+        cpu_time: outcome.stats.cpu_time,
+        peak_memory_bytes: outcome.stats.peak_memory_bytes,
+        io_read_bytes: outcome.stats.io_read_bytes,
+        io_write_bytes: outcome.stats.io_write_bytes,
+        io_read_ops: outcome.stats.io_read_ops,
+        io_write_ops: outcome.stats.io_write_ops,
+        network_bytes: outcome.network_bytes,
+        oom_killed: outcome.stats.oom_killed,
+        failure: None,
+        image,
+    }
+}
+
+/// Removes an image container's writable layer (the parent of its upper directory), if any.
+pub(super) fn remove_layer_of(spec_image: Option<&ImageRoot>) -> impl FnOnce() {
+    let layer = spec_image.and_then(|i| i.upper_dir.parent().map(PathBuf::from));
+    move || remove_writable_layer(layer)
 }

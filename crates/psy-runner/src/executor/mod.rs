@@ -3,6 +3,7 @@
 //! isolation technology plugs in here.
 
 mod container;
+mod scenario;
 
 pub use container::ContainerExecutor;
 
@@ -35,6 +36,9 @@ pub struct AttemptRequest<'a> {
     pub project_dir: PathBuf,
     /// Unique within the run; used to name the attempt's cgroup.
     pub key: u64,
+    /// Where the attempt's stdout log is: a scenario keeps its nodes' logs and its timeline
+    /// beside it (`layout::scenario_file`).
+    pub stdout_path: PathBuf,
 }
 
 /// What an executor measured when the attempt ended.
@@ -53,6 +57,9 @@ pub struct ExecOutcome {
     /// `(sent, received)` bytes on the test's own network interface, if it had one.
     pub network_bytes: Option<(u64, u64)>,
     pub oom_killed: bool,
+    /// The attempt failed for a reason beside its exit status (a scenario's node that must not
+    /// exit did): a failure with this message even if the test exited 0.
+    pub failure: Option<String>,
     /// The image the attempt ran in (`ResolvedImage::id`); `None`: the host's root.
     pub image: Option<String>,
 }

@@ -95,6 +95,7 @@ impl RunLoop<'_> {
                     logs,
                     &start.paths.scratch,
                     project_dir,
+                    &start.paths.stdout,
                 )
             }) {
                 Ok(request) => {

@@ -136,6 +136,10 @@ pub trait Cgroup: Send + std::fmt::Debug {
     /// SIGKILLs every process in the group (and below) until it is empty.
     fn kill_all(&self) -> Result<(), CgroupError>;
 
+    /// Freezes (`true`) or thaws every process of the group, waiting briefly until the kernel
+    /// says it is frozen (a scenario's `psy fault pause`).
+    fn freeze(&self, frozen: bool) -> Result<(), CgroupError>;
+
     /// CPU time, peak memory and OOM kills so far; read before [`Cgroup::remove`].
     fn stats(&self) -> Result<CgroupStats, CgroupError>;
 

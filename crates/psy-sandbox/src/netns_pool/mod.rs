@@ -404,3 +404,16 @@ fn fill(shared: &Shared) {
         }
     }
 }
+
+/// A new namespace with its loopback up, made on a short-lived thread of its own (a thread
+/// that entered another network namespace must not do anything else).
+pub(crate) fn fresh() -> io::Result<OwnedFd> {
+    std::thread::Builder::new()
+        .name("psy-netns-new".into())
+        .spawn(|| -> io::Result<OwnedFd> {
+            let host = File::open("/proc/thread-self/ns/net")?;
+            make::new_netns(&host)
+        })?
+        .join()
+        .map_err(|_| io::Error::other("the thread making a network namespace panicked"))?
+}

@@ -185,14 +185,23 @@ fn overlay_path(path: &Path) -> Result<String, SandboxError> {
 /// Writes the attempt's `etc/hostname`, `etc/hosts` and `etc/resolv.conf` into its writable
 /// layer (they hide the image's own), owned by `owner` (the slot root's host id) when given,
 /// as `etc/` itself and the layer's top directory, so that container root owns what it wrote
-/// and may change them.
-pub(crate) fn write_etc(image: &ImageRoot, hostname: &str, owner: Option<u32>) -> io::Result<()> {
+/// and may change them. `hosts`: a complete hosts file to use (a scenario's node names).
+pub(crate) fn write_etc(
+    image: &ImageRoot,
+    hostname: &str,
+    hosts: Option<&Path>,
+    owner: Option<u32>,
+) -> io::Result<()> {
     let etc = image.upper_dir.join("etc");
     std::fs::create_dir_all(&etc)?;
     let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-    let hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-    );
+    let hosts = match hosts {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?,
+        None => format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+        ),
+    };
     let name = format!("{hostname}\n");
     let files: [(&str, &[u8]); 3] = [
         ("hostname", name.as_bytes()),

@@ -94,6 +94,8 @@ impl Fixture {
             writable: Vec::new(),
             readonly: Vec::new(),
             image: None,
+            join_netns: None,
+            hosts_file: None,
         };
         (spec, out)
     }

@@ -121,6 +121,21 @@ impl Cgroup for V1Group {
         self.kill_counting().map(drop)
     }
 
+    fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        let group = self
+            .dirs
+            .first()
+            .map_or_else(PathBuf::new, |d| d.leaf.clone());
+        let freezer = self
+            .dir(V1Controller::Freezer)
+            .ok_or(CgroupError::MissingController {
+                controller: "freezer",
+                what: "pausing",
+                group,
+            })?;
+        set_frozen(&freezer.join("freezer.state"), frozen)
+    }
+
     fn stats(&self) -> Result<CgroupStats, CgroupError> {
         let mut stats = CgroupStats::default();
         if let Some(dir) = self.dir(V1Controller::Cpuacct) {

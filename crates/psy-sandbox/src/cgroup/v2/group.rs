@@ -80,6 +80,11 @@ impl Cgroup for V2Group {
         self.kill_counting().map(drop)
     }
 
+    fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        let events = self.dir.join("cgroup.events");
+        set_frozen(&self.dir.join("cgroup.freeze"), &events, frozen)
+    }
+
     fn stats(&self) -> Result<CgroupStats, CgroupError> {
         let mut stats = CgroupStats::default();
         let cpu = self.dir.join("cpu.stat");
