@@ -319,6 +319,13 @@ pub(crate) struct LogArgs {
     /// Only stderr, as the test wrote it (no header).
     #[arg(long)]
     pub(crate) stderr: bool,
+    /// A multi-node scenario's node: its output instead of the driver's (both its lives and
+    /// more, appended across restarts).
+    #[arg(long, value_name = "NAME", conflicts_with = "timeline")]
+    pub(crate) node: Option<String>,
+    /// A multi-node scenario's timeline: node starts, readiness, exits and faults, in order.
+    #[arg(long)]
+    pub(crate) timeline: bool,
 }
 
 #[derive(Debug, Args)]

@@ -28,7 +28,7 @@ pub(crate) fn expected_run_ms(
             let duration = j.expected.unwrap_or(typical);
             let job = Job {
                 key: j.key,
-                resources: j.test.resources.clone(),
+                resources: j.test.footprint(),
                 expected: Some(duration),
             };
             (job, duration)

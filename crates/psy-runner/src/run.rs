@@ -469,7 +469,8 @@ fn schedule(
     for job in jobs {
         let queued = Job {
             key: job.key,
-            resources: job.test.resources.clone(),
+            // A scenario takes its driver and all its nodes at once.
+            resources: job.test.footprint(),
             expected: job.expected,
         };
         scheduler

@@ -58,6 +58,18 @@ fn scenario(driver: &str, nodes: Vec<NodeSpec>) -> TestSpec {
 /// Runs `test` as one attempt; returns its outcome, its stdout, the timeline and every log
 /// file by name.
 fn run(test: &TestSpec) -> (ExecOutcome, String, String, BTreeMap<String, String>) {
+    run_beside(test, |_| String::new()).0
+}
+
+/// [`run`], with `beside` called on a thread of its own with the driver's scratch directory
+/// once the attempt has started; returns what it returned too.
+fn run_beside(
+    test: &TestSpec,
+    beside: impl FnOnce(PathBuf) -> String + Send + 'static,
+) -> (
+    (ExecOutcome, String, String, BTreeMap<String, String>),
+    String,
+) {
     // One scenario at a time: the checks for leftovers look at the whole machine.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -103,6 +115,10 @@ fn run(test: &TestSpec) -> (ExecOutcome, String, String, BTreeMap<String, String
         stdout_path: stdout_path.clone(),
     };
     let running = executor.start(request).unwrap();
+    let side = {
+        let scratch = scratch.clone();
+        std::thread::spawn(move || beside(scratch))
+    };
     let mut fds = libc::pollfd {
         fd: running.wait_fd(),
         events: libc::POLLIN,
@@ -113,6 +129,7 @@ fn run(test: &TestSpec) -> (ExecOutcome, String, String, BTreeMap<String, String
     assert_eq!(n, 1, "the scenario did not end within 2 minutes");
     let outcome = running.finish();
     executor.close();
+    let side = side.join().unwrap();
     let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let timeline = std::fs::read_to_string(psy_runner::layout::scenario_file(
@@ -132,7 +149,7 @@ fn run(test: &TestSpec) -> (ExecOutcome, String, String, BTreeMap<String, String
         "the scenario's work directory is left"
     );
     assert!(leftover_links().is_empty(), "{:?}", leftover_links());
-    (outcome, stdout, timeline, files)
+    ((outcome, stdout, timeline, files), side)
 }
 
 /// A driver command that sends one fault (a JSON line) and prints the reply.
@@ -219,4 +236,66 @@ fn a_killed_node_restarts_with_its_volume_and_faults_outside_are_refused() {
     assert!(timeline.contains("killed db"), "{timeline}");
     // The restarted node read what its first life wrote to the volume.
     assert_eq!(logs["scenario.1.node.db.out"], "started\n", "{logs:?}");
+}
+
+#[test]
+fn a_node_that_must_not_exit_fails_the_test_and_a_slow_one_times_out() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut brittle = node("brittle", "sleep 0.3; exit 3", None);
+    brittle.exit_fails_test = true;
+    let (outcome, _, timeline, _) = run(&scenario("sleep 2", vec![brittle]));
+    assert_eq!(outcome.error, None);
+    assert_eq!(outcome.exit.code, Some(0), "the driver itself passed");
+    let failure = outcome.failure.expect("the node's exit fails the test");
+    assert!(
+        failure.contains("node brittle exited on its own (exit 3)"),
+        "{failure}"
+    );
+    assert!(timeline.contains("node-exited"), "{timeline}");
+
+    let mut slow = node("slow", "sleep 1000", Some(ReadyProbe::Tcp(9)));
+    slow.ready_timeout = Duration::from_millis(500);
+    let (outcome, _, _, _) = run(&scenario("true", vec![slow]));
+    let error = outcome
+        .error
+        .expect("a node that never gets ready is an error");
+    assert!(
+        error.contains("node slow was not ready within 500ms"),
+        "{error}"
+    );
+}
+
+#[test]
+fn only_the_driver_may_send_faults() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let target = node("target", "sleep 1000", None);
+    let ((outcome, _, timeline, _), reply) =
+        run_beside(&scenario("sleep 3", vec![target]), |scratch| {
+            use std::io::{BufRead, Write};
+            let socket = scratch.join(".psy-fault.sock");
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !socket.exists() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+            stream
+                .write_all(b"{\"fault\":\"kill\",\"node\":\"target\"}\n")
+                .unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(stream)
+                .read_line(&mut line)
+                .unwrap();
+            line
+        });
+    let reply: FaultReply = serde_json::from_str(&reply).unwrap();
+    assert!(!reply.ok, "{reply:?}");
+    assert!(reply.message.contains("only the driver"), "{reply:?}");
+    assert_eq!(outcome.exit.code, Some(0));
+    assert!(!timeline.contains("killed target"), "{timeline}");
 }

@@ -19,6 +19,9 @@ pub(crate) fn log(args: LogArgs) -> anyhow::Result<ExitCode> {
     let a = pick_attempt(&attempts, args.attempt, &args.test, &run)?;
     let key = AttemptKey::of(&run, a);
     let mut out = io::stdout().lock();
+    if args.timeline || args.node.is_some() {
+        return scenario_files(&logs, &key, &args, &mut out);
+    }
     if args.stdout || args.stderr {
         let stream = if args.stdout {
             LogStream::Stdout
@@ -42,6 +45,89 @@ pub(crate) fn log(args: LogArgs) -> anyhow::Result<ExitCode> {
         let wrote = copy(&logs, &key, stream, &mut out, true)?;
         if wrote == 0 {
             writeln!(out, "(empty)")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--timeline` or `--node NAME`: files a scenario keeps beside its driver's stdout.
+fn scenario_files(
+    logs: &LocalLogs,
+    key: &AttemptKey,
+    args: &LogArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let driver = logs.location(key, LogStream::Stdout);
+    let file = |suffix: &str| psy_runner::layout::scenario_file(&driver, suffix);
+    let read = |path: &std::path::Path| -> anyhow::Result<Option<Vec<u8>>> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    };
+    let test = psy_report::text::escape(key.test_id.as_str());
+    if args.timeline {
+        let path = file("scenario.jsonl");
+        let Some(bytes) = read(&path)? else {
+            anyhow::bail!(
+                "{test} (run {}, attempt {}) has no scenario timeline ({}): it has no nodes",
+                key.run_id,
+                key.attempt,
+                path.display()
+            );
+        };
+        out.write_all(&bytes)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let node = args.node.as_deref().unwrap_or_default();
+    let streams: Vec<LogStream> = match (args.stdout, args.stderr) {
+        (true, _) => vec![LogStream::Stdout],
+        (_, true) => vec![LogStream::Stderr],
+        _ => LogStream::BOTH.to_vec(),
+    };
+    let mut found = false;
+    for stream in streams.iter().copied() {
+        let ext = match stream {
+            LogStream::Stdout => "out",
+            LogStream::Stderr => "err",
+        };
+        let path = file(&format!("node.{node}.{ext}"));
+        let bytes = read(&path)?;
+        found |= bytes.is_some();
+        if streams.len() > 1 {
+            writeln!(
+                out,
+                "--- {} of node {node} of {test} (run {}, attempt {}): {} ---",
+                stream.as_str(),
+                key.run_id,
+                key.attempt,
+                path.display()
+            )?;
+        }
+        match bytes {
+            Some(b) => {
+                out.write_all(&b)?;
+                if streams.len() > 1 && !b.is_empty() && !b.ends_with(b"\n") {
+                    writeln!(out)?;
+                }
+            }
+            None if streams.len() > 1 => writeln!(out, "(empty)")?,
+            None => {}
+        }
+    }
+    if !found {
+        let timeline = read(&file("scenario.jsonl"))?;
+        let Some(timeline) = timeline else {
+            anyhow::bail!(
+                "{test} (run {}, attempt {}) has no nodes: --node is for multi-node scenarios",
+                key.run_id,
+                key.attempt
+            );
+        };
+        let named = format!("\"node\":{}", serde_json::to_string(node)?);
+        if !String::from_utf8_lossy(&timeline).contains(&named) {
+            anyhow::bail!("{test} has no node named {node:?} (see `psy log {test} --timeline`)");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -22,6 +22,7 @@ mod runs;
 pub(crate) mod server;
 mod show;
 mod show_remote;
+mod show_scenario;
 mod show_test;
 mod submit;
 mod test_lookup;

@@ -79,6 +79,9 @@ pub(crate) fn show_test(
                 }
             }
         }
+        let driver_stdout = logs.location(&key, LogStream::Stdout);
+        let word = shell_word(test);
+        super::show_scenario::show(&mut out, &driver_stdout, a.attempt, &word, run_id.as_str())?;
     }
     Ok(ExitCode::SUCCESS)
 }

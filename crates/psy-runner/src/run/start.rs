@@ -74,7 +74,7 @@ impl RunLoop<'_> {
             (self.emit)(&RunEvent::AttemptStarted {
                 test_id: test.id.clone(),
                 attempt,
-                resources: test.resources.clone(),
+                resources: test.footprint(),
                 privileged: test.sandbox.privileged,
             });
             let start = Starting {
