@@ -11,6 +11,7 @@ mod isolation_net;
 pub mod makespan;
 mod makespan_suite;
 mod naive;
+pub mod scenario;
 pub mod shard;
 pub mod spawn;
 mod stats;

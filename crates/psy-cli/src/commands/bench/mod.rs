@@ -5,7 +5,7 @@
 mod fleet;
 
 use clap::Subcommand;
-use psy_bench::{isolation, makespan, shard, spawn, throughput, unpack};
+use psy_bench::{isolation, makespan, scenario, shard, spawn, throughput, unpack};
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
@@ -23,6 +23,9 @@ pub(crate) enum BenchCommand {
     /// Slowest / fastest shard of `psy run --shard K/N` on a skewed suite with known durations,
     /// beside nextest's count, slice and hash partitions of the same suite.
     Shard(shard::ShardArgs),
+    /// A 3-node scenario from admission until its driver started, beside three containers and a
+    /// driver started one after another with `unshare`; and how long each `psy fault` takes.
+    Scenario(scenario::ScenarioArgs),
     /// Pull + verify + unpack of a ~100 MiB image from a local registry: psy's image store
     /// beside `skopeo copy` + `umoci unpack`, and psy's second pull (cache hit).
     Unpack(unpack::UnpackArgs),
@@ -40,6 +43,7 @@ pub(crate) fn bench(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Isolation(args) => isolation::run(args),
         BenchCommand::Shard(args) => shard::run(args),
         BenchCommand::Unpack(args) => unpack::run(args),
+        BenchCommand::Scenario(args) => scenario::run(args),
         #[cfg(feature = "server")]
         BenchCommand::Fleet(args) => fleet::run(args),
     }
