@@ -87,6 +87,7 @@ fn container_probe<'a>(
         memory_bytes: 256 << 20,
         pids: 64,
         io: None,
+        freezable: false,
     };
     Box::new(move |i| {
         let scratch = dir.join(format!("{tag}{i}"));

@@ -232,6 +232,10 @@ fn a_killed_node_restarts_with_its_volume_and_faults_outside_are_refused() {
         .collect();
     assert_eq!(replies.len(), 5, "{stdout}");
     assert!(replies[..4].iter().all(|r| r.ok), "{replies:?}");
+    assert_eq!(
+        replies[2].message, "paused db",
+        "frozen by its cgroup's freezer"
+    );
     assert!(!replies[4].ok && replies[4].message.contains("no node named"));
     assert!(timeline.contains("killed db"), "{timeline}");
     // The restarted node read what its first life wrote to the volume.

@@ -20,6 +20,7 @@ fn main() {
         memory_bytes: 256 << 20,
         pids: 64,
         io: None,
+        freezable: false,
     };
     let (mut a, mut b, mut c) = (vec![], vec![], vec![]);
     let gap = std::env::var("GAP_MS")

@@ -54,7 +54,7 @@ impl CgroupPool {
         let (ready_tx, ready_rx) = sync_channel(READY);
         let maker = Arc::clone(&driver);
         let maker_thread = std::thread::Builder::new().name("psy-cgroup-pool".into()).spawn(move || {
-            let blank = CgroupLimits { cpu_millis: 0, exclusive_cores: None, memory_bytes: 0, pids: 0, io: None };
+            let blank = CgroupLimits::default();
             for n in 0.. {
                 let name = format!("{run_group}/p{n:06}");
                 match maker.create(&name, &blank) {

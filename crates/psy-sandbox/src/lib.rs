@@ -393,9 +393,9 @@ impl Sandbox {
             _ => limits,
         };
         // Groups made ahead have only the cpu, memory and pids controllers: exclusive cores
-        // (cpuset) and IO limits (blkio) need a group made for them.
+        // (cpuset), IO limits (blkio) and a freezer need a group made for them.
         let pooled = match (&self.cgroup_pool, &limits.exclusive_cores, &limits.io) {
-            (Some(pool), None, None) => pool.take(limits),
+            (Some(pool), None, None) if !limits.freezable => pool.take(limits),
             _ => None,
         };
         let cgroup = match &self.cgroups {

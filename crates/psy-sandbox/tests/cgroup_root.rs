@@ -112,6 +112,7 @@ fn limits_land_in_kernel_files_and_writing_zero_joins() {
         memory_bytes: 64 << 20,
         pids: 20,
         io: None,
+        freezable: false,
     };
     let group = driver
         .create(&format!("{}/0", name("limits")), &limits)

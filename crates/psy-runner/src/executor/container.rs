@@ -206,6 +206,7 @@ impl ContainerExecutor {
             memory_bytes: r.memory_bytes,
             pids: r.pids,
             io,
+            freezable: false,
         };
         let image = req
             .test

@@ -54,6 +54,10 @@ pub struct CgroupLimits {
     /// `blkio` directory (and IO stats); [`Cgroup::set_limits`] with `Some` on a group created
     /// without fails with [`CgroupError::MissingController`]. `None` clears earlier rules.
     pub io: Option<IoLimits>,
+    /// The group can be frozen ([`Cgroup::freeze`]: a scenario's `psy fault pause`). On v1 this
+    /// makes the group in the freezer hierarchy too, which ordinary attempts skip (it costs a
+    /// directory and a membership write on the start path).
+    pub freezable: bool,
 }
 
 impl CgroupLimits {
@@ -65,6 +69,7 @@ impl CgroupLimits {
             memory_bytes: resources.memory_bytes,
             pids: resources.pids,
             io: None,
+            freezable: false,
         }
     }
 

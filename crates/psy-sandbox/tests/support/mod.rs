@@ -39,6 +39,7 @@ pub(crate) fn limits() -> CgroupLimits {
         memory_bytes: 256 << 20,
         pids: 128,
         io: None,
+        freezable: false,
     }
 }
 

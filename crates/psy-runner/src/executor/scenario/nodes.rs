@@ -141,7 +141,9 @@ pub(super) fn container(
         key,
         stdout_path: node.stdout.clone(),
     };
-    let (mut spec, limits) = shared.executor.container_spec(request)?;
+    let (mut spec, mut limits) = shared.executor.container_spec(request)?;
+    // `psy fault pause` freezes a node's cgroup.
+    limits.freezable = !probe;
     spec.network = None;
     spec.join_netns = Some(
         node.netns

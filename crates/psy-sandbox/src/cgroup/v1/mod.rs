@@ -124,7 +124,8 @@ impl V1Driver {
     /// membership write and an `rmdir` on the start path, so: no cpuset without exclusive cores,
     /// no separate cpuacct (CPU time comes from the init's rusage, which covers every process of
     /// the PID namespace) and no freezer (the PID namespace already takes every process down
-    /// with its init; `kill_all` still signals whatever is listed). blkio only with IO limits:
+    /// with its init; `kill_all` still signals whatever is listed) unless the group must be frozen
+    /// (`freezable`). blkio only with IO limits:
     /// IO stats come from it too, so groups without IO limits have none.
     fn bases_for(&self, limits: &CgroupLimits) -> Vec<Base> {
         self.bases
@@ -137,7 +138,8 @@ impl V1Driver {
                         .as_ref()
                         .is_some_and(|c| !c.is_empty()),
                     V1Controller::Blkio => limits.io.is_some(),
-                    V1Controller::Cpuacct | V1Controller::Freezer => false,
+                    V1Controller::Freezer => limits.freezable,
+                    V1Controller::Cpuacct => false,
                 })
             })
             .cloned()

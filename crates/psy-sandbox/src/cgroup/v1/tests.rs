@@ -105,6 +105,7 @@ fn create_writes_every_limit() {
         memory_bytes: 64 << 20,
         pids: 20,
         io: None,
+        freezable: false,
     };
     let group = driver.create("psy-1-r/0", &limits).unwrap();
     let leaf = |i: usize, f: &str| get(h[i].mount.join("psyduck/psy-1-r/0").join(f));
@@ -187,6 +188,7 @@ fn missing_controllers_are_reported_not_fatal() {
         memory_bytes: 1 << 20,
         pids: 5,
         io: None,
+        freezable: false,
     };
     let group = driver.create("g", &limits).unwrap();
     assert_eq!(

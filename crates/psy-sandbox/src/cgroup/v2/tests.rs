@@ -85,6 +85,7 @@ fn create_writes_every_limit_including_intermediate_delegation() {
         memory_bytes: 64 << 20,
         pids: 20,
         io: None,
+        freezable: false,
     };
     let group = driver.create("psy-1-r/0", &limits).unwrap();
     assert_eq!(
