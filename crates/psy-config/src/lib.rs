@@ -14,6 +14,7 @@ pub mod host_file;
 mod load;
 mod locate;
 mod manifest;
+mod node;
 mod raw;
 mod template;
 mod units;
@@ -26,8 +27,8 @@ pub use fits::{check_fits, check_privileges};
 pub use load::{load, parse};
 pub use manifest::{
     find_manifest, DiscoverDef, DiscoverSource, HostConfig, ImageChoice, Manifest, NextestOptions,
-    PrepareConfig, PytestOptions, PytestPer, ReportConfig, RunConfig, Settings, TestDef, Variant,
-    DEFAULT_DISCOVER_TIMEOUT, DEFAULT_PREPARE_TIMEOUT, DEFAULT_TIMEOUT, MANIFEST_FILE,
+    NodeDef, PrepareConfig, PytestOptions, PytestPer, ReportConfig, RunConfig, Settings, TestDef,
+    Variant, DEFAULT_DISCOVER_TIMEOUT, DEFAULT_PREPARE_TIMEOUT, DEFAULT_TIMEOUT, MANIFEST_FILE,
 };
 pub use units::{
     cpus_to_millis, format_cpus, format_duration, format_size, parse_duration, parse_size,
