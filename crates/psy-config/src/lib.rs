@@ -22,7 +22,7 @@ mod values;
 
 pub use discover::progress::DiscoverProgress;
 pub use discover::{DiscoverOptions, RunIgnored};
-pub use error::{ConfigError, Location};
+pub use error::{ConfigError, Location, ScenarioExcess};
 pub use fits::{check_fits, check_privileges};
 pub use load::{load, parse};
 pub use manifest::{
