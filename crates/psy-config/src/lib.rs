@@ -31,6 +31,6 @@ pub use manifest::{
     Variant, DEFAULT_DISCOVER_TIMEOUT, DEFAULT_PREPARE_TIMEOUT, DEFAULT_TIMEOUT, MANIFEST_FILE,
 };
 pub use units::{
-    cpus_to_millis, format_cpus, format_duration, format_size, parse_duration, parse_rate, parse_size,
-    UnitError,
+    cpus_to_millis, format_cpus, format_duration, format_size, parse_duration, parse_rate,
+    parse_size, UnitError,
 };

@@ -12,8 +12,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use toml::Spanned;
 
-/// The name the driver would have in messages and logs: no node may take it.
-const RESERVED_NAME: &str = "driver";
+/// Names no node may take, and what they already name: the driver (in messages and logs) and
+/// every container's own loopback (in its `/etc/hosts`).
+const RESERVED_NAMES: &[(&str, &str)] = &[
+    ("driver", "the test's own command"),
+    ("localhost", "every container's own loopback"),
+];
 
 impl Checker<'_> {
     /// A test's (or discover entry's) nodes, with names unique among them.
@@ -122,12 +126,11 @@ fn bad_node_name(name: &str) -> Option<String> {
             "node name {name:?} is {} characters long (at most {MAX_NODE_NAME_LEN})",
             name.len()
         ))
-    } else if name == RESERVED_NAME {
-        Some(format!(
-            "node name {name:?} is reserved for the test's own command"
-        ))
     } else {
-        None
+        RESERVED_NAMES
+            .iter()
+            .find(|(reserved, _)| *reserved == name)
+            .map(|(_, what)| format!("node name {name:?} is reserved for {what}"))
     }
 }
 

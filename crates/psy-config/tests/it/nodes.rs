@@ -195,6 +195,10 @@ fn node_names_are_checked() {
         &renamed("driver"),
         "psyduck.toml:26:8: test[0].node[1].name: node name \"driver\" is reserved",
     );
+    refused_with(
+        &renamed("localhost"),
+        "psyduck.toml:26:8: test[0].node[1].name: node name \"localhost\" is reserved for every container's own loopback",
+    );
     assert_eq!(
         error(&renamed("n1")),
         "psyduck.toml:26:8: test[0].node[1].name: node \"n1\" is defined twice in this test (first at psyduck.toml:11)"
