@@ -191,6 +191,17 @@ impl Checker<'_> {
                 v.path
             )));
         }
+        // psy mounts these itself: a node's volume there would hide them (a test's `/` passes
+        // the existing-directory rule below but is no better).
+        if let Some(own) = ["/", "/proc", "/sys", "/dev"]
+            .into_iter()
+            .find(|own| path == Path::new(own) || (*own != "/" && path.starts_with(own)))
+        {
+            return Err(bad(&format!(
+                "volume path {:?}: {own} belongs to the container itself (psy mounts it); mount the volume elsewhere",
+                v.path
+            )));
+        }
         let under_tmp = path.starts_with("/tmp") && path != Path::new("/tmp");
         if root == VolumeRoot::ReadOnly && !under_tmp && !path.is_dir() {
             return Err(bad(&format!(

@@ -268,6 +268,13 @@ fn commands_and_volumes_are_checked() {
         "psyduck.toml:30:1: test[0].node[1].volume[0]: volume path \"logs\" must be absolute",
     );
     refused_naming(&volume("/a/../b"), "must be absolute (without '..')");
+    refused_naming(
+        &volume("/"),
+        "volume path \"/\": / belongs to the container itself",
+    );
+    refused_naming(&volume("/proc/x"), "/proc belongs to the container itself");
+    refused_naming(&volume("/dev"), "/dev belongs to the container itself");
+    assert!(parse(&volume("/devices")).is_ok(), "not under /dev");
     let twice = ETCD.replacen(
         "path = \"/data\"\n",
         "path = \"/data\"\n[[test.node.volume]]\nname = \"data\"\nsize = \"64MiB\"\npath = \"/other\"\n",
