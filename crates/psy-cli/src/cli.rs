@@ -71,25 +71,17 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum FaultCommand {
     /// SIGKILL the node's whole container (its volumes are kept).
-    Kill { node: String },
+    Kill(NodeArg),
     /// SIGTERM the node, then SIGKILL it after the grace period.
-    Stop {
-        node: String,
-        #[command(flatten)]
-        grace: Grace,
-    },
+    Stop(GracefulArgs),
     /// Start a stopped or killed node again, with the same address and volumes.
-    Start { node: String },
+    Start(NodeArg),
     /// Stop the node, then start it again.
-    Restart {
-        node: String,
-        #[command(flatten)]
-        grace: Grace,
-    },
+    Restart(GracefulArgs),
     /// Freeze the node's processes.
-    Pause { node: String },
+    Pause(NodeArg),
     /// Thaw a paused node.
-    Resume { node: String },
+    Resume(NodeArg),
     /// Drop all traffic between two sets of nodes: `partition n1 / n2,n3`.
     Partition {
         /// `A[,B...] / C[,D...]` (the `/` may also touch the names: `n1/n2,n3`).
@@ -101,7 +93,8 @@ pub(crate) enum FaultCommand {
     /// Shape the node's traffic both ways (delay, jitter, loss, rate), or --clear it.
     #[command(group = clap::ArgGroup::new("shape").required(true).multiple(true))]
     Link {
-        node: String,
+        #[command(flatten)]
+        node: NodeArg,
         /// Added latency, e.g. 100ms.
         #[arg(long, group = "shape", value_parser = crate::commands::fault::duration)]
         delay: Option<std::time::Duration>,
@@ -118,24 +111,44 @@ pub(crate) enum FaultCommand {
         #[arg(long, group = "shape", conflicts_with_all = ["delay", "jitter", "loss", "rate"])]
         clear: bool,
     },
-    /// Fill the free space of the node's volume at PATH (its only volume when omitted).
-    DiskFull { node: String, path: Option<PathBuf> },
+    /// Fill the free space of one of the node's volumes.
+    DiskFull(VolumeArgs),
     /// Release the space `disk-full` took.
-    DiskFree { node: String, path: Option<PathBuf> },
+    DiskFree(VolumeArgs),
     /// Shift the node's clock: --offset 30s, --offset=-30s.
     Clock {
-        node: String,
+        #[command(flatten)]
+        node: NodeArg,
+        /// How far, e.g. 30s, -1m (a negative offset sets the clock back).
         #[arg(long, allow_hyphen_values = true, value_parser = crate::commands::fault::offset_millis)]
         offset: i64,
     },
 }
 
-/// `--grace`: how long `stop` and `restart` wait after SIGTERM before SIGKILL.
+/// The node a fault applies to.
 #[derive(Debug, Args)]
-pub(crate) struct Grace {
-    /// e.g. 10s (the runner's default when omitted: 10s).
+pub(crate) struct NodeArg {
+    /// The node's name (its `[[test.node]]` name; `$PSY_NODES` lists them).
+    pub(crate) node: String,
+}
+
+/// `stop` and `restart`: the node, and how long it gets after SIGTERM before SIGKILL.
+#[derive(Debug, Args)]
+pub(crate) struct GracefulArgs {
+    #[command(flatten)]
+    pub(crate) node: NodeArg,
+    /// How long after SIGTERM before SIGKILL, e.g. 5s (default: the runner's, 10s).
     #[arg(long, value_parser = crate::commands::fault::duration)]
     pub(crate) grace: Option<std::time::Duration>,
+}
+
+/// `disk-full` and `disk-free`: the node, and which of its volumes.
+#[derive(Debug, Args)]
+pub(crate) struct VolumeArgs {
+    #[command(flatten)]
+    pub(crate) node: NodeArg,
+    /// The volume's mount point in the node (its only volume when omitted).
+    pub(crate) path: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 //! fault is in effect. Exit 0: in effect; 1: refused, failed, or the runner unreachable;
 //! 2: bad arguments, or not inside a driver.
 
-use crate::cli::{Cli, FaultCommand};
+use crate::cli::{Cli, FaultCommand, GracefulArgs, NodeArg, VolumeArgs};
 use crate::exit;
 use anyhow::Context;
 use psy_model::scenario::FAULT_SOCKET_ENV;
@@ -76,25 +76,26 @@ fn exchange(socket: &Path, request: &FaultRequest) -> anyhow::Result<FaultReply>
 
 /// The request a command line asks for; `Err`: the partition's sides are malformed.
 fn request(cmd: FaultCommand) -> Result<FaultRequest, String> {
+    use FaultCommand as C;
     Ok(match cmd {
-        FaultCommand::Kill { node } => FaultRequest::Kill { node },
-        FaultCommand::Stop { node, grace } => FaultRequest::Stop {
-            node,
-            grace: grace.grace,
+        C::Kill(NodeArg { node }) => FaultRequest::Kill { node },
+        C::Stop(GracefulArgs { node, grace }) => FaultRequest::Stop {
+            node: node.node,
+            grace,
         },
-        FaultCommand::Start { node } => FaultRequest::Start { node },
-        FaultCommand::Restart { node, grace } => FaultRequest::Restart {
-            node,
-            grace: grace.grace,
+        C::Start(NodeArg { node }) => FaultRequest::Start { node },
+        C::Restart(GracefulArgs { node, grace }) => FaultRequest::Restart {
+            node: node.node,
+            grace,
         },
-        FaultCommand::Pause { node } => FaultRequest::Pause { node },
-        FaultCommand::Resume { node } => FaultRequest::Resume { node },
-        FaultCommand::Partition { sides } => {
+        C::Pause(NodeArg { node }) => FaultRequest::Pause { node },
+        C::Resume(NodeArg { node }) => FaultRequest::Resume { node },
+        C::Partition { sides } => {
             let (a, b) = partition_sides(&sides)?;
             FaultRequest::Partition { a, b }
         }
-        FaultCommand::Heal => FaultRequest::Heal,
-        FaultCommand::Link {
+        C::Heal => FaultRequest::Heal,
+        C::Link {
             node,
             delay,
             jitter,
@@ -102,7 +103,7 @@ fn request(cmd: FaultCommand) -> Result<FaultRequest, String> {
             rate,
             clear,
         } => FaultRequest::Link {
-            node,
+            node: node.node,
             shape: LinkShape {
                 delay,
                 jitter,
@@ -111,10 +112,16 @@ fn request(cmd: FaultCommand) -> Result<FaultRequest, String> {
             },
             clear,
         },
-        FaultCommand::DiskFull { node, path } => FaultRequest::DiskFull { node, path },
-        FaultCommand::DiskFree { node, path } => FaultRequest::DiskFree { node, path },
-        FaultCommand::Clock { node, offset } => FaultRequest::Clock {
-            node,
+        C::DiskFull(VolumeArgs { node, path }) => FaultRequest::DiskFull {
+            node: node.node,
+            path,
+        },
+        C::DiskFree(VolumeArgs { node, path }) => FaultRequest::DiskFree {
+            node: node.node,
+            path,
+        },
+        C::Clock { node, offset } => FaultRequest::Clock {
+            node: node.node,
             offset_millis: offset,
         },
     })
