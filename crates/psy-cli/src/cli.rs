@@ -61,6 +61,94 @@ pub(crate) enum Command {
     /// Serve the fleet's HTTP API over PostgreSQL, or manage its tokens (`psy server token`).
     #[cfg(feature = "server")]
     Server(crate::commands::server::ServerArgs),
+    /// Break a node of a multi-node test: works only inside the test's driver (through
+    /// $PSY_FAULT_SOCKET); returns when the fault is in effect.
+    #[command(subcommand)]
+    Fault(FaultCommand),
+}
+
+/// `psy fault ...`: one fault per call (see docs/scenarios.md).
+#[derive(Debug, Subcommand)]
+pub(crate) enum FaultCommand {
+    /// SIGKILL the node's whole container (its volumes are kept).
+    Kill(NodeArg),
+    /// SIGTERM the node, then SIGKILL it after the grace period.
+    Stop(GracefulArgs),
+    /// Start a stopped or killed node again, with the same address and volumes.
+    Start(NodeArg),
+    /// Stop the node, then start it again.
+    Restart(GracefulArgs),
+    /// Freeze the node's processes.
+    Pause(NodeArg),
+    /// Thaw a paused node.
+    Resume(NodeArg),
+    /// Drop all traffic between two sets of nodes: `partition n1 / n2,n3`.
+    Partition {
+        /// `A[,B...] / C[,D...]` (the `/` may also touch the names: `n1/n2,n3`).
+        #[arg(required = true, value_name = "A[,B...] / C[,D...]")]
+        sides: Vec<String>,
+    },
+    /// Remove every partition.
+    Heal,
+    /// Shape the node's traffic both ways (delay, jitter, loss, rate), or --clear it.
+    #[command(group = clap::ArgGroup::new("shape").required(true).multiple(true))]
+    Link {
+        #[command(flatten)]
+        node: NodeArg,
+        /// Added latency, e.g. 100ms.
+        #[arg(long, group = "shape", value_parser = crate::commands::fault::duration)]
+        delay: Option<std::time::Duration>,
+        /// Variation of the delay, e.g. 10ms (needs --delay).
+        #[arg(long, requires = "delay", value_parser = crate::commands::fault::duration)]
+        jitter: Option<std::time::Duration>,
+        /// Share of packets dropped: 5% (or 5).
+        #[arg(long, group = "shape", value_parser = crate::commands::fault::loss)]
+        loss: Option<f64>,
+        /// Bandwidth limit in bits per second: 1mbit, 100kbit, 1gbit.
+        #[arg(long, group = "shape", value_parser = crate::commands::fault::rate)]
+        rate: Option<u64>,
+        /// Remove the node's shaping.
+        #[arg(long, group = "shape", conflicts_with_all = ["delay", "jitter", "loss", "rate"])]
+        clear: bool,
+    },
+    /// Fill the free space of one of the node's volumes.
+    DiskFull(VolumeArgs),
+    /// Release the space `disk-full` took.
+    DiskFree(VolumeArgs),
+    /// Shift the node's clock: --offset 30s, --offset=-30s.
+    Clock {
+        #[command(flatten)]
+        node: NodeArg,
+        /// How far, e.g. 30s, -1m (a negative offset sets the clock back).
+        #[arg(long, allow_hyphen_values = true, value_parser = crate::commands::fault::offset_millis)]
+        offset: i64,
+    },
+}
+
+/// The node a fault applies to.
+#[derive(Debug, Args)]
+pub(crate) struct NodeArg {
+    /// The node's name (its `[[test.node]]` name; `$PSY_NODES` lists them).
+    pub(crate) node: String,
+}
+
+/// `stop` and `restart`: the node, and how long it gets after SIGTERM before SIGKILL.
+#[derive(Debug, Args)]
+pub(crate) struct GracefulArgs {
+    #[command(flatten)]
+    pub(crate) node: NodeArg,
+    /// How long after SIGTERM before SIGKILL, e.g. 5s (default: the runner's, 10s).
+    #[arg(long, value_parser = crate::commands::fault::duration)]
+    pub(crate) grace: Option<std::time::Duration>,
+}
+
+/// `disk-full` and `disk-free`: the node, and which of its volumes.
+#[derive(Debug, Args)]
+pub(crate) struct VolumeArgs {
+    #[command(flatten)]
+    pub(crate) node: NodeArg,
+    /// The volume's mount point in the node (its only volume when omitted).
+    pub(crate) path: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Before anything else, while psy is single-threaded and small (see psy_sandbox::zygote).
     // PSY_NO_ZYGOTE=1 clones containers from psy itself (to compare in benchmarks).
-    let zygote = if std::env::var_os("PSY_NO_ZYGOTE").is_some() {
+    // `psy fault` runs inside a driver's container and starts nothing: no launcher either.
+    let fault = std::env::args_os().nth(1).is_some_and(|a| a == "fault");
+    let zygote = if fault || std::env::var_os("PSY_NO_ZYGOTE").is_some() {
         Ok(())
     } else {
         psy_sandbox::zygote::start()

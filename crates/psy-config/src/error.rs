@@ -129,6 +129,47 @@ pub enum ConfigError {
         asked: String,
         available: String,
     },
+
+    /// One node of a scenario asks for more than the machine has (`asked` and `available`
+    /// rendered as for [`ConfigError::DoesNotFit`]).
+    #[error("test \"{test}\", node \"{node}\" ({origin}) asks for {asked} but this machine has only {available} for tests")]
+    NodeDoesNotFit {
+        test: String,
+        node: String,
+        origin: String,
+        asked: String,
+        available: String,
+    },
+
+    /// A scenario's driver and nodes run at once and together ask for more than the machine
+    /// has (boxed: the error type stays small).
+    #[error("test \"{}\" ({}): its driver and {} node{} ask for {} together ({}) but this machine has only {} for tests", .0.test, .0.origin, .0.nodes, if .0.nodes == 1 { "" } else { "s" }, .0.asked, .0.parts, .0.available)]
+    ScenarioDoesNotFit(Box<ScenarioExcess>),
+
+    /// psy is not root and a node of `test` asks, with `key`, for `what` only root can make.
+    #[error("test \"{test}\", node \"{node}\" ({origin}) asks for `{key}` ({what}), which needs root: run psy as root, or remove `{key}` from the node")]
+    NodeNeedsRoot {
+        test: String,
+        node: String,
+        origin: String,
+        key: &'static str,
+        what: &'static str,
+    },
+}
+
+/// What [`ConfigError::ScenarioDoesNotFit`] reports; amounts rendered as for
+/// [`ConfigError::DoesNotFit`].
+#[derive(Debug)]
+pub struct ScenarioExcess {
+    pub test: String,
+    pub origin: String,
+    /// How many nodes the scenario has.
+    pub nodes: usize,
+    /// What the driver and the nodes ask for together (`5 CPUs`).
+    pub asked: String,
+    /// What each part asks (`driver 1 CPU, n1 2 CPUs`).
+    pub parts: String,
+    pub available: String,
 }
 
 /// `; last line of its stderr: ...` for a one-line message, or `; it printed nothing`.

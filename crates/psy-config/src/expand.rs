@@ -4,7 +4,8 @@
 use crate::discover::{self, DiscoverOptions};
 use crate::env::{bad_env_name, bad_process_string};
 use crate::error::ConfigError;
-use crate::manifest::{Manifest, Settings, Variant};
+use crate::manifest::{Manifest, NodeDef, Settings, Variant};
+use crate::node::Inherited;
 use crate::template;
 use psy_model::{TestId, TestSpec};
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +21,7 @@ struct Base {
     tags: Vec<String>,
     origin: String,
     volumes: Vec<psy_model::VolumeSpec>,
+    nodes: Vec<NodeDef>,
     group: String,
     adapter: Option<psy_model::Adapter>,
     /// Directories discovery needs writable, beyond the settings' `writable`.
@@ -69,6 +71,7 @@ impl Manifest {
                 tags: t.tags.clone(),
                 origin: t.origin.clone(),
                 volumes: t.volumes.clone(),
+                nodes: t.nodes.clone(),
                 group: manifest_file.clone(),
                 adapter: None,
                 writable: Vec::new(),
@@ -97,6 +100,7 @@ impl Manifest {
                     tags: entry.tags.clone(),
                     origin: entry.origin.clone(),
                     volumes: Vec::new(),
+                    nodes: entry.nodes.clone(),
                     group: found.group.unwrap_or_else(|| entry.origin.clone()),
                     adapter: found.adapter,
                     writable: found.writable,
@@ -183,6 +187,12 @@ fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
         }
     }
     sandbox.readonly.extend(base.readonly.iter().cloned());
+    let inherited = Inherited {
+        settings: &settings,
+        env: &env,
+        cwd: &base.cwd,
+    };
+    let nodes = base.nodes.iter().map(|n| n.resolve(&inherited)).collect();
     TestSpec {
         id: TestId::new(&base.name, variant_name.as_deref()),
         name: base.name.clone(),
@@ -200,6 +210,6 @@ fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
         group: Some(base.group.clone()),
         adapter: base.adapter,
         labels: settings.labels.clone().unwrap_or_default(),
-        nodes: Vec::new(),
+        nodes,
     }
 }

@@ -1,34 +1,53 @@
 //! Refusing tests that could never start: a request larger than the whole machine would wait
 //! in the queue forever.
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ScenarioExcess};
 use crate::units::{format_cpus, format_size};
-use psy_model::{Capacity, TestSpec};
+use psy_model::{Capacity, Resources, TestSpec};
 
-/// Checks every test's CPU and memory request against what the machine offers to tests.
-/// The error names the first test that cannot fit, the resource, its request and the capacity.
+/// Checks every test's request against what the machine offers to tests: CPU, memory, and the
+/// IO and network rates the host admits against. A scenario's nodes are checked one by one,
+/// then with its driver together (they run at once). The error names the first test (and
+/// node) that cannot fit, the resource, its request and the capacity.
 pub fn check_fits(tests: &[TestSpec], capacity: &Capacity) -> Result<(), ConfigError> {
     for test in tests {
-        let r = &test.resources;
-        let too_big = if r.cpu_millis > capacity.cpu_millis {
-            Some(("CPU", cpus(r.cpu_millis), cpus(capacity.cpu_millis)))
-        } else if r.memory_bytes > capacity.memory_bytes {
-            Some((
-                "memory",
-                format!("{} of memory", format_size(r.memory_bytes)),
-                format_size(capacity.memory_bytes),
-            ))
-        } else {
-            io_too_big(r, capacity).or_else(|| network_too_big(r, capacity))
-        };
-        if let Some((resource, asked, available)) = too_big {
+        if let Some((dim, asked, available)) = too_big(&test.resources, capacity) {
             return Err(ConfigError::DoesNotFit {
                 test: test.id.to_string(),
                 origin: test.origin.clone(),
-                resource,
-                asked,
-                available,
+                resource: dim.resource,
+                asked: dim.asked(asked),
+                available: (dim.show)(available),
             });
+        }
+        for node in &test.nodes {
+            if let Some((dim, asked, available)) = too_big(&node.resources, capacity) {
+                return Err(ConfigError::NodeDoesNotFit {
+                    test: test.id.to_string(),
+                    node: node.name.clone(),
+                    origin: node.origin.clone(),
+                    asked: dim.asked(asked),
+                    available: (dim.show)(available),
+                });
+            }
+        }
+        if !test.is_scenario() {
+            continue;
+        }
+        if let Some((dim, asked, available)) = too_big(&test.footprint(), capacity) {
+            let parts = std::iter::once(("driver", &test.resources))
+                .chain(test.nodes.iter().map(|n| (n.name.as_str(), &n.resources)))
+                .filter_map(|(name, r)| (dim.get)(r).map(|n| format!("{name} {}", (dim.show)(n))))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(ConfigError::ScenarioDoesNotFit(Box::new(ScenarioExcess {
+                test: test.id.to_string(),
+                origin: test.origin.clone(),
+                nodes: test.nodes.len(),
+                asked: dim.asked(asked),
+                parts,
+                available: (dim.show)(available),
+            })));
         }
     }
     Ok(())
@@ -36,85 +55,146 @@ pub fn check_fits(tests: &[TestSpec], capacity: &Capacity) -> Result<(), ConfigE
 
 /// Refuses, when psy does not run as root, tests asking for what only root can set up, before
 /// anything runs (they would otherwise each fail as they start). The error names the first such
-/// test and the key.
+/// test (and node) and the key.
 pub fn check_privileges(tests: &[TestSpec], root: bool) -> Result<(), ConfigError> {
     if root {
         return Ok(());
     }
     for test in tests {
-        let r = &test.resources;
-        let needs = if r.disk_bytes.is_some() {
-            Some(("disk", "a filesystem of its own on a loop device"))
-        } else if !test.volumes.is_empty() {
-            Some(("[[test.volume]]", "filesystems on loop devices"))
-        } else if r.network.is_some() {
-            Some(("network", "a shaped interface of its own"))
-        } else {
-            None
-        };
-        if let Some((key, what)) = needs {
+        if let Some((key, what)) = needs_root(&test.resources, !test.volumes.is_empty()) {
             return Err(ConfigError::NeedsRoot {
                 test: test.id.to_string(),
                 origin: test.origin.clone(),
-                key,
+                key: key.unwrap_or("[[test.volume]]"),
                 what,
             });
+        }
+        for node in &test.nodes {
+            if let Some((key, what)) = needs_root(&node.resources, !node.volumes.is_empty()) {
+                return Err(ConfigError::NodeNeedsRoot {
+                    test: test.id.to_string(),
+                    node: node.name.clone(),
+                    origin: node.origin.clone(),
+                    key: key.unwrap_or("[[test.node.volume]]"),
+                    what,
+                });
+            }
         }
     }
     Ok(())
 }
 
-/// The first IO throttle above the host's IO capacity (`[host] io`), if any.
-fn io_too_big(
-    r: &psy_model::Resources,
-    capacity: &Capacity,
-) -> Option<(&'static str, String, String)> {
-    let io = r.io.as_ref()?;
-    let c = &capacity.io;
-    let show = |n: u64, bytes: bool| {
-        if bytes {
-            format!("{}/s", format_size(n))
-        } else {
-            format!("{n} IO/s")
-        }
-    };
-    [
-        ("io read-bps", io.read_bps, c.read_bps, true),
-        ("io write-bps", io.write_bps, c.write_bps, true),
-        ("io read-iops", io.read_iops, c.read_iops, false),
-        ("io write-iops", io.write_iops, c.write_iops, false),
-    ]
-    .into_iter()
-    .find_map(|(what, asked, available, bytes)| match (asked, available) {
-        (Some(a), Some(c)) if a > c => Some((
-            what,
-            format!("{} of {what}", show(a, bytes)),
-            show(c, bytes),
-        )),
-        _ => None,
-    })
+/// The key (`None`: the volumes) of the first request only root can set up, and what it needs.
+fn needs_root(r: &Resources, volumes: bool) -> Option<(Option<&'static str>, &'static str)> {
+    if r.disk_bytes.is_some() {
+        Some((Some("disk"), "a filesystem of its own on a loop device"))
+    } else if volumes {
+        Some((None, "filesystems on loop devices"))
+    } else if r.network.is_some() {
+        Some((Some("network"), "a shaped interface of its own"))
+    } else {
+        None
+    }
 }
 
-/// The first network rate above the host's network capacity (`[host] network`), if any.
-fn network_too_big(
-    r: &psy_model::Resources,
-    capacity: &Capacity,
-) -> Option<(&'static str, String, String)> {
-    let n = r.network.as_ref()?;
-    let c = &capacity.network;
-    [
-        ("network egress", n.egress_bps, c.egress_bps),
-        ("network ingress", n.ingress_bps, c.ingress_bps),
-    ]
-    .into_iter()
-    .find_map(|(what, asked, available)| match (asked, available) {
-        (Some(a), Some(c)) if a > c => Some((
-            what,
-            format!("{} of {what}", format_rate(a)),
-            format_rate(c),
-        )),
-        _ => None,
-    })
+/// One quantity admission compares with the machine's.
+struct Dimension {
+    /// Its name in messages (`CPU`, `io read-bps`).
+    resource: &'static str,
+    /// What a request asks (`None`: nothing, so it always fits).
+    get: fn(&Resources) -> Option<u64>,
+    /// What the machine gives tests (`None`: not admitted against).
+    capacity: fn(&Capacity) -> Option<u64>,
+    /// An amount for people: `4 CPUs`, `3GiB`, `100MiB/s`.
+    show: fn(u64) -> String,
+    /// Said after a request's amount (` of memory`).
+    of: bool,
+}
+
+impl Dimension {
+    fn asked(&self, amount: u64) -> String {
+        match self.of {
+            true => format!("{} of {}", (self.show)(amount), self.resource),
+            false => (self.show)(amount),
+        }
+    }
+}
+
+const DIMENSIONS: &[Dimension] = &[
+    Dimension {
+        resource: "CPU",
+        get: |r| Some(u64::from(r.cpu_millis)),
+        capacity: |c| Some(u64::from(c.cpu_millis)),
+        show: cpus,
+        of: false,
+    },
+    Dimension {
+        resource: "memory",
+        get: |r| Some(r.memory_bytes),
+        capacity: |c| Some(c.memory_bytes),
+        show: format_size,
+        of: true,
+    },
+    Dimension {
+        resource: "io read-bps",
+        get: |r| r.io.as_ref()?.read_bps,
+        capacity: |c| c.io.read_bps,
+        show: bytes_per_second,
+        of: true,
+    },
+    Dimension {
+        resource: "io write-bps",
+        get: |r| r.io.as_ref()?.write_bps,
+        capacity: |c| c.io.write_bps,
+        show: bytes_per_second,
+        of: true,
+    },
+    Dimension {
+        resource: "io read-iops",
+        get: |r| r.io.as_ref()?.read_iops,
+        capacity: |c| c.io.read_iops,
+        show: operations_per_second,
+        of: true,
+    },
+    Dimension {
+        resource: "io write-iops",
+        get: |r| r.io.as_ref()?.write_iops,
+        capacity: |c| c.io.write_iops,
+        show: operations_per_second,
+        of: true,
+    },
+    Dimension {
+        resource: "network egress",
+        get: |r| r.network?.egress_bps,
+        capacity: |c| c.network.egress_bps,
+        show: format_rate,
+        of: true,
+    },
+    Dimension {
+        resource: "network ingress",
+        get: |r| r.network?.ingress_bps,
+        capacity: |c| c.network.ingress_bps,
+        show: format_rate,
+        of: true,
+    },
+];
+
+/// The first quantity of `r` above the machine's, with the request and the capacity.
+fn too_big(r: &Resources, capacity: &Capacity) -> Option<(&'static Dimension, u64, u64)> {
+    DIMENSIONS
+        .iter()
+        .find_map(|dim| match ((dim.get)(r), (dim.capacity)(capacity)) {
+            (Some(asked), Some(available)) if asked > available => Some((dim, asked, available)),
+            _ => None,
+        })
+}
+
+fn bytes_per_second(n: u64) -> String {
+    format!("{}/s", format_size(n))
+}
+
+fn operations_per_second(n: u64) -> String {
+    format!("{n} IO/s")
 }
 
 /// `100Mbit/s`, `1.5Gbit/s`.
@@ -130,8 +210,8 @@ fn format_rate(bits: u64) -> String {
     format!("{value}{unit}/s")
 }
 
-fn cpus(millis: u32) -> String {
-    let n = format_cpus(millis);
+fn cpus(millis: u64) -> String {
+    let n = format_cpus(u32::try_from(millis).unwrap_or(u32::MAX));
     if n == "1" {
         "1 CPU".into()
     } else {
@@ -169,6 +249,72 @@ mod tests {
             labels: Default::default(),
             nodes: Vec::new(),
         }
+    }
+
+    fn node(name: &str, cpu_millis: u32, memory_bytes: u64) -> psy_model::NodeSpec {
+        psy_model::NodeSpec {
+            name: name.into(),
+            command: vec!["sleep".into(), "1".into()],
+            cwd: "/".into(),
+            env: Default::default(),
+            resources: Resources {
+                cpu_millis,
+                memory_bytes,
+                ..Resources::default()
+            },
+            volumes: Vec::new(),
+            sandbox: Default::default(),
+            ready: None,
+            ready_timeout: Duration::from_secs(1),
+            exit_fails_test: false,
+            origin: format!("psyduck.toml:1{}", name.len()),
+        }
+    }
+
+    fn two_cpus() -> Capacity {
+        Capacity {
+            cpu_millis: 2000,
+            memory_bytes: 4 << 30,
+            cores: vec![0, 1],
+            io: Default::default(),
+            network: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_scenario_fits_only_with_its_driver_and_all_nodes_together() {
+        let mut etcd = spec("etcd-3", 500, 1 << 20);
+        etcd.nodes = vec![node("n1", 500, 1 << 20), node("n2", 500, 1 << 20)];
+        check_fits(&[etcd.clone()], &two_cpus()).unwrap();
+        etcd.resources.cpu_millis = 1000;
+        etcd.nodes.push(node("n3", 1000, 1 << 20));
+        let err = check_fits(&[etcd.clone()], &two_cpus()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "test \"etcd-3\" (psyduck.toml:3): its driver and 3 nodes ask for 3 CPUs together \
+             (driver 1 CPU, n1 0.5 CPUs, n2 0.5 CPUs, n3 1 CPU) but this machine has only 2 CPUs for tests"
+        );
+        // Memory, and the singular.
+        let mut one = spec("pg", 1000, 3 << 30);
+        one.nodes = vec![node("primary", 1000, 2 << 30)];
+        let err = check_fits(&[one], &two_cpus()).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "its driver and 1 node ask for 5GiB of memory together (driver 3GiB, primary 2GiB)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_node_too_big_on_its_own_is_named() {
+        let mut test = spec("wide", 500, 1 << 20);
+        test.nodes = vec![node("n1", 500, 1 << 20), node("big", 3000, 1 << 20)];
+        let err = check_fits(&[test], &two_cpus()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "test \"wide\", node \"big\" (psyduck.toml:13) asks for 3 CPUs but this machine has only 2 CPUs for tests"
+        );
     }
 
     #[test]
@@ -252,5 +398,25 @@ mod tests {
             assert!(e.starts_with(&expected) && e.contains("needs root"), "{e}");
         }
         check_privileges(&[plain], false).unwrap();
+    }
+
+    #[test]
+    fn root_only_requests_of_nodes_are_refused_without_root() {
+        let mut scenario = spec("s", 1000, 1 << 20);
+        scenario.nodes = vec![node("n1", 1000, 1 << 20)];
+        check_privileges(&[scenario.clone()], false).unwrap();
+        scenario.nodes[0].volumes.push(psy_model::VolumeSpec {
+            name: "data".into(),
+            size_bytes: 1 << 30,
+            path: "/data".into(),
+        });
+        check_privileges(&[scenario.clone()], true).unwrap();
+        let e = check_privileges(&[scenario], false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "test \"s\", node \"n1\" (psyduck.toml:12) asks for `[[test.node.volume]]` (filesystems on loop devices), which needs root: run psy as root, or remove `[[test.node.volume]]` from the node"
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod host_file;
 mod load;
 mod locate;
 mod manifest;
+mod node;
 mod raw;
 mod template;
 mod units;
@@ -21,15 +22,15 @@ mod values;
 
 pub use discover::progress::DiscoverProgress;
 pub use discover::{DiscoverOptions, RunIgnored};
-pub use error::{ConfigError, Location};
+pub use error::{ConfigError, Location, ScenarioExcess};
 pub use fits::{check_fits, check_privileges};
 pub use load::{load, parse};
 pub use manifest::{
     find_manifest, DiscoverDef, DiscoverSource, HostConfig, ImageChoice, Manifest, NextestOptions,
-    PrepareConfig, PytestOptions, PytestPer, ReportConfig, RunConfig, Settings, TestDef, Variant,
-    DEFAULT_DISCOVER_TIMEOUT, DEFAULT_PREPARE_TIMEOUT, DEFAULT_TIMEOUT, MANIFEST_FILE,
+    NodeDef, PrepareConfig, PytestOptions, PytestPer, ReportConfig, RunConfig, Settings, TestDef,
+    Variant, DEFAULT_DISCOVER_TIMEOUT, DEFAULT_PREPARE_TIMEOUT, DEFAULT_TIMEOUT, MANIFEST_FILE,
 };
 pub use units::{
-    cpus_to_millis, format_cpus, format_duration, format_size, parse_duration, parse_size,
-    UnitError,
+    cpus_to_millis, format_cpus, format_duration, format_size, parse_duration, parse_rate,
+    parse_size, UnitError,
 };

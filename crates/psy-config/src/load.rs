@@ -80,11 +80,11 @@ pub fn parse(path: &Path, dir: &Path, text: &str) -> Result<Manifest, ConfigErro
     })
 }
 
-struct Checker<'a> {
-    src: &'a Source<'a>,
-    dir: &'a Path,
+pub(crate) struct Checker<'a> {
+    pub(crate) src: &'a Source<'a>,
+    pub(crate) dir: &'a Path,
     /// The manifest's file name, for origins (`psyduck.toml:12`).
-    file: String,
+    pub(crate) file: String,
 }
 
 impl Checker<'_> {
@@ -121,22 +121,8 @@ impl Checker<'_> {
             None => self.dir.to_path_buf(),
         };
         let settings = raw.settings(self.dir, self.src)?;
-        let volumes = raw
-            .volume
-            .iter()
-            .map(|v| self.volume(v))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut names: Vec<&str> = volumes
-            .iter()
-            .map(|v: &psy_model::VolumeSpec| v.name.as_str())
-            .collect();
-        names.sort_unstable();
-        if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
-            let span = raw.volume.last().map(|v| v.span());
-            return Err(self
-                .src
-                .error(span, format!("two volumes are named {:?}", pair[0])));
-        }
+        let volumes = self.volumes(&raw.volume, VolumeRoot::ReadOnly)?;
+        let nodes = self.nodes(&raw.node, must_exist)?;
         Ok(TestDef {
             name: raw.name.into_inner(),
             command: raw.command.into_inner().0,
@@ -146,12 +132,38 @@ impl Checker<'_> {
             tags: raw.tags,
             origin,
             volumes,
+            nodes,
         })
     }
 
-    /// A volume's mount point must be absolute, and creatable in the read-only container: under
-    /// the private `/tmp`, or a directory that already exists.
-    fn volume(&self, raw: &Spanned<RawVolume>) -> Result<psy_model::VolumeSpec, ConfigError> {
+    /// A table's `[[...volume]]`s, checked one by one, with names unique among them.
+    pub(crate) fn volumes(
+        &self,
+        raw: &[Spanned<RawVolume>],
+        root: VolumeRoot,
+    ) -> Result<Vec<psy_model::VolumeSpec>, ConfigError> {
+        let volumes = raw
+            .iter()
+            .map(|v| self.volume(v, root))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, v) in volumes.iter().enumerate() {
+            if volumes[..i].iter().any(|earlier| earlier.name == v.name) {
+                return Err(self.src.error(
+                    Some(raw[i].span()),
+                    format!("two volumes are named {:?}", v.name),
+                ));
+            }
+        }
+        Ok(volumes)
+    }
+
+    /// A volume's mount point must be absolute and, in a test's read-only container, creatable:
+    /// under the private `/tmp`, or a directory that already exists.
+    fn volume(
+        &self,
+        raw: &Spanned<RawVolume>,
+        root: VolumeRoot,
+    ) -> Result<psy_model::VolumeSpec, ConfigError> {
         let v = raw.get_ref();
         let path = PathBuf::from(&v.path);
         let bad = |problem: &str| self.src.error(Some(raw.span()), problem);
@@ -179,8 +191,19 @@ impl Checker<'_> {
                 v.path
             )));
         }
+        // psy mounts these itself: a node's volume there would hide them (a test's `/` passes
+        // the existing-directory rule below but is no better).
+        if let Some(own) = ["/", "/proc", "/sys", "/dev"]
+            .into_iter()
+            .find(|own| path == Path::new(own) || (*own != "/" && path.starts_with(own)))
+        {
+            return Err(bad(&format!(
+                "volume path {:?}: {own} belongs to the container itself (psy mounts it); mount the volume elsewhere",
+                v.path
+            )));
+        }
         let under_tmp = path.starts_with("/tmp") && path != Path::new("/tmp");
-        if !under_tmp && !path.is_dir() {
+        if root == VolumeRoot::ReadOnly && !under_tmp && !path.is_dir() {
             return Err(bad(&format!(
                 "volume path {:?} must be under /tmp or an existing directory (the container's root is read-only)",
                 v.path
@@ -257,6 +280,7 @@ impl Checker<'_> {
             None => None,
         };
         let settings = raw.settings(self.dir, self.src)?;
+        let nodes = self.nodes(&raw.node, must_exist)?;
         Ok(DiscoverDef {
             source,
             command: raw.command.map(|c| c.into_inner().0),
@@ -269,6 +293,7 @@ impl Checker<'_> {
             discover_timeout: raw
                 .discover_timeout
                 .map_or(DEFAULT_DISCOVER_TIMEOUT, |t| t.0),
+            nodes,
         })
     }
 
@@ -402,7 +427,11 @@ impl Checker<'_> {
 
     /// Resolves a directory relative to the manifest's; checks it exists when tests see the
     /// host's filesystem (with a custom rootfs the host path says nothing).
-    fn directory(&self, value: &Spanned<String>, must_exist: bool) -> Result<PathBuf, ConfigError> {
+    pub(crate) fn directory(
+        &self,
+        value: &Spanned<String>,
+        must_exist: bool,
+    ) -> Result<PathBuf, ConfigError> {
         if let Some(problem) = bad_process_string("directory", value.get_ref()) {
             return Err(self.src.error(Some(value.span()), problem));
         }
@@ -417,7 +446,15 @@ impl Checker<'_> {
     }
 }
 
-fn strings(values: &[ProcessString]) -> Vec<String> {
+/// Where a volume is mounted: a test's container root is read-only, so its mount point must
+/// exist or lie under `/tmp`; psy creates a node's mount points itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VolumeRoot {
+    ReadOnly,
+    Created,
+}
+
+pub(crate) fn strings(values: &[ProcessString]) -> Vec<String> {
     values.iter().map(|v| v.0.clone()).collect()
 }
 

@@ -216,6 +216,28 @@ pub struct TestDef {
     /// `psyduck.toml:12`.
     pub origin: String,
     pub volumes: Vec<psy_model::VolumeSpec>,
+    /// `[[test.node]]`: with nodes, the test is a multi-node scenario and its command the driver.
+    pub nodes: Vec<NodeDef>,
+}
+
+/// One `[[test.node]]` (or a `[[discover]]`'s node) as written: its own settings, which win
+/// over its test's when the test is expanded into a [`psy_model::TestSpec`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeDef {
+    pub name: String,
+    pub command: Vec<String>,
+    /// Absolute working directory; `None`: its test's.
+    pub cwd: Option<PathBuf>,
+    /// Overlaid on its test's (and variant's) environment.
+    pub env: BTreeMap<String, String>,
+    /// Its own keys; never sets `timeout`, `retries` or `labels` (those belong to the test).
+    pub settings: Settings,
+    pub volumes: Vec<psy_model::VolumeSpec>,
+    pub ready: Option<psy_model::ReadyProbe>,
+    pub ready_timeout: Duration,
+    pub exit_fails_test: bool,
+    /// `psyduck.toml:14`.
+    pub origin: String,
 }
 
 /// One `[[discover]]`.
@@ -235,6 +257,8 @@ pub struct DiscoverDef {
     pub origin: String,
     /// How long its discovery command (list, nextest, pytest) may take (`discover-timeout`).
     pub discover_timeout: Duration,
+    /// Nodes every discovered test gets (each becomes a multi-node scenario).
+    pub nodes: Vec<NodeDef>,
 }
 
 /// Where a `[[discover]]` finds its tests.

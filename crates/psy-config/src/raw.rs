@@ -23,8 +23,8 @@ macro_rules! with_settings {
         #[serde(deny_unknown_fields, rename_all = "kebab-case")]
         pub(crate) struct $name {
             $($(#[$fmeta])* pub(crate) $field: $ty,)*
-            pub(crate) timeout: Option<Timeout>,
-            pub(crate) retries: Option<Retries>,
+            pub(crate) timeout: Option<Spanned<Timeout>>,
+            pub(crate) retries: Option<Spanned<Retries>>,
             pub(crate) cpus: Option<Cpus<true>>,
             pub(crate) memory: Option<MemorySize>,
             pub(crate) pids: Option<Pids>,
@@ -38,7 +38,7 @@ macro_rules! with_settings {
             pub(crate) image: Option<Spanned<ImageValue>>,
             pub(crate) host: Option<Spanned<bool>>,
             pub(crate) project_path: Option<Spanned<std::path::PathBuf>>,
-            pub(crate) labels: Option<Labels>,
+            pub(crate) labels: Option<Spanned<Labels>>,
         }
 
         impl $name {
@@ -61,11 +61,11 @@ macro_rules! with_settings {
                     }
                 }
                 Ok(Settings {
-                    labels: self.labels.as_ref().map(|l| l.0.clone()),
+                    labels: self.labels.as_ref().map(|l| l.get_ref().0.clone()),
                     project_path: self.project_path.as_ref().map(|p| p.get_ref().clone()),
                     image: image_choice(&self.image, &self.host, dir, src)?,
-                    timeout: self.timeout.map(|t| t.0),
-                    retries: self.retries.map(|r| r.0),
+                    timeout: self.timeout.as_ref().map(|t| t.get_ref().0),
+                    retries: self.retries.as_ref().map(|r| r.get_ref().0),
                     cpu_millis: self.cpus.map(|c| c.0),
                     memory_bytes: self.memory.map(|m| m.0),
                     pids: self.pids.map(|p| p.0),
@@ -242,6 +242,8 @@ with_settings!(RawTest {
     tags: Vec<String>,
     #[serde(default)]
     volume: Vec<Spanned<RawVolume>>,
+    #[serde(default)]
+    node: Vec<Spanned<RawNode>>,
 });
 
 /// `[[test.volume]]`
@@ -266,7 +268,36 @@ with_settings!(RawDiscover {
     #[serde(default)]
     tags: Vec<String>,
     discover_timeout: Option<Timeout>,
+    #[serde(default)]
+    node: Vec<Spanned<RawNode>>,
 });
+
+with_settings!(
+    /// `[[test.node]]` (also under `[[discover]]`): one node of a multi-node scenario. It takes
+    /// every settings key so that `timeout`, `retries` and `labels` can be refused by name
+    /// (they belong to the test) instead of as unknown keys.
+    RawNode {
+        name: Spanned<String>,
+        command: Spanned<Argv>,
+        cwd: Option<Spanned<String>>,
+        #[serde(default)]
+        env: Env,
+        ready: Option<Spanned<RawReady>>,
+        ready_timeout: Option<Timeout>,
+        #[serde(default)]
+        exit_fails_test: bool,
+        #[serde(default)]
+        volume: Vec<Spanned<RawVolume>>,
+    }
+);
+
+/// `ready = { tcp = 2379 }` or `ready = { command = ["etcdctl", "endpoint", "health"] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawReady {
+    pub(crate) tcp: Option<Spanned<i64>>,
+    pub(crate) command: Option<Spanned<Vec<ProcessString>>>,
+}
 
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

@@ -41,14 +41,18 @@ const SIZE_UNITS: &[(&str, u64)] = &[
     ("TB", 1_000_000_000_000),
 ];
 
-/// Multipliers of network rates, in bits per second, decimal as in `tc` and link speeds.
+/// Multipliers of network rates, in bits per second, decimal as in `tc` and link speeds; the
+/// lower-case spellings are `tc`'s (`1mbit`).
 const RATE_UNITS: &[(&str, u64)] = &[
     ("bit", 1),
     ("kbit", 1_000),
     ("Kbit", 1_000),
     ("Mbit", 1_000_000),
+    ("mbit", 1_000_000),
     ("Gbit", 1_000_000_000),
+    ("gbit", 1_000_000_000),
     ("Tbit", 1_000_000_000_000),
+    ("tbit", 1_000_000_000_000),
 ];
 
 /// Parses a size: a number of bytes (`"1048576"`) or a number with a unit (`"512MiB"`, `"1.5GiB"`,
@@ -57,9 +61,9 @@ pub fn parse_size(s: &str) -> Result<u64, UnitError> {
     parse_with_units(s, SIZE_UNITS, UnitError::Size)
 }
 
-/// Parses a network rate in bits per second: `"100Mbit"`, `"1.5Gbit"`, `"640kbit"` (a unit is
-/// required: a bare number is too easily read as bytes).
-pub(crate) fn parse_rate(s: &str) -> Result<u64, UnitError> {
+/// Parses a network rate in bits per second: `"100Mbit"`, `"1.5Gbit"`, `"640kbit"`, `tc`'s
+/// `"1mbit"` (a unit is required: a bare number is too easily read as bytes).
+pub fn parse_rate(s: &str) -> Result<u64, UnitError> {
     parse_with_units(s, RATE_UNITS, UnitError::Rate)
 }
 
@@ -189,7 +193,10 @@ mod tests {
         assert_eq!(parse_rate("100Mbit").unwrap(), 100_000_000);
         assert_eq!(parse_rate("1.5Gbit").unwrap(), 1_500_000_000);
         assert_eq!(parse_rate("640kbit").unwrap(), 640_000);
-        for bad in ["100", "100MiB", "Mbit", "fast", "-1Mbit"] {
+        assert_eq!(parse_rate("1mbit").unwrap(), 1_000_000);
+        assert_eq!(parse_rate("100kbit").unwrap(), 100_000);
+        assert_eq!(parse_rate("1gbit").unwrap(), 1_000_000_000);
+        for bad in ["100", "100MiB", "Mbit", "fast", "-1Mbit", "1mbps", "1MBit"] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }
     }

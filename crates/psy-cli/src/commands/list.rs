@@ -1,4 +1,5 @@
-//! `psy list`: the selected tests with their resources and expected durations.
+//! `psy list`: the selected tests with their resources and expected durations (a scenario's:
+//! its driver's and nodes' together, with the nodes named).
 
 use super::context::{open_store, selected_tests};
 use crate::cli::{ListArgs, MessageFormat};
@@ -28,19 +29,22 @@ pub(crate) fn list(args: ListArgs, verbosity: Verbosity) -> anyhow::Result<ExitC
                 "cwd": t.cwd, "timeout_ms": t.timeout.as_millis() as u64, "retries": t.retries,
                 "resources": t.resources, "tags": t.tags, "origin": t.origin, "labels": t.labels,
                 "expected_ms": expected.get(&t.id).map(|d| d.as_millis() as u64),
+                "nodes": t.nodes.iter().map(|n| &n.name).collect::<Vec<_>>(),
             });
             writeln!(out, "{line}")?;
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (header, ids) = text::column("TEST", tests.iter().map(|t| t.id.as_str()));
+    let labels: Vec<String> = tests.iter().map(label).collect();
+    let (header, ids) = text::column("TEST", labels.iter().map(String::as_str));
     writeln!(
         out,
         "{}  {:>5}  {:>9}  {:>5}  {:>9}  {:>8}  {:>9}",
         header, "CPUS", "MEMORY", "PIDS", "TMP", "TIMEOUT", "EXPECTED"
     )?;
     for (t, id) in tests.iter().zip(ids) {
-        let r = &t.resources;
+        // A scenario takes its driver's and all its nodes' resources at once.
+        let r = &t.footprint();
         writeln!(
             out,
             "{}  {:>5}  {:>9}  {:>5}  {:>9}  {:>8}  {:>9}",
@@ -57,4 +61,18 @@ pub(crate) fn list(args: ListArgs, verbosity: Verbosity) -> anyhow::Result<ExitC
     }
     writeln!(out, "{}", format::count(tests.len(), "test"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The test's id, and for a scenario its nodes: `etcd (3 nodes: n1 n2 n3)`.
+fn label(test: &psy_model::TestSpec) -> String {
+    if !test.is_scenario() {
+        return test.id.to_string();
+    }
+    let names: Vec<&str> = test.nodes.iter().map(|n| n.name.as_str()).collect();
+    format!(
+        "{} ({}: {})",
+        test.id,
+        format::count(names.len(), "node"),
+        names.join(" ")
+    )
 }

@@ -8,6 +8,7 @@ mod context;
 #[cfg(feature = "server")]
 mod database_url;
 mod durations;
+pub(crate) mod fault;
 mod gc;
 mod history;
 pub(crate) mod image;
@@ -57,6 +58,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => durations::import(args),
         Command::Image(cmd) => image::image(cmd),
         Command::Agent(args) => agent::agent(args),
+        Command::Fault(cmd) => fault::fault(cmd),
         #[cfg(feature = "server")]
         Command::Server(args) => server::server(args),
     }

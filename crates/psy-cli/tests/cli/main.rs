@@ -8,6 +8,7 @@ mod env_vars;
 mod example;
 mod example_debian;
 mod exit_codes;
+mod fault;
 mod filters;
 mod fixtures;
 mod hostile_names;

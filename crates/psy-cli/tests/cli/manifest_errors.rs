@@ -111,6 +111,39 @@ fn cpus_larger_than_the_machine_names_the_variant() {
 }
 
 #[test]
+fn a_scenario_whose_nodes_do_not_fit_together() {
+    // The machine's CPUs for tests, as psy reports them when asked for too many.
+    let probe = Project::new("[[test]]\nname = \"probe\"\ncommand = [\"true\"]\ncpus = 100000\n");
+    let msg = refused(&probe, &["run"]);
+    let cpus = msg
+        .split("this machine has only ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no capacity in {msg:?}"))
+        .to_string();
+    // The driver and each node fit on their own; the three together do not.
+    let nodes: String = ["n1", "n2"]
+        .iter()
+        .map(|n| {
+            format!("[[test.node]]\nname = \"{n}\"\ncommand = [\"sleep\", \"9\"]\ncpus = {cpus}\n")
+        })
+        .collect();
+    let p = Project::new(&format!(
+        "[[test]]\nname = \"etcd-3\"\ncommand = [\"true\"]\ncpus = {cpus}\n{nodes}"
+    ));
+    let msg = refused(&p, &["run"]);
+    let unit = if cpus == "1" { "CPU" } else { "CPUs" };
+    assert_has(
+        &msg,
+        &[
+            "test \"etcd-3\" (psyduck.toml:1): its driver and 2 nodes ask for",
+            &format!("together (driver {cpus} {unit}, n1 {cpus} {unit}, n2 {cpus} {unit})"),
+            &format!("this machine has only {cpus} {unit} for tests"),
+        ],
+    );
+}
+
+#[test]
 fn missing_manifest() {
     let p = Project::empty();
     let msg = refused(&p, &["run"]);

@@ -79,6 +79,38 @@ fn list_as_json() {
     assert_eq!(alpha["expected_ms"], serde_json::Value::Null);
     assert_eq!(tests[1]["id"], "beta");
     assert_eq!(tests[1]["tags"], serde_json::json!(["slow"]));
+    assert_eq!(tests[1]["nodes"], serde_json::json!([]), "not a scenario");
+}
+
+#[test]
+fn list_names_a_scenarios_nodes_and_shows_what_it_takes_together() {
+    let p = Project::new(&format!(
+        "{LISTED}\n[[test]]\nname = \"etcd\"\ncommand = [\"./drive.sh\"]\ncpus = 1\nmemory = \"256MiB\"\n\
+         [[test.node]]\nname = \"n1\"\ncommand = [\"etcd\"]\ncpus = 0.5\n\
+         [[test.node]]\nname = \"n2\"\ncommand = [\"etcd\"]\n\
+         [[test.node]]\nname = \"n3\"\ncommand = [\"etcd\"]\n"
+    ));
+    let out = p.psy(&["list"]);
+    out.code(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "header, three tests, total\n{out}");
+    assert_eq!(
+        words(lines[3])[..7],
+        ["etcd", "(3", "nodes:", "n1", "n2", "n3)", "3.5"],
+        "the driver's 1 CPU and the nodes' 0.5 + 1 + 1\n{out}"
+    );
+    assert_eq!(words(lines[3])[7], "1GiB", "4 x 256MiB\n{out}");
+    assert_eq!(words(lines[1])[0], "alpha", "{out}");
+
+    let out = p.psy(&["list", "--message-format", "json", "etcd"]);
+    out.code(0);
+    let etcd: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(
+        etcd["nodes"],
+        serde_json::json!(["n1", "n2", "n3"]),
+        "{out}"
+    );
+    assert_eq!(etcd["resources"]["cpu_millis"], 1000, "the driver's own");
 }
 
 /// A test that passes only when `MODE=pass` is in psy's environment (containers inherit it).

@@ -67,7 +67,7 @@ fn unknown_keys_point_at_the_key() {
     );
     assert_eq!(
         error("[[test]]\nname = \"a\"\ncommand = [\"true\"]\n\n[[test]]\nname = \"b\"\ncommand = [\"true\"]\nenvv = {}\n"),
-        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `volume`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`, `project-path`, `labels`"
+        "psyduck.toml:8:1: test[1].envv: unknown field `envv`, expected one of `name`, `command`, `cwd`, `env`, `tags`, `volume`, `node`, `timeout`, `retries`, `cpus`, `memory`, `pids`, `tmp`, `disk`, `io`, `network`, `privileged`, `allow`, `writable`, `image`, `host`, `project-path`, `labels`"
     );
     assert_eq!(
         error("[[discover]]\nnextest = { workspace = true, feature = \"x\" }\n"),

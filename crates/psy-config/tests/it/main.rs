@@ -5,6 +5,7 @@ mod errors;
 mod example;
 mod expand;
 mod nextest;
+mod nodes;
 mod pytest;
 
 use psy_config::{ConfigError, Manifest};
