@@ -69,6 +69,14 @@ pub fn check_privileges(tests: &[TestSpec], root: bool) -> Result<(), ConfigErro
                 what,
             });
         }
+        if test.is_scenario() {
+            return Err(ConfigError::NeedsRoot {
+                test: test.id.to_string(),
+                origin: test.origin.clone(),
+                key: "[[test.node]]",
+                what: "a private network for its nodes",
+            });
+        }
         for node in &test.nodes {
             if let Some((key, what)) = needs_root(&node.resources, !node.volumes.is_empty()) {
                 return Err(ConfigError::NodeNeedsRoot {

@@ -69,6 +69,44 @@ impl TestSpec {
     pub fn is_scenario(&self) -> bool {
         !self.nodes.is_empty()
     }
+
+    /// `node` of this scenario as a test of its own (id `<test>.node.<name>`): what its
+    /// containers are made from, and what checks of a test's sandbox look at.
+    pub fn node_as_test(&self, node: &crate::NodeSpec) -> TestSpec {
+        TestSpec {
+            id: crate::TestId(format!("{}.node.{}", self.id, node.name)),
+            name: node.name.clone(),
+            variant: self.variant.clone(),
+            command: node.command.clone(),
+            cwd: node.cwd.clone(),
+            env: node.env.clone(),
+            timeout: self.timeout,
+            retries: 0,
+            resources: node.resources.clone(),
+            tags: Vec::new(),
+            origin: node.origin.clone(),
+            volumes: node.volumes.clone(),
+            sandbox: node.sandbox.clone(),
+            group: None,
+            adapter: None,
+            labels: BTreeMap::new(),
+            nodes: Vec::new(),
+        }
+    }
+}
+
+/// `tests` with every scenario's nodes as tests of their own after it (borrowed as they are
+/// when there is no scenario): for the checks that look at each container's sandbox.
+pub fn with_nodes_as_tests(tests: &[TestSpec]) -> std::borrow::Cow<'_, [TestSpec]> {
+    if !tests.iter().any(TestSpec::is_scenario) {
+        return std::borrow::Cow::Borrowed(tests);
+    }
+    let mut all = Vec::with_capacity(tests.len());
+    for test in tests {
+        all.push(test.clone());
+        all.extend(test.nodes.iter().map(|n| test.node_as_test(n)));
+    }
+    std::borrow::Cow::Owned(all)
 }
 
 /// The native test runner behind a discovered test.

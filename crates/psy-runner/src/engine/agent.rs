@@ -202,6 +202,8 @@ impl Admission {
         let tests = std::slice::from_ref(test);
         psy_config::check_fits(tests, &self.capacity).map_err(|e| e.to_string())?;
         psy_config::check_privileges(tests, self.root).map_err(|e| e.to_string())?;
+        let containers = psy_model::test::with_nodes_as_tests(tests);
+        let tests: &[TestSpec] = &containers;
         checks::privileged(tests, self.allow_privileged).map_err(|e| match e {
             PrepareError::PrivilegedNotAllowed { .. } => format!(
                 "test `{}` asks for `privileged = true` (host root's powers, no sandbox \
@@ -214,13 +216,18 @@ impl Admission {
         checks::writable(tests, &self.state).map_err(|e| e.to_string())?;
         let mut admitted = test.clone();
         let resolved = crate::images::resolve(tests, project_dir, &self.pull, &LayerLog)?;
-        if let Some(value) = &test.sandbox.image {
-            if let Some(image) = resolved.get(value) {
-                // By its id: two projects may name different images alike (relative paths).
-                admitted.sandbox.image = Some(image.id.clone());
-                let mut images = self.images.lock().unwrap_or_else(|e| e.into_inner());
-                images.insert(image.id.clone(), image.clone());
-            }
+        // By its id: two projects may name different images alike (relative paths).
+        let by_id = |sandbox: &mut psy_model::SandboxRequest| {
+            let Some(image) = sandbox.image.as_ref().and_then(|v| resolved.get(v)) else {
+                return;
+            };
+            sandbox.image = Some(image.id.clone());
+            let mut images = self.images.lock().unwrap_or_else(|e| e.into_inner());
+            images.insert(image.id.clone(), image.clone());
+        };
+        by_id(&mut admitted.sandbox);
+        for node in &mut admitted.nodes {
+            by_id(&mut node.sandbox);
         }
         Ok(admitted)
     }

@@ -99,13 +99,14 @@ impl Engine {
         let host = LocalHost::detect(&run.host, &run.manifest)?;
         host.check(&run.tests)?;
         let state = StateDir::new(&run.project_dir);
-        checks::writable(&run.tests, &state)?;
-        checks::privileged(&run.tests, run.allow_privileged)?;
+        let containers = psy_model::test::with_nodes_as_tests(&run.tests);
+        checks::writable(&containers, &state)?;
+        checks::privileged(&containers, run.allow_privileged)?;
         let pull = psy_image::PullOptions {
             insecure_registries: host.images.insecure_registries.clone(),
             ..psy_image::PullOptions::default()
         };
-        let images = crate::images::resolve(&run.tests, &run.project_dir, &pull, images)
+        let images = crate::images::resolve(&containers, &run.project_dir, &pull, images)
             .map_err(PrepareError::Image)?;
 
         let lock = state
@@ -125,7 +126,7 @@ impl Engine {
         tracing::debug!(%run_id, tests = run.tests.len(), capacity = ?host.capacity, "preparing the run");
         let sandbox = Sandbox::new(run_id.as_str()).map_err(PrepareError::Sandbox)?;
         let policy = run.host.cpu_policy;
-        let gaps = guarantees::find(&sandbox.guarantees(state.root()), &run.tests, policy);
+        let gaps = guarantees::find(&sandbox.guarantees(state.root()), &containers, policy);
         if !gaps.is_empty() && (run.require_guarantees || run.host.require_guarantees) {
             sandbox.close();
             return Err(PrepareError::Unenforceable(guarantees::Unenforceable(gaps)));

@@ -5,7 +5,6 @@ use crate::executor::{AttemptRequest, ContainerExecutor};
 use psy_model::{LogStream, NodeSpec, RunId, TestId, TestSpec};
 use psy_sandbox::cgroup::CgroupLimits;
 use psy_sandbox::{Container, ContainerSpec};
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
@@ -47,7 +46,7 @@ impl Node {
         scratch_root: &Path,
         stdout_path: &Path,
     ) -> Result<Node, String> {
-        let as_test = node_test(test, &spec);
+        let as_test = test.node_as_test(&spec);
         let scratch = scratch_root.join(&spec.name);
         std::fs::create_dir_all(&scratch).map_err(|e| {
             format!(
@@ -175,27 +174,4 @@ pub(super) fn check_volumes(node: &NodeSpec, test: &TestId) -> Result<(), String
         }
     }
     Ok(())
-}
-
-/// A test spec standing for `node` of `test`: what the executor builds its container from.
-fn node_test(test: &TestSpec, node: &NodeSpec) -> TestSpec {
-    TestSpec {
-        id: TestId(format!("{}.node.{}", test.id, node.name)),
-        name: node.name.clone(),
-        variant: test.variant.clone(),
-        command: node.command.clone(),
-        cwd: node.cwd.clone(),
-        env: node.env.clone(),
-        timeout: test.timeout,
-        retries: 0,
-        resources: node.resources.clone(),
-        tags: Vec::new(),
-        origin: node.origin.clone(),
-        volumes: node.volumes.clone(),
-        sandbox: node.sandbox.clone(),
-        group: None,
-        adapter: None,
-        labels: BTreeMap::new(),
-        nodes: Vec::new(),
-    }
 }
