@@ -70,12 +70,12 @@ fn scenario_files(
     if args.timeline {
         let path = file("scenario.jsonl");
         let Some(bytes) = read(&path)? else {
-            anyhow::bail!(
+            return Err(crate::exit::usage(format!(
                 "{test} (run {}, attempt {}) has no scenario timeline ({}): it has no nodes",
                 key.run_id,
                 key.attempt,
                 path.display()
-            );
+            )));
         };
         out.write_all(&bytes)?;
         return Ok(ExitCode::SUCCESS);
@@ -86,7 +86,19 @@ fn scenario_files(
         (_, true) => vec![LogStream::Stderr],
         _ => LogStream::BOTH.to_vec(),
     };
-    let mut found = false;
+    // A node of this attempt is named in its timeline (it may have printed nothing).
+    let timeline = read(&file("scenario.jsonl"))?.ok_or_else(|| {
+        crate::exit::usage(format!(
+            "{test} (run {}, attempt {}) has no nodes: --node is for multi-node scenarios",
+            key.run_id, key.attempt
+        ))
+    })?;
+    let named = format!("\"node\":{}", serde_json::to_string(node)?);
+    if !String::from_utf8_lossy(&timeline).contains(&named) {
+        return Err(crate::exit::usage(format!(
+            "{test} has no node named {node:?} (see `psy log {test} --timeline`)"
+        )));
+    }
     for stream in streams.iter().copied() {
         let ext = match stream {
             LogStream::Stdout => "out",
@@ -94,7 +106,6 @@ fn scenario_files(
         };
         let path = file(&format!("node.{node}.{ext}"));
         let bytes = read(&path)?;
-        found |= bytes.is_some();
         if streams.len() > 1 {
             writeln!(
                 out,
@@ -114,20 +125,6 @@ fn scenario_files(
             }
             None if streams.len() > 1 => writeln!(out, "(empty)")?,
             None => {}
-        }
-    }
-    if !found {
-        let timeline = read(&file("scenario.jsonl"))?;
-        let Some(timeline) = timeline else {
-            anyhow::bail!(
-                "{test} (run {}, attempt {}) has no nodes: --node is for multi-node scenarios",
-                key.run_id,
-                key.attempt
-            );
-        };
-        let named = format!("\"node\":{}", serde_json::to_string(node)?);
-        if !String::from_utf8_lossy(&timeline).contains(&named) {
-            anyhow::bail!("{test} has no node named {node:?} (see `psy log {test} --timeline`)");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -27,6 +27,7 @@ mod output;
 mod pytest_verdicts;
 mod queries;
 mod run_control;
+mod scenario;
 mod shard;
 mod strict;
 mod support;
