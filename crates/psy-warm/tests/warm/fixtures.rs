@@ -27,7 +27,7 @@ fn every_verdict_equals_plain_pytests_serial_and_two_at_a_time() {
         let warm = warm_categories(&finished);
         let plain = plain_categories(&dir, &[], &env, parent.items());
         assert_eq!(warm, plain, "{parallel} at a time");
-        assert_eq!(warm.len(), 24);
+        assert_eq!(warm.len(), 26);
 
         let status = |id: &str| by_id(&finished)[id].verdict.status;
         let expected = [
