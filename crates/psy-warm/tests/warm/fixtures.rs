@@ -107,7 +107,7 @@ fn fixtures_of_every_scope_are_set_up_in_each_child() {
 fn output_goes_to_the_given_logs_and_the_environment_to_the_test() {
     let Warm {
         mut parent,
-        probe: _probe,
+        probe,
         files,
         ..
     } = warm("basic", &["test_output.py"]);
@@ -133,9 +133,17 @@ fn output_goes_to_the_given_logs_and_the_environment_to_the_test() {
         tests["test_output.py::test_env"].verdict.status,
         AttemptStatus::Pass
     );
+    assert_eq!(read(&probe.path().join("attempt")), "1 none");
+    // A retry is one more fork, with its attempt number and the request's environment.
+    let mut retry = request("test_output.py::test_env", 8, files.path());
+    retry.attempt = 2;
+    retry.env.insert("WARM_EXTRA".into(), "x".into());
+    let child = parent.run(&retry).unwrap();
+    assert_eq!(parent.wait(child).unwrap().exit, ChildExit::Code(0));
+    assert_eq!(read(&probe.path().join("attempt")), "2 x");
+
     let mut wrong = request("test_output.py::test_env", 9, files.path());
     wrong.test_id = "someone-else".into();
-    wrong.env.insert("PSY_EXTRA".into(), "1".into());
     let child = parent.run(&wrong).unwrap();
     let ended = parent.wait(child).unwrap();
     assert_eq!(ended.exit, ChildExit::Code(1));
