@@ -8,9 +8,10 @@
 //! measures its suite. Prints plain serial `pytest -q`, the warm worker one fork at a time and
 //! two at a time (each including the worker's start and collection), and the per-test overhead.
 
-use psy_warm::suite::measure;
+use psy_warm::measure::measure;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut argv = std::env::args().skip(1);
@@ -48,15 +49,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dir.display(),
         figures.tests
     );
+    let secs = |d: &Duration| d.as_secs_f64();
     println!(
-        "plain `pytest -q` (serial):     {:>8.2} s",
-        figures.plain.as_secs_f64()
+        "plain `pytest -q` (serial):  {:>7.2} s wall {:>7.2} s CPU",
+        secs(&figures.plain),
+        secs(&figures.plain_cpu)
     );
-    for (parallel, wall) in &figures.warm {
+    for (parallel, wall, cpu) in &figures.warm {
         println!(
-            "warm, {parallel} fork(s) at a time:      {:>8.2} s  ({:.2}x plain)",
-            wall.as_secs_f64(),
-            wall.as_secs_f64() / figures.plain.as_secs_f64()
+            "warm, {parallel} fork(s) at a time:   {:>7.2} s wall {:>7.2} s CPU ({:.2}x plain wall, {:.2}x plain CPU)",
+            secs(wall),
+            secs(cpu),
+            secs(wall) / secs(&figures.plain),
+            secs(cpu) / secs(&figures.plain_cpu).max(f64::EPSILON)
         );
     }
     println!(

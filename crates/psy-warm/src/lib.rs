@@ -10,6 +10,7 @@
 mod child;
 mod error;
 mod freshness;
+pub mod measure;
 mod outcome;
 mod parent;
 mod protocol;

@@ -1,5 +1,5 @@
 //! A whole collected suite through one warm worker, `parallel` children at a time: the driver of
-//! the crate's tests, and [`measure`] for `psy bench warm` (plain `pytest -q` beside warm runs).
+//! the crate's tests and of [`crate::measure`].
 
 use crate::child::{ChildExit, Ended, WarmChild};
 use crate::error::WarmError;
@@ -8,7 +8,6 @@ use crate::parent::WarmParent;
 use crate::protocol::{Entry, RunRequest};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// One test of a suite run.
@@ -73,100 +72,4 @@ pub fn run_each(
         }
     }
     Ok(done.into_iter().flatten().collect())
-}
-
-/// Plain pytest beside warm runs of the same suite.
-#[derive(Clone, Debug)]
-pub struct Figures {
-    pub tests: usize,
-    /// `python -m pytest -q -p no:cacheprovider <args>`, one process, serial.
-    pub plain: Duration,
-    /// Per parallelism: the worker's start and collection, then every test in its own fork.
-    pub warm: Vec<(usize, Duration)>,
-    /// The worker's start and collection (of the first warm run).
-    pub collect: Duration,
-    /// Per test of the serial warm run: its elapsed time less the phases pytest timed (fork,
-    /// exit, result and the reports' own work). No sandbox entry yet.
-    pub overhead_median: Duration,
-    pub overhead_mean: Duration,
-}
-
-/// Measuring could not run plain pytest or the warm worker.
-#[derive(Debug, thiserror::Error)]
-pub enum MeasureError {
-    #[error("cannot run plain pytest (`{python} -m pytest`) in {}: {source}", cwd.display())]
-    Plain {
-        python: String,
-        cwd: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot make a directory for the warm runs' files: {0}")]
-    Scratch(std::io::Error),
-    #[error(transparent)]
-    Warm(#[from] WarmError),
-}
-
-/// Measures plain serial pytest, then the whole suite warm at each of `parallel`, with `env`
-/// added for every run; the tests' files go to `dir`.
-pub fn measure(
-    python: &str,
-    args: &[String],
-    cwd: &Path,
-    env: &[(String, String)],
-    parallel: &[usize],
-    dir: &Path,
-) -> Result<Figures, MeasureError> {
-    let plain_error = |source| MeasureError::Plain {
-        python: python.to_string(),
-        cwd: cwd.to_path_buf(),
-        source,
-    };
-    let start = Instant::now();
-    Command::new(python)
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
-        .args(args)
-        .current_dir(cwd)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map_err(plain_error)?;
-    let plain = start.elapsed();
-    let mut figures = Figures {
-        tests: 0,
-        plain,
-        warm: Vec::new(),
-        collect: Duration::ZERO,
-        overhead_median: Duration::ZERO,
-        overhead_mean: Duration::ZERO,
-    };
-    for (round, &k) in parallel.iter().enumerate() {
-        let files = dir.join(format!("warm-{k}"));
-        std::fs::create_dir_all(&files).map_err(MeasureError::Scratch)?;
-        let start = Instant::now();
-        let mut parent = WarmParent::start(python, args, cwd, env)?;
-        let collected = start.elapsed();
-        let ids = parent.items().to_vec();
-        let finished = run_each(&mut parent, &ids, k, &files)?;
-        figures.warm.push((k, start.elapsed()));
-        parent.shutdown()?;
-        if round == 0 {
-            figures.tests = ids.len();
-            figures.collect = collected;
-            let mut overheads: Vec<Duration> = finished
-                .iter()
-                .map(|f| {
-                    let own = f.verdict.outcome.as_ref().map(|o| o.duration());
-                    f.elapsed.saturating_sub(own.unwrap_or_default())
-                })
-                .collect();
-            overheads.sort();
-            if !overheads.is_empty() {
-                figures.overhead_median = overheads[overheads.len() / 2];
-                let n = u32::try_from(overheads.len()).unwrap_or(u32::MAX);
-                figures.overhead_mean = overheads.iter().sum::<Duration>() / n;
-            }
-        }
-    }
-    Ok(figures)
 }

@@ -95,6 +95,7 @@ class WarmPlugin:
         self.children = {}
         self.items = {}
         self.handlers = {}
+        self.capman = None
         self.collect_errors = []
 
     def pytest_collectreport(self, report):
