@@ -7,8 +7,8 @@ pytest's own terminal output goes to the worker's stderr. See docs/warm-starts.m
 
 Each request forks a child that enters the sandbox (`enter_sandbox`, the one hook point), takes the
 test's log files as fds 1 and 2, runs exactly one item through pytest's own protocol
-(`runtestprotocol(item, nextitem=None)`: setup, call, teardown, reports; fixtures of every scope are
-set up and torn down in the child), writes its result as JSON and leaves with `os._exit`. The parent
+(`pytest_runtest_protocol(item, nextitem=None)`, whose default runs `runtestprotocol`: setup, call,
+teardown, reports; fixtures of every scope are set up and torn down in the child), writes its result as JSON and leaves with `os._exit`. The parent
 only forks, waits (through a pidfd) and reports how each child ended: nothing a child does runs in it.
 """
 
@@ -23,7 +23,7 @@ import traceback
 import warnings
 
 import pytest
-from _pytest.runner import runtestprotocol
+from _pytest.reports import TestReport
 
 PROTOCOL = 1
 
@@ -97,6 +97,12 @@ class WarmPlugin:
         self.handlers = {}
         self.capman = None
         self.collect_errors = []
+        # In a child: the reports pytest logs for its item.
+        self.reports = None
+
+    def pytest_runtest_logreport(self, report):
+        if self.reports is not None:
+            self.reports.append(report)
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -287,7 +293,13 @@ class WarmPlugin:
         if self.capman is not None:
             self.capman.start_global_capturing()
             self.capman.suspend_global_capture()
-        reports = runtestprotocol(item, log=True, nextitem=None)
+        # The whole protocol hook, as pytest's own loop calls it: the warnings plugin's filters,
+        # log start and finish, and plugins wrapping it (timeouts, reruns) take part; the default
+        # implementation runs `runtestprotocol(item, nextitem=None)`.
+        self.reports = []
+        item.config.hook.pytest_runtest_protocol(item=item, nextitem=None)
+        # Subtests' reports (subclasses) only decide through the item's own call report.
+        reports = [report for report in self.reports if type(report) is TestReport]
         if self.capman is not None:
             self.capman.stop_global_capturing()
         sys.stdout.flush()

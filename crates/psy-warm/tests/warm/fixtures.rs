@@ -27,7 +27,7 @@ fn every_verdict_equals_plain_pytests_serial_and_two_at_a_time() {
         let warm = warm_categories(&finished);
         let plain = plain_categories(&dir, &[], &env, parent.items());
         assert_eq!(warm, plain, "{parallel} at a time");
-        assert_eq!(warm.len(), 26);
+        assert_eq!(warm.len(), 28);
 
         let status = |id: &str| by_id(&finished)[id].verdict.status;
         let expected = [
@@ -44,6 +44,14 @@ fn every_verdict_equals_plain_pytests_serial_and_two_at_a_time() {
             ("test_outcomes.py::test_xpass", AttemptStatus::Pass),
             ("test_outcomes.py::test_xpass_strict", AttemptStatus::Fail),
             ("test_outcomes.py::test_param[3]", AttemptStatus::Fail),
+            (
+                "test_outcomes.py::test_warning_ignored_by_mark",
+                AttemptStatus::Pass,
+            ),
+            (
+                "test_outcomes.py::test_warning_is_error",
+                AttemptStatus::Fail,
+            ),
         ];
         for (id, want) in expected {
             assert_eq!(status(id), want, "{id}");
