@@ -367,6 +367,12 @@ def main(argv):
     # The protocol keeps the original stdin/stdout; pytest's own output goes to stderr.
     proto_in = os.dup(0)
     proto_out = os.dup(1)
+    if not all(hasattr(os, name) for name in ("fork", "pidfd_open", "P_PIDFD")):
+        send(proto_out, {"error": (
+            f"Python {sys.version.split()[0]} on {sys.platform} cannot fork and watch children "
+            "through pidfds (Python 3.9+ on Linux 5.4+ can)"
+        )})
+        return 0
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
