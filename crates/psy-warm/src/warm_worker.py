@@ -282,7 +282,9 @@ class WarmPlugin:
         import faulthandler
 
         if faulthandler.is_enabled():
-            faulthandler.enable(file=sys.stderr)
+            # A dup of the log, as pytest's faulthandler plugin keeps one of stderr: fd 2 itself
+            # is pytest's capture file while a phase runs, and lost when the process crashes.
+            faulthandler.enable(file=os.dup(2))
         notes = []
         if len(threads) > 1:
             notes.append(

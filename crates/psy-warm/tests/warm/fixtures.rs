@@ -102,7 +102,7 @@ fn fixtures_of_every_scope_are_set_up_in_each_child() {
     parent.shutdown().unwrap();
 
     std::fs::remove_file(probe.path().join("setups")).unwrap();
-    assert_eq!(support::plain_exit(&dir, "test_scopes.py", &env), Some(0));
+    assert!(support::plain_exit(&dir, "test_scopes.py", &env).success());
     let setups = read(&probe.path().join("setups"));
     let count = |scope: &str| setups.lines().filter(|l| l.starts_with(scope)).count();
     assert_eq!(

@@ -5,6 +5,7 @@ use crate::support::{plain_exit, read, warm, Warm};
 use psy_model::AttemptStatus;
 use psy_warm::suite::request;
 use psy_warm::{verdict, ChildExit};
+use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 #[test]
@@ -26,10 +27,8 @@ fn exit_daemon_and_hang_leave_the_worker_serving() {
     let child = run(&mut parent, "test_os_exit", 0);
     let ended = parent.wait(child).unwrap();
     assert_eq!(ended.exit, ChildExit::Code(3));
-    assert_eq!(
-        plain_exit(&dir, "test_hostile.py::test_os_exit", &env),
-        Some(3)
-    );
+    let plain = plain_exit(&dir, "test_hostile.py::test_os_exit", &env);
+    assert_eq!(plain.code(), Some(3));
     let v = verdict(ended.exit, &ended.result);
     assert_eq!(v.status, AttemptStatus::Fail);
     assert_eq!(
@@ -64,6 +63,24 @@ fn exit_daemon_and_hang_leave_the_worker_serving() {
     let v = verdict(ended.exit, &ended.result);
     assert_eq!(v.status, AttemptStatus::Fail);
     assert_eq!(v.message.as_deref(), Some("killed by signal 9"));
+
+    // A crash and a SIGKILL (as from the OOM killer): the signal, as plain pytest dies of it;
+    // faulthandler reports the crash in the test's own stderr log.
+    for (index, (test, signal)) in [("test_segfault", 11), ("test_killed", 9)]
+        .into_iter()
+        .enumerate()
+    {
+        let child = run(&mut parent, test, 4 + index);
+        let ended = parent.wait(child).unwrap();
+        assert_eq!(ended.exit, ChildExit::Signal(signal), "{test}");
+        let plain = plain_exit(&dir, &format!("test_hostile.py::{test}"), &env);
+        assert_eq!(plain.signal(), Some(signal), "{test}");
+    }
+    let crash_log = read(&files.path().join("4.err"));
+    assert!(
+        crash_log.contains("Fatal Python error: Segmentation fault"),
+        "{crash_log}"
+    );
 
     // The same worker serves the next test.
     let child = run(&mut parent, "test_after", 3);

@@ -5,7 +5,7 @@ use psy_warm::suite::{self, Finished};
 use psy_warm::WarmParent;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 
 pub(crate) const PYTHON: &str = "python3";
 
@@ -103,7 +103,7 @@ pub(crate) fn plain_categories(
 }
 
 /// Plain pytest's exit status on one node id, in a process of its own (as a cold psy test).
-pub(crate) fn plain_exit(dir: &Path, nodeid: &str, env: &[(String, String)]) -> Option<i32> {
+pub(crate) fn plain_exit(dir: &Path, nodeid: &str, env: &[(String, String)]) -> ExitStatus {
     Command::new(PYTHON)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", nodeid])
         .current_dir(dir)
@@ -111,7 +111,6 @@ pub(crate) fn plain_exit(dir: &Path, nodeid: &str, env: &[(String, String)]) -> 
         .output()
         .expect("plain pytest runs")
         .status
-        .code()
 }
 
 pub(crate) fn read(path: &Path) -> String {
