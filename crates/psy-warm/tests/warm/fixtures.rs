@@ -99,6 +99,8 @@ fn fixtures_of_every_scope_are_set_up_in_each_child() {
     );
     let pids: Vec<&str> = setups.lines().filter_map(|l| l.split(' ').nth(1)).collect();
     assert!(!pids.contains(&parent.pid().to_string().as_str()));
+    // Nothing an earlier test changed in the module reaches a later one.
+    assert_eq!(read(&probe.path().join("counter")), "");
     parent.shutdown().unwrap();
 
     std::fs::remove_file(probe.path().join("setups")).unwrap();
@@ -109,6 +111,7 @@ fn fixtures_of_every_scope_are_set_up_in_each_child() {
         [count("session"), count("module"), count("class")],
         [1, 1, 1]
     );
+    assert_eq!(read(&probe.path().join("counter")), "a b");
 }
 
 #[test]
@@ -254,4 +257,19 @@ fn a_collection_error_is_a_start_error_naming_it() {
     assert!(matches!(err, WarmError::Collect { .. }), "{message}");
     assert!(message.contains("1 error during collection"), "{message}");
     assert!(message.contains("module_that_does_not_exist"), "{message}");
+}
+
+#[test]
+fn without_capture_output_goes_straight_to_the_logs() {
+    let Warm {
+        mut parent,
+        probe: _probe,
+        files,
+        ..
+    } = warm("basic", &["-s", "test_output.py"]);
+    let finished = run_all(&mut parent, 1, files.path());
+    let prints = by_id(&finished)["test_output.py::test_prints"];
+    assert_eq!(prints.verdict.status, AttemptStatus::Pass);
+    assert!(read(&prints.stdout).contains("to stdout from the test\n"));
+    assert!(read(&prints.stderr).contains("to stderr from the test\n"));
 }
