@@ -352,6 +352,8 @@ def summarise(item, reports):
 
 def write_logs(nodeid, reports):
     """What pytest captured goes to the test's log files; failure texts follow on stdout."""
+    # Ends the line of pytest's progress letter.
+    write_all(1, b"\n")
     seen = set()
     for report in reports:
         for title, content in report.sections:
