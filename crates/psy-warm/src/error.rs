@@ -19,6 +19,13 @@ pub enum WarmError {
         reason: String,
         stderr: String,
     },
+    /// Collection took longer than allowed; the worker was killed.
+    #[error("the warm pytest worker in {} did not collect within {timeout:?} and was killed{}", cwd.display(), tail(stderr))]
+    CollectTimeout {
+        cwd: PathBuf,
+        timeout: std::time::Duration,
+        stderr: String,
+    },
     #[error("the warm pytest worker (pid {pid}) refused to run `{nodeid}`: {reason}")]
     Refused {
         pid: u32,

@@ -1,15 +1,17 @@
 //! The driver of one warm worker: start it (it collects), ask it to fork a child per test, wait
 //! for the children it reports ended, stop it.
 
-use crate::child::{ChildExit, Ended, WarmChild};
+use crate::child::{readable_within, ChildExit, Ended, WarmChild};
 use crate::error::WarmError;
 use crate::freshness::{self, Source};
 use crate::protocol::{Ready, Reply, RunRequest};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The worker's fixed pytest options: the terminal's progress kept short (it goes to the
 /// worker's stderr and to each test's stdout log), and no cache written into the project.
@@ -32,12 +34,24 @@ pub struct WarmParent {
 
 impl WarmParent {
     /// Starts `python -c <worker> -q -p no:cacheprovider <args...>` in `cwd` with `env` added to
-    /// psy's environment, and waits until pytest has collected.
+    /// psy's environment, and waits until pytest has collected, however long that takes.
     pub fn start(
         python: &str,
         args: &[String],
         cwd: &Path,
         env: &[(String, String)],
+    ) -> Result<WarmParent, WarmError> {
+        Self::start_within(python, args, cwd, env, None)
+    }
+
+    /// [`WarmParent::start`], killing the worker when it has not collected within `timeout`
+    /// (a discovery entry's `discover-timeout`).
+    pub fn start_within(
+        python: &str,
+        args: &[String],
+        cwd: &Path,
+        env: &[(String, String)],
+        timeout: Option<Duration>,
     ) -> Result<WarmParent, WarmError> {
         let mut process = Command::new(python)
             .arg("-c")
@@ -64,6 +78,18 @@ impl WarmParent {
         };
         let mut replies = BufReader::new(stdout);
         let pid = process.id();
+        let in_time = readable_within(replies.get_ref().as_fd(), timeout)
+            .map_err(|source| WarmError::Io { pid, source })?;
+        if !in_time {
+            // Killing an already ended worker fails harmlessly; the wait reaps it either way.
+            let _ = process.kill();
+            let _ = process.wait();
+            return Err(WarmError::CollectTimeout {
+                cwd: cwd.to_path_buf(),
+                timeout: timeout.unwrap_or_default(),
+                stderr: text(&stderr),
+            });
+        }
         let first = read_reply(&mut replies, pid);
         let ready = match first {
             Ok(Some(Reply::Ready { ready })) => ready,

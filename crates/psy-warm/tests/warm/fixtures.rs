@@ -273,3 +273,32 @@ fn without_capture_output_goes_straight_to_the_logs() {
     assert!(read(&prints.stdout).contains("to stdout from the test\n"));
     assert!(read(&prints.stderr).contains("to stderr from the test\n"));
 }
+
+#[test]
+fn a_collection_that_hangs_is_killed_at_its_timeout() {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("conftest.py"),
+        "import threading\n\nthreading.Event().wait()\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.path().join("test_x.py"),
+        "def test_x():\n    pass\n",
+    )
+    .unwrap();
+    let probe = tempfile::tempdir().unwrap();
+    let timeout = std::time::Duration::from_millis(300);
+    let err = WarmParent::start_within(
+        support::PYTHON,
+        &[],
+        project.path(),
+        &env(probe.path()),
+        Some(timeout),
+    )
+    .expect_err("collection never ends");
+    assert!(
+        matches!(err, WarmError::CollectTimeout { timeout: t, .. } if t == timeout),
+        "{err}"
+    );
+}
