@@ -31,6 +31,9 @@ PROTOCOL = 1
 # psy sees when the child could not write its result.
 CHILD_BROKEN = 70
 
+# pytest's exit status when interrupted (`pytest.exit()` without a return code, Ctrl-C).
+INTERRUPTED = 2
+
 
 def enter_sandbox(entry):
     """The sandbox entry hook: called in the forked child before anything of the test runs.
@@ -167,6 +170,9 @@ class WarmPlugin:
         except ValueError as error:
             send(self.proto_out, {"refused": None, "reason": f"not JSON: {error}"})
             return True
+        if not isinstance(request, dict):
+            send(self.proto_out, {"refused": None, "reason": "not a JSON object"})
+            return True
         if request.get("quit"):
             return False
         if "reap" in request:
@@ -203,6 +209,10 @@ class WarmPlugin:
             code = CHILD_BROKEN
             try:
                 code = self.child(item, request, fds, threads)
+            except (KeyboardInterrupt, pytest.exit.Exception) as stop:
+                # As plain pytest ends on `pytest.exit()` or an interrupt (status 2 by default).
+                code = getattr(stop, "returncode", None)
+                code = INTERRUPTED if code is None else int(code)
             except BaseException:
                 try:
                     os.write(2, traceback.format_exc().encode(errors="replace"))

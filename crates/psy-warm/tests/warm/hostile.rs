@@ -36,6 +36,13 @@ fn exit_daemon_and_hang_leave_the_worker_serving() {
         Some("exited with status 3 before pytest reported")
     );
 
+    // pytest.exit(): the status it asks for, as plain pytest ends with it.
+    let child = run(&mut parent, "test_pytest_exit", 6);
+    let ended = parent.wait(child).unwrap();
+    assert_eq!(ended.exit, ChildExit::Code(4));
+    let plain = plain_exit(&dir, "test_hostile.py::test_pytest_exit", &env);
+    assert_eq!(plain.code(), Some(4));
+
     // A daemon outlives its test; the test's end is seen all the same.
     let child = run(&mut parent, "test_daemon", 1);
     let ended = parent.wait(child).unwrap();
