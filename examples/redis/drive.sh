@@ -24,7 +24,10 @@ writer() {
   i=0
   while :; do
     i=$((i + 1))
+    # Reading commands from stdin, redis-cli exits 0 even when it cannot connect: no answer
+    # means the primary is gone.
     out=$(printf 'INCR counter\r\nWAIT 1 1000\r\n' | redis-cli -h primary 2>/dev/null) || break
+    [ -n "$out" ] || break
     n=$(echo "$out" | sed -n 1p); w=$(echo "$out" | sed -n 2p)
     [ "$w" = 1 ] && echo "$n" > /tmp/acked
   done

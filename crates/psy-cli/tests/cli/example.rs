@@ -49,3 +49,59 @@ fn basic_example_passes() {
     assert!(p.dir().join("examples/basic/.psyduck/psyduck.db").exists());
     assert!(!p.dir().join(".psyduck").exists());
 }
+
+/// Runs the example `name` (a multi-node scenario needing `programs` on the host) and expects
+/// every test to pass; without the programs it is skipped, but fails under `CI`.
+fn scenario_example_passes(name: &str, programs: &[&str]) {
+    if !root() {
+        return;
+    }
+    let missing: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|p| {
+            !std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {p}")])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if !missing.is_empty() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "examples/{name} needs {missing:?} (scripts/test installs them)"
+        );
+        eprintln!("skipped: examples/{name} needs {missing:?}");
+        return;
+    }
+    let p = Project::empty();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../examples/{name}"));
+    let dir = p.dir().join(format!("examples/{name}"));
+    copy_dir(&example, &dir, &[]);
+    let manifest = format!("examples/{name}/psyduck.toml");
+    let out = p.psy(&["run", "-m", &manifest, "--message-format", "json"]);
+    let events = Events::parse(&out);
+    if out.code != 0 {
+        for id in events.test_ids() {
+            let show = p.psy(&["show", "-m", &manifest, events.run_id(), &id]);
+            eprintln!("{show}");
+        }
+    }
+    out.code(0);
+    let s = events.summary();
+    assert_eq!(
+        s["passed"].as_u64(),
+        s["total"].as_u64(),
+        "every scenario passed: {out}"
+    );
+}
+
+#[test]
+fn etcd_example_passes() {
+    scenario_example_passes("etcd", &["etcd", "etcdctl"]);
+}
+
+#[test]
+fn redis_example_passes() {
+    scenario_example_passes("redis", &["redis-server", "redis-cli"]);
+}
