@@ -321,3 +321,110 @@ fn a_finished_run_leaves_nothing_behind() {
     .into();
     assert_eq!(verdicts(&project, &run), expected);
 }
+
+/// SIGKILL while a multi-node scenario runs (nodes with volumes, the driver waiting), then
+/// `psy gc`: no process, cgroup, bridge, veth, nftables table, loop device or mount is left.
+#[test]
+fn sigkill_mid_scenario_then_gc_leaves_nothing() {
+    require_root!();
+    let project = Project::new(|m| {
+        let mut s = DEFAULTS.to_owned();
+        s += &test_entry("scenario", &format!("exec sleep {m}9"), "");
+        for i in 0..2 {
+            s += &format!(
+                "\n[[test.node]]\nname = \"n{i}\"\ncommand = [\"sleep\", \"{m}{i}\"]\n\
+                 [[test.node.volume]]\nname = \"data\"\nsize = \"16MiB\"\npath = \"/tmp/data\"\n"
+            );
+        }
+        s
+    });
+    let mounts_before = project.host_mounts();
+    let mut psy = project.spawn_run(false);
+    let pid = psy.pid();
+    // Both nodes and the driver sleep: the whole scenario is up.
+    let deadline = std::time::Instant::now() + harness::HANG_GUARD;
+    while project
+        .ours(&[pid])
+        .iter()
+        .filter(|p| p.cmdline.starts_with("sleep "))
+        .count()
+        < 3
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hang guard: the scenario did not come up\n{}",
+            psy.stderr()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        !scenario_links(pid).is_empty() && loop_devices_of(&project).len() == 2,
+        "the scenario's network and volumes are there: {:?}, {:?}",
+        scenario_links(pid),
+        loop_devices_of(&project)
+    );
+    psy.signal(libc::SIGKILL, false);
+    psy.wait_exit();
+    let left = project.wait_ours_gone();
+    assert!(left.is_empty(), "processes survived psy's SIGKILL: {left:#?}");
+    assert_eq!(psy.reap().code(), None, "psy died of SIGKILL");
+
+    let gc = project.gc();
+    assert!(
+        gc.status.success(),
+        "psy gc failed: {}",
+        String::from_utf8_lossy(&gc.stderr)
+    );
+    assert_nothing_left(&project, pid, &mounts_before);
+    let deadline = std::time::Instant::now() + harness::HANG_GUARD;
+    while !(scenario_links(pid).is_empty() && loop_devices_of(&project).is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(scenario_links(pid), Vec::<String>::new(), "scenario links");
+    assert_eq!(scenario_tables(pid), Vec::<String>::new(), "nftables tables");
+    assert_eq!(loop_devices_of(&project), Vec::<String>::new(), "loop devices");
+}
+
+/// Interfaces of psy `pid`'s scenario networks (`ps<pid hex>n...`, `...v...`, `...t...`).
+fn scenario_links(pid: u32) -> Vec<String> {
+    let prefix = format!("ps{pid:x}");
+    std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|l| l.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.strip_prefix(&prefix)
+                .is_some_and(|rest| rest.starts_with(['n', 'v', 't']))
+        })
+        .collect()
+}
+
+/// nftables tables of psy `pid`'s scenarios (`psy_scenario_<pid>_<seq>`).
+fn scenario_tables(pid: u32) -> Vec<String> {
+    let out = std::process::Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("psy_scenario_{pid}_")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Loop devices whose backing file lies in the project.
+fn loop_devices_of(project: &Project) -> Vec<String> {
+    let dir = project.dir.display().to_string();
+    std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .filter_map(|b| {
+            let backing = std::fs::read_to_string(b.path().join("loop/backing_file")).ok()?;
+            backing
+                .starts_with(&dir)
+                .then(|| b.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
