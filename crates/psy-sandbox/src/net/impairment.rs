@@ -25,6 +25,15 @@ pub enum ImpairmentBackend {
     DelayLine,
 }
 
+impl std::fmt::Display for ImpairmentBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ImpairmentBackend::Netem => "netem",
+            ImpairmentBackend::DelayLine => "delay line",
+        })
+    }
+}
+
 impl ImpairmentBackend {
     /// The backend this host uses: [`ImpairmentBackend::DelayLine`] if
     /// [`FORCE_DELAY_LINE_ENV`] is `1` or the kernel has no netem (probed once per process).

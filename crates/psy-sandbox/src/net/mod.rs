@@ -11,10 +11,10 @@
 //!   address), IPv4 `rp_filter` is strict (no route points at the bridge, so every packet
 //!   arriving from it fails the reverse-path check) and `arp_ignore = 8` (never answer ARP);
 //! - an `isolated` port can talk to no other isolated port; non-isolated ports share a plain
-//!   L2 segment (the future multi-node scenario) and, as the kernel defines isolation, can
-//!   also reach isolated ports of the same bridge: give each scenario its own [`RunNetwork`]
-//!   rather than mixing it with isolated tests. Bridges are unconnected to each other, so
-//!   every one can reuse the same [`SUBNET`].
+//!   L2 segment and, as the kernel defines isolation, can also reach isolated ports of the
+//!   same bridge: multi-node scenarios get a [`ScenarioNetwork`] each (a bridge of their own,
+//!   with partitions and link shaping) rather than sharing a run's. Bridges are unconnected to
+//!   each other, so every one can reuse the same [`SUBNET`].
 
 mod attach;
 mod cmd;

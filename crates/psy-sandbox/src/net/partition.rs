@@ -15,12 +15,15 @@
 //! heal, and only the rules above the first `accept` are ever evaluated; it goes with the
 //! table.
 
-/// Creates the table and its empty chain.
+/// Creates the table and its empty chain, at the bridge family's `filter` priority (-200):
+/// a chain at 0 ties with `br_netfilter`'s hook, which steals IPv4 frames and re-injects
+/// them past every hook of its own priority, so Debian's kernel (with `br_netfilter` loaded)
+/// let TCP through such a partition.
 pub(super) fn create(table: &str) -> Vec<String> {
     vec![
         format!("add table bridge {table}"),
         format!(
-            "add chain bridge {table} forward {{ type filter hook forward priority 0; policy accept; }}"
+            "add chain bridge {table} forward {{ type filter hook forward priority -200; policy accept; }}"
         ),
     ]
 }

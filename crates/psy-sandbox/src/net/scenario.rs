@@ -11,8 +11,12 @@
 //! namespace keeps its address.
 //!
 //! Each fault is one subprocess at most: `partition` and `heal` one `nft -f -` transaction,
-//! delay-line `shape` one `ip -batch` (changing an existing shape none), netem `shape` one
-//! `tc -batch` per end. Every fault call returns how long it took.
+//! delay-line `shape` and `clear_shape` one `ip -batch` (changing an existing shape none),
+//! netem ones a `tc -batch` per end, run at once. Every fault call returns how long it took.
+//!
+//! With netem, the qdisc from the node sits on `eth0` inside its namespace: a node holding
+//! `CAP_NET_ADMIN` there could remove it (as with run networks' egress tbf). The delay line
+//! leaves nothing inside the namespace.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -400,11 +404,20 @@ fn ns_path(netns: &OwnedFd) -> String {
     format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd())
 }
 
-/// Runs `host` lines with `tc` on the host and `inside` lines in the port's namespace.
+/// Runs `host` lines with `tc` on the host and `inside` lines in the port's namespace, both
+/// at once (two processes, one process's time).
 fn netem(port: &Port, host: &[String], inside: &[String]) -> Result<(), NetError> {
     let what = format!("change the netem qdiscs of {}", port.veth);
-    batch(Ns::Host, "tc", host, &what)?;
-    batch(Ns::At(&ns_path(&port.netns)), "tc", inside, &what)
+    let ns = ns_path(&port.netns);
+    let (on_host, in_ns) = std::thread::scope(|s| {
+        let on_host = s.spawn(|| batch(Ns::Host, "tc", host, &what));
+        let in_ns = batch(Ns::At(&ns), "tc", inside, &what);
+        (on_host.join(), in_ns)
+    });
+    match on_host {
+        Ok(result) => result.and(in_ns),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }
 
 /// Deletes the scenario tables of dead owners; returns how many.
