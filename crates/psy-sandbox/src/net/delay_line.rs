@@ -16,19 +16,19 @@
 //! checksummed MTU-sized frames from the bridge. The tap is not persistent: closing its fd
 //! (the scenario network closing, or psy dying) deletes it. Clearing the shape only stops the
 //! thread and swaps the veth back in; the idle tap stays (off the bridge) for the next
-//! shape, because deleting a device waits for RCU grace periods (20-30 ms here). Partitions
-//! match both the veth's and the tap's names, so they hold whichever is the node's port.
+//! shape, and so does the packet socket (see `delay_line_io`): closing either waits for an RCU
+//! grace period (10-30 ms here). Partitions match both the veth's and the tap's names, so they
+//! hold whichever is the node's port.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-
-pub(super) use super::delay_line_io::LineIo;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub(super) use super::delay_line_io::LineIo;
 use super::impairment::OneWay;
 use super::NetError;
 
