@@ -46,7 +46,7 @@ impl LineIo {
 /// A new, not yet persistent tap `name` with virtio headers, non-blocking.
 fn open_tap(name: &str) -> Result<OwnedFd, NetError> {
     let err = |source| NetError::Device {
-        what: format!("create tap {name}"),
+        what: format!("create tap {name} through /dev/net/tun"),
         source,
     };
     // SAFETY: a plain open of a device node; the fd is owned right below.
