@@ -325,7 +325,7 @@ fn a_delay_raises_the_round_trip_and_clearing_restores_it() {
         );
     }
     assert!(
-        changed + Duration::from_millis(40) < delayed,
+        changed + Duration::from_millis(30) <= delayed,
         "reshaping did not apply"
     );
     assert!(
@@ -462,7 +462,8 @@ fn latency_of_each_fault() {
     }
     let (mut part, mut heal, mut shape, mut reshape, mut clear) =
         (vec![], vec![], vec![], vec![], vec![]);
-    for _ in 0..15 {
+    // Few rounds: the v2 VM runs this too, where each subprocess takes about a second.
+    for _ in 0..7 {
         part.push(net.partition(&[1], &[2]).unwrap());
         heal.push(net.heal().unwrap());
         shape.push(net.shape(1, &delay(50)).unwrap());
@@ -470,7 +471,7 @@ fn latency_of_each_fault() {
         clear.push(net.clear_shape(1).unwrap());
     }
     eprintln!(
-        "backend {:?}, median of 15: partition {:?}, heal {:?}, shape {:?}, reshape {:?}, clear {:?}",
+        "backend {:?}, median of 7: partition {:?}, heal {:?}, shape {:?}, reshape {:?}, clear {:?}",
         net.backend(),
         median(part),
         median(heal),
