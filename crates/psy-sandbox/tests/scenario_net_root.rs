@@ -52,6 +52,23 @@ fn cut_off(ns: &File, to: SocketAddr) -> bool {
     !connects(ns, to, Duration::from_millis(700))
 }
 
+/// Whether any of 3 datagrams from `from` reaches `to_ns` at `to` (port 7002): one way only,
+/// where a TCP connect needs both.
+fn datagram_arrives(from: &File, to_ns: &File, to: Ipv4Addr) -> bool {
+    let at = SocketAddr::new(IpAddr::V4(to), 7002);
+    let receiver = in_ns(to_ns, move || UdpSocket::bind(at)).unwrap();
+    receiver
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    in_ns(from, move || {
+        let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+        for _ in 0..3 {
+            s.send_to(b"x", at).unwrap();
+        }
+    });
+    receiver.recv(&mut [0u8; 8]).is_ok()
+}
+
 /// The median of 9 one-byte round trips from `ns` to the echo server at `to`.
 fn rtt(ns: &File, to: SocketAddr) -> Duration {
     let mut conn = in_ns(ns, move || {
@@ -265,8 +282,23 @@ fn partitions_cut_both_ways_spare_the_rest_and_heal() {
     assert!(reaches(&nss[1], echo[2]) && reaches(&nss[2], echo[1]));
 
     let mut took = vec![net.partition(&[1], &[2]).unwrap()];
-    assert!(cut_off(&nss[1], echo[2]), "1 -> 2 across the partition");
-    assert!(cut_off(&nss[2], echo[1]), "2 -> 1 across the partition");
+    assert!(cut_off(&nss[1], echo[2]) && cut_off(&nss[2], echo[1]));
+    let addr = |i: usize| match echo[i].ip() {
+        IpAddr::V4(a) => a,
+        IpAddr::V6(_) => unreachable!(),
+    };
+    assert!(
+        !datagram_arrives(&nss[1], &nss[2], addr(2)),
+        "1 -> 2 across the partition"
+    );
+    assert!(
+        !datagram_arrives(&nss[2], &nss[1], addr(1)),
+        "2 -> 1 across the partition"
+    );
+    assert!(
+        datagram_arrives(&nss[3], &nss[1], addr(1)),
+        "3 -> 1 lost its link"
+    );
     for (from, to) in [(3, 1), (3, 2), (1, 3), (0, 1), (0, 2), (2, 0)] {
         assert!(
             reaches(&nss[from], echo[to]),
