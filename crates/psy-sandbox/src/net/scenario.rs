@@ -328,14 +328,14 @@ impl ScenarioNetwork {
         self.teardown()
     }
 
-    /// Delay lines and taps first, then the table (it must not outlive the
-    /// bridge, see `gc_stale`), then veths and bridge in one batch.
+    /// Delay lines and taps first, then the table (it must not outlive the bridge, see
+    /// `gc_stale`), then veths and bridge in one batch, then the namespace fds.
     fn teardown(&self) -> Result<(), NetError> {
-        let ports = std::mem::take(&mut *self.ports());
+        let mut ports = std::mem::take(&mut *self.ports());
         let mut links: Vec<String> = Vec::new();
-        for port in ports.into_values() {
-            drop((port.shaped, port.line_io));
-            links.push(port.veth);
+        for port in ports.values_mut() {
+            drop((port.shaped.take(), port.line_io.take()));
+            links.push(port.veth.clone());
         }
         let table = nft(
             &partition::delete(&self.names.table()),
@@ -353,6 +353,9 @@ impl ScenarioNetwork {
         } else {
             batch(Ns::Host, "ip", &lines, &format!("delete {}", self.bridge))
         };
+        // Only now: the last fd of a namespace makes the kernel delete its veth in the
+        // background, which would race the batch above (and stop it before the bridge).
+        drop(ports);
         tracing::debug!(bridge = %self.bridge, "scenario network removed");
         table.and(deleted)
     }
