@@ -137,16 +137,7 @@ impl RunNetwork {
             elapsed: Duration::ZERO,
             closed: false,
         };
-        batch(
-            Ns::At(&ns_path),
-            "ip",
-            &[
-                format!("addr add {address}/16 dev eth0"),
-                "link set eth0 up".to_owned(),
-                "link set lo up".to_owned(),
-            ],
-            &format!("address eth0 of {} as {address}", attachment.host),
-        )?;
+        address_eth0(&ns_path, address, &attachment.host)?;
         if let Some(rate) = shaping.ingress_bit_per_sec {
             let h = &attachment.host;
             batch(
@@ -171,6 +162,21 @@ impl RunNetwork {
         );
         Ok(attachment)
     }
+}
+
+/// Inside the namespace at `ns_path`: `eth0` addressed `address`/16, it and `lo` up; `host`
+/// (the veth's other end) names it in errors.
+pub(super) fn address_eth0(ns_path: &str, address: Ipv4Addr, host: &str) -> Result<(), NetError> {
+    batch(
+        Ns::At(ns_path),
+        "ip",
+        &[
+            format!("addr add {address}/16 dev eth0"),
+            "link set eth0 up".to_owned(),
+            "link set lo up".to_owned(),
+        ],
+        &format!("address eth0 of {host} as {address}"),
+    )
 }
 
 /// A tbf root qdisc at `rate` bit/s. The bucket holds 10 ms of traffic but at least 64 KiB,

@@ -1,4 +1,5 @@
-//! Runs iproute2 (`ip -batch`, `tc -batch`), optionally inside another network namespace.
+//! Runs iproute2 (`ip -batch`, `tc -batch`) and `nft -f`, optionally inside another network
+//! namespace.
 //!
 //! Batches keep each step at one process (6-13 ms each here), and `nsenter --net=<path>`
 //! reaches unnamed namespaces (pool fds) that `ip netns exec` cannot.
@@ -24,6 +25,27 @@ pub(super) fn batch(
     lines: &[String],
     what: &str,
 ) -> Result<(), NetError> {
+    script(ns, program, &["-batch", "-"], lines, what)
+}
+
+/// Runs one `ip` command (`line`, without `ip`) in the caller's namespace.
+pub(super) fn ip(line: String, what: &str) -> Result<(), NetError> {
+    batch(Ns::Host, "ip", &[line], what)
+}
+
+/// Runs `nft -f -` in the caller's namespace with `lines` as one transaction.
+pub(super) fn nft(lines: &[String], what: &str) -> Result<(), NetError> {
+    script(Ns::Host, "nft", &["-f", "-"], lines, what)
+}
+
+/// Runs `program args...` with `lines` on stdin.
+fn script(
+    ns: Ns<'_>,
+    program: &str,
+    args: &[&str],
+    lines: &[String],
+    what: &str,
+) -> Result<(), NetError> {
     let mut cmd = match ns {
         Ns::Host => Command::new(program),
         Ns::At(path) => {
@@ -32,7 +54,7 @@ pub(super) fn batch(
             c
         }
     };
-    cmd.args(["-batch", "-"])
+    cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

@@ -60,4 +60,48 @@ pub enum NetError {
         /// Why writing failed.
         source: io::Error,
     },
+    /// A scenario network is named after its owner's pid, which must be a real pid.
+    #[error("scenario network owner pid {pid} is not a valid pid")]
+    BadOwner {
+        /// The rejected pid.
+        pid: u32,
+    },
+    /// A scenario port index is used before `attach` or attached twice.
+    #[error("scenario network {bridge}: port {index} {why}")]
+    Port {
+        /// The scenario's bridge.
+        bridge: String,
+        /// The port index.
+        index: u32,
+        /// `is not attached`, `is already attached`.
+        why: &'static str,
+    },
+    /// A partition needs two non-empty, disjoint sides.
+    #[error("scenario network {bridge}: cannot partition {a:?} from {b:?}: {why}")]
+    BadPartition {
+        /// The scenario's bridge.
+        bridge: String,
+        /// One side's port indices.
+        a: Vec<u32>,
+        /// The other side's.
+        b: Vec<u32>,
+        /// What is wrong with them.
+        why: &'static str,
+    },
+    /// A link shape no link can have (loss outside 0..=100 %, a rate of 0).
+    #[error("cannot shape the link of port {index}: {why}")]
+    BadShape {
+        /// The port index.
+        index: u32,
+        /// What is wrong with the shape.
+        why: String,
+    },
+    /// A tap, packet socket or delay-line thread could not be set up.
+    #[error("cannot {what}: {source}")]
+    Device {
+        /// What was being set up, naming the interface.
+        what: String,
+        /// Why it failed.
+        source: io::Error,
+    },
 }

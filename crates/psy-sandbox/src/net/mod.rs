@@ -11,21 +11,30 @@
 //!   address), IPv4 `rp_filter` is strict (no route points at the bridge, so every packet
 //!   arriving from it fails the reverse-path check) and `arp_ignore = 8` (never answer ARP);
 //! - an `isolated` port can talk to no other isolated port; non-isolated ports share a plain
-//!   L2 segment (the future multi-node scenario) and, as the kernel defines isolation, can
-//!   also reach isolated ports of the same bridge: give each scenario its own [`RunNetwork`]
-//!   rather than mixing it with isolated tests. Bridges are unconnected to each other, so
-//!   every one can reuse the same [`SUBNET`].
+//!   L2 segment and, as the kernel defines isolation, can also reach isolated ports of the
+//!   same bridge: multi-node scenarios get a [`ScenarioNetwork`] each (a bridge of their own,
+//!   with partitions and link shaping) rather than sharing a run's. Bridges are unconnected to
+//!   each other, so every one can reuse the same [`SUBNET`].
 
 mod attach;
 mod cmd;
+mod delay_line;
+mod delay_line_io;
 mod error;
+mod impairment;
+mod partition;
+mod scenario;
+mod scenario_names;
 
 use std::net::Ipv4Addr;
 
 pub use attach::{Attachment, Shaping, MAX_INDEX};
 pub use error::NetError;
+pub use impairment::{ImpairmentBackend, FORCE_DELAY_LINE_ENV};
+pub use scenario::{ScenarioNetwork, ScenarioPort};
+pub use scenario_names::MAX_SCENARIO_INDEX;
 
-use cmd::{batch, sysctl, Ns};
+use cmd::{ip, sysctl};
 
 /// The /16 every run's segment uses; private, and never routed by the host.
 pub const SUBNET: Ipv4Addr = Ipv4Addr::new(10, 213, 0, 0);
@@ -57,31 +66,13 @@ impl RunNetwork {
             });
         }
         let bridge = format!("psy{name}");
-        batch(
-            Ns::Host,
-            "ip",
-            &[format!("link add name {bridge} type bridge stp_state 0")],
-            &format!("create bridge {bridge}"),
-        )?;
-        // From here on, dropping `net` deletes the bridge if a later step fails.
-        let net = RunNetwork {
+        new_bridge(&bridge)?;
+        tracing::debug!(%bridge, "run network created");
+        Ok(RunNetwork {
             name: name.to_owned(),
             bridge,
             closed: false,
-        };
-        // Before `up`, so the bridge never gets an IPv6 link-local address.
-        let b = &net.bridge;
-        sysctl(format!("/proc/sys/net/ipv6/conf/{b}/disable_ipv6"), "1")?;
-        sysctl(format!("/proc/sys/net/ipv4/conf/{b}/rp_filter"), "1")?;
-        sysctl(format!("/proc/sys/net/ipv4/conf/{b}/arp_ignore"), "8")?;
-        batch(
-            Ns::Host,
-            "ip",
-            &[format!("link set {b} up")],
-            &format!("bring bridge {b} up"),
-        )?;
-        tracing::debug!(bridge = %net.bridge, "run network created");
-        Ok(net)
+        })
     }
 
     /// The bridge's interface name.
@@ -112,39 +103,71 @@ impl Drop for RunNetwork {
     }
 }
 
-/// Deletes the bridges (`psy<pid in hex>`) and veths (`pv<pid in hex>-<n>`) of psy processes
-/// that are gone (a SIGKILLed psy cannot delete its own); returns how many were deleted.
-/// `alive(pid)` says whether a psy with that pid still runs.
+/// Deletes the network devices of psy processes that are gone (a SIGKILLed psy cannot delete
+/// its own): run bridges (`psy<pid in hex>`) and veths (`pv<pid in hex>-<n>`), scenario
+/// bridges, veths and taps (`ps<pid in hex>...`) and, if a scenario bridge was among them,
+/// the scenario nftables tables of dead owners (a table never outlives its bridge: it is made
+/// after it and deleted before it). Returns how many were deleted. `alive(pid)` says whether
+/// a psy with that pid still runs.
 pub fn gc_stale(alive: impl Fn(u32) -> bool) -> usize {
     let Ok(links) = std::fs::read_dir("/sys/class/net") else {
         return 0;
     };
     let mut deleted = 0;
+    let mut scenario_seen = false;
     for link in links.flatten() {
         let name = link.file_name().to_string_lossy().into_owned();
+        let scenario = scenario_names::link_owner(&name);
         let owner = name
             .strip_prefix("psy")
             .or_else(|| {
                 name.strip_prefix("pv")
                     .and_then(|rest| rest.split('-').next())
             })
-            .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+            .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+            .or(scenario);
         if owner.is_some_and(|pid| !alive(pid)) {
+            scenario_seen |= scenario.is_some();
             match delete_link(&name) {
                 Ok(()) => deleted += 1,
                 Err(e) => tracing::debug!("stale link {name} not deleted (already gone?): {e}"),
             }
         }
     }
+    if scenario_seen {
+        deleted += scenario::gc_stale_tables(&alive);
+    }
     deleted
+}
+
+/// Creates `bridge`, no STP, up, unreachable from its ports (see the module docs); deletes it
+/// again if a later step fails.
+fn new_bridge(bridge: &str) -> Result<(), NetError> {
+    ip(
+        format!("link add name {bridge} type bridge stp_state 0"),
+        &format!("create bridge {bridge}"),
+    )?;
+    let configured = contain(bridge).and_then(|()| {
+        ip(
+            format!("link set {bridge} up"),
+            &format!("bring bridge {bridge} up"),
+        )
+    });
+    if configured.is_err() {
+        let _ = delete_link(bridge);
+    }
+    configured
+}
+
+/// Keeps the host's own stack off interface `dev`; call before it is up, so it never gets an
+/// IPv6 link-local address.
+fn contain(dev: &str) -> Result<(), NetError> {
+    sysctl(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"), "1")?;
+    sysctl(format!("/proc/sys/net/ipv4/conf/{dev}/rp_filter"), "1")?;
+    sysctl(format!("/proc/sys/net/ipv4/conf/{dev}/arp_ignore"), "8")
 }
 
 /// `ip link del <name>`.
 fn delete_link(name: &str) -> Result<(), NetError> {
-    batch(
-        Ns::Host,
-        "ip",
-        &[format!("link del {name}")],
-        &format!("delete {name}"),
-    )
+    ip(format!("link del {name}"), &format!("delete {name}"))
 }
