@@ -13,6 +13,6 @@ exec etcd \
   --initial-cluster "n1=http://n1:2380,n2=http://n2:2380,n3=http://n3:2380" \
   --initial-cluster-state new \
   --initial-cluster-token psy-example \
-  --heartbeat-interval 100 \
-  --election-timeout 1000 \
+  --heartbeat-interval 50 \
+  --election-timeout 500 \
   --logger zap --log-level warn

@@ -366,7 +366,10 @@ fn sigkill_mid_scenario_then_gc_leaves_nothing() {
     psy.signal(libc::SIGKILL, false);
     psy.wait_exit();
     let left = project.wait_ours_gone();
-    assert!(left.is_empty(), "processes survived psy's SIGKILL: {left:#?}");
+    assert!(
+        left.is_empty(),
+        "processes survived psy's SIGKILL: {left:#?}"
+    );
     assert_eq!(psy.reap().code(), None, "psy died of SIGKILL");
 
     let gc = project.gc();
@@ -383,8 +386,16 @@ fn sigkill_mid_scenario_then_gc_leaves_nothing() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(scenario_links(pid), Vec::<String>::new(), "scenario links");
-    assert_eq!(scenario_tables(pid), Vec::<String>::new(), "nftables tables");
-    assert_eq!(loop_devices_of(&project), Vec::<String>::new(), "loop devices");
+    assert_eq!(
+        scenario_tables(pid),
+        Vec::<String>::new(),
+        "nftables tables"
+    );
+    assert_eq!(
+        loop_devices_of(&project),
+        Vec::<String>::new(),
+        "loop devices"
+    );
 }
 
 /// Interfaces of psy `pid`'s scenario networks (`ps<pid hex>n...`, `...v...`, `...t...`).

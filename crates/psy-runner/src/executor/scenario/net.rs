@@ -1,56 +1,62 @@
-//! A scenario's private network, as the scenario needs it: one segment per attempt, an
-//! address per member (index 0 is the driver, node `i` is `i + 1`), and the network faults.
+//! A scenario's private network, as the scenario uses it: `psy_sandbox::net::ScenarioNetwork`
+//! (a bridge of the attempt's own, partitions, link shaping by netem or the delay line), with
+//! members numbered the scenario's way (the driver 0, node `i` at `i + 1`) and errors as the
+//! driver reads them.
 
 use psy_model::LinkShape;
-use psy_sandbox::net::{Attachment, RunNetwork};
+use psy_sandbox::net::ScenarioNetwork;
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Scenario networks this psy made so far (their names must differ while it lives).
+/// Scenario networks this psy made so far (their names must differ while they live).
 static SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
 /// One attempt's network; dropping it removes it.
 #[derive(Debug)]
 pub(super) struct ScenarioNet {
-    ports: Vec<Attachment>,
-    net: RunNetwork,
+    net: ScenarioNetwork,
 }
 
 impl ScenarioNet {
     pub(super) fn create() -> Result<ScenarioNet, String> {
         let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let name = format!("s{:x}", (std::process::id() << 8) ^ seq)
-            .chars()
-            .take(psy_sandbox::net::MAX_NAME_LEN)
-            .collect::<String>();
-        let net = RunNetwork::create(&name).map_err(|e| format!("scenario network: {e}"))?;
-        Ok(ScenarioNet {
-            ports: Vec::new(),
-            net,
-        })
+        let net = ScenarioNetwork::create(std::process::id(), seq)
+            .map_err(|e| format!("scenario network: {e}"))?;
+        Ok(ScenarioNet { net })
     }
 
     /// Joins `netns` as member `index`; its address stays while the namespace lives.
     pub(super) fn attach(&mut self, netns: impl AsFd, index: u32) -> Result<Ipv4Addr, String> {
-        let port = self
-            .net
-            .attach(netns, index, false, None)
-            .map_err(|e| format!("joining the scenario network: {e}"))?;
-        let address = port.address();
-        self.ports.push(port);
-        Ok(address)
+        self.net
+            .attach(netns, index)
+            .map(|port| port.address)
+            .map_err(|e| format!("joining the scenario network: {e}"))
     }
 
-    pub(super) fn partition(&self, _a: &[u32], _b: &[u32]) -> Result<(), String> {
-        Err("partitions are not available in this build yet".into())
+    pub(super) fn partition(&self, a: &[u32], b: &[u32]) -> Result<(), String> {
+        self.net
+            .partition(a, b)
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     pub(super) fn heal(&self) -> Result<(), String> {
-        Err("partitions are not available in this build yet".into())
+        self.net.heal().map(drop).map_err(|e| e.to_string())
     }
 
-    pub(super) fn link(&self, _index: u32, _shape: Option<&LinkShape>) -> Result<(), String> {
-        Err("link shaping is not available in this build yet".into())
+    /// Shapes member `index`'s link both ways, or clears it (`None`).
+    pub(super) fn link(&self, index: u32, shape: Option<&LinkShape>) -> Result<(), String> {
+        match shape {
+            Some(shape) => self.net.shape(index, shape),
+            None => self.net.clear_shape(index),
+        }
+        .map(drop)
+        .map_err(|e| e.to_string())
+    }
+
+    /// How links are shaped here (`netem` or psy's delay line), for the timeline.
+    pub(super) fn backend(&self) -> String {
+        self.net.backend().to_string()
     }
 }

@@ -93,6 +93,12 @@ impl Scenario {
             Ok(net) => net,
             Err(e) => return failed(format!("{}: {e}", self.test.id)),
         };
+        timeline.record(
+            "network",
+            None,
+            true,
+            format!("links shaped by {}", net.backend()),
+        );
         let ns = || {
             sandbox
                 .network_namespace()
