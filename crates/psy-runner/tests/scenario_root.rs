@@ -161,12 +161,17 @@ fn fault(json: &str) -> String {
     )
 }
 
+/// Links of this process's scenario networks (`ps<pid hex>` and a kind letter).
 fn leftover_links() -> Vec<String> {
+    let prefix = format!("ps{:x}", std::process::id());
     std::fs::read_dir("/sys/class/net")
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("psys") || n.starts_with("pvs"))
+        .filter(|n| {
+            n.strip_prefix(&prefix)
+                .is_some_and(|rest| rest.starts_with(['n', 'v', 't']))
+        })
         .collect()
 }
 

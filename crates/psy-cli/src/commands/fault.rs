@@ -47,10 +47,28 @@ pub(crate) fn fault(cmd: FaultCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Connects to the socket at `path`. A socket's path must fit `sun_path` (108 bytes); a deep
+/// project's is reached through its directory's descriptor instead (`/proc/self/fd/N/name`).
+fn connect(path: &Path) -> std::io::Result<UnixStream> {
+    use std::os::unix::ffi::OsStrExt;
+    const SUN_PATH: usize = 107;
+    if path.as_os_str().as_bytes().len() <= SUN_PATH {
+        return UnixStream::connect(path);
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return UnixStream::connect(path);
+    };
+    let dir = std::fs::File::open(dir)?;
+    let short = Path::new("/proc/self/fd")
+        .join(std::os::fd::AsRawFd::as_raw_fd(&dir).to_string())
+        .join(name);
+    UnixStream::connect(short)
+}
+
 /// Sends `request` to the runner at `socket` and waits for its answer.
 fn exchange(socket: &Path, request: &FaultRequest) -> anyhow::Result<FaultReply> {
     let at = socket.display();
-    let mut stream = UnixStream::connect(socket).with_context(|| {
+    let mut stream = connect(socket).with_context(|| {
         format!("cannot reach the runner at {at} (${FAULT_SOCKET_ENV}); has the test ended?")
     })?;
     let mut line = serde_json::to_string(request).context("encoding the request")?;
