@@ -167,16 +167,11 @@ impl RunNetwork {
 /// Inside the namespace at `ns_path`: `eth0` addressed `address`/16, it and `lo` up; `host`
 /// (the veth's other end) names it in errors.
 pub(super) fn address_eth0(ns_path: &str, address: Ipv4Addr, host: &str) -> Result<(), NetError> {
-    batch(
-        Ns::At(ns_path),
-        "ip",
-        &[
-            format!("addr add {address}/16 dev eth0"),
-            "link set eth0 up".to_owned(),
-            "link set lo up".to_owned(),
-        ],
-        &format!("address eth0 of {host} as {address}"),
-    )
+    let netns = std::fs::File::open(ns_path).map_err(|source| NetError::Device {
+        what: format!("open the namespace of {host} ({ns_path})"),
+        source,
+    })?;
+    super::ioctl::address_inside(netns.as_fd(), address, 16)
 }
 
 /// A tbf root qdisc at `rate` bit/s. The bucket holds 10 ms of traffic but at least 64 KiB,

@@ -22,6 +22,7 @@ mod delay_line;
 mod delay_line_io;
 mod error;
 mod impairment;
+mod ioctl;
 mod partition;
 mod scenario;
 mod scenario_names;
@@ -147,12 +148,7 @@ fn new_bridge(bridge: &str) -> Result<(), NetError> {
         format!("link add name {bridge} type bridge stp_state 0"),
         &format!("create bridge {bridge}"),
     )?;
-    let configured = contain(bridge).and_then(|()| {
-        ip(
-            format!("link set {bridge} up"),
-            &format!("bring bridge {bridge} up"),
-        )
-    });
+    let configured = contain(bridge).and_then(|()| ioctl::link_up(bridge));
     if configured.is_err() {
         let _ = delete_link(bridge);
     }

@@ -158,17 +158,7 @@ impl ScenarioNetwork {
             &format!("create veth {veth} for {}", self.bridge),
         )?;
         let configured = contain(&veth)
-            .and_then(|()| {
-                batch(
-                    Ns::Host,
-                    "ip",
-                    &[
-                        format!("link set {veth} master {}", self.bridge),
-                        format!("link set {veth} up"),
-                    ],
-                    &format!("put {veth} on {}", self.bridge),
-                )
-            })
+            .and_then(|()| super::ioctl::enslave_up(&self.bridge, &veth))
             .and_then(|()| address_eth0(&ns_path, address, &veth));
         if let Err(e) = configured {
             let _ = delete_link(&veth);
