@@ -187,19 +187,29 @@ fn nodes_reach_each_other_by_name_once_ready() {
          cd /tmp/www && exec python3 -m http.server 8080",
         Some(ReadyProbe::Tcp(8080)),
     );
-    let client = node(
+    let mut client = node(
         "client",
-        "sleep 1000",
+        "/usr/sbin/tc qdisc show dev eth0; exec sleep 1000",
         Some(ReadyProbe::Command(vec!["true".into()])),
     );
+    client.resources.network = Some(psy_model::NetworkRequest {
+        egress_bps: Some(8_000_000),
+        ingress_bps: None,
+    });
     let test = scenario(
         "echo nodes=$PSY_NODES web=$PSY_NODE_WEB_ADDR; cat /etc/hosts; hostname; \
          python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://web:8080/\").read().decode())'",
         vec![server, client],
     );
-    let (outcome, stdout, timeline, _) = run(&test);
+    let (outcome, stdout, timeline, logs) = run(&test);
     assert_eq!(outcome.error, None);
     assert_eq!(outcome.exit.code, Some(0), "{stdout}");
+    // The node's `network` egress is a tbf on its eth0.
+    let client_out = &logs["scenario.1.node.client.out"];
+    assert!(
+        client_out.contains("tbf") && client_out.contains("rate 8Mbit"),
+        "{client_out}"
+    );
     assert!(stdout.contains("nodes=web client"), "{stdout}");
     assert!(stdout.contains("served-by-web"), "{stdout}");
     assert!(timeline.contains("node-ready"), "{timeline}");

@@ -176,7 +176,7 @@ pub(super) fn address_eth0(ns_path: &str, address: Ipv4Addr, host: &str) -> Resu
 
 /// A tbf root qdisc at `rate` bit/s. The bucket holds 10 ms of traffic but at least 64 KiB,
 /// so one GSO packet from a veth passes whole instead of being segmented in the qdisc.
-fn tbf(dev: &str, rate: u64) -> String {
+pub(super) fn tbf(dev: &str, rate: u64) -> String {
     let burst = (rate / 8 / 100).max(64 * 1024);
     format!("qdisc add dev {dev} root tbf rate {rate}bit burst {burst} latency 50ms")
 }

@@ -302,6 +302,34 @@ impl ScenarioNetwork {
         Ok(self.took(start, "clear shape"))
     }
 
+    /// Holds port `index` to `limits` (a node's `network = { egress, ingress }`): a tbf on
+    /// each end, as a run network's test gets. `psy fault link` on a netem host replaces them
+    /// while it shapes the port (netem takes the root qdisc); the delay line keeps them.
+    pub fn limit(&self, index: u32, limits: super::Shaping) -> Result<(), NetError> {
+        let ports = self.ports();
+        let port = ports
+            .get(&index)
+            .ok_or_else(|| self.port_error(index, "is not attached"))?;
+        let host: Vec<String> = limits
+            .ingress_bit_per_sec
+            .map(|rate| super::attach::tbf(&port.veth, rate))
+            .into_iter()
+            .collect();
+        let inside: Vec<String> = limits
+            .egress_bit_per_sec
+            .map(|rate| super::attach::tbf("eth0", rate))
+            .into_iter()
+            .collect();
+        let what = format!("limit the rates of {}", port.veth);
+        if !host.is_empty() {
+            batch(Ns::Host, "tc", &host, &what)?;
+        }
+        if !inside.is_empty() {
+            batch(Ns::At(&ns_path(&port.netns)), "tc", &inside, &what)?;
+        }
+        Ok(())
+    }
+
     /// Deletes port `index`'s veth (and delay line) before the network goes.
     pub fn detach(&self, index: u32) -> Result<(), NetError> {
         let port = self

@@ -34,6 +34,17 @@ impl ScenarioNet {
             .map_err(|e| format!("joining the scenario network: {e}"))
     }
 
+    /// Holds member `index` to a node's `network` rates (egress, ingress).
+    pub(super) fn limit(&self, index: u32, rates: psy_model::NetworkRequest) -> Result<(), String> {
+        let shaping = psy_sandbox::net::Shaping {
+            egress_bit_per_sec: rates.egress_bps,
+            ingress_bit_per_sec: rates.ingress_bps,
+        };
+        self.net
+            .limit(index, shaping)
+            .map_err(|e| format!("the node's network rates: {e}"))
+    }
+
     pub(super) fn partition(&self, a: &[u32], b: &[u32]) -> Result<(), String> {
         self.net
             .partition(a, b)

@@ -105,7 +105,13 @@ impl Scenario {
                 .map_err(|e| format!("a network namespace: {e}"))
         };
         // The driver is member 0, node i is member i + 1.
-        let driver_ns = match ns().and_then(|fd| net.attach(&fd, 0).map(|addr| (fd, addr))) {
+        let driver_rates = self.test.resources.network;
+        let driver_ns = match ns()
+            .and_then(|fd| net.attach(&fd, 0).map(|addr| (fd, addr)))
+            .and_then(|pair| match driver_rates {
+                Some(rates) => net.limit(0, rates).map(|()| pair),
+                None => Ok(pair),
+            }) {
             Ok(pair) => pair,
             Err(e) => return failed(format!("{}: the driver's network: {e}", self.test.id)),
         };
@@ -114,6 +120,10 @@ impl Scenario {
             let made = nodes::check_volumes(spec, &self.test.id)
                 .and_then(|()| ns())
                 .and_then(|fd| net.attach(&fd, i as u32 + 1).map(|addr| (fd, addr)))
+                .and_then(|(fd, addr)| match spec.resources.network {
+                    Some(rates) => net.limit(i as u32 + 1, rates).map(|()| (fd, addr)),
+                    None => Ok((fd, addr)),
+                })
                 .and_then(|(fd, addr)| {
                     Node::new(
                         spec.clone(),
