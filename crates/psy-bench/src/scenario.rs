@@ -241,15 +241,7 @@ fn topology(driver: Vec<String>) -> TestSpec {
 fn unshare_three_and_driver() -> anyhow::Result<Duration> {
     let unshare = |cmd: &[&str]| {
         Command::new("unshare")
-            .args([
-                "--fork",
-                "--pid",
-                "--mount",
-                "--net",
-                "--uts",
-                "--ipc",
-                "--mount-proc",
-            ])
+            .args(super::spawn::UNSHARE_ALL)
             .args(cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

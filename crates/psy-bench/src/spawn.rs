@@ -39,6 +39,17 @@ fn command_probe(argv: &'static [&'static str]) -> Option<Probe<'static>> {
     Some(Box::new(move |_| run()))
 }
 
+/// `unshare`'s flags for a container of every namespace it can make (the peer of psy's).
+pub(crate) const UNSHARE_ALL: [&str; 7] = [
+    "--fork",
+    "--pid",
+    "--mount",
+    "--net",
+    "--uts",
+    "--ipc",
+    "--mount-proc",
+];
+
 /// A literal fork + execv + waitpid of `/bin/true`, as the reference (and the C
 /// `spawnbench` of shared/baselines) measures it.
 fn fork_exec_probe() -> Probe<'static> {
@@ -236,13 +247,13 @@ pub fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
             "unshare --fork --pid --mount --net --uts --ipc --mount-proc",
             &[
                 "unshare",
-                "--fork",
-                "--pid",
-                "--mount",
-                "--net",
-                "--uts",
-                "--ipc",
-                "--mount-proc",
+                UNSHARE_ALL[0],
+                UNSHARE_ALL[1],
+                UNSHARE_ALL[2],
+                UNSHARE_ALL[3],
+                UNSHARE_ALL[4],
+                UNSHARE_ALL[5],
+                UNSHARE_ALL[6],
                 "true",
             ],
         ),

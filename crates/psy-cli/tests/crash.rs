@@ -149,7 +149,7 @@ fn sigkill_while_containers_start_leaks_nothing() {
             .filter(|e| matches!(e, RunEvent::AttemptStarted { .. }));
         started.count() >= STORM / 4
     });
-    let (pid, run) = (psy.pid(), psy.run_id());
+    let run = psy.run_id();
     psy.signal(libc::SIGKILL, false);
     psy.wait_exit();
     let started = psy
@@ -160,19 +160,7 @@ fn sigkill_while_containers_start_leaks_nothing() {
         "killed with {} of {STORM} attempts started",
         started.count()
     );
-    let left = project.wait_ours_gone();
-    assert!(
-        left.is_empty(),
-        "processes survived psy's SIGKILL: {left:#?}"
-    );
-    assert_eq!(psy.reap().code(), None, "psy died of SIGKILL");
-    let gc = project.gc();
-    assert!(
-        gc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gc.stderr)
-    );
-    assert_nothing_left(&project, pid, &mounts_before);
+    suites::after_sigkill_gc_leaves_nothing(&project, &mut psy, &mounts_before);
     let record = project.store().run(run.as_str()).unwrap().unwrap();
     assert_eq!(record.state, RunState::Aborted, "{record:?}");
 }
@@ -365,20 +353,7 @@ fn sigkill_mid_scenario_then_gc_leaves_nothing() {
     );
     psy.signal(libc::SIGKILL, false);
     psy.wait_exit();
-    let left = project.wait_ours_gone();
-    assert!(
-        left.is_empty(),
-        "processes survived psy's SIGKILL: {left:#?}"
-    );
-    assert_eq!(psy.reap().code(), None, "psy died of SIGKILL");
-
-    let gc = project.gc();
-    assert!(
-        gc.status.success(),
-        "psy gc failed: {}",
-        String::from_utf8_lossy(&gc.stderr)
-    );
-    assert_nothing_left(&project, pid, &mounts_before);
+    suites::after_sigkill_gc_leaves_nothing(&project, &mut psy, &mounts_before);
     let deadline = std::time::Instant::now() + harness::HANG_GUARD;
     while !(scenario_links(pid).is_empty() && loop_devices_of(&project).is_empty())
         && std::time::Instant::now() < deadline

@@ -146,3 +146,26 @@ pub(crate) fn assert_nothing_left(project: &Project, pid: u32, mounts_before: &B
         "mounts left on the host"
     );
 }
+
+/// After psy's SIGKILL: none of its processes survive, it died of the signal, `psy gc`
+/// succeeds, and nothing of its run is left.
+pub(crate) fn after_sigkill_gc_leaves_nothing(
+    project: &Project,
+    psy: &mut Psy,
+    mounts_before: &BTreeSet<String>,
+) {
+    let pid = psy.pid();
+    let left = project.wait_ours_gone();
+    assert!(
+        left.is_empty(),
+        "processes survived psy's SIGKILL: {left:#?}"
+    );
+    assert_eq!(psy.reap().code(), None, "psy died of SIGKILL");
+    let gc = project.gc();
+    assert!(
+        gc.status.success(),
+        "psy gc failed: {}",
+        String::from_utf8_lossy(&gc.stderr)
+    );
+    assert_nothing_left(project, pid, mounts_before);
+}
