@@ -146,7 +146,7 @@ impl std::fmt::Display for FleetReport {
         )?;
         writeln!(
             f,
-            "  report         median {:.2} ms, p99 {:.2} ms ({} reports)",
+            "  report         median {:.2} ms, p99 {:.2} ms ({} report requests)",
             ms(self.reports.median),
             ms(self.reports.p99),
             self.reports.count
@@ -294,7 +294,7 @@ async fn measure(db: &Database, options: &FleetBench) -> Result<FleetReport, Fle
     Ok(FleetReport {
         options: options.clone(),
         database: db.described().to_string(),
-        completed: reports.len() as u64,
+        completed: completed.load(std::sync::atomic::Ordering::Relaxed),
         wall,
         claims: Latency::of(claims),
         empty_claims,
