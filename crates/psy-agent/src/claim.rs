@@ -2,10 +2,17 @@
 //! labels, finds each one's test (its project and manifest), checks that it can run here, and
 //! makes it ready for the engine; a job that cannot run here is reported as an error at once.
 //! It claims again as soon as capacity frees up, and backs off while the queue is empty.
+//!
+//! Claims run ahead of the engine: the agent holds up to one capacity's worth of jobs beyond
+//! what it can run at once (a backlog, see [`claim_size`]), so a slot freed by an ended attempt
+//! is refilled from memory instead of waiting for a round trip to the server, and a claim
+//! carries many jobs instead of the one or two that just freed. The engine only starts what
+//! fits; the backlog's leases are heartbeated like the running ones, and what is left of it
+//! when the agent stops is released.
 
 use crate::heartbeat;
 use crate::project::Projects;
-use crate::report::{refused, Pending};
+use crate::report::{refused, Outgoing, Pending};
 use crate::source::{Held, Job, LeaseRef, Shared};
 use psy_fleet::retry::{self, Backoff};
 use psy_fleet::wire::{ClaimRequest, Claimed, Lease};
@@ -29,6 +36,24 @@ const IDLE_MAX: Duration = Duration::from_secs(1);
 /// After a refusal that says the agent's request is wrong (a bug, not the server blinking).
 const AFTER_REFUSAL: Duration = Duration::from_secs(5);
 
+/// The CPU and memory a claim asks for, given the agent's capacity and what its claimed jobs
+/// (running, or waiting in the backlog) take: at most the whole capacity (so every job it gets
+/// fits the agent by itself), and at most what keeps the jobs held within twice the capacity.
+/// `None` while less than half the capacity could be asked for: the backlog is still deep
+/// enough, and a claim waits until it can carry several jobs.
+pub(crate) fn claim_size(
+    cpu: u64,
+    used_cpu: u64,
+    memory: u64,
+    used_memory: u64,
+) -> Option<(u64, u64)> {
+    let ask = |capacity: u64, used: u64| {
+        let ask = capacity.min(capacity.saturating_mul(2).saturating_sub(used));
+        (ask > 0 && ask >= capacity.div_ceil(2)).then_some(ask)
+    };
+    Some((ask(cpu, used_cpu)?, ask(memory, used_memory)?))
+}
+
 /// What the claimer needs besides the shared state.
 #[derive(Debug)]
 pub(crate) struct Claimer {
@@ -36,7 +61,7 @@ pub(crate) struct Claimer {
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) admission: Admission,
     pub(crate) projects: Projects,
-    pub(crate) reports: Sender<Pending>,
+    pub(crate) reports: Sender<Outgoing>,
     /// Where the engine keeps each attempt's logs: its run and state directory.
     pub(crate) run_id: RunId,
     pub(crate) state: StateDir,
@@ -87,15 +112,17 @@ impl Claimer {
         }
     }
 
-    /// A claim for what is free now; `None` when nothing is.
+    /// A claim for what the agent may take now; `None` when it should not claim.
     fn request(&self, capacity: &Capacity) -> Option<ClaimRequest> {
         let state = self.shared.lock();
-        let cpu = u64::from(capacity.cpu_millis).saturating_sub(state.used_cpu_millis);
-        let memory = capacity
-            .memory_bytes
-            .saturating_sub(state.used_memory_bytes);
+        let (cpu, memory) = claim_size(
+            u64::from(capacity.cpu_millis),
+            state.used_cpu_millis,
+            capacity.memory_bytes,
+            state.used_memory_bytes,
+        )?;
         let room = MAX_HELD.saturating_sub(state.jobs.len());
-        if cpu == 0 || memory == 0 || room == 0 {
+        if room == 0 {
             return None;
         }
         Some(ClaimRequest {
@@ -144,7 +171,9 @@ impl Claimer {
             Ok(found) => found,
             Err(why) => {
                 tracing::warn!("{held}: reported as an error: {why}");
-                let _ = self.reports.send(Pending::error(held, why));
+                let _ = self
+                    .reports
+                    .send(Outgoing::Result(Pending::error(held, why)));
                 return;
             }
         };
@@ -188,5 +217,26 @@ impl Claimer {
         state.jobs.insert(job.lease.key(), job);
         drop(state);
         self.shared.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claim_size;
+
+    #[test]
+    fn claims_run_a_capacity_ahead_and_wait_until_half_of_it_is_free() {
+        const GIB: u64 = 1 << 30;
+        // Nothing held: the whole capacity, never more (every job fits the agent alone).
+        assert_eq!(claim_size(1000, 0, 4 * GIB, 0), Some((1000, 4 * GIB)));
+        // Every slot running: a backlog of one capacity more.
+        assert_eq!(claim_size(1000, 1000, 4 * GIB, GIB), Some((1000, 4 * GIB)));
+        // Running and a half-full backlog: what tops it up.
+        assert_eq!(claim_size(1000, 1500, 4 * GIB, GIB), Some((500, 4 * GIB)));
+        // Less than half a capacity to ask for, in either resource: wait.
+        assert_eq!(claim_size(1000, 1600, 4 * GIB, 0), None);
+        assert_eq!(claim_size(1000, 0, 4 * GIB, 7 * GIB), None);
+        assert_eq!(claim_size(1000, 2000, 4 * GIB, 0), None);
+        assert_eq!(claim_size(0, 0, 4 * GIB, 0), None);
     }
 }

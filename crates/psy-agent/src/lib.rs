@@ -11,9 +11,11 @@
 //! Faults: a server or database that blinked (unreachable, 5xx) is retried with capped
 //! exponential backoff and jitter, for claims, heartbeats and reports alike; a report is dropped
 //! only when the server refuses it for good (409: the lease moved on). SIGINT or SIGTERM stops
-//! claiming and cancels the running attempts (their leases expire and the jobs run elsewhere);
+//! claiming and cancels the running attempts; their leases and those of the jobs claimed ahead
+//! and not started are released (their jobs are queued again at once, to run elsewhere);
 //! results already made are still reported, for a short grace, before the agent exits 0.
 
+mod batch;
 mod claim;
 mod heartbeat;
 mod project;
@@ -198,18 +200,9 @@ pub fn run(options: AgentOptions) -> Result<Stopped, AgentError> {
     stop.store(true, Ordering::SeqCst);
     shared.changed.notify_all();
     let _ = claimer.join();
-    let unstarted: Vec<i64> = {
-        let mut state = shared.lock();
-        let keys = std::mem::take(&mut state.ready);
-        keys.iter()
-            .filter_map(|k| state.jobs.remove(k))
-            .map(|job| job.lease.lease_id)
-            .collect()
-    };
-    for lease_id in unstarted {
-        // Claimed but never started: left to expire, the job runs elsewhere.
-        shared.let_go(lease_id);
-    }
+    // Claimed but never offered: given back, the jobs run elsewhere (the engine gave back
+    // those it was offered and did not finish).
+    jobs.release_unoffered();
     drop(jobs);
     let deadline = Instant::now() + REPORT_GRACE;
     while !reporter.is_finished() && Instant::now() < deadline {

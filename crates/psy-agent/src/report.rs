@@ -1,12 +1,14 @@
 //! The reporter thread: each result goes to the server under its lease's fencing token, in
-//! the order attempts ended. A server or database that blinked is waited out (the lease keeps
-//! being heartbeated meanwhile); a refusal (409: the lease moved to another agent, or its run
-//! was cancelled) drops the result for good, since the attempt that counts is another one.
+//! the order attempts ended. Results that are waiting together (attempts that ended while the
+//! previous report was on its way) go in one request ([`crate::batch`]); a lone result is sent
+//! at once, alone. A server or database that blinked is waited out (the lease keeps being
+//! heartbeated meanwhile); a refusal (409: the lease moved to another agent, or its run was
+//! cancelled) drops the result for good, since the attempt that counts is another one.
 
+use crate::batch;
 use crate::source::{LeaseRef, Shared};
 use psy_fleet::retry::{self, Backoff};
-use psy_fleet::wire::{Recorded, ResultReport};
-use psy_fleet::FleetError;
+use psy_fleet::wire::{Recorded, ReleaseRequest, Released, ResultReport};
 use psy_model::{AttemptResult, AttemptStatus};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -17,7 +19,17 @@ use std::sync::Arc;
 /// At most this much of an attempt's output goes in its report: the end of it.
 pub const OUTPUT_CAP: usize = 1 << 20;
 /// What a report answered "too large" is cut to before it is sent again.
-const SMALL_OUTPUT_CAP: usize = 64 << 10;
+pub(crate) const SMALL_OUTPUT_CAP: usize = 64 << 10;
+
+/// What the reporter sends the server.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A result.
+    Result(Pending),
+    /// A lease whose attempt this agent will not run or finish, given back so that its job is
+    /// queued again at once.
+    Release(LeaseRef),
+}
 
 /// A result waiting to be reported.
 #[derive(Debug)]
@@ -60,7 +72,7 @@ impl Pending {
         }
     }
 
-    fn report(&self, agent: &str, cap: usize) -> ResultReport {
+    pub(crate) fn report(&self, agent: &str, cap: usize) -> ResultReport {
         let output = output(
             self.logs
                 .as_ref()
@@ -84,18 +96,53 @@ impl Pending {
 /// Reports what arrives on `queue` until every sender is gone and the queue is empty. Retries
 /// of a transient failure end when `abandon` is set (the agent has stopped and its grace ran
 /// out): the lease then expires and the test runs again elsewhere.
-pub(crate) fn run(shared: Arc<Shared>, queue: Receiver<Pending>, abandon: Arc<AtomicBool>) {
+pub(crate) fn run(shared: Arc<Shared>, queue: Receiver<Outgoing>, abandon: Arc<AtomicBool>) {
     let mut backoff = retry::default_backoff();
-    for pending in queue {
-        send(&shared, &pending, &mut backoff, &abandon);
-        shared.let_go(pending.lease.lease_id);
-        if let Some((out, err)) = &pending.logs {
-            let _ = std::fs::remove_file(out);
-            let _ = std::fs::remove_file(err);
+    let mut batches = batch::Batches::default();
+    while let Ok(first) = queue.recv() {
+        let mut waiting = Vec::new();
+        for outgoing in std::iter::once(first).chain(queue.try_iter().take(batch::MAX_BATCH - 1)) {
+            match outgoing {
+                Outgoing::Result(pending) => waiting.push(pending),
+                Outgoing::Release(lease) => {
+                    release(&shared, &lease, &mut backoff, &abandon);
+                    shared.let_go(lease.lease_id);
+                }
+            }
+        }
+        let alone = batches.send(&shared, &waiting, &mut backoff, &abandon);
+        for pending in &alone {
+            send(&shared, pending, &mut backoff, &abandon);
+        }
+        for pending in waiting {
+            shared.let_go(pending.lease.lease_id);
+            if let Some((out, err)) = &pending.logs {
+                let _ = std::fs::remove_file(out);
+                let _ = std::fs::remove_file(err);
+            }
         }
     }
 }
 
+/// Gives `lease` back, through `POST /api/leases/{id}/release`; if the server cannot be told
+/// before the agent's grace runs out, the lease expires instead.
+fn release(shared: &Shared, lease: &LeaseRef, backoff: &mut Backoff, abandon: &AtomicBool) {
+    let path = format!("/api/leases/{}/release", lease.lease_id);
+    let request = ReleaseRequest {
+        fencing_token: lease.fencing_token,
+        agent: Some(shared.agent.clone()),
+    };
+    let what = format!("releasing {lease}");
+    let stop = || abandon.load(Ordering::SeqCst);
+    match retry::retry(&what, backoff, &stop, || {
+        shared.client.post::<_, Released>(&path, &request)
+    }) {
+        Ok(_) => tracing::info!("{lease} released: its job is queued again"),
+        Err(e) => tracing::warn!("{what}: {e}; its lease is left to expire"),
+    }
+}
+
+/// Reports `pending` alone, through `POST /api/leases/{id}/result`.
 fn send(shared: &Shared, pending: &Pending, backoff: &mut Backoff, abandon: &AtomicBool) {
     let lease = &pending.lease;
     let path = format!("/api/leases/{}/result", lease.lease_id);
@@ -108,14 +155,8 @@ fn send(shared: &Shared, pending: &Pending, backoff: &mut Backoff, abandon: &Ato
             shared.client.post::<_, Recorded>(&path, &report)
         });
         match answer {
-            Ok(recorded) => {
-                tracing::info!(
-                    status = ?report.status,
-                    duration_ms = report.duration_ms,
-                    job_state = %recorded.job_state,
-                    duplicate = recorded.duplicate,
-                    "{lease}: result recorded"
-                );
+            Ok(answer) => {
+                recorded(lease, &report, &answer);
                 return;
             }
             Err(e) if e.status() == Some(413) && cap > SMALL_OUTPUT_CAP => {
@@ -129,23 +170,44 @@ fn send(shared: &Shared, pending: &Pending, backoff: &mut Backoff, abandon: &Ato
                 );
                 return;
             }
-            Err(e) if matches!(e.status(), Some(401 | 403)) => {
-                shared.fatal(refused(&e));
-                return;
-            }
             Err(e) => {
-                tracing::warn!(
-                    "{lease}: result refused, dropped (another attempt is the one that counts): \
-                     {e}"
-                );
+                refused_for_good(shared, lease, e.status(), &e);
                 return;
             }
         }
     }
 }
 
+/// Logs a result the server recorded (or had recorded already).
+pub(crate) fn recorded(lease: &LeaseRef, report: &ResultReport, answer: &Recorded) {
+    tracing::info!(
+        status = ?report.status,
+        duration_ms = report.duration_ms,
+        job_state = %answer.job_state,
+        duplicate = answer.duplicate,
+        "{lease}: result recorded"
+    );
+}
+
+/// A result the server refused with `status` (not one to try again): the agent stops if its
+/// token was refused, else the result is dropped.
+pub(crate) fn refused_for_good(
+    shared: &Shared,
+    lease: &LeaseRef,
+    status: Option<u16>,
+    why: &dyn std::fmt::Display,
+) {
+    if matches!(status, Some(401 | 403)) {
+        shared.fatal(refused(why));
+    } else {
+        tracing::warn!(
+            "{lease}: result refused, dropped (another attempt is the one that counts): {why}"
+        );
+    }
+}
+
 /// The message an agent exits with when the server refuses its token.
-pub(crate) fn refused(e: &FleetError) -> String {
+pub(crate) fn refused(e: &dyn std::fmt::Display) -> String {
     format!("the server refused this agent's token: {e}")
 }
 

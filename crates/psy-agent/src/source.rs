@@ -5,7 +5,7 @@
 //! attempts to the reporter, and hears of withdrawn leases; no HTTP call is made on it, so a
 //! server that is down never holds up starting and collecting attempts.
 
-use crate::report::Pending;
+use crate::report::{Outgoing, Pending};
 use psy_fleet::wire::Lease;
 use psy_fleet::FleetClient;
 use psy_model::AttemptResult;
@@ -201,15 +201,44 @@ impl Shared {
 pub(crate) struct LeasedJobs {
     shared: Arc<Shared>,
     wake: UnixStream,
-    reports: Sender<Pending>,
+    reports: Sender<Outgoing>,
 }
 
 impl LeasedJobs {
-    pub(crate) fn new(shared: Arc<Shared>, wake: UnixStream, reports: Sender<Pending>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, wake: UnixStream, reports: Sender<Outgoing>) -> Self {
         LeasedJobs {
             shared,
             wake,
             reports,
+        }
+    }
+
+    /// Gives back `lease` if it is still held (a lost one is not this agent's any more); if the
+    /// reporter is gone, it is left to expire.
+    fn release(&self, lease: LeaseRef) {
+        if !self.shared.lock().held.contains_key(&lease.lease_id) {
+            return;
+        }
+        tracing::info!("{lease} will not run here: releasing it");
+        let id = lease.lease_id;
+        if self.reports.send(Outgoing::Release(lease)).is_err() {
+            self.shared.let_go(id);
+        }
+    }
+
+    /// Releases the jobs claimed and not offered to the engine yet (the agent is stopping).
+    pub(crate) fn release_unoffered(&mut self) {
+        let leases: Vec<LeaseRef> = {
+            let mut state = self.shared.lock();
+            let keys = std::mem::take(&mut state.ready);
+            let jobs: Vec<Job> = keys.iter().filter_map(|k| state.jobs.remove(k)).collect();
+            for job in &jobs {
+                state.free(job);
+            }
+            jobs.into_iter().map(|job| job.lease).collect()
+        };
+        for lease in leases {
+            self.release(lease);
         }
     }
 
@@ -258,7 +287,7 @@ impl JobSource for LeasedJobs {
             return Settled::default();
         };
         let pending = Pending::attempt(ended.lease, result);
-        if self.reports.send(pending).is_err() {
+        if self.reports.send(Outgoing::Result(pending)).is_err() {
             tracing::error!("the reporter is gone: a result is not reported");
         }
         Settled::default()
@@ -268,12 +297,9 @@ impl JobSource for LeasedJobs {
         let Some(ended) = self.end(job.key) else {
             return;
         };
-        // Not reported: the lease expires and the job runs again (here or elsewhere).
-        self.shared.let_go(ended.lease.lease_id);
-        tracing::info!(
-            "{} cancelled here; its lease is left to expire",
-            ended.lease
-        );
+        // Not reported: the job runs again (here or elsewhere), at once if its lease is still
+        // this agent's to give back.
+        self.release(ended.lease);
         for path in [&ended.logs.0, &ended.logs.1] {
             let _ = std::fs::remove_file(path);
         }
@@ -386,7 +412,9 @@ mod tests {
         }))
         .unwrap();
         jobs.finished(&offered[0], &result, false);
-        let pending = queue.try_recv().expect("a report");
+        let Ok(Outgoing::Result(pending)) = queue.try_recv() else {
+            panic!("a report")
+        };
         assert_eq!(pending.lease, lease(1));
         let state = shared.lock();
         assert_eq!((state.used_cpu_millis, state.jobs.len()), (0, 0));
@@ -395,5 +423,49 @@ mod tests {
 
         shared.fatal("refused".into());
         assert!(matches!(jobs.offer(), Offer::Done));
+    }
+
+    #[test]
+    fn jobs_claimed_ahead_are_heartbeated_until_started_and_released_when_not_run() {
+        let (shared, wake) = shared();
+        let (reports, queue) = std::sync::mpsc::channel();
+        let mut jobs = LeasedJobs::new(Arc::clone(&shared), wake, reports);
+        for id in 1..=4 {
+            claim(&shared, id);
+        }
+        let Offer::Now(offered) = jobs.offer() else {
+            panic!("the claimed jobs are offered")
+        };
+        claim(&shared, 5);
+        claim(&shared, 6);
+        // Waiting ones, offered or not, are held: the heartbeat thread renews every held lease.
+        let mut held: Vec<i64> = shared.lock().held.keys().copied().collect();
+        held.sort_unstable();
+        assert_eq!(held, [1, 2, 3, 4, 5, 6]);
+
+        // The engine gives back an offered job it did not run; lease 2 was lost meanwhile
+        // (not this agent's to give back).
+        shared.lost(&lease(2), "409");
+        jobs.cancelled(&offered[0]);
+        jobs.cancelled(&offered[1]);
+        // Stopping: the ones never offered are given back; lease 6 was lost.
+        shared.lost(&lease(6), "409");
+        jobs.release_unoffered();
+        let released: Vec<i64> = queue
+            .try_iter()
+            .map(|outgoing| match outgoing {
+                Outgoing::Release(lease) => lease.lease_id,
+                Outgoing::Result(pending) => panic!("a result of {}", pending.lease),
+            })
+            .collect();
+        assert_eq!(released, [1, 5]);
+        let state = shared.lock();
+        assert_eq!(state.ready.len(), 0);
+        // Still held until the reporter has released them (then it lets them go).
+        assert!(state.held.contains_key(&1) && state.held.contains_key(&5));
+        assert_eq!(
+            state.used_cpu_millis, 500,
+            "jobs 3 and 4 are still the engine's"
+        );
     }
 }

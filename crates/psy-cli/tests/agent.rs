@@ -10,6 +10,8 @@
 //! - the server killed and started again mid-run, and PostgreSQL stopped and started mid-run:
 //!   the agents wait it out and the run completes, each test recorded once;
 //! - a cancelled run's attempt is killed on its agent (its heartbeat is refused);
+//! - an agent stopped by SIGTERM releases the lease of the attempt it killed and of the job it
+//!   claimed ahead: their jobs are queued again at once, not after the leases expire;
 //! - a wrong token is refused with a clear message and exit 2.
 //!
 //! Containers need root: the tests that run any skip without it; all skip without a database,
@@ -386,6 +388,58 @@ fn a_cancelled_run_s_attempt_is_killed_on_its_agent() {
         "the cancelled attempt reports nothing"
     );
     stop_agents(&mut fleet);
+}
+
+#[test]
+fn a_stopped_agent_releases_what_it_claimed_ahead_and_what_it_killed() {
+    if !root() {
+        return;
+    }
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    // Leases of 300 s: a job left to expire would not be queued again during the test.
+    let mut fleet = Fleet::new(Database::Shared(schema), 300);
+    // Each test takes the agent's whole share: one runs, one more is claimed ahead and waits.
+    let project = project(
+        &fleet,
+        "[defaults]\ncpus = 1\nmemory = \"32MiB\"\n\n\
+         [[test]]\nname = \"s1\"\ncommand = [\"sleep\", \"300\"]\n\n\
+         [[test]]\nname = \"s2\"\ncommand = [\"sleep\", \"300\"]\n\n\
+         [[test]]\nname = \"s3\"\ncommand = [\"sleep\", \"300\"]\n",
+    );
+    let a1 = fleet.start_agent("a1", "1");
+    fleet.wait_registered(&["a1"]);
+    let run = fleet.submit(&project);
+    let held = "SELECT count(*) FROM leases l JOIN jobs j ON j.job_id = l.job_id \
+                WHERE j.run_id = $1 AND l.outcome IS NULL";
+    fleet.wait_for("one test running and one claimed ahead", || {
+        (fleet.agents[a1].log().contains("psy_agent: started") && fleet.count(held, run) == 2)
+            .then_some(())
+    });
+    stop_agents(&mut fleet);
+    let log = fleet.agents[a1].log();
+    assert_eq!(
+        fleet.count(
+            "SELECT count(*) FROM leases l JOIN jobs j ON j.job_id = l.job_id \
+             WHERE j.run_id = $1 AND l.outcome = 'released'",
+            run
+        ),
+        2,
+        "the running attempt's lease and the waiting one's are released; agent log:\n{log}"
+    );
+    assert_eq!(
+        fleet.count(
+            "SELECT count(*) FROM jobs WHERE run_id = $1 AND state = 'queued' AND attempt = 1",
+            run
+        ),
+        3,
+        "every job is queued again at once, for its first attempt"
+    );
+    let _: psy_fleet::wire::Cancelled = fleet
+        .client()
+        .post(&format!("/api/runs/{run}/cancel"), &serde_json::json!({}))
+        .expect("cancelling");
 }
 
 #[test]

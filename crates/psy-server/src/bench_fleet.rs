@@ -1,6 +1,7 @@
 //! `psy bench fleet`: the work queue's throughput. An in-process server on a throwaway schema,
 //! one run of M no-op jobs, N agents (tasks, each with one kept-alive HTTP connection) that
-//! claim a batch, report each attempt passed at once, and claim again until the run is done.
+//! claim a batch, report its attempts passed at once (in one request, as an agent reports
+//! results that end together; or one request each), and claim again until the run is done.
 //! Measures completed attempts per second, the latency of claims and of reports, and how
 //! much database work each attempt took (see [`pg_stats`]).
 //!
@@ -27,6 +28,9 @@ pub struct FleetBench {
     pub tests: usize,
     /// Jobs per claim at most.
     pub batch: u32,
+    /// Each result in a request of its own (`POST /api/leases/{id}/result`) rather than a
+    /// claim's results in one (`POST /api/leases/results`).
+    pub single_reports: bool,
     /// The server's pool size.
     pub max_connections: usize,
 }
@@ -112,9 +116,18 @@ impl std::fmt::Display for FleetReport {
         let per = |n: f64| n / (self.completed.max(1) as f64);
         writeln!(
             f,
-            "psy bench fleet: {} agents, {} no-op tests, batches of up to {}, one in-process server \
-             ({} connections) on {}",
-            o.agents, o.tests, o.batch, o.max_connections, self.database
+            "psy bench fleet: {} agents, {} no-op tests, batches of up to {}, {}, one in-process \
+             server ({} connections) on {}",
+            o.agents,
+            o.tests,
+            o.batch,
+            if o.single_reports {
+                "a request per result"
+            } else {
+                "a claim's results in one request"
+            },
+            o.max_connections,
+            self.database
         )?;
         writeln!(
             f,
@@ -133,7 +146,7 @@ impl std::fmt::Display for FleetReport {
         )?;
         writeln!(
             f,
-            "  report         median {:.2} ms, p99 {:.2} ms ({} reports)",
+            "  report         median {:.2} ms, p99 {:.2} ms ({} report requests)",
             ms(self.reports.median),
             ms(self.reports.p99),
             self.reports.count
@@ -248,6 +261,7 @@ async fn measure(db: &Database, options: &FleetBench) -> Result<FleetReport, Fle
                 Connection::new(server.addr, &agent),
                 format!("bench-{i}"),
                 options.batch,
+                options.single_reports,
                 completed.clone(),
                 options.tests as u64,
             ))
@@ -280,7 +294,7 @@ async fn measure(db: &Database, options: &FleetBench) -> Result<FleetReport, Fle
     Ok(FleetReport {
         options: options.clone(),
         database: db.described().to_string(),
-        completed: reports.len() as u64,
+        completed: completed.load(std::sync::atomic::Ordering::Relaxed),
         wall,
         claims: Latency::of(claims),
         empty_claims,

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[&str] = &[
     crate::queue::schema::V2,
     crate::blobs::V3,
     crate::queue::schema::V4,
+    crate::queue::schema::V5,
 ];
 
 /// Version 1: API tokens (only their SHA-256 is kept) and registered agents.

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Between two polls of a running run.
 const POLL: Duration = Duration::from_millis(500);
+/// Between two polls of a run with no job queued (its end is near: every job is running or
+/// done), so that `--wait` ends soon after the run does.
+const POLL_NEAR_END: Duration = Duration::from_millis(100);
 /// How long the server may stay unreachable before `--wait` gives up.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
 
@@ -79,7 +82,11 @@ pub(crate) fn follow(
         if detail.run.is_finished() {
             break;
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(if detail.run.jobs.queued == 0 {
+            POLL_NEAR_END
+        } else {
+            POLL
+        });
     }
     let mut summary = seen.summary;
     summary.not_run = summary.total.saturating_sub(seen.finished.len());

@@ -1,5 +1,6 @@
-//! The agent's side of the queue: `POST /api/agents/claim`, `POST /api/leases/{id}/heartbeat`
-//! and `POST /api/leases/{id}/result`.
+//! The agent's side of the queue: `POST /api/agents/claim`, `POST /api/leases/{id}/heartbeat`,
+//! `POST /api/leases/{id}/result`, `POST /api/leases/results` (several results in one request)
+//! and `POST /api/leases/{id}/release`.
 
 use psy_model::AttemptStatus;
 use std::collections::BTreeMap;
@@ -96,6 +97,63 @@ pub struct Recorded {
     pub job_state: String,
     /// True when this report repeated one already recorded (nothing was written).
     pub duplicate: bool,
+}
+
+/// The most results one `POST /api/leases/results` may carry.
+pub const MAX_RESULTS_PER_BATCH: usize = 256;
+
+/// Several results in one request, each under its own lease and fencing token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultBatch {
+    pub results: Vec<LeaseResult>,
+}
+
+/// One result of a [`ResultBatch`]: the lease it is reported under, and the report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseResult {
+    pub lease_id: i64,
+    pub report: ResultReport,
+}
+
+/// What became of each result of a batch, in the batch's order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BatchRecorded {
+    pub results: Vec<BatchOutcome>,
+}
+
+/// What became of one result of a batch: recorded (or repeated), or refused with the status
+/// and message `POST /api/leases/{id}/result` would have answered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BatchOutcome {
+    pub lease_id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Recorded>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refusal>,
+}
+
+/// A refusal of one result of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Refusal {
+    /// 400, 403, 404 or 409, as for a single report.
+    pub status: u16,
+    pub error: String,
+}
+
+/// Gives a claimed lease back before its attempt started (the agent will not run it): its job
+/// is queued again at once instead of when the lease expires. It presents what a heartbeat
+/// does: the lease's fencing token, and the agent's name.
+pub type ReleaseRequest = HeartbeatRequest;
+
+/// A lease released.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Released {
+    pub lease_id: i64,
+    pub job_id: i64,
+    /// The job's state now: `queued` (or what it already was, when releasing it again).
+    pub job_state: String,
 }
 
 #[cfg(test)]

@@ -11,7 +11,11 @@ pub mod leases;
 pub mod runs;
 
 pub use agents::{Agent, Registration};
-pub use leases::{ClaimRequest, Claimed, HeartbeatRequest, Lease, Recorded, Renewed, ResultReport};
+pub use leases::{
+    BatchOutcome, BatchRecorded, ClaimRequest, Claimed, HeartbeatRequest, Lease, LeaseResult,
+    Recorded, Refusal, ReleaseRequest, Released, Renewed, ResultBatch, ResultReport,
+    MAX_RESULTS_PER_BATCH,
+};
 pub use runs::{
     Cancelled, JobCounts, JobRequest, JobResult, JobView, RunDetail, RunSummary, Submission,
     Submitted,

@@ -48,6 +48,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/agents/claim", post(leases::claim))
         .route("/api/leases/{id}/heartbeat", post(leases::heartbeat))
         .route("/api/leases/{id}/result", post(leases::result))
+        .route("/api/leases/{id}/release", post(leases::release))
+        .route("/api/leases/results", post(leases::results))
         .route(
             "/api/runs",
             get(runs::list)

@@ -41,7 +41,7 @@ pub(crate) struct LeaseRecord {
     pub(crate) token_id: Option<i64>,
     /// The agent it was granted to.
     pub(crate) agent: String,
-    /// `None` while held; `reported`, `expired` or `cancelled`.
+    /// `None` while held; `reported`, `expired`, `cancelled` or `released`.
     pub(crate) outcome: Option<String>,
     pub(crate) job_id: i64,
     pub(crate) run_id: i64,
@@ -152,6 +152,9 @@ impl LeaseRecord {
                 ),
                 Some("reported") => {
                     format!("lease {lease_id} of job {job} already reported its result")
+                }
+                Some("released") => {
+                    format!("lease {lease_id} was released by its agent and job {job} queued again")
                 }
                 _ if self.outcome.as_deref() == Some("cancelled")
                     || self.job_state == "cancelled" =>

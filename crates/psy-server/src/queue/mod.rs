@@ -9,12 +9,15 @@
 //! - a lease that expired stays valid until another claim reclaims its job (the claim counts
 //!   the expiry); from then on its heartbeats and results are refused;
 //! - a result is recorded exactly once per attempt; an identical report again is answered as
-//!   the first was.
+//!   the first was;
+//! - a lease given back before its attempt started ([`release`]) queues its job again at once,
+//!   for the same attempt; from then on it is refused like an expired one.
 
 pub mod claim;
 pub mod error;
 pub mod lease;
 pub mod pack;
+pub mod release;
 pub mod report;
 pub mod runs;
 pub mod schema;

@@ -1,6 +1,7 @@
-//! `result`: an agent reports how an attempt ended. Recorded exactly once, under a valid lease:
-//! one statement moves the job on (done, or queued again for its next attempt when it failed
-//! with attempts left), ends the lease and records the result.
+//! `result`: an agent reports how an attempt ended, or several at once (a batch). Recorded
+//! exactly once, under a valid lease: one statement, for the whole batch, moves each job on
+//! (done, or queued again for its next attempt when it failed with attempts left), ends its
+//! lease and records its result.
 //! A refused or repeated report is then looked at with [`lease::record`](super::lease::record).
 
 use super::lease::{self, Holder, RecordedResult};
@@ -8,7 +9,8 @@ use super::{runs, QueueError};
 use crate::Database;
 use psy_model::AttemptStatus;
 
-pub use psy_fleet::wire::{Recorded, ResultReport};
+pub use psy_fleet::wire::{LeaseResult, Recorded, ResultReport};
+use std::collections::{HashMap, HashSet};
 
 /// The name a status is stored under (its JSON name).
 fn status_name(status: AttemptStatus) -> &'static str {
@@ -24,18 +26,27 @@ fn status_name(status: AttemptStatus) -> &'static str {
 
 // The job's row is the lock: `moved` takes it (waiting for a claim's reap or a cancel that
 // holds it, then checking again that the job is still leased), and a lease's outcome only
-// changes while its job's row is locked (reap, report) or after the job left `leased`
-// (cancel), so the lease read here cannot change before `ended` updates it.
+// changes while its job's row is locked (reap, report, release) or after the job left `leased`
+// (cancel), so the lease read here cannot change before `ended` updates it. Each result of a
+// batch is matched to its own lease by id and fencing token: one stale token refuses that
+// result only. Jobs are locked in no set order, so a batch and a cancel of the same run may
+// deadlock; PostgreSQL then aborts one of them (a 503 the agent retries; what was recorded is
+// answered as a duplicate).
 fn record_sql() -> String {
     format!(
         "
-WITH moved AS (
-    UPDATE jobs j SET state = CASE WHEN $3 AND j.attempt < j.max_attempts
+WITH input AS (
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bool[], $4::text[], $5::bigint[],
+                         $6::int[], $7::int[], $8::text[], $9::text[])
+        AS i(lease_id, fencing_token, retry, status, duration_ms, exit_code, signal, output,
+             output_ref)),
+moved AS (
+    UPDATE jobs j SET state = CASE WHEN i.retry AND j.attempt < j.max_attempts
                                    THEN 'queued' ELSE 'done' END,
-                      attempt = CASE WHEN $3 AND j.attempt < j.max_attempts
+                      attempt = CASE WHEN i.retry AND j.attempt < j.max_attempts
                                      THEN j.attempt + 1 ELSE j.attempt END
-    FROM leases l
-    WHERE l.lease_id = $1 AND l.fencing_token = $2 AND l.outcome IS NULL
+    FROM leases l JOIN input i ON i.lease_id = l.lease_id
+    WHERE l.fencing_token = i.fencing_token AND l.outcome IS NULL
       AND j.job_id = l.job_id AND j.state = 'leased' AND {}
     RETURNING l.lease_id, l.job_id, l.attempt, l.agent, l.fencing_token, j.run_id,
               j.state = 'queued' AS retry),
@@ -45,8 +56,10 @@ ended AS (
 recorded AS (
     INSERT INTO results (job_id, attempt, lease_id, fencing_token, agent, status, duration_ms,
                          exit_code, signal, output, output_ref)
-    SELECT job_id, attempt, lease_id, fencing_token, agent, $4, $5, $6, $7, $8, $9 FROM moved)
-SELECT m.job_id, m.run_id, m.attempt, m.retry,
+    SELECT m.job_id, m.attempt, m.lease_id, m.fencing_token, m.agent, i.status, i.duration_ms,
+           i.exit_code, i.signal, i.output, i.output_ref
+    FROM moved m JOIN input i ON i.lease_id = m.lease_id)
+SELECT m.lease_id, m.job_id, m.run_id, m.attempt, m.retry,
        EXISTS (SELECT 1 FROM jobs q WHERE q.run_id = m.run_id AND q.state = 'queued')
 FROM moved m",
         lease::held_by(10)
@@ -71,13 +84,8 @@ impl AsRecorded for ResultReport {
     }
 }
 
-/// Records `report` under lease `lease_id`, presented by `holder`.
-pub async fn record(
-    db: &Database,
-    lease_id: i64,
-    holder: &Holder,
-    report: &ResultReport,
-) -> Result<Recorded, QueueError> {
+/// Checks a report before it touches the database.
+pub(crate) fn validate(lease_id: i64, report: &ResultReport) -> Result<(), QueueError> {
     if report.duration_ms < 0 {
         return Err(QueueError::Invalid(format!(
             "result of lease {lease_id}: duration_ms must not be negative"
@@ -93,56 +101,159 @@ pub async fn record(
             "result of lease {lease_id}: output must not contain NUL bytes"
         )));
     }
-    let op = format!("recording the result of lease {lease_id}");
+    Ok(())
+}
+
+/// Records `report` under lease `lease_id`, presented by `holder`.
+pub async fn record(
+    db: &Database,
+    lease_id: i64,
+    holder: &Holder,
+    report: &ResultReport,
+) -> Result<Recorded, QueueError> {
+    let one = [LeaseResult {
+        lease_id,
+        report: report.clone(),
+    }];
+    let mut outcomes = record_batch(db, holder, &one).await?;
+    outcomes.pop().unwrap_or_else(|| {
+        Err(QueueError::Invalid(format!(
+            "result of lease {lease_id}: no outcome"
+        )))
+    })
+}
+
+/// Records each result of `batch` under its own lease, all presented by `holder`, with one
+/// statement; the outcome of each, in the batch's order. `Err` only when the database failed
+/// (nothing of the batch may have been recorded: the same batch again is safe, what was
+/// recorded is answered as a duplicate).
+pub async fn record_batch(
+    db: &Database,
+    holder: &Holder,
+    batch: &[LeaseResult],
+) -> Result<Vec<Result<Recorded, QueueError>>, QueueError> {
+    let mut outcomes: Vec<Option<Result<Recorded, QueueError>>> = Vec::with_capacity(batch.len());
+    let mut seen = HashSet::new();
+    for item in batch {
+        let checked = validate(item.lease_id, &item.report).and_then(|()| {
+            let why = if !seen.insert(item.lease_id) {
+                "the lease appears twice in the batch"
+            } else if item.report.agent != holder.agent {
+                "the results of one batch must name the same agent"
+            } else {
+                return Ok(());
+            };
+            Err(QueueError::Invalid(format!(
+                "result of lease {}: {why}",
+                item.lease_id
+            )))
+        });
+        outcomes.push(checked.err().map(Err));
+    }
+    let sent: Vec<&LeaseResult> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_none())
+        .map(|(item, _)| item)
+        .collect();
+    let op = match batch {
+        [one] => format!("recording the result of lease {}", one.lease_id),
+        _ => format!("recording a batch of {} results", batch.len()),
+    };
     let err = |e| db.query_error(&op, e);
     let client = db.client().await?;
-    let statement = client.prepare_cached(&record_sql()).await.map_err(err)?;
-    let retry = !report.status.is_final_success();
-    let row = client
-        .query_opt(
-            &statement,
-            &[
-                &lease_id,
-                &report.fencing_token,
-                &retry,
-                &status_name(report.status),
-                &report.duration_ms,
-                &report.exit_code,
-                &report.signal,
-                &report.output,
-                &report.output_ref,
-                &holder.token_id,
-                &holder.agent,
-            ],
-        )
-        .await
-        .map_err(err)?;
-    let Some(row) = row else {
-        return repeated(&client, db, lease_id, holder, report).await;
-    };
-    let (job_id, run_id, attempt): (i64, i64, i32) = (row.get(0), row.get(1), row.get(2));
-    let (requeued, others_queued): (bool, bool) = (row.get(3), row.get(4));
-    tracing::debug!(
-        lease = lease_id,
-        job = job_id,
-        run = run_id,
-        attempt,
-        status = status_name(report.status),
-        requeued,
-        "result recorded"
-    );
+    let mut recorded: HashMap<i64, (Recorded, bool)> = HashMap::new();
+    if !sent.is_empty() {
+        let statement = client.prepare_cached(&record_sql()).await.map_err(err)?;
+        let column = |f: &dyn Fn(&ResultReport) -> i64| -> Vec<i64> {
+            sent.iter().map(|item| f(&item.report)).collect()
+        };
+        let lease_ids: Vec<i64> = sent.iter().map(|item| item.lease_id).collect();
+        let tokens = column(&|r| r.fencing_token);
+        let durations = column(&|r| r.duration_ms);
+        let retries: Vec<bool> = sent
+            .iter()
+            .map(|item| !item.report.status.is_final_success())
+            .collect();
+        let statuses: Vec<&str> = sent
+            .iter()
+            .map(|item| status_name(item.report.status))
+            .collect();
+        let exit_codes: Vec<Option<i32>> = sent.iter().map(|i| i.report.exit_code).collect();
+        let signals: Vec<Option<i32>> = sent.iter().map(|i| i.report.signal).collect();
+        let outputs: Vec<Option<&str>> = sent.iter().map(|i| i.report.output.as_deref()).collect();
+        let refs: Vec<Option<&str>> = sent
+            .iter()
+            .map(|i| i.report.output_ref.as_deref())
+            .collect();
+        let rows = client
+            .query(
+                &statement,
+                &[
+                    &lease_ids,
+                    &tokens,
+                    &retries,
+                    &statuses,
+                    &durations,
+                    &exit_codes,
+                    &signals,
+                    &outputs,
+                    &refs,
+                    &holder.token_id,
+                    &holder.agent,
+                ],
+            )
+            .await
+            .map_err(err)?;
+        for row in rows {
+            let (lease_id, job_id, run_id, attempt): (i64, i64, i64, i32) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let (requeued, others_queued): (bool, bool) = (row.get(4), row.get(5));
+            tracing::debug!(
+                lease = lease_id,
+                job = job_id,
+                run = run_id,
+                attempt,
+                requeued,
+                "result recorded"
+            );
+            let answer = Recorded {
+                job_id,
+                run_id,
+                attempt,
+                job_state: if requeued { "queued" } else { "done" }.to_string(),
+                duplicate: false,
+            };
+            recorded.insert(lease_id, (answer, !requeued && !others_queued));
+        }
+    }
     // A run with queued jobs is not done, and whoever reports the last of them checks then; a
     // report that saw none checks after its commit (see `runs::finish_if_done`).
-    if !requeued && !others_queued {
+    let mut finishing: Vec<i64> = recorded
+        .values()
+        .filter(|(_, check)| *check)
+        .map(|(answer, _)| answer.run_id)
+        .collect();
+    finishing.sort_unstable();
+    finishing.dedup();
+    for run_id in finishing {
         runs::finish_if_done(&client, db, Some(run_id)).await?;
     }
-    Ok(Recorded {
-        job_id,
-        run_id,
-        attempt,
-        job_state: if requeued { "queued" } else { "done" }.to_string(),
-        duplicate: false,
-    })
+    let mut answers = Vec::with_capacity(batch.len());
+    for (item, outcome) in batch.iter().zip(outcomes) {
+        let answer = match (outcome, recorded.remove(&item.lease_id)) {
+            (Some(refused), _) => refused,
+            (None, Some((answer, _))) => Ok(answer),
+            (None, None) => {
+                match repeated(&client, db, item.lease_id, holder, &item.report).await {
+                    Err(QueueError::Database(e)) => return Err(QueueError::Database(e)),
+                    answer => answer,
+                }
+            }
+        };
+        answers.push(answer);
+    }
+    Ok(answers)
 }
 
 /// The answer to a report that found no valid lease: the first answer again when its holder

@@ -93,3 +93,11 @@ ALTER TABLE leases ADD COLUMN token_id BIGINT;
 UPDATE leases l SET token_id = a.token_id
 FROM agents a WHERE a.name = l.agent AND l.outcome IS NULL;
 "#;
+
+/// Version 5: a lease may end `released`: its agent gave it back before starting its attempt
+/// (claimed ahead, then stopping), so its job was queued again at once ([`release`](super::release)).
+pub const V5: &str = r#"
+ALTER TABLE leases DROP CONSTRAINT leases_outcome_check;
+ALTER TABLE leases ADD CONSTRAINT leases_outcome_check
+    CHECK (outcome IN ('reported', 'expired', 'cancelled', 'released'));
+"#;

@@ -26,6 +26,9 @@ pub(crate) struct FleetArgs {
     /// core: more only add contention on a small machine).
     #[arg(long, value_name = "N", default_value_t = 8)]
     max_connections: usize,
+    /// Report each result in a request of its own, as agents did before batches.
+    #[arg(long)]
+    single_reports: bool,
     // The database to measure on: a throwaway schema is made in it and dropped.
     #[command(flatten)]
     database: DatabaseUrl,
@@ -38,6 +41,7 @@ pub(crate) fn run(args: FleetArgs) -> anyhow::Result<ExitCode> {
         agents: args.agents as usize,
         tests: args.tests as usize,
         batch: args.batch,
+        single_reports: args.single_reports,
         max_connections: args.max_connections,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
