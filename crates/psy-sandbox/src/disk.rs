@@ -8,8 +8,8 @@
 //! container's mount namespace); only the image file can be left behind, and it lives in the
 //! run's scratch directory that gc removes.
 //!
-//! Hand-written ioctls: no maintained crate wraps LOOP_CTL_GET_FREE / LOOP_SET_FD /
-//! LOOP_SET_STATUS64, and `losetup` cannot set the autoclear flag on attach.
+//! Hand-written ioctls: no maintained crate wraps LOOP_CTL_GET_FREE / LOOP_CONFIGURE /
+//! LOOP_SET_FD / LOOP_SET_STATUS64, and `losetup` cannot set the autoclear flag on attach.
 
 use crate::error::SandboxError;
 use std::fs::{File, OpenOptions};
@@ -25,6 +25,21 @@ const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
 /// `LOOP_SET_DIRECT_IO` from `<linux/loop.h>`.
 const LOOP_SET_DIRECT_IO: libc::c_ulong = 0x4C08;
 const LO_FLAGS_AUTOCLEAR: u32 = 4;
+/// `LOOP_CONFIGURE` (Linux 5.8): backing file and status in one ioctl, before the device is
+/// live. The older three-step attach (`LOOP_SET_FD`, `LOOP_SET_STATUS64`, `LOOP_SET_DIRECT_IO`)
+/// freezes the device's queue twice, an RCU grace period each: 32 ms per attach here against
+/// 0.4 ms for `LOOP_CONFIGURE`.
+const LOOP_CONFIGURE: libc::c_ulong = 0x4C0A;
+const LO_FLAGS_DIRECT_IO: u32 = 16;
+
+/// `struct loop_config` from `<linux/loop.h>`.
+#[repr(C)]
+struct LoopConfig {
+    fd: u32,
+    block_size: u32,
+    info: LoopInfo64,
+    reserved: [u64; 8],
+}
 
 /// `struct loop_info64`.
 #[repr(C)]
@@ -165,6 +180,32 @@ impl Drop for ScratchDisk {
     }
 }
 
+/// `LOOP_CONFIGURE`s `dev` onto `backing` with autoclear and, where the backing filesystem
+/// takes it, direct IO (see `attach`). `Ok(false)`: the kernel has no `LOOP_CONFIGURE`.
+fn configure(dev: &File, backing: &File) -> io::Result<bool> {
+    for flags in [LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO, LO_FLAGS_AUTOCLEAR] {
+        // SAFETY: all-zero is a valid loop_config.
+        let mut config: LoopConfig = unsafe { std::mem::zeroed() };
+        config.fd = backing.as_raw_fd() as u32;
+        config.info.lo_flags = flags;
+        // SAFETY: ioctl with a valid loop_config that outlives the call.
+        if unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_CONFIGURE, &config) } == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            // No LOOP_CONFIGURE (before 5.8).
+            Some(libc::ENOTTY) => return Ok(false),
+            // Direct IO refused by the backing filesystem: try without.
+            Some(libc::EINVAL) if flags & LO_FLAGS_DIRECT_IO != 0 => {
+                tracing::debug!("loop device: no direct IO to the image: {err}");
+            }
+            _ => return Err(err),
+        }
+    }
+    Ok(false)
+}
+
 /// Attaches `backing` to a free loop device with autoclear set; retries if another process
 /// takes the free device first.
 fn attach(backing: &File) -> io::Result<(PathBuf, OwnedFd)> {
@@ -180,6 +221,12 @@ fn attach(backing: &File) -> io::Result<(PathBuf, OwnedFd)> {
         }
         let device = PathBuf::from(format!("/dev/loop{n}"));
         let dev = OpenOptions::new().read(true).write(true).open(&device)?;
+        match configure(&dev, backing) {
+            Ok(true) => return Ok((device, dev.into())),
+            Ok(false) => {} // an older kernel: the three-step attach below
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => continue, // taken meanwhile
+            Err(e) => return Err(e),
+        }
         // SAFETY: ioctl with the backing file's descriptor.
         if unsafe { libc::ioctl(dev.as_raw_fd(), LOOP_SET_FD, backing.as_raw_fd()) } < 0 {
             let err = io::Error::last_os_error();
