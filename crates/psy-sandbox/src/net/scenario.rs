@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -128,59 +128,96 @@ impl ScenarioNetwork {
     /// [`ScenarioNetwork::address`]/16 and up, its host end on the bridge. `index` is at most
     /// [`MAX_SCENARIO_INDEX`] and unique in this network.
     pub fn attach(&self, netns: impl AsFd, index: u32) -> Result<ScenarioPort, NetError> {
+        let mut ports = self.attach_many(&[(netns.as_fd(), index)])?;
+        Ok(ports.remove(0))
+    }
+
+    /// [`ScenarioNetwork::attach`] for several namespaces at once: their veth pairs are made by
+    /// one `ip` process (the only subprocess; the rest is ioctls), so a scenario's members
+    /// cost one process, not one each. All or nothing: on failure none is attached.
+    pub fn attach_many(
+        &self,
+        members: &[(BorrowedFd<'_>, u32)],
+    ) -> Result<Vec<ScenarioPort>, NetError> {
         let start = Instant::now();
-        if index > MAX_SCENARIO_INDEX {
-            return Err(NetError::IndexOutOfRange {
-                index,
-                max: MAX_SCENARIO_INDEX,
-            });
-        }
         let mut ports = self.ports();
-        if ports.contains_key(&index) {
-            return Err(self.port_error(index, "is already attached"));
+        let mut seen = Vec::with_capacity(members.len());
+        for &(_, index) in members {
+            if index > MAX_SCENARIO_INDEX {
+                return Err(NetError::IndexOutOfRange {
+                    index,
+                    max: MAX_SCENARIO_INDEX,
+                });
+            }
+            if ports.contains_key(&index) || seen.contains(&index) {
+                return Err(self.port_error(index, "is already attached"));
+            }
+            seen.push(index);
         }
-        let netns = netns
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|source| NetError::Device {
-                what: format!("keep the namespace of port {index} of {}", self.bridge),
-                source,
-            })?;
-        let veth = self.names.veth(index);
-        let ns_path = ns_path(&netns);
-        let address = self.address(index);
-        batch(
+        let mut made = Vec::with_capacity(members.len());
+        for &(netns, index) in members {
+            let netns = netns
+                .try_clone_to_owned()
+                .map_err(|source| NetError::Device {
+                    what: format!("keep the namespace of port {index} of {}", self.bridge),
+                    source,
+                })?;
+            made.push((index, self.names.veth(index), netns));
+        }
+        let lines: Vec<String> = made
+            .iter()
+            .map(|(_, veth, netns)| {
+                let ns = ns_path(netns);
+                format!("link add {veth} type veth peer name eth0 netns {ns}")
+            })
+            .collect();
+        let veths: Vec<&str> = made.iter().map(|(_, veth, _)| veth.as_str()).collect();
+        let delete_all = || {
+            for veth in &veths {
+                let _ = delete_link(veth);
+            }
+        };
+        if let Err(e) = batch(
             Ns::Host,
             "ip",
-            &[format!(
-                "link add {veth} type veth peer name eth0 netns {ns_path}"
-            )],
-            &format!("create veth {veth} for {}", self.bridge),
-        )?;
-        let configured = contain(&veth)
-            .and_then(|()| super::ioctl::enslave_up(&self.bridge, &veth))
-            .and_then(|()| address_eth0(&ns_path, address, &veth));
-        if let Err(e) = configured {
-            let _ = delete_link(&veth);
+            &lines,
+            &format!("create veths {} for {}", veths.join(" "), self.bridge),
+        ) {
+            // A half-done batch may have made some; the error explains more.
+            delete_all();
             return Err(e);
         }
-        ports.insert(
-            index,
-            Port {
-                netns,
-                veth: veth.clone(),
-                line_io: None,
-                shaped: None,
-            },
-        );
+        let configured = made.iter().try_for_each(|(index, veth, netns)| {
+            contain(veth)
+                .and_then(|()| super::ioctl::enslave_up(&self.bridge, veth))
+                .and_then(|()| address_eth0(&ns_path(netns), self.address(*index), veth))
+        });
+        if let Err(e) = configured {
+            delete_all();
+            return Err(e);
+        }
         let setup_time = start.elapsed();
-        tracing::debug!(%veth, %address, ?setup_time, "attached to scenario network");
-        Ok(ScenarioPort {
-            index,
-            address,
-            host_interface: veth,
-            setup_time,
-        })
+        let mut attached = Vec::with_capacity(made.len());
+        for (index, veth, netns) in made {
+            let address = self.address(index);
+            tracing::debug!(%veth, %address, ?setup_time, "attached to scenario network");
+            attached.push(ScenarioPort {
+                index,
+                address,
+                host_interface: veth.clone(),
+                setup_time,
+            });
+            ports.insert(
+                index,
+                Port {
+                    netns,
+                    veth,
+                    line_io: None,
+                    shaped: None,
+                },
+            );
+        }
+        Ok(attached)
     }
 
     /// Drops all traffic between the ports of `a` and those of `b`, both ways, on top of

@@ -6,7 +6,7 @@
 use psy_model::LinkShape;
 use psy_sandbox::net::ScenarioNetwork;
 use std::net::Ipv4Addr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Scenario networks this psy made so far (their names must differ while they live).
@@ -26,11 +26,17 @@ impl ScenarioNet {
         Ok(ScenarioNet { net })
     }
 
-    /// Joins `netns` as member `index`; its address stays while the namespace lives.
-    pub(super) fn attach(&mut self, netns: impl AsFd, index: u32) -> Result<Ipv4Addr, String> {
+    /// Joins `namespaces` as members `0..`, at once; their addresses, in order, stay while
+    /// the namespaces live.
+    pub(super) fn attach_all(&self, namespaces: &[OwnedFd]) -> Result<Vec<Ipv4Addr>, String> {
+        let members: Vec<_> = namespaces
+            .iter()
+            .enumerate()
+            .map(|(i, fd)| (fd.as_fd(), i as u32))
+            .collect();
         self.net
-            .attach(netns, index)
-            .map(|port| port.address)
+            .attach_many(&members)
+            .map(|ports| ports.into_iter().map(|p| p.address).collect())
             .map_err(|e| format!("joining the scenario network: {e}"))
     }
 

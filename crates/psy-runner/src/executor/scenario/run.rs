@@ -89,7 +89,7 @@ impl Scenario {
 
     fn run_in(&mut self, work: &Path, timeline: &mut Timeline) -> ExecOutcome {
         let sandbox = self.executor.sandbox();
-        let mut net = match ScenarioNet::create() {
+        let net = match ScenarioNet::create() {
             Ok(net) => net,
             Err(e) => return failed(format!("{}: {e}", self.test.id)),
         };
@@ -99,42 +99,44 @@ impl Scenario {
             true,
             format!("links shaped by {}", net.backend()),
         );
-        let ns = || {
-            sandbox
-                .network_namespace()
-                .map_err(|e| format!("a network namespace: {e}"))
+        for spec in &self.test.nodes {
+            if let Err(e) = nodes::check_volumes(spec, &self.test.id) {
+                return failed(e);
+            }
+        }
+        // The driver is member 0, node i is member i + 1: a namespace each, attached at once.
+        let mut namespaces = Vec::with_capacity(self.test.nodes.len() + 1);
+        for _ in 0..=self.test.nodes.len() {
+            match sandbox.network_namespace() {
+                Ok(fd) => namespaces.push(fd),
+                Err(e) => return failed(format!("{}: a network namespace: {e}", self.test.id)),
+            }
+        }
+        let addresses = match net.attach_all(&namespaces) {
+            Ok(addresses) => addresses,
+            Err(e) => return failed(format!("{}: {e}", self.test.id)),
         };
-        // The driver is member 0, node i is member i + 1.
-        let driver_rates = self.test.resources.network;
-        let driver_ns = match ns()
-            .and_then(|fd| net.attach(&fd, 0).map(|addr| (fd, addr)))
-            .and_then(|pair| match driver_rates {
-                Some(rates) => net.limit(0, rates).map(|()| pair),
-                None => Ok(pair),
-            }) {
-            Ok(pair) => pair,
-            Err(e) => return failed(format!("{}: the driver's network: {e}", self.test.id)),
-        };
+        let rates = std::iter::once(self.test.resources.network)
+            .chain(self.test.nodes.iter().map(|n| n.resources.network));
+        for (index, rates) in rates.enumerate() {
+            let Some(rates) = rates else { continue };
+            if let Err(e) = net.limit(index as u32, rates) {
+                return failed(format!("{} (member {index}): {e}", self.test.id));
+            }
+        }
+        let mut namespaces = namespaces.into_iter().zip(addresses);
+        let driver_ns = namespaces.next().expect("the driver's namespace");
         let mut nodes = Vec::with_capacity(self.test.nodes.len());
-        for (i, spec) in self.test.nodes.iter().enumerate() {
-            let made = nodes::check_volumes(spec, &self.test.id)
-                .and_then(|()| ns())
-                .and_then(|fd| net.attach(&fd, i as u32 + 1).map(|addr| (fd, addr)))
-                .and_then(|(fd, addr)| match spec.resources.network {
-                    Some(rates) => net.limit(i as u32 + 1, rates).map(|()| (fd, addr)),
-                    None => Ok((fd, addr)),
-                })
-                .and_then(|(fd, addr)| {
-                    Node::new(
-                        spec.clone(),
-                        &self.test,
-                        &self.record_as,
-                        fd,
-                        addr,
-                        &work.join("scratch"),
-                        &self.stdout_path,
-                    )
-                });
+        for (spec, (fd, addr)) in self.test.nodes.iter().zip(namespaces) {
+            let made = Node::new(
+                spec.clone(),
+                &self.test,
+                &self.record_as,
+                fd,
+                addr,
+                &work.join("scratch"),
+                &self.stdout_path,
+            );
             match made {
                 Ok(node) => nodes.push(node),
                 Err(e) => return failed(format!("node {} of {}: {e}", spec.name, self.test.id)),
