@@ -70,6 +70,12 @@ impl ContainerExecutor {
         self.volumes_per_attempt = true;
     }
 
+    /// The volume directory of `record_as` when its volumes go with each attempt (an agent's),
+    /// to remove when the attempt ends; `None` when they stay for the run.
+    pub(super) fn volumes_going_with(&self, record_as: &TestId) -> Option<PathBuf> {
+        self.volumes_per_attempt.then(|| self.volumes_of(record_as))
+    }
+
     /// The directory of the volume images of the attempt kept as `record_as`.
     fn volumes_of(&self, record_as: &TestId) -> PathBuf {
         self.volumes_dir.join(record_as.file_stem())

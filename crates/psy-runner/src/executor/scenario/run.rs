@@ -242,6 +242,16 @@ impl Scenario {
             describe_exit(&outcome.exit),
         );
         live.stop_all(timeline);
+        // An agent's attempts take their volumes with them (the next attempt may run elsewhere).
+        for node in &live.nodes {
+            if let Some(dir) = self.executor.volumes_going_with(&node.record_as) {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!("removing the volumes {}: {e}", dir.display());
+                    }
+                }
+            }
+        }
         let mut outcome = exec_outcome(outcome, self.executor.image_id(&self.test));
         outcome.failure = failure;
         outcome
