@@ -69,14 +69,6 @@ pub fn check_privileges(tests: &[TestSpec], root: bool) -> Result<(), ConfigErro
                 what,
             });
         }
-        if test.is_scenario() {
-            return Err(ConfigError::NeedsRoot {
-                test: test.id.to_string(),
-                origin: test.origin.clone(),
-                key: "[[test.node]]",
-                what: "a private network for its nodes",
-            });
-        }
         for node in &test.nodes {
             if let Some((key, what)) = needs_root(&node.resources, !node.volumes.is_empty()) {
                 return Err(ConfigError::NodeNeedsRoot {
@@ -87,6 +79,14 @@ pub fn check_privileges(tests: &[TestSpec], root: bool) -> Result<(), ConfigErro
                     what,
                 });
             }
+        }
+        if test.is_scenario() {
+            return Err(ConfigError::NeedsRoot {
+                test: test.id.to_string(),
+                origin: test.origin.clone(),
+                key: "[[test.node]]",
+                what: "a private network for its nodes",
+            });
         }
     }
     Ok(())
@@ -412,7 +412,10 @@ mod tests {
     fn root_only_requests_of_nodes_are_refused_without_root() {
         let mut scenario = spec("s", 1000, 1 << 20);
         scenario.nodes = vec![node("n1", 1000, 1 << 20)];
-        check_privileges(&[scenario.clone()], false).unwrap();
+        let e = check_privileges(&[scenario.clone()], false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a private network for its nodes"), "{e}");
         scenario.nodes[0].volumes.push(psy_model::VolumeSpec {
             name: "data".into(),
             size_bytes: 1 << 30,
