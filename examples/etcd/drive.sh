@@ -39,7 +39,7 @@ within 30 ctl --endpoints="$all" endpoint health
 has_leader() { [ -n "$(leader "$all")" ]; }
 within 20 has_leader
 old=$(leader "$all")
-ctl --endpoints="$all" put k1 v1
+within 15 ctl --endpoints="$all" put k1 v1
 followers=$(for n in n1 n2 n3; do [ "$n" = "$old" ] || printf '%s ' "$n"; done)
 set -- $followers
 f1=$1; f2=$2
@@ -50,7 +50,7 @@ psy fault partition "$old" / "$f1,$f2"
 new_leader() { l=$(leader "$f1:2379,$f2:2379"); [ -n "$l" ] && [ "$l" != "$old" ]; }
 within 15 new_leader
 echo "new leader $(leader "$f1:2379,$f2:2379")"
-ctl --endpoints="$f1:2379,$f2:2379" put k2 v2
+within 15 ctl --endpoints="$f1:2379,$f2:2379" put k2 v2
 if ctl --endpoints="$old:2379" --command-timeout=2s put k3 v3; then
   echo "the old leader $old took a write while cut off"; exit 1
 fi
@@ -61,16 +61,22 @@ psy fault heal
 caught_up() { [ "$(ctl --endpoints="$old:2379" get k2 --print-value-only 2>/dev/null)" = v2 ]; }
 within 15 caught_up
 
-step "kill follower $f2, write without it, start it again"
-psy fault kill "$f2"
-ctl --endpoints="$old:2379,$f1:2379" put k4 v4
-psy fault start "$f2"
+# A follower of the leader now in charge (after the partition it is one of $f1 $f2).
+within 15 has_leader
+now=$(leader "$all")
+victim=$(for n in n1 n2 n3; do [ "$n" = "$now" ] || { echo "$n"; break; }; done)
+others=$(for n in n1 n2 n3; do [ "$n" = "$victim" ] || printf '%s:2379,' "$n"; done)
+others=${others%,}
+step "kill follower $victim (leader: $now), write without it, start it again"
+psy fault kill "$victim"
+within 15 ctl --endpoints="$others" put k4 v4
+psy fault start "$victim"
 rejoined() {
-  [ "$(ctl --endpoints="$f2:2379" get k1 --consistency=s --print-value-only 2>/dev/null)" = v1 ] &&
-  [ "$(ctl --endpoints="$f2:2379" get k4 --consistency=s --print-value-only 2>/dev/null)" = v4 ]
+  [ "$(ctl --endpoints="$victim:2379" get k1 --consistency=s --print-value-only 2>/dev/null)" = v1 ] &&
+  [ "$(ctl --endpoints="$victim:2379" get k4 --consistency=s --print-value-only 2>/dev/null)" = v4 ]
 }
 within 20 rejoined
-echo "$f2 has k1 (from its volume) and k4 (caught up)"
+echo "$victim has k1 (from its volume) and k4 (caught up)"
 
 step "a slow link to $f1 raises the latency its clients see"
 rtt() {
