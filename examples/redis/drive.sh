@@ -19,7 +19,7 @@ linked() { r replica info replication | grep -q "master_link_status:up"; }
 within 20 linked
 
 step "write a counter, each increment acknowledged by the replica (WAIT 1)"
-acked=0
+echo 0 > /tmp/acked
 writer() {
   i=0
   while :; do
