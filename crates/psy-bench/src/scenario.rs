@@ -233,6 +233,7 @@ fn topology(driver: Vec<String>) -> TestSpec {
         adapter: None,
         labels: BTreeMap::new(),
         nodes: vec![node("n1"), node("n2"), node("n3")],
+        warm: None,
     }
 }
 

@@ -211,5 +211,7 @@ fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
         adapter: base.adapter,
         labels: settings.labels.clone().unwrap_or_default(),
         nodes,
+        // A pytest discovery with `warm = true` sets it on its tests.
+        warm: None,
     }
 }

@@ -256,6 +256,7 @@ mod tests {
             adapter: None,
             labels: Default::default(),
             nodes: Vec::new(),
+            warm: None,
         }
     }
 

@@ -25,4 +25,4 @@ pub use resources::{
 };
 pub use sandbox::{Allowance, SandboxRequest};
 pub use scenario::{FaultReply, FaultRequest, LinkShape, NodeSpec, ReadyProbe};
-pub use test::{Adapter, TestSpec, VolumeSpec, RESULT_FILE};
+pub use test::{Adapter, TestSpec, VolumeSpec, WarmStart, RESULT_FILE};

@@ -52,6 +52,35 @@ pub struct TestSpec {
     /// driver, started on the test's private network once every node is ready.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<crate::NodeSpec>,
+    /// `warm = true` on a pytest discovery: started as a fork of a warm interpreter that has
+    /// collected the suite once (`docs/warm-starts.md`). `command` stays the cold command,
+    /// the fallback when a warm start is not possible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<WarmStart>,
+}
+
+/// How a warm test is started: the warm interpreter it forks from and the item it runs.
+/// Tests whose [`WarmStart::parent`] and environment are equal share one interpreter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WarmStart {
+    /// The interpreter that collects once and forks (the discovery's `python`).
+    pub python: String,
+    /// pytest's collection arguments (the discovery's `args`).
+    pub args: Vec<String>,
+    /// Where pytest collects and every child starts (the manifest's directory).
+    pub dir: PathBuf,
+    /// The pytest node id this test runs.
+    pub item: String,
+    /// `warm-fixtures`: fixtures set up once in the interpreter before it forks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixtures: Vec<String>,
+}
+
+impl WarmStart {
+    /// What identifies the interpreter: everything but the item.
+    pub fn parent(&self) -> (&str, &[String], &std::path::Path, &[String]) {
+        (&self.python, &self.args, &self.dir, &self.fixtures)
+    }
 }
 
 impl TestSpec {
@@ -91,6 +120,7 @@ impl TestSpec {
             adapter: None,
             labels: BTreeMap::new(),
             nodes: Vec::new(),
+            warm: None,
         }
     }
 }

@@ -209,6 +209,7 @@ pub(crate) mod tests {
             adapter: None,
             labels: Default::default(),
             nodes: Vec::new(),
+            warm: None,
         }
     }
 
