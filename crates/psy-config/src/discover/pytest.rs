@@ -193,6 +193,13 @@ mod tests {
         assert_eq!(warm[1].command, cold[1].command);
         assert!(warm[0].warm.is_some());
         assert_eq!(warm[2].warm, None, "warm-exclude matched it");
+        options.warm_exclude = vec![glob::Pattern::new("tests/a.py::test_p[[]1-2]").unwrap()];
+        let escaped = found(&options, true);
+        assert_eq!(
+            escaped[1].warm, None,
+            "`[[]` matches a parametrized id's `[`"
+        );
+        assert!(escaped[0].warm.is_some() && escaped[2].warm.is_some());
         assert!(cold.iter().all(|f| f.warm.is_none()));
     }
 }
