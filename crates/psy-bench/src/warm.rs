@@ -30,6 +30,10 @@ pub struct WarmArgs {
     /// Where to create the scratch project (default: the current directory).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Skip the last measurement: the warm worker alone (no psy run, no sandbox), one fork at
+    /// a time, for the per-test overhead of a fork beside a cold container's.
+    #[arg(long)]
+    no_worker: bool,
 }
 
 /// One series' walls over the rounds, and what the last round counted.
@@ -155,7 +159,46 @@ pub fn run(args: WarmArgs) -> anyhow::Result<ExitCode> {
         );
     }
     per_test(&psy, base);
+    if !args.no_worker {
+        worker_alone(&args, &project, tools.path())?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The warm worker driven directly (`psy_warm::measure`), one fork at a time: what a warm start
+/// costs per test without psy's run loop and without a sandbox entry.
+fn worker_alone(args: &WarmArgs, project: &Project, tools: &Path) -> anyhow::Result<()> {
+    let env = [(ENV.0.to_string(), ENV.1.to_string())];
+    let figures = psy_warm::measure::measure(
+        &args.python,
+        &args.pytest_args,
+        project.path(),
+        &env,
+        &[1],
+        &tools.join("worker"),
+    )
+    .context("measuring the warm worker alone")?;
+    let Some((_, wall, _)) = figures.warm.first() else {
+        return Ok(());
+    };
+    println!(
+        "
+warm worker alone (psy-warm, no run loop, no sandbox entry; once, after the rounds):"
+    );
+    println!(
+        "  plain pytest {:.2} s; worker, 1 fork at a time: {:.2} s ({:.2}x), of which start + collect {:.2} s",
+        figures.plain.as_secs_f64(),
+        wall.as_secs_f64(),
+        wall.as_secs_f64() / figures.plain.as_secs_f64(),
+        figures.collect.as_secs_f64()
+    );
+    println!(
+        "  per-test overhead of a fork (elapsed less pytest's own phases), {} tests: median {:.1} ms, mean {:.1} ms",
+        figures.tests,
+        figures.overhead_median.as_secs_f64() * 1e3,
+        figures.overhead_mean.as_secs_f64() * 1e3
+    );
+    Ok(())
 }
 
 /// What a psy test costs beyond pytest's own work: (psy wall - plain wall) / tests, and the
