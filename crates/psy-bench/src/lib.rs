@@ -18,6 +18,8 @@ mod stats;
 pub mod throughput;
 pub mod unpack;
 mod unpack_image;
+pub mod warm;
+mod warm_suite;
 mod xxh64;
 
 pub use error::UsageError;

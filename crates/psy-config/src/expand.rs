@@ -28,6 +28,8 @@ struct Base {
     writable: Vec<PathBuf>,
     /// Directories discovery needs visible read-only.
     readonly: Vec<PathBuf>,
+    /// pytest's `warm = true`.
+    warm: Option<psy_model::WarmStart>,
 }
 
 impl Manifest {
@@ -76,6 +78,7 @@ impl Manifest {
                 adapter: None,
                 writable: Vec::new(),
                 readonly: Vec::new(),
+                warm: None,
             })
             .collect();
         for entry in &self.discover {
@@ -105,6 +108,7 @@ impl Manifest {
                     adapter: found.adapter,
                     writable: found.writable,
                     readonly: found.readonly,
+                    warm: found.warm,
                 });
             }
         }
@@ -173,8 +177,14 @@ fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
     let mut command = base.command.clone();
     let mut env = base.env.clone();
     let mut settings = base.settings.clone();
+    let mut warm = base.warm.clone();
     if let Some(v) = variant {
         command.extend(v.args.iter().cloned());
+        // A variant's arguments are pytest options: the warm worker takes them too (and is
+        // then a worker of its own), as the cold command does.
+        if let Some(warm) = &mut warm {
+            warm.args.extend(v.args.iter().cloned());
+        }
         env.extend(v.env.clone());
         settings = settings.overlay(&v.settings);
     }
@@ -211,7 +221,6 @@ fn instantiate(base: &Base, variant: Option<&Variant>) -> TestSpec {
         adapter: base.adapter,
         labels: settings.labels.clone().unwrap_or_default(),
         nodes,
-        // A pytest discovery with `warm = true` sets it on its tests.
-        warm: None,
+        warm,
     }
 }

@@ -19,6 +19,7 @@ mod raw;
 mod template;
 mod units;
 mod values;
+mod warm;
 
 pub use discover::progress::DiscoverProgress;
 pub use discover::{DiscoverOptions, RunIgnored};
@@ -34,3 +35,4 @@ pub use units::{
     cpus_to_millis, format_cpus, format_duration, format_size, parse_duration, parse_rate,
     parse_size, UnitError,
 };
+pub use warm::{WarmKey, WarmParents};

@@ -6,10 +6,10 @@ use crate::error::ConfigError;
 use crate::locate::Source;
 use crate::manifest::{
     DiscoverDef, DiscoverSource, HostConfig, Manifest, NextestOptions, PrepareConfig,
-    PytestOptions, ReportConfig, RunConfig, TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
+    PytestOptions, PytestPer, ReportConfig, RunConfig, TestDef, Variant, DEFAULT_DISCOVER_TIMEOUT,
     DEFAULT_PREPARE_TIMEOUT,
 };
-use crate::raw::{RawDiscover, RawHost, RawManifest, RawTest, RawVariant, RawVolume};
+use crate::raw::{RawDiscover, RawHost, RawManifest, RawPytest, RawTest, RawVariant, RawVolume};
 use crate::template;
 use crate::values::{Argv, Toggle};
 use std::collections::HashSet;
@@ -350,16 +350,83 @@ impl Checker<'_> {
             }));
         }
         match raw.pytest.as_ref().map(Spanned::get_ref) {
-            Some(Toggle::On(p)) => Ok(DiscoverSource::Pytest(PytestOptions {
-                args: strings(&p.args),
-                per: p.per,
-                python: p
-                    .python
-                    .as_ref()
-                    .map_or_else(|| "python3".to_string(), |p| p.0.clone()),
-            })),
+            Some(Toggle::On(p)) => Ok(DiscoverSource::Pytest(self.pytest(p)?)),
             _ => unreachable!("source() counted exactly one source"),
         }
+    }
+
+    /// `pytest = { ... }`: `warm` forks per item, so it needs `per = "test"`; `warm-fixtures`
+    /// and `warm-exclude` mean nothing without it.
+    fn pytest(&self, p: &RawPytest) -> Result<PytestOptions, ConfigError> {
+        let per = p
+            .per
+            .as_ref()
+            .map_or_else(PytestPer::default, |per| *per.get_ref());
+        let warm = p.warm.as_ref().is_some_and(|w| *w.get_ref());
+        match &p.warm {
+            Some(on) if warm && per == PytestPer::File => return Err(self.src.error(
+                Some(on.span()),
+                "`warm = true` needs `per = \"test\"`: a warm start forks one child per pytest \
+                     item, where `per = \"file\"` runs a whole file per test",
+            )),
+            _ => {}
+        }
+        let keyed = [
+            ("warm-fixtures", &p.warm_fixtures),
+            ("warm-exclude", &p.warm_exclude),
+        ];
+        for (key, value) in keyed {
+            match value {
+                Some(value) if !warm => {
+                    return Err(self.src.error(
+                        Some(value.span()),
+                        format!("`{key}` needs `warm = true` in the same pytest table"),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        let listed = |value: &Option<Spanned<Vec<Spanned<String>>>>| {
+            value
+                .as_ref()
+                .map_or(&[][..], |v| v.get_ref().as_slice())
+                .to_vec()
+        };
+        let mut warm_fixtures = Vec::new();
+        for name in listed(&p.warm_fixtures) {
+            let ok = name
+                .get_ref()
+                .chars()
+                .enumerate()
+                .all(|(i, c)| c == '_' || c.is_alphabetic() || (i > 0 && c.is_alphanumeric()));
+            if !ok || name.get_ref().is_empty() {
+                return Err(self.src.error(
+                    Some(name.span()),
+                    format!("warm fixture {:?} is not a Python name", name.get_ref()),
+                ));
+            }
+            warm_fixtures.push(name.into_inner());
+        }
+        let mut warm_exclude = Vec::new();
+        for pattern in listed(&p.warm_exclude) {
+            warm_exclude.push(glob::Pattern::new(pattern.get_ref()).map_err(|e| {
+                self.src.error(
+                    Some(pattern.span()),
+                    format!("invalid glob pattern {:?}: {e}", pattern.get_ref()),
+                )
+            })?);
+        }
+        Ok(PytestOptions {
+            args: strings(&p.args),
+            per,
+            python: p
+                .python
+                .as_ref()
+                .map_or_else(|| "python3".to_string(), |p| p.0.clone()),
+            warm,
+            warm_fixtures,
+            warm_exclude,
+        })
     }
 
     fn variants(&self, raw: Vec<Spanned<RawVariant>>) -> Result<Vec<Variant>, ConfigError> {

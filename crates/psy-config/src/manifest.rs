@@ -301,6 +301,14 @@ pub struct PytestOptions {
     pub per: PytestPer,
     /// The interpreter, `python3` unless set.
     pub python: String,
+    /// `warm = true` (with `per = "test"` only): each test is a fork of a warm interpreter
+    /// that collected the suite once (`docs/warm-starts.md`).
+    pub warm: bool,
+    /// `warm-fixtures = ["name"]`: fixtures set up once in the warm interpreter before forking.
+    pub warm_fixtures: Vec<String>,
+    /// `warm-exclude = ["glob"]`: node ids matching one of these start cold (`warm = false`
+    /// for those tests).
+    pub warm_exclude: Vec<glob::Pattern>,
 }
 
 /// How collected pytest items become psy tests.

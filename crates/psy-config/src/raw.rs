@@ -314,8 +314,11 @@ pub(crate) struct RawPytest {
     #[serde(default)]
     pub(crate) args: Vec<ProcessString>,
     #[serde(default)]
-    pub(crate) per: crate::manifest::PytestPer,
+    pub(crate) per: Option<Spanned<crate::manifest::PytestPer>>,
     pub(crate) python: Option<ProcessString>,
+    pub(crate) warm: Option<Spanned<bool>>,
+    pub(crate) warm_fixtures: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) warm_exclude: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 with_settings!(RawVariant {

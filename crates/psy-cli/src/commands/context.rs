@@ -29,6 +29,7 @@ pub(crate) fn selected_tests(
     let manifest = load_manifest(&args.manifest)?;
     let options = psy_config::DiscoverOptions {
         run_ignored: args.run_ignored.into(),
+        ..Default::default()
     };
     let view = Arc::new(ShowDiscovery(DiscoveryView::stderr(verbosity)));
     let tests = manifest

@@ -6,6 +6,7 @@ mod nextest;
 mod process;
 pub(crate) mod progress;
 mod pytest;
+mod pytest_warm;
 
 use crate::error::ConfigError;
 use crate::manifest::{DiscoverDef, DiscoverSource};
@@ -27,9 +28,13 @@ pub enum RunIgnored {
 }
 
 /// How discovery runs, from the command line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct DiscoverOptions {
     pub run_ignored: RunIgnored,
+    /// Where a pytest entry with `warm = true` leaves the warm worker it collected with, for
+    /// the runner to take ([`crate::WarmParents::take_for`]). `None`: such entries collect with
+    /// `pytest --collect-only` as the others, and the runner starts its own workers.
+    pub warm_parents: Option<std::sync::Arc<crate::WarmParents>>,
 }
 
 /// One test found by a discover entry, before settings and variants apply.
@@ -51,6 +56,8 @@ pub(crate) struct Found {
     /// Host directories the source needs visible, read-only, wherever they are (nextest: a
     /// target directory outside the project, which may be under the containers' private /tmp).
     pub(crate) readonly: Vec<PathBuf>,
+    /// How the test starts warm (pytest's `warm = true`); `command` stays the cold fallback.
+    pub(crate) warm: Option<psy_model::WarmStart>,
 }
 
 /// Runs one discover entry from the manifest's directory `dir`.
@@ -63,7 +70,7 @@ pub(crate) fn run(
         DiscoverSource::Glob(pattern) => globs::discover(pattern, entry, dir)?,
         DiscoverSource::List(argv) => list::discover(argv, entry, dir)?,
         DiscoverSource::Nextest(nextest) => nextest::discover(nextest, entry, dir, options)?,
-        DiscoverSource::Pytest(pytest) => pytest::discover(pytest, entry, dir)?,
+        DiscoverSource::Pytest(pytest) => pytest::discover(pytest, entry, dir, options)?,
     };
     if found.is_empty() {
         tracing::warn!(origin = %entry.origin, "discovery found no tests");

@@ -7,6 +7,7 @@ mod expand;
 mod nextest;
 mod nodes;
 mod pytest;
+mod pytest_warm;
 
 use psy_config::{ConfigError, Manifest};
 use psy_model::TestSpec;

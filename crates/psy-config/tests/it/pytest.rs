@@ -3,7 +3,7 @@
 use crate::{expand, parse_in, project};
 use std::process::Command;
 
-fn pytest_available() -> bool {
+pub(crate) fn pytest_available() -> bool {
     let ok = Command::new("python3")
         .args(["-m", "pytest", "--version"])
         .output()
@@ -14,8 +14,8 @@ fn pytest_available() -> bool {
     ok
 }
 
-const TEST_A: &str = "import pytest\n\ndef test_x():\n    pass\n\n@pytest.mark.parametrize('n', [1, 2])\ndef test_p(n):\n    assert n in (1, 2)\n";
-const TEST_B: &str = "class TestK:\n    def test_m(self):\n        pass\n";
+pub(crate) const TEST_A: &str = "import pytest\n\ndef test_x():\n    pass\n\n@pytest.mark.parametrize('n', [1, 2])\ndef test_p(n):\n    assert n in (1, 2)\n";
+pub(crate) const TEST_B: &str = "class TestK:\n    def test_m(self):\n        pass\n";
 
 #[test]
 fn one_test_per_node_id_or_per_file() {

@@ -5,7 +5,7 @@
 mod fleet;
 
 use clap::Subcommand;
-use psy_bench::{isolation, makespan, scenario, shard, spawn, throughput, unpack};
+use psy_bench::{isolation, makespan, scenario, shard, spawn, throughput, unpack, warm};
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
@@ -29,6 +29,9 @@ pub(crate) enum BenchCommand {
     /// Pull + verify + unpack of a ~100 MiB image from a local registry: psy's image store
     /// beside `skopeo copy` + `umoci unpack`, and psy's second pull (cache hit).
     Unpack(unpack::UnpackArgs),
+    /// A real pytest suite (more-itertools from PyPI): plain `pytest`, `pytest -n 2`, and
+    /// `psy run` cold per test, with `per = "file"` and with `warm = true`, in the same rounds.
+    Warm(warm::WarmArgs),
     /// Completed attempts per second of the fleet's work queue: N agents claiming and
     /// reporting M no-op tests through an in-process `psy server` and PostgreSQL.
     #[cfg(feature = "server")]
@@ -44,6 +47,7 @@ pub(crate) fn bench(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Shard(args) => shard::run(args),
         BenchCommand::Unpack(args) => unpack::run(args),
         BenchCommand::Scenario(args) => scenario::run(args),
+        BenchCommand::Warm(args) => warm::run(args),
         #[cfg(feature = "server")]
         BenchCommand::Fleet(args) => fleet::run(args),
     }

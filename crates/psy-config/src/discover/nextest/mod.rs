@@ -103,6 +103,7 @@ fn tests(list: &TestList, shared: &env::Shared<'_>, run_ignored: RunIgnored) -> 
                 adapter: Some(Adapter::Nextest),
                 writable: vec![shared.target_tmpdir()],
                 readonly: Vec::new(),
+                warm: None,
             });
         }
     }
