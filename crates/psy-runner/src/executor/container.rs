@@ -161,6 +161,11 @@ impl ContainerExecutor {
 
 impl ContainerExecutor {
     /// The sandbox the containers start in.
+    /// Warm workers discovery started: tests fork from them before any is started anew.
+    pub fn take_warm_parents(&mut self, parents: Arc<psy_config::WarmParents>) {
+        self.warm_pool().hand_over(parents);
+    }
+
     pub(super) fn warm_pool(&self) -> std::sync::MutexGuard<'_, super::warm::WarmPool> {
         lock(&self.warm)
     }

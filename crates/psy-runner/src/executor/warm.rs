@@ -15,7 +15,7 @@
 
 use super::container::{exec_outcome, ContainerExecutor};
 use super::{AttemptRequest, ExecOutcome, Running};
-use psy_model::{ExitInfo, WarmStart};
+use psy_model::{ExitInfo, TestSpec};
 use psy_sandbox::Container;
 use psy_warm::{ChildExit, Entry, RunRequest, WarmChild, WarmParent};
 use std::collections::{BTreeMap, HashMap};
@@ -53,6 +53,8 @@ pub(crate) struct WarmPool {
     parents: HashMap<ParentKey, Slot>,
     /// Reasons for cold starts already warned about in this run.
     warned: Vec<&'static str>,
+    /// Workers discovery started, taken by the first test of their group.
+    handed: Option<Arc<psy_config::WarmParents>>,
 }
 
 #[derive(Debug)]
@@ -63,13 +65,19 @@ enum Slot {
 }
 
 impl WarmPool {
-    /// The interpreter for `warm` in `env`, started now if it is the first of its group;
-    /// `None` when its tests must start cold.
+    /// Workers discovery started, for the tests that fork from them.
+    pub(crate) fn hand_over(&mut self, parents: Arc<psy_config::WarmParents>) {
+        self.handed = Some(parents);
+    }
+
+    /// The interpreter `test` forks from in `env`: discovery's, or started now if it is the
+    /// first of its group; `None` when its tests must start cold.
     fn parent(
         &mut self,
-        warm: &WarmStart,
+        test: &TestSpec,
         env: &[(String, String)],
     ) -> Option<Arc<Mutex<WarmParent>>> {
+        let warm = test.warm.as_ref()?;
         let env: Vec<(String, String)> = env
             .iter()
             .filter(|(k, _)| !PER_ATTEMPT.contains(&k.as_str()))
@@ -82,7 +90,16 @@ impl WarmPool {
             warm.fixtures.clone(),
             env,
         );
+        let handed = self.handed.as_ref();
         let slot = self.parents.entry(key).or_insert_with_key(|key| {
+            if let Some(parent) = handed.and_then(|h| h.take_for(test)) {
+                tracing::debug!(
+                    items = parent.items().len(),
+                    "{}: forks from the warm interpreter discovery started",
+                    test.id
+                );
+                return Slot::Ready(Arc::new(Mutex::new(parent)));
+            }
             let (python, args, dir, _, env) = key;
             let started = Instant::now();
             match WarmParent::start_exactly(python, args, dir, env, Some(COLLECT_TIMEOUT)) {
@@ -118,8 +135,15 @@ impl WarmPool {
         }
     }
 
-    /// Stops every interpreter (after the run's last attempt).
+    /// Stops every interpreter (after the run's last attempt), discovery's unused ones too.
     pub(crate) fn close(&mut self) {
+        if let Some(handed) = self.handed.take() {
+            for (_, parent) in handed.take_all() {
+                if let Err(e) = parent.shutdown() {
+                    tracing::warn!("stopping an unused warm pytest interpreter: {e}");
+                }
+            }
+        }
         for (_, slot) in self.parents.drain() {
             if let Slot::Ready(parent) = slot {
                 if let Ok(parent) = Arc::try_unwrap(parent) {
@@ -149,7 +173,7 @@ pub(crate) fn parent_for(
     request: &AttemptRequest<'_>,
 ) -> Option<Arc<Mutex<WarmParent>>> {
     let warm = request.test.warm.as_ref()?;
-    let parent = executor.warm_pool().parent(warm, &request.env)?;
+    let parent = executor.warm_pool().parent(request.test, &request.env)?;
     if !lock(&parent).items().contains(&warm.item) {
         tracing::warn!(
             "{}: the warm interpreter did not collect `{}`; it starts cold",
