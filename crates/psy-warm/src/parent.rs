@@ -162,6 +162,11 @@ impl WarmParent {
         })
     }
 
+    /// Whether the worker process is still there (it may have died: a crash, a kill).
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.process.try_wait(), Ok(None))
+    }
+
     /// The worker's pid.
     pub fn pid(&self) -> u32 {
         self.ready.pid

@@ -121,6 +121,18 @@ impl WarmPool {
                 }
             }
         });
+        if let Slot::Ready(parent) = slot {
+            let mut worker = lock(parent);
+            if !worker.is_alive() {
+                tracing::warn!(
+                    "the warm pytest interpreter (pid {}) in {} is gone; its tests start cold",
+                    worker.pid(),
+                    warm.dir.display()
+                );
+                drop(worker);
+                *slot = Slot::Broken;
+            }
+        }
         match slot {
             Slot::Ready(parent) => Some(Arc::clone(parent)),
             Slot::Broken => None,
