@@ -336,9 +336,9 @@ fn server_and_agents_wait_out_a_database_restart() {
         let Database::Own(pg) = &fleet.db else {
             unreachable!()
         };
-        pg.pg_ctl_stop();
+        pg.stop();
         std::thread::sleep(Duration::from_secs(2));
-        pg.pg_ctl_start();
+        pg.restart();
     });
 }
 

@@ -1,6 +1,7 @@
 //! Snapshots over the server: uploading one (only the blobs it lacks), and [`ServerBlobs`],
 //! the [`BlobSource`] an agent materialises snapshots from.
 
+use crate::retry::{retry_within, USER_PATIENCE};
 use crate::{FleetClient, FleetError};
 use psy_snapshot::{BlobSource, BoxError, LocalSnapshot, SnapshotError};
 
@@ -49,16 +50,25 @@ pub fn upload(client: &FleetClient, local: &LocalSnapshot) -> Result<Uploaded, U
     // Asked in slices, so a huge tree is not one huge request.
     for chunk in blobs.chunks(10_000) {
         let answer: MissingBlobs =
-            client.post("/api/blobs/missing", &MissingRequest { digests: chunk })?;
+            retry_within("asking which blobs the server lacks", USER_PATIENCE, || {
+                client.post("/api/blobs/missing", &MissingRequest { digests: chunk })
+            })?;
         missing.extend(answer.missing);
     }
     let mut uploaded_bytes = 0;
     for digest in &missing {
         let content = local.read_blob(digest)?;
         uploaded_bytes += content.len() as u64;
-        let _: serde_json::Value = client.put_bytes(&format!("/api/blobs/{digest}"), &content)?;
+        let path = format!("/api/blobs/{digest}");
+        let _: serde_json::Value =
+            retry_within(&format!("uploading blob {digest}"), USER_PATIENCE, || {
+                client.put_bytes(&path, &content)
+            })?;
     }
-    let created: SnapshotCreated = client.post("/api/snapshots", &local.snapshot)?;
+    // Idempotent, as the uploads: each is retried while the server or its database is down.
+    let created: SnapshotCreated = retry_within("storing the snapshot", USER_PATIENCE, || {
+        client.post("/api/snapshots", &local.snapshot)
+    })?;
     let digest = local.snapshot.digest();
     if created.digest != digest {
         return Err(UploadError::Local(SnapshotError::DigestMismatch {

@@ -126,7 +126,13 @@ async fn open(args: &DatabaseArgs, max_connections: usize) -> anyhow::Result<Dat
 }
 
 async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
-    let db = open(&args.database, args.max_connections).await?;
+    // Not migrated here: a database that is down must not stop the server from starting; it
+    // answers 503 and migrates as soon as the database answers.
+    let db = Database::new(
+        args.database.database.url("psy server")?,
+        &args.database.schema,
+        args.max_connections,
+    )?;
     let listener = serve::bind(&args.listen).await?;
     let addr = serve::local_addr(&listener)?;
     // The first line on stdout, for scripts and tests that asked for port 0.
@@ -137,7 +143,7 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     let options = serve::Options {
         lease: std::time::Duration::from_secs(args.lease_seconds),
     };
-    serve::serve(db, options, listener, serve::shutdown_signal()).await?;
+    serve::serve_migrating(db, options, listener, serve::shutdown_signal()).await?;
     Ok(())
 }
 

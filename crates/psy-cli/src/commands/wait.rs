@@ -59,19 +59,23 @@ pub(crate) fn follow(
         expected_ms: None,
     })?;
     let mut unreachable_since: Option<Instant> = None;
+    let mut backoff = psy_fleet::retry::default_backoff();
     loop {
         let detail = match client.run(run_id) {
             Ok(detail) => {
                 unreachable_since = None;
+                backoff.reset();
                 detail
             }
+            // Unreachable, or 503 (its database is down or restarting).
             Err(e) if e.is_transient() => {
                 let since = *unreachable_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > GIVE_UP_AFTER {
                     return Err(failed(e));
                 }
-                tracing::warn!(error = %e, "the server did not answer; asking again");
-                std::thread::sleep(POLL * 4);
+                let pause = backoff.next_pause();
+                tracing::warn!(error = %e, "the server could not answer; asking again in {} ms", pause.as_millis());
+                std::thread::sleep(pause);
                 continue;
             }
             Err(e) => return Err(failed(e)),
