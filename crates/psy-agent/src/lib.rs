@@ -148,6 +148,7 @@ pub fn run(options: AgentOptions) -> Result<Stopped, AgentError> {
     };
     tracing::info!(
         name = %agent.name,
+        registration = ?agent.registration,
         cpus = agent.cpus,
         memory_bytes = agent.memory_bytes,
         labels = ?agent.labels,
@@ -185,6 +186,7 @@ pub fn run(options: AgentOptions) -> Result<Stopped, AgentError> {
         run_id: run_id.clone(),
         state: StateDir::at(&state_dir(&options.work_dir)),
         heartbeat: options.heartbeat,
+        registration: agent.registration,
     };
     let claimer = std::thread::Builder::new()
         .name("psy-claimer".into())

@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[&str] = &[
     crate::blobs::V3,
     crate::queue::schema::V4,
     crate::queue::schema::V5,
+    crate::queue::schema::V6,
 ];
 
 /// Version 1: API tokens (only their SHA-256 is kept) and registered agents.

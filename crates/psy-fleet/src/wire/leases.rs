@@ -20,6 +20,10 @@ pub struct ClaimRequest {
     pub labels: BTreeMap<String, String>,
     /// At most this many jobs.
     pub max_jobs: u32,
+    /// The registration the agent got ([`Agent::registration`](super::Agent::registration)):
+    /// the claim is refused (409) if the name was registered again since, by a successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<i64>,
 }
 
 /// A job handed to an agent, under a lease.

@@ -1,4 +1,4 @@
-//! Server schema versions 2 and 4: the fleet's work queue (runs, their jobs, leases, results),
+//! Server schema versions 2, 4, 5 and 6: the fleet's work queue (runs, their jobs, leases, results),
 //! and leases bound to the token that claimed them.
 //!
 //! Every fact the queue needs lives in these tables, so any number of servers can share them.
@@ -100,4 +100,13 @@ pub const V5: &str = r#"
 ALTER TABLE leases DROP CONSTRAINT leases_outcome_check;
 ALTER TABLE leases ADD CONSTRAINT leases_outcome_check
     CHECK (outcome IN ('reported', 'expired', 'cancelled', 'released'));
+"#;
+
+/// Version 6: every registration of an agent gets a number from a sequence
+/// (`agents.registration`). Registering again under a name takes it over: the leases still
+/// held under that name are ended (`expired`) and their jobs queued again at once, and claims
+/// naming the previous registration are refused ([`agents`](crate::api::agents)).
+pub const V6: &str = r#"
+CREATE SEQUENCE agent_registrations;
+ALTER TABLE agents ADD COLUMN registration BIGINT NOT NULL DEFAULT nextval('agent_registrations');
 "#;
