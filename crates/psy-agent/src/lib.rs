@@ -18,11 +18,13 @@
 mod batch;
 mod claim;
 mod heartbeat;
+mod logs;
 mod project;
 mod report;
 mod source;
 mod time;
 
+pub use logs::LOG_BLOB_CAP;
 pub use report::OUTPUT_CAP;
 
 use psy_fleet::retry;

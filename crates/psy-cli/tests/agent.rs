@@ -20,6 +20,8 @@
 
 #[path = "agent/fleet.rs"]
 mod fleet;
+#[path = "agent/logs.rs"]
+mod logs;
 #[allow(dead_code)]
 #[path = "crash/probe.rs"]
 mod probe;
@@ -32,7 +34,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-fn root() -> bool {
+pub(crate) fn root() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
@@ -42,7 +44,7 @@ fn root() -> bool {
 }
 
 /// Stops every agent with SIGTERM: each must exit 0.
-fn stop_agents(fleet: &mut Fleet) {
+pub(crate) fn stop_agents(fleet: &mut Fleet) {
     for agent in &fleet.agents {
         agent.signal(libc::SIGTERM);
     }

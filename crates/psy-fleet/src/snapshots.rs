@@ -42,6 +42,15 @@ struct SnapshotCreated {
     digest: String,
 }
 
+impl FleetClient {
+    /// Stores `content` as a blob (`PUT /api/blobs/{digest}`, idempotent); its digest.
+    pub fn put_blob(&self, content: &[u8]) -> Result<String, FleetError> {
+        let digest = psy_snapshot::sha256(content);
+        let _: serde_json::Value = self.put_bytes(&format!("/api/blobs/{digest}"), content)?;
+        Ok(digest)
+    }
+}
+
 /// Sends `local` to the server: asks which blobs it lacks, uploads those (re-read and checked,
 /// so a file edited meanwhile is an error, not a wrong snapshot), then stores the snapshot.
 pub fn upload(client: &FleetClient, local: &LocalSnapshot) -> Result<Uploaded, UploadError> {

@@ -93,6 +93,9 @@ pub struct JobResult {
     pub signal: Option<i32>,
     pub output: Option<String>,
     pub output_ref: Option<String>,
+    /// The attempt's log blobs by name (see `ResultReport::logs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub logs: BTreeMap<String, String>,
     pub agent: String,
     pub fencing_token: i64,
     pub recorded_at: String,

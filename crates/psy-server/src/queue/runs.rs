@@ -187,7 +187,7 @@ pub async fn show(db: &Database, run_id: i64) -> Result<RunDetail, QueueError> {
             &format!(
                 "SELECT j.job_id, j.test_id, j.state, j.attempt, j.max_attempts,
                         r.attempt, r.status, r.duration_ms, r.exit_code, r.signal, r.output,
-                        r.output_ref, r.agent, r.fencing_token, {}
+                        r.output_ref, r.agent, r.fencing_token, {}, r.logs
                  FROM jobs j LEFT JOIN LATERAL (
                      SELECT * FROM results r WHERE r.job_id = j.job_id
                      ORDER BY r.attempt DESC LIMIT 1) r ON true
@@ -214,6 +214,10 @@ pub async fn show(db: &Database, run_id: i64) -> Result<RunDetail, QueueError> {
                 signal: row.get(9),
                 output: row.get(10),
                 output_ref: row.get(11),
+                logs: row
+                    .get::<_, Option<serde_json::Value>>(15)
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .unwrap_or_default(),
                 agent: row.get(12),
                 fencing_token: row.get(13),
                 recorded_at: row.get(14),

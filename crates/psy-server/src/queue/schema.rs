@@ -102,6 +102,13 @@ ALTER TABLE leases ADD CONSTRAINT leases_outcome_check
     CHECK (outcome IN ('reported', 'expired', 'cancelled', 'released'));
 "#;
 
+/// Version 7: a result names its attempt's logs (`results.logs`: `{"out": "sha256:...",
+/// "err": ..., "scenario.jsonl": ..., "node.NAME.out": ...}`), uploaded by the agent as blobs
+/// before it reports; `NULL` when it sent none.
+pub const V7: &str = r#"
+ALTER TABLE results ADD COLUMN logs JSONB;
+"#;
+
 /// Version 6: every registration of an agent gets a number from a sequence
 /// (`agents.registration`). Registering again under a name takes it over: the leases still
 /// held under that name are ended (`expired`) and their jobs queued again at once, and claims
