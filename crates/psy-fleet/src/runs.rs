@@ -3,7 +3,7 @@
 //! unknown fields, so a newer server does not break an older client.
 
 use crate::retry::{default_backoff, retry_when, USER_PATIENCE};
-use crate::wire::runs::{Cancelled, RunDetail, RunSummary, Submission, Submitted};
+use crate::wire::runs::{Cancelled, RunChanges, RunDetail, RunSummary, Submission, Submitted};
 use crate::{FleetClient, FleetError};
 use std::time::Instant;
 
@@ -31,6 +31,15 @@ impl FleetClient {
     /// Run `id` and its jobs.
     pub fn run(&self, id: i64) -> Result<RunDetail, FleetError> {
         self.get(&format!("/api/runs/{id}"))
+    }
+
+    /// The jobs of run `id` that changed since `after` (a cursor from the previous answer;
+    /// every job without one).
+    pub fn run_changes(&self, id: i64, after: Option<&str>) -> Result<RunChanges, FleetError> {
+        match after {
+            Some(cursor) => self.get(&format!("/api/runs/{id}/changes?after={cursor}")),
+            None => self.get(&format!("/api/runs/{id}/changes")),
+        }
     }
 
     /// Cancels run `id`.

@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[&str] = &[
     crate::queue::schema::V5,
     crate::queue::schema::V6,
     crate::queue::schema::V7,
+    crate::queue::schema::V8,
 ];
 
 /// Version 1: API tokens (only their SHA-256 is kept) and registered agents.

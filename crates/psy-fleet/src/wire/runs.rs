@@ -121,6 +121,17 @@ pub struct RunDetail {
     pub jobs: Vec<JobView>,
 }
 
+/// The jobs of a run that changed since a cursor (`GET /api/runs/{id}/changes?after=CURSOR`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunChanges {
+    pub run: RunSummary,
+    /// Every job that changed since the cursor given (every job without one), and maybe some
+    /// that did not: a client keeps what it already knows.
+    pub jobs: Vec<JobView>,
+    /// What to give as `after` next time.
+    pub cursor: String,
+}
+
 /// What a cancel did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cancelled {

@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(runs::MAX_SUBMISSION_BYTES)),
         )
         .route("/api/runs/{id}", get(runs::show))
+        .route("/api/runs/{id}/changes", get(runs::changes))
         .route("/api/runs/{id}/cancel", post(runs::cancel))
         .route("/api/blobs/missing", post(blobs::missing))
         // Their handlers read the body themselves, after the role check, up to their limits.
