@@ -27,6 +27,8 @@ mod logs;
 mod probe;
 #[path = "agent/projects.rs"]
 mod projects;
+#[path = "agent/takeover.rs"]
+mod takeover;
 
 use fleet::{manifest, project, Database, Fleet, OwnPostgres, PSY};
 use psy_server::testkit::TestSchema;

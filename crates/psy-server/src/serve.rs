@@ -78,15 +78,23 @@ pub async fn prepare_retrying(db: &Database) -> Result<(), ServerError> {
     }
 }
 
-/// Serves the API on `listener` at once while applying the migrations beside
-/// ([`prepare_retrying`]): requests are 503 until they are applied. Stops when `shutdown`
-/// completes, or with the migrations' error if retrying cannot fix it.
+/// Serves the API on `listener`, migrated first when the database answers at once; else at
+/// once while applying the migrations beside ([`prepare_retrying`]): requests are 503 until
+/// they are applied. Stops when `shutdown` completes, or with the migrations' error if
+/// retrying cannot fix it.
 pub async fn serve_migrating(
     db: Database,
     options: Options,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    match prepare(&db).await {
+        Ok(()) => return serve(db, options, listener, shutdown).await,
+        Err(e) if e.is_transient() => {
+            tracing::warn!("cannot apply the migrations yet: {e}; serving 503 until they are")
+        }
+        Err(e) => return Err(e),
+    }
     let migrated = Arc::new(AtomicBool::new(false));
     let (fail, failed_rx) = tokio::sync::oneshot::channel::<ServerError>();
     let migrating = {

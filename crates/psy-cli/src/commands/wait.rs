@@ -77,7 +77,7 @@ pub(crate) fn follow(
                     return Err(failed(e));
                 }
                 let pause = backoff.next_pause();
-                tracing::warn!(error = %e, "the server could not answer; asking again in {} ms", pause.as_millis());
+                tracing::warn!(error = %e, "the server did not answer; asking again in {} ms", pause.as_millis());
                 std::thread::sleep(pause);
                 continue;
             }

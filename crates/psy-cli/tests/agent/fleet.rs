@@ -198,12 +198,17 @@ impl Fleet {
     /// half second.
     pub(crate) fn start_agent(&mut self, name: &str, cpus: &str) -> usize {
         let work_dir = self.work_dir(name);
+        self.start_agent_in(name, cpus, &work_dir)
+    }
+
+    /// Like [`Fleet::start_agent`], in `work_dir`.
+    pub(crate) fn start_agent_in(&mut self, name: &str, cpus: &str, work_dir: &Path) -> usize {
         let log = self.dir.join(format!("{name}-{}.log", self.agents.len()));
         let child = Command::new(PSY)
             .args(["agent", "-vv", "--server", &self.url(), "--name", name])
             .args(["--cpus", cpus, "--memory", "512MiB", "--heartbeat", "0.5"])
             .arg("--work-dir")
-            .arg(&work_dir)
+            .arg(work_dir)
             .env("PSY_TOKEN", &self.agent_token)
             .env_remove("PSY_SERVER")
             .stdout(Stdio::null())
