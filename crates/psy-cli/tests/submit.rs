@@ -1,7 +1,9 @@
 //! `psy submit`, `psy runs`, `psy show --server` and `psy cancel` through the binary against a
 //! real `psy server` (feature `server`) and PostgreSQL (`PSY_TEST_POSTGRES_URL`;
 //! `scripts/postgres-test-server` starts one). The agents of `--wait` are played by the test
-//! through the API. Skips without a database, except under CI.
+//! through the API. `--wait` outlives a server restart, and a database restart (a cluster of
+//! the test's own, stopped: the client is answered 503 and waits it out). Skips without a
+//! database, except under CI.
 #![cfg(feature = "server")]
 
 #[path = "common/psy_server.rs"]
@@ -428,4 +430,70 @@ fn submit_wait_outlives_a_server_restart() {
             .any(|l| l.split_whitespace().eq(["passed", "1"])),
         "the test is reported passed: {seen}"
     );
+}
+
+#[test]
+fn submit_wait_outlives_a_database_restart() {
+    let Some(cluster) = psy_server::testkit::cluster::OwnCluster::start() else {
+        return;
+    };
+    let schema = TestSchema {
+        url: cluster.url(),
+        name: "psyduck".into(),
+    };
+    let (token, agent) = (
+        create_token(&schema, "user", "dev"),
+        create_token(&schema, "agent", "box"),
+    );
+    let server = Server::start(&schema);
+    let dir = project();
+    let d = dir.path();
+    std::fs::write(
+        d.join("psyduck.toml"),
+        "[[test]]\nname = \"only\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let mut child = spawn_wait(d, server.addr, &token, &[]);
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert_eq!(first.trim(), "1", "the run id");
+    cluster.stop();
+    // Until the client was answered 503 (the server is up, its database is not).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("answered 503") {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(
+            n > 0,
+            "psy submit --wait ended while the database was down: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    cluster.restart();
+    while http(server.addr, "GET", "/healthz", None, None).status != 200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut reported = 0;
+    for _ in 0..600 {
+        reported += play_agent(server.addr, &agent, &|_, _| "pass");
+        if reported >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{seen}");
+    assert!(
+        seen.lines()
+            .any(|l| l.split_whitespace().eq(["passed", "1"])),
+        "the test is reported passed: {seen}"
+    );
+    drop(server);
+    drop(schema);
 }
