@@ -67,6 +67,9 @@ pub(crate) struct Claimer {
     pub(crate) state: StateDir,
     /// The agent's `--heartbeat`.
     pub(crate) heartbeat: Duration,
+    /// The registration the server gave this agent, named in each claim: once another agent
+    /// registers under the same name, the claims are refused and this agent stops.
+    pub(crate) registration: Option<i64>,
 }
 
 impl Claimer {
@@ -104,6 +107,16 @@ impl Claimer {
                     self.shared.fatal(refused(&e));
                     break;
                 }
+                // Taken over: an agent registered under this name since (this one's leases
+                // were ended then, and its heartbeats and results are refused).
+                Err(e) if e.status() == Some(409) && self.registration.is_some() => {
+                    self.shared.fatal(format!(
+                        "another agent registered under the name {:?}, which takes it over: \
+                         this one stops (give each agent its own --name): {e}",
+                        self.shared.agent
+                    ));
+                    break;
+                }
                 Err(e) => {
                     tracing::error!("claiming jobs: {e}");
                     retry::sleep_unless(AFTER_REFUSAL, &|| self.shared.stopping());
@@ -131,6 +144,7 @@ impl Claimer {
             memory_bytes: i64::try_from(memory).unwrap_or(i64::MAX),
             labels: self.labels.clone(),
             max_jobs: MAX_JOBS_PER_CLAIM.min(u32::try_from(room).unwrap_or(u32::MAX)),
+            registration: self.registration,
         })
     }
 

@@ -18,11 +18,13 @@
 mod batch;
 mod claim;
 mod heartbeat;
+mod logs;
 mod project;
 mod report;
 mod source;
 mod time;
 
+pub use logs::LOG_BLOB_CAP;
 pub use report::OUTPUT_CAP;
 
 use psy_fleet::retry;
@@ -148,6 +150,7 @@ pub fn run(options: AgentOptions) -> Result<Stopped, AgentError> {
     };
     tracing::info!(
         name = %agent.name,
+        registration = ?agent.registration,
         cpus = agent.cpus,
         memory_bytes = agent.memory_bytes,
         labels = ?agent.labels,
@@ -185,6 +188,7 @@ pub fn run(options: AgentOptions) -> Result<Stopped, AgentError> {
         run_id: run_id.clone(),
         state: StateDir::at(&state_dir(&options.work_dir)),
         heartbeat: options.heartbeat,
+        registration: agent.registration,
     };
     let claimer = std::thread::Builder::new()
         .name("psy-claimer".into())

@@ -1,15 +1,17 @@
 //! The reporter thread: each result goes to the server under its lease's fencing token, in
-//! the order attempts ended. Results that are waiting together (attempts that ended while the
+//! the order attempts ended, after its log files were uploaded as blobs ([`crate::logs`]; the
+//! report names them and carries the end of the output inline, 64 KiB at most then). Results that are waiting together (attempts that ended while the
 //! previous report was on its way) go in one request ([`crate::batch`]); a lone result is sent
 //! at once, alone. A server or database that blinked is waited out (the lease keeps being
 //! heartbeated meanwhile); a refusal (409: the lease moved to another agent, or its run was
 //! cancelled) drops the result for good, since the attempt that counts is another one.
 
-use crate::batch;
 use crate::source::{LeaseRef, Shared};
+use crate::{batch, logs};
 use psy_fleet::retry::{self, Backoff};
 use psy_fleet::wire::{Recorded, ReleaseRequest, Released, ResultReport};
 use psy_model::{AttemptResult, AttemptStatus};
+use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +45,8 @@ pub(crate) struct Pending {
     logs: Option<(PathBuf, PathBuf)>,
     /// Why psy could not run it, or more about how it ended.
     message: Option<String>,
+    /// The log files uploaded as blobs: their digests by name.
+    uploaded: BTreeMap<String, String>,
 }
 
 impl Pending {
@@ -56,6 +60,7 @@ impl Pending {
             signal: result.exit.signal,
             logs: Some((result.stdout_path.clone(), result.stderr_path.clone())),
             message: result.message.clone(),
+            uploaded: BTreeMap::new(),
         }
     }
 
@@ -69,10 +74,17 @@ impl Pending {
             signal: None,
             logs: None,
             message: Some(why),
+            uploaded: BTreeMap::new(),
         }
     }
 
     pub(crate) fn report(&self, agent: &str, cap: usize) -> ResultReport {
+        // The whole logs are blobs: the report carries only their end.
+        let cap = if self.uploaded.is_empty() {
+            cap
+        } else {
+            cap.min(SMALL_OUTPUT_CAP)
+        };
         let output = output(
             self.logs
                 .as_ref()
@@ -88,6 +100,7 @@ impl Pending {
             signal: self.signal,
             output: (!output.is_empty()).then_some(output),
             output_ref: None,
+            logs: self.uploaded.clone(),
             agent: Some(agent.to_owned()),
         }
     }
@@ -99,11 +112,18 @@ impl Pending {
 pub(crate) fn run(shared: Arc<Shared>, queue: Receiver<Outgoing>, abandon: Arc<AtomicBool>) {
     let mut backoff = retry::default_backoff();
     let mut batches = batch::Batches::default();
+    let mut uploads = logs::Uploads::default();
     while let Ok(first) = queue.recv() {
         let mut waiting = Vec::new();
         for outgoing in std::iter::once(first).chain(queue.try_iter().take(batch::MAX_BATCH - 1)) {
             match outgoing {
-                Outgoing::Result(pending) => waiting.push(pending),
+                Outgoing::Result(mut pending) => {
+                    if let Some((out, _)) = &pending.logs {
+                        pending.uploaded =
+                            uploads.upload(&shared, out, &pending.lease, &mut backoff, &abandon);
+                    }
+                    waiting.push(pending);
+                }
                 Outgoing::Release(lease) => {
                     release(&shared, &lease, &mut backoff, &abandon);
                     shared.let_go(lease.lease_id);
@@ -116,9 +136,8 @@ pub(crate) fn run(shared: Arc<Shared>, queue: Receiver<Outgoing>, abandon: Arc<A
         }
         for pending in waiting {
             shared.let_go(pending.lease.lease_id);
-            if let Some((out, err)) = &pending.logs {
-                let _ = std::fs::remove_file(out);
-                let _ = std::fs::remove_file(err);
+            if let Some((out, _)) = &pending.logs {
+                logs::remove(out);
             }
         }
     }

@@ -331,6 +331,24 @@ pub(crate) struct ServerArgs {
     pub(crate) token: Option<String>,
 }
 
+/// `--server [URL]` of `psy show` and `psy log`: read a run of the fleet instead of the
+/// local store (RUN is then the server's run id; of a test, its latest attempt).
+#[derive(Debug, Args)]
+pub(crate) struct RemoteArgs {
+    /// Read a run of the psy server at URL instead of the local store (`--server` alone: from
+    /// $PSY_SERVER or the client config).
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    pub(crate) server: Option<String>,
+    /// With --server: a token of role `user` [default: $PSY_TOKEN, else the client config].
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "server",
+        allow_hyphen_values = true
+    )]
+    pub(crate) token: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct SubmitArgs {
     #[command(flatten)]
@@ -376,18 +394,8 @@ pub(crate) struct ShowArgs {
     /// Show every attempt, not only each test's verdict.
     #[arg(long)]
     pub(crate) attempts: bool,
-    /// Show a run of the psy server at URL instead of the local store (`--server` alone: from
-    /// $PSY_SERVER or the client config).
-    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
-    pub(crate) server: Option<String>,
-    /// With --server: a token of role `user` [default: $PSY_TOKEN, else the client config].
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        requires = "server",
-        allow_hyphen_values = true
-    )]
-    pub(crate) token: Option<String>,
+    #[command(flatten)]
+    pub(crate) remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -414,6 +422,8 @@ pub(crate) struct LogArgs {
     /// A multi-node scenario's timeline: node starts, readiness, exits and faults, in order.
     #[arg(long)]
     pub(crate) timeline: bool,
+    #[command(flatten)]
+    pub(crate) remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]

@@ -20,11 +20,15 @@
 
 #[path = "agent/fleet.rs"]
 mod fleet;
+#[path = "agent/logs.rs"]
+mod logs;
 #[allow(dead_code)]
 #[path = "crash/probe.rs"]
 mod probe;
 #[path = "agent/projects.rs"]
 mod projects;
+#[path = "agent/takeover.rs"]
+mod takeover;
 
 use fleet::{manifest, project, Database, Fleet, OwnPostgres, PSY};
 use psy_server::testkit::TestSchema;
@@ -32,7 +36,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-fn root() -> bool {
+pub(crate) fn root() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
@@ -42,7 +46,7 @@ fn root() -> bool {
 }
 
 /// Stops every agent with SIGTERM: each must exit 0.
-fn stop_agents(fleet: &mut Fleet) {
+pub(crate) fn stop_agents(fleet: &mut Fleet) {
     for agent in &fleet.agents {
         agent.signal(libc::SIGTERM);
     }
@@ -336,9 +340,9 @@ fn server_and_agents_wait_out_a_database_restart() {
         let Database::Own(pg) = &fleet.db else {
             unreachable!()
         };
-        pg.pg_ctl_stop();
+        pg.stop();
         std::thread::sleep(Duration::from_secs(2));
-        pg.pg_ctl_start();
+        pg.restart();
     });
 }
 

@@ -1,7 +1,9 @@
 //! `psy submit`, `psy runs`, `psy show --server` and `psy cancel` through the binary against a
 //! real `psy server` (feature `server`) and PostgreSQL (`PSY_TEST_POSTGRES_URL`;
 //! `scripts/postgres-test-server` starts one). The agents of `--wait` are played by the test
-//! through the API. Skips without a database, except under CI.
+//! through the API. `--wait` outlives a server restart, and a database restart (a cluster of
+//! the test's own, stopped: the client is answered 503 and waits it out). Skips without a
+//! database, except under CI.
 #![cfg(feature = "server")]
 
 #[path = "common/psy_server.rs"]
@@ -391,30 +393,55 @@ fn submit_wait_outlives_a_server_restart() {
     .unwrap();
     let mut child = spawn_wait(d, addr, token, &[]);
     // The run exists once the client printed its id; then the server goes away.
+    assert_eq!(first_line(&mut child), "1", "the run id");
+    drop(f.server);
+    // Until the client has found the server gone (and so must reconnect to finish).
+    let (stderr, seen) = stderr_until(&mut child, "did not answer");
+    let restarted = Server::start_at(&f.schema, &addr.to_string());
+    passes_after(child, stderr, seen, restarted.addr, agent);
+}
+
+/// The first line `child` printed on stdout, trimmed.
+fn first_line(child: &mut std::process::Child) -> String {
     let mut first = String::new();
     std::io::BufRead::read_line(
         &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
         &mut first,
     )
     .unwrap();
-    assert_eq!(first.trim(), "1", "the run id");
-    drop(f.server);
-    // Until the client has found the server gone (and so must reconnect to finish).
+    first.trim().to_string()
+}
+
+type Stderr = std::io::BufReader<std::process::ChildStderr>;
+
+/// Reads `child`'s stderr until it says `needle`; the reader and what it read.
+fn stderr_until(child: &mut std::process::Child, needle: &str) -> (Stderr, String) {
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
-    while !seen.contains("did not answer") {
+    while !seen.contains(needle) {
         let mut line = String::new();
         let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
         assert!(
             n > 0,
-            "psy submit --wait ended while the server was down: {seen}"
+            "psy submit --wait ended before saying {needle:?}: {seen}"
         );
         seen.push_str(&line);
     }
-    let restarted = Server::start_at(&f.schema, &addr.to_string());
+    (stderr, seen)
+}
+
+/// Plays the agent of the run's one test on the server at `addr` until it is reported, then
+/// checks the waiting `child` reports it passed and exits 0.
+fn passes_after(
+    mut child: std::process::Child,
+    mut stderr: Stderr,
+    mut seen: String,
+    addr: SocketAddr,
+    agent: &str,
+) {
     let mut reported = 0;
     for _ in 0..600 {
-        reported += play_agent(restarted.addr, agent, &|_, _| "pass");
+        reported += play_agent(addr, agent, &|_, _| "pass");
         if reported >= 1 {
             break;
         }
@@ -428,4 +455,39 @@ fn submit_wait_outlives_a_server_restart() {
             .any(|l| l.split_whitespace().eq(["passed", "1"])),
         "the test is reported passed: {seen}"
     );
+}
+
+#[test]
+fn submit_wait_outlives_a_database_restart() {
+    let Some(cluster) = psy_server::testkit::cluster::OwnCluster::start() else {
+        return;
+    };
+    let schema = TestSchema {
+        url: cluster.url(),
+        name: "psyduck".into(),
+    };
+    let (token, agent) = (
+        create_token(&schema, "user", "dev"),
+        create_token(&schema, "agent", "box"),
+    );
+    let server = Server::start(&schema);
+    let dir = project();
+    let d = dir.path();
+    std::fs::write(
+        d.join("psyduck.toml"),
+        "[[test]]\nname = \"only\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let mut child = spawn_wait(d, server.addr, &token, &[]);
+    assert_eq!(first_line(&mut child), "1", "the run id");
+    cluster.stop();
+    // Until the client was answered 503 (the server is up, its database is not).
+    let (stderr, seen) = stderr_until(&mut child, "answered 503");
+    cluster.restart();
+    while http(server.addr, "GET", "/healthz", None, None).status != 200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    passes_after(child, stderr, seen, server.addr, &agent);
+    drop(server);
+    drop(schema);
 }

@@ -21,5 +21,6 @@ pub use job::{JobSpec, ProjectSource};
 pub use snapshot::{SnapshotError, SnapshotMaterialiser};
 pub use snapshots::{upload, ServerBlobs, ServerSnapshots, UploadError, Uploaded};
 pub use wire::runs::{
-    Cancelled, JobCounts, JobRequest, JobResult, JobView, RunDetail, RunSummary, Submission,
+    Cancelled, JobCounts, JobRequest, JobResult, JobView, RunChanges, RunDetail, RunSummary,
+    Submission,
 };

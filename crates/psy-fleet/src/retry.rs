@@ -76,6 +76,37 @@ pub fn retry<T>(
     what: &str,
     backoff: &mut Backoff,
     stop: &dyn Fn() -> bool,
+    call: impl FnMut() -> Result<T, FleetError>,
+) -> Result<T, FleetError> {
+    retry_when(what, backoff, stop, &FleetError::is_transient, call)
+}
+
+/// How long a user's command (`psy submit`, its uploads) waits out a server or database that
+/// is down before giving up.
+pub const USER_PATIENCE: Duration = Duration::from_secs(600);
+
+/// [`retry`] with the default backoff, giving up after `within`.
+pub fn retry_within<T>(
+    what: &str,
+    within: Duration,
+    call: impl FnMut() -> Result<T, FleetError>,
+) -> Result<T, FleetError> {
+    let until = Instant::now() + within;
+    retry(
+        what,
+        &mut default_backoff(),
+        &|| Instant::now() >= until,
+        call,
+    )
+}
+
+/// [`retry`] of the failures `again` says to try again (e.g. only 503s, for a request that is
+/// not safe to repeat when its answer may have been lost).
+pub fn retry_when<T>(
+    what: &str,
+    backoff: &mut Backoff,
+    stop: &dyn Fn() -> bool,
+    again: &dyn Fn(&FleetError) -> bool,
     mut call: impl FnMut() -> Result<T, FleetError>,
 ) -> Result<T, FleetError> {
     let mut failures = 0u32;
@@ -88,7 +119,7 @@ pub fn retry<T>(
                 backoff.reset();
                 return Ok(answer);
             }
-            Err(e) if e.is_transient() => {
+            Err(e) if again(&e) => {
                 failures += 1;
                 let pause = backoff.next_pause();
                 if failures == 1 || failures.is_multiple_of(10) {

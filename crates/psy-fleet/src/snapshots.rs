@@ -1,6 +1,7 @@
 //! Snapshots over the server: uploading one (only the blobs it lacks), and [`ServerBlobs`],
 //! the [`BlobSource`] an agent materialises snapshots from.
 
+use crate::retry::{retry_within, USER_PATIENCE};
 use crate::{FleetClient, FleetError};
 use psy_snapshot::{BlobSource, BoxError, LocalSnapshot, SnapshotError};
 
@@ -41,6 +42,15 @@ struct SnapshotCreated {
     digest: String,
 }
 
+impl FleetClient {
+    /// Stores `content` as a blob (`PUT /api/blobs/{digest}`, idempotent); its digest.
+    pub fn put_blob(&self, content: &[u8]) -> Result<String, FleetError> {
+        let digest = psy_snapshot::sha256(content);
+        let _: serde_json::Value = self.put_bytes(&format!("/api/blobs/{digest}"), content)?;
+        Ok(digest)
+    }
+}
+
 /// Sends `local` to the server: asks which blobs it lacks, uploads those (re-read and checked,
 /// so a file edited meanwhile is an error, not a wrong snapshot), then stores the snapshot.
 pub fn upload(client: &FleetClient, local: &LocalSnapshot) -> Result<Uploaded, UploadError> {
@@ -49,16 +59,25 @@ pub fn upload(client: &FleetClient, local: &LocalSnapshot) -> Result<Uploaded, U
     // Asked in slices, so a huge tree is not one huge request.
     for chunk in blobs.chunks(10_000) {
         let answer: MissingBlobs =
-            client.post("/api/blobs/missing", &MissingRequest { digests: chunk })?;
+            retry_within("asking which blobs the server lacks", USER_PATIENCE, || {
+                client.post("/api/blobs/missing", &MissingRequest { digests: chunk })
+            })?;
         missing.extend(answer.missing);
     }
     let mut uploaded_bytes = 0;
     for digest in &missing {
         let content = local.read_blob(digest)?;
         uploaded_bytes += content.len() as u64;
-        let _: serde_json::Value = client.put_bytes(&format!("/api/blobs/{digest}"), &content)?;
+        let path = format!("/api/blobs/{digest}");
+        let _: serde_json::Value =
+            retry_within(&format!("uploading blob {digest}"), USER_PATIENCE, || {
+                client.put_bytes(&path, &content)
+            })?;
     }
-    let created: SnapshotCreated = client.post("/api/snapshots", &local.snapshot)?;
+    // Idempotent, as the uploads: each is retried while the server or its database is down.
+    let created: SnapshotCreated = retry_within("storing the snapshot", USER_PATIENCE, || {
+        client.post("/api/snapshots", &local.snapshot)
+    })?;
     let digest = local.snapshot.digest();
     if created.digest != digest {
         return Err(UploadError::Local(SnapshotError::DigestMismatch {

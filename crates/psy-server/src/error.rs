@@ -71,3 +71,27 @@ pub enum ServerError {
     #[error("no token named {name:?} in {database}")]
     NoSuchToken { database: String, name: String },
 }
+
+impl ServerError {
+    /// Whether trying again later may succeed: the database could not be reached, was
+    /// restarting or shutting down, refused more connections, or aborted a transaction for a
+    /// conflict. Everything else (a bad URL, a schema too new, a statement PostgreSQL
+    /// rejected) is final.
+    pub fn is_transient(&self) -> bool {
+        let error = match self {
+            ServerError::Connect { .. } => return true,
+            ServerError::Query { error, .. } | ServerError::Migrate { error, .. } => error,
+            _ => return false,
+        };
+        match error.code() {
+            // No SQLSTATE: the connection broke, or a timeout.
+            None => true,
+            Some(code) => {
+                let code = code.code();
+                code.starts_with("08") // connection exception
+                    || code.starts_with("57P") // shutting down, starting up
+                    || matches!(code, "53300" | "40001" | "40P01")
+            }
+        }
+    }
+}

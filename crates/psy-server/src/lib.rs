@@ -13,6 +13,7 @@ pub mod bench_fleet;
 pub mod blobs;
 pub mod database;
 pub mod error;
+pub mod gc;
 pub mod metrics;
 pub mod migrate;
 pub mod queue;

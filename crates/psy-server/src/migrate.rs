@@ -21,6 +21,9 @@ pub const MIGRATIONS: &[&str] = &[
     crate::blobs::V3,
     crate::queue::schema::V4,
     crate::queue::schema::V5,
+    crate::queue::schema::V6,
+    crate::queue::schema::V7,
+    crate::queue::schema::V8,
 ];
 
 /// Version 1: API tokens (only their SHA-256 is kept) and registered agents.

@@ -14,6 +14,7 @@ mod history;
 pub(crate) mod image;
 mod list;
 mod log;
+mod remote_log;
 mod remote_logs;
 mod run;
 mod run_control;
@@ -44,12 +45,13 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args, verbosity),
         Command::List(args) => list::list(args, verbosity),
-        Command::Show(args) if args.server.is_some() => show_remote::show(args),
+        Command::Show(args) if args.remote.server.is_some() => show_remote::show(args),
         Command::Show(args) => show::show(args),
         Command::Submit(args) => submit::submit(args, verbosity),
         Command::Runs(args) => runs::list(args),
         Command::Cancel(args) => runs::cancel(args),
         Command::History(args) => history::history(args),
+        Command::Log(args) if args.remote.server.is_some() => remote_log::log(args),
         Command::Log(args) => log::log(args),
         Command::Gc(args) => gc::gc(args),
         Command::Bench(cmd) => bench::bench(cmd),

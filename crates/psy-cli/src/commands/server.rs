@@ -22,6 +22,20 @@ enum ServerCommand {
     /// Create, list or revoke the API's bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Remove the snapshots and blobs (files of submitted trees, attempts' logs) that no run
+    /// newer than --older-than needs.
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+struct GcArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Keep what runs created or finished within this long (and active runs) name, and
+    /// whatever was uploaded within it: `30d`, `12h`, `90m`.
+    #[arg(long, value_name = "DURATION", default_value = "30d",
+          value_parser = |s: &str| psy_config::parse_duration(s).map_err(|e| e.to_string()))]
+    older_than: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +123,7 @@ pub(crate) fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             Some(ServerCommand::Token(TokenCommand::Create(a))) => create(a).await,
             Some(ServerCommand::Token(TokenCommand::List(a))) => list(a).await,
             Some(ServerCommand::Token(TokenCommand::Revoke(a))) => revoke(a).await,
+            Some(ServerCommand::Gc(a)) => gc(a).await,
         }
     })?;
     Ok(ExitCode::SUCCESS)
@@ -126,7 +141,13 @@ async fn open(args: &DatabaseArgs, max_connections: usize) -> anyhow::Result<Dat
 }
 
 async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
-    let db = open(&args.database, args.max_connections).await?;
+    // Not migrated here: a database that is down must not stop the server from starting; it
+    // answers 503 and migrates as soon as the database answers.
+    let db = Database::new(
+        args.database.database.url("psy server")?,
+        &args.database.schema,
+        args.max_connections,
+    )?;
     let listener = serve::bind(&args.listen).await?;
     let addr = serve::local_addr(&listener)?;
     // The first line on stdout, for scripts and tests that asked for port 0.
@@ -137,7 +158,7 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     let options = serve::Options {
         lease: std::time::Duration::from_secs(args.lease_seconds),
     };
-    serve::serve(db, options, listener, serve::shutdown_signal()).await?;
+    serve::serve_migrating(db, options, listener, serve::shutdown_signal()).await?;
     Ok(())
 }
 
@@ -169,6 +190,20 @@ async fn list(args: DatabaseArgs) -> anyhow::Result<()> {
             t.id, t.role, t.created_at
         );
     }
+    Ok(())
+}
+
+async fn gc(args: GcArgs) -> anyhow::Result<()> {
+    let db = open(&args.database, 1).await?;
+    let collected = psy_server::gc::collect(&db, args.older_than).await?;
+    println!(
+        "removed {} snapshot(s) and {} blob(s) ({}) that no run of the last {} needs, from {}",
+        collected.snapshots,
+        collected.blobs,
+        psy_config::format_size(collected.bytes.max(0) as u64),
+        psy_config::format_duration(args.older_than),
+        db.described()
+    );
     Ok(())
 }
 

@@ -1,14 +1,16 @@
 //! `psy submit --wait`: follows a server run by polling it, turning what changed into the same
 //! run events `psy run` emits, so its reporters (human, JSON, JUnit) and exit codes apply.
 //!
-//! The server keeps each job's latest result, so a test that needed retries shows its last
+//! Each poll asks only for the jobs changed since the previous one (`/api/runs/{id}/changes`
+//! with the cursor of the previous answer), so following a run of 20,000 tests does not move
+//! every job at every poll. The server keeps each job's latest result, so a test that needed retries shows its last
 //! attempt (a pass after failures is `flaky`, as locally). A server that cannot be reached for
 //! a while (a restart) is polled again with backoff.
 
 use super::client::failed;
 use super::remote_logs::RemoteLogs;
 use anyhow::Context;
-use psy_fleet::{FleetClient, JobView};
+use psy_fleet::{FleetClient, FleetError, JobView, RunDetail};
 use psy_model::events::RunSummary;
 use psy_model::{
     AttemptResult, AttemptStatus, ExitInfo, Resources, RunEvent, RunId, TestId, TestResult,
@@ -59,19 +61,24 @@ pub(crate) fn follow(
         expected_ms: None,
     })?;
     let mut unreachable_since: Option<Instant> = None;
+    let mut backoff = psy_fleet::retry::default_backoff();
+    let mut poll = Poll::default();
     loop {
-        let detail = match client.run(run_id) {
+        let detail = match poll.next(client, run_id) {
             Ok(detail) => {
                 unreachable_since = None;
+                backoff.reset();
                 detail
             }
+            // Unreachable, or 503 (its database is down or restarting).
             Err(e) if e.is_transient() => {
                 let since = *unreachable_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > GIVE_UP_AFTER {
                     return Err(failed(e));
                 }
-                tracing::warn!(error = %e, "the server did not answer; asking again");
-                std::thread::sleep(POLL * 4);
+                let pause = backoff.next_pause();
+                tracing::warn!(error = %e, "the server did not answer; asking again in {} ms", pause.as_millis());
+                std::thread::sleep(pause);
                 continue;
             }
             Err(e) => return Err(failed(e)),
@@ -96,6 +103,37 @@ pub(crate) fn follow(
         summary: summary.clone(),
     })?;
     Ok(summary)
+}
+
+/// How `--wait` asks for a run: only the jobs changed since its last look (a cursor), or,
+/// from a server without `/changes` (older than schema version 8), the whole run each time.
+#[derive(Debug, Default)]
+struct Poll {
+    cursor: Option<String>,
+    whole_runs: bool,
+}
+
+impl Poll {
+    fn next(&mut self, client: &FleetClient, run_id: i64) -> Result<RunDetail, FleetError> {
+        if self.whole_runs {
+            return client.run(run_id);
+        }
+        match client.run_changes(run_id, self.cursor.as_deref()) {
+            Ok(changes) => {
+                self.cursor = Some(changes.cursor);
+                Ok(RunDetail {
+                    run: changes.run,
+                    jobs: changes.jobs,
+                })
+            }
+            Err(e) if e.status() == Some(404) && self.cursor.is_none() => {
+                tracing::info!("the server has no /changes ({e}): polling whole runs");
+                self.whole_runs = true;
+                client.run(run_id)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Emits what is new about `job`: its attempt starting, its result and verdict.

@@ -43,184 +43,8 @@ impl Database {
     }
 }
 
-/// A PostgreSQL cluster in a temporary directory, as `scripts/postgres-test-server` makes one
-/// (owned by `postgres` when the test runs as root), on a free port of 127.0.0.1.
-pub(crate) struct OwnPostgres {
-    dir: tempfile::TempDir,
-    bindir: PathBuf,
-    port: u16,
-    root: bool,
-}
-
-impl OwnPostgres {
-    /// A new cluster, started; `None` (after saying why) without PostgreSQL's binaries, except
-    /// under CI.
-    pub(crate) fn start() -> Option<OwnPostgres> {
-        let Some(bindir) = pg_bindir() else {
-            let why = "no initdb (install Debian's postgresql)";
-            assert!(std::env::var_os("CI").is_none(), "{why}");
-            eprintln!("skipping: {why}");
-            return None;
-        };
-        let dir = tempfile::Builder::new()
-            .prefix("psy-agent-pg-")
-            .tempdir()
-            .expect("a directory for the cluster");
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
-        if root {
-            let chown = Command::new("chown")
-                .args(["postgres:", &dir.path().display().to_string()])
-                .status()
-                .expect("chown");
-            assert!(chown.success(), "chown postgres: {}", dir.path().display());
-        }
-        let mut pg = OwnPostgres {
-            port: 0,
-            dir,
-            bindir,
-            root,
-        };
-        let initdb = pg
-            .command("initdb")
-            .args([
-                "-D",
-                &pg.data(),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-            ])
-            .output()
-            .expect("initdb");
-        assert!(
-            initdb.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&initdb.stderr)
-        );
-        // A port found free may be taken before the cluster binds it: try a few.
-        for _ in 0..5 {
-            pg.port = free_port();
-            if pg.try_start() {
-                return Some(pg);
-            }
-        }
-        panic!(
-            "the cluster did not start; its log:\n{}",
-            std::fs::read_to_string(pg.dir.path().join("server.log")).unwrap_or_default()
-        );
-    }
-
-    fn data(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let program = self.bindir.join(program);
-        if self.root {
-            let mut cmd = Command::new("runuser");
-            cmd.args(["-u", "postgres", "--"]).arg(program);
-            cmd
-        } else {
-            Command::new(program)
-        }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    /// Starts the cluster again (on its port).
-    pub(crate) fn pg_ctl_start(&self) {
-        assert!(
-            self.try_start(),
-            "pg_ctl start; the log:\n{}",
-            std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-        );
-    }
-
-    /// Starts the cluster (waiting until it accepts connections); whether it started.
-    fn try_start(&self) -> bool {
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=100",
-            self.port,
-            self.dir.path().display()
-        );
-        let log = self.dir.path().join("server.log").display().to_string();
-        let started = self
-            .command("pg_ctl")
-            .args([
-                "-D",
-                &self.data(),
-                "-l",
-                &log,
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                &options,
-            ])
-            .arg("start")
-            .output()
-            .expect("pg_ctl start");
-        started.status.success()
-    }
-
-    /// Stops the cluster (fast: every connection is cut).
-    pub(crate) fn pg_ctl_stop(&self) {
-        let stopped = self
-            .command("pg_ctl")
-            .args(["-D", &self.data(), "-m", "fast", "-w", "stop"])
-            .output()
-            .expect("pg_ctl stop");
-        assert!(
-            stopped.status.success(),
-            "pg_ctl stop: {}",
-            String::from_utf8_lossy(&stopped.stderr)
-        );
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        let _ = self
-            .command("pg_ctl")
-            .args(["-D", &self.data(), "-m", "immediate", "stop"])
-            .output();
-    }
-}
-
-/// The newest PostgreSQL binaries: on PATH, else Debian's.
-fn pg_bindir() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
-    });
-    on_path.or_else(|| {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .flatten()
-            .map(|e| e.path().join("bin"))
-            .filter(|d| d.join("initdb").is_file())
-            .collect();
-        dirs.sort_by_key(|d| {
-            d.parent()
-                .and_then(|v| v.file_name())
-                .and_then(|v| v.to_str())
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(0)
-        });
-        dirs.pop()
-    })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+/// A PostgreSQL cluster of the test's own, which it may stop and start again.
+pub(crate) use psy_server::testkit::cluster::OwnCluster as OwnPostgres;
 
 /// A child process killed (SIGKILL) and reaped when dropped, its stderr in a file.
 pub(crate) struct Proc {
@@ -374,12 +198,17 @@ impl Fleet {
     /// half second.
     pub(crate) fn start_agent(&mut self, name: &str, cpus: &str) -> usize {
         let work_dir = self.work_dir(name);
+        self.start_agent_in(name, cpus, &work_dir)
+    }
+
+    /// Like [`Fleet::start_agent`], in `work_dir`.
+    pub(crate) fn start_agent_in(&mut self, name: &str, cpus: &str, work_dir: &Path) -> usize {
         let log = self.dir.join(format!("{name}-{}.log", self.agents.len()));
         let child = Command::new(PSY)
             .args(["agent", "-vv", "--server", &self.url(), "--name", name])
             .args(["--cpus", cpus, "--memory", "512MiB", "--heartbeat", "0.5"])
             .arg("--work-dir")
-            .arg(&work_dir)
+            .arg(work_dir)
             .env("PSY_TOKEN", &self.agent_token)
             .env_remove("PSY_SERVER")
             .stdout(Stdio::null())

@@ -29,4 +29,10 @@ pub struct Agent {
     pub token: String,
     pub registered_at: String,
     pub last_seen_at: String,
+    /// This registration's number: every registration under a name gets a new, larger one,
+    /// and ends the previous one (its leases are given back at once). The agent names it in
+    /// its claims, which are refused (409) once another registration took the name over.
+    /// (`None` from a server older than schema version 6.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<i64>,
 }

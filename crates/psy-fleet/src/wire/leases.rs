@@ -20,6 +20,10 @@ pub struct ClaimRequest {
     pub labels: BTreeMap<String, String>,
     /// At most this many jobs.
     pub max_jobs: u32,
+    /// The registration the agent got ([`Agent::registration`](super::Agent::registration)):
+    /// the claim is refused (409) if the name was registered again since, by a successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<i64>,
 }
 
 /// A job handed to an agent, under a lease.
@@ -81,6 +85,11 @@ pub struct ResultReport {
     /// Or where it was stored instead (a blob address).
     #[serde(default)]
     pub output_ref: Option<String>,
+    /// The attempt's log files, uploaded as blobs first: by name, their digests. Names are
+    /// the suffixes of the files beside the attempt's log: `out` and `err` (stdout and
+    /// stderr), and a scenario's `scenario.jsonl` (its timeline) and `node.NAME.out`/`.err`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub logs: BTreeMap<String, String>,
     /// The agent's name; when given, it must be the one the lease was granted to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
@@ -170,6 +179,7 @@ mod tests {
             signal: Some(9),
             output: Some("out".into()),
             output_ref: None,
+            logs: BTreeMap::from([("out".into(), "sha256:00".into())]),
             agent: Some("a1".into()),
         };
         let json = serde_json::to_value(&report).unwrap();

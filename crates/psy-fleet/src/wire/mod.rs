@@ -17,6 +17,6 @@ pub use leases::{
     MAX_RESULTS_PER_BATCH,
 };
 pub use runs::{
-    Cancelled, JobCounts, JobRequest, JobResult, JobView, RunDetail, RunSummary, Submission,
-    Submitted,
+    Cancelled, JobCounts, JobRequest, JobResult, JobView, RunChanges, RunDetail, RunSummary,
+    Submission, Submitted,
 };

@@ -93,6 +93,9 @@ pub struct JobResult {
     pub signal: Option<i32>,
     pub output: Option<String>,
     pub output_ref: Option<String>,
+    /// The attempt's log blobs by name (see `ResultReport::logs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub logs: BTreeMap<String, String>,
     pub agent: String,
     pub fencing_token: i64,
     pub recorded_at: String,
@@ -116,6 +119,17 @@ pub struct JobView {
 pub struct RunDetail {
     pub run: RunSummary,
     pub jobs: Vec<JobView>,
+}
+
+/// The jobs of a run that changed since a cursor (`GET /api/runs/{id}/changes?after=CURSOR`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunChanges {
+    pub run: RunSummary,
+    /// Every job that changed since the cursor given (every job without one), and maybe some
+    /// that did not: a client keeps what it already knows.
+    pub jobs: Vec<JobView>,
+    /// What to give as `after` next time.
+    pub cursor: String,
 }
 
 /// What a cancel did.

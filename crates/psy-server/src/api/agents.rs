@@ -3,6 +3,7 @@
 
 use super::error::{self, ApiError};
 use super::AppState;
+use crate::queue::takeover;
 use crate::token::Role;
 use crate::token_store::Caller;
 use axum::extract::rejection::JsonRejection;
@@ -48,7 +49,8 @@ impl Validate for Registration {
 
 const SELECT_AGENT: &str = r#"SELECT a.name, a.millicpus, a.memory_bytes, a.labels, t.name,
     to_char(a.registered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-    to_char(a.last_seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    to_char(a.last_seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    a.registration
     FROM agents a JOIN api_tokens t USING (token_id)"#;
 
 fn agent_from_row(row: &tokio_postgres::Row) -> Agent {
@@ -61,10 +63,12 @@ fn agent_from_row(row: &tokio_postgres::Row) -> Agent {
         token: row.get(4),
         registered_at: row.get(5),
         last_seen_at: row.get(6),
+        registration: Some(row.get(7)),
     }
 }
 
-/// Records (or updates) the calling agent's name, capacity and labels.
+/// Records the calling agent's name, capacity and labels under a new registration number; a
+/// name registered before is taken over (its leases end now: [`takeover`]).
 pub async fn register(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -76,20 +80,25 @@ pub async fn register(
     let labels = serde_json::to_value(&registration.labels)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let db = &state.db;
-    let client = db.client().await?;
+    let mut client = db.client().await?;
     let op = format!("registering agent {:?}", registration.name);
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| db.query_error(&op, e))?;
     let sql = format!(
         "WITH up AS (
             INSERT INTO agents (name, token_id, millicpus, memory_bytes, labels)
             VALUES ($1, $2, $3, $4, $5)
             ON CONFLICT (name) DO UPDATE SET token_id = EXCLUDED.token_id,
                 millicpus = EXCLUDED.millicpus, memory_bytes = EXCLUDED.memory_bytes,
-                labels = EXCLUDED.labels, last_seen_at = now()
+                labels = EXCLUDED.labels, last_seen_at = now(),
+                registration = nextval('agent_registrations')
             RETURNING *)
          {}",
         SELECT_AGENT.replace("FROM agents a", "FROM up a")
     );
-    let row = client
+    let row = tx
         .query_one(
             &sql,
             &[
@@ -103,6 +112,8 @@ pub async fn register(
         .await
         .map_err(|e| db.query_error(&op, e))?;
     let agent = agent_from_row(&row);
+    takeover::take_over(&tx, db, &agent.name).await?;
+    tx.commit().await.map_err(|e| db.query_error(&op, e))?;
     tracing::info!(agent = %agent.name, token = %caller.name, cpus = agent.cpus, memory_bytes = agent.memory_bytes, "agent registered");
     Ok(Json(agent))
 }

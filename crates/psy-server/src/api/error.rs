@@ -1,10 +1,15 @@
 //! The API's error answers: a status and `{"error": "..."}`, never a token or a password.
+//!
+//! Every failure of the database (unreachable, restarting, a statement that failed) is a 503
+//! with `Retry-After` and an error naming the operation and the database (without its
+//! password): the clients (agents, `psy submit --wait`) retry those with backoff; nothing the
+//! database does is a 500.
 
 use crate::queue::QueueError;
 use crate::ServerError;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::Path;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -47,20 +52,34 @@ impl From<QueueError> for ApiError {
     }
 }
 
+/// Seconds a client is asked to wait before trying a request the database failed again.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, message) = match self {
-            ApiError::Status(status, message) => (status, message),
-            ApiError::Unavailable(e) => {
-                tracing::error!(error = %e, "request failed on the database");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the database is unavailable; try again".to_string(),
-                )
+        match self {
+            ApiError::Status(status, message) => {
+                (status, Json(serde_json::json!({ "error": message }))).into_response()
             }
-        };
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
+            ApiError::Unavailable(e) => {
+                tracing::warn!(error = %e, "request failed on the database: answered 503");
+                unavailable(&format!("the database is unavailable: {e}; try again"))
+            }
+        }
     }
+}
+
+/// A 503 saying `why`, with `Retry-After`.
+pub fn unavailable(why: &str) -> Response {
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({ "error": why, "retry_after_seconds": RETRY_AFTER_SECONDS })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    response
 }
 
 /// The body of a request, or the 400 to answer.

@@ -1,6 +1,7 @@
 //! The HTTP API: the router, and one file per group of endpoints.
 //!
-//! Layers, outermost first: request counting ([`count_requests`]), authentication
+//! Layers, outermost first: request counting ([`count_requests`]), the 503 of a server whose
+//! migrations are not applied yet ([`require_migrated`]), authentication
 //! ([`crate::auth::require_token`]), then routing. Authentication wraps the whole router
 //! rather than each route, so no route can be added without it.
 
@@ -20,6 +21,7 @@ use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +32,16 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// How long a lease lasts from its claim or last heartbeat.
     pub lease: Duration,
+    /// Set once the server's migrations are applied; until then every request but
+    /// `/metrics` is a 503 (a server started while its database is down).
+    pub migrated: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// Whether the schema is migrated (requests may touch the tables).
+    pub fn is_migrated(&self) -> bool {
+        self.migrated.load(Ordering::Acquire)
+    }
 }
 
 /// The route a request matched, passed from routing out to [`count_requests`].
@@ -57,6 +69,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(runs::MAX_SUBMISSION_BYTES)),
         )
         .route("/api/runs/{id}", get(runs::show))
+        .route("/api/runs/{id}/changes", get(runs::changes))
         .route("/api/runs/{id}/cancel", post(runs::cancel))
         .route("/api/blobs/missing", post(blobs::missing))
         // Their handlers read the body themselves, after the role check, up to their limits.
@@ -68,9 +81,27 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone());
     let service = tower::ServiceBuilder::new()
         .layer(from_fn_with_state(state.clone(), count_requests))
+        .layer(from_fn_with_state(state.clone(), require_migrated))
         .layer(from_fn_with_state(state, crate::auth::require_token))
         .service(routes);
     Router::new().fallback_service(service)
+}
+
+/// Answers 503 while the migrations are not applied (the database was down when the server
+/// started): the tables may not exist yet. `/metrics` still answers (database down), and
+/// `/healthz` says 503 itself.
+async fn require_migrated(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.is_migrated() || matches!(request.uri().path(), "/metrics" | "/healthz") {
+        return next.run(request).await;
+    }
+    error::unavailable(
+        "the database is unavailable: this server has not applied its migrations yet \
+         (it keeps trying); try again",
+    )
 }
 
 /// Remembers the matched route on the response.

@@ -3,11 +3,12 @@
 
 use super::error::{body, id, ApiError};
 use super::AppState;
-use crate::queue::runs::{self, Cancelled, RunDetail, RunSummary, Submission};
+use crate::queue::runs::{self, Cancelled, RunChanges, RunDetail, RunSummary, Submission};
 use crate::token::Role;
 use crate::token_store::Caller;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
+use axum::http::Uri;
 use axum::{Extension, Json};
 
 /// The largest body `POST /api/runs` reads: a run of many jobs is one request.
@@ -44,6 +45,23 @@ pub async fn show(
 ) -> Result<Json<RunDetail>, ApiError> {
     caller.require(Role::User)?;
     Ok(Json(runs::show(&state.db, id(path)?).await?))
+}
+
+/// A run and its jobs changed since `?after=CURSOR` (every job without it).
+pub async fn changes(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<i64>, PathRejection>,
+    uri: Uri,
+) -> Result<Json<RunChanges>, ApiError> {
+    caller.require(Role::User)?;
+    let run_id = id(path)?;
+    let after = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("after="));
+    Ok(Json(runs::changes(&state.db, run_id, after).await?))
 }
 
 /// Cancels a run.

@@ -108,6 +108,9 @@ pub async fn claim(
         .map_err(|e| QueueError::Invalid(format!("{op}: labels: {e}")))?;
     let mut client = db.client().await?;
     let tx = client.transaction().await.map_err(err)?;
+    if let Some(registration) = request.registration {
+        super::takeover::check_current(&tx, db, &request.agent, registration).await?;
+    }
 
     let reap = tx.prepare_cached(REAP).await.map_err(err)?;
     let reclaimed = tx.execute(&reap, &[&REAP_BATCH]).await.map_err(err)?;

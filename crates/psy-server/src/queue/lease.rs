@@ -59,6 +59,7 @@ pub(crate) struct RecordedResult {
     pub(crate) signal: Option<i32>,
     pub(crate) output: Option<String>,
     pub(crate) output_ref: Option<String>,
+    pub(crate) logs: Option<serde_json::Value>,
 }
 
 /// Lease `lease_id` as it stands now.
@@ -71,7 +72,7 @@ pub(crate) async fn record(
         .query_opt(
             "SELECT l.fencing_token, l.outcome, l.job_id, j.run_id, l.attempt, j.state,
                     r.status, r.duration_ms, r.exit_code, r.signal, r.output, r.output_ref,
-                    l.token_id, l.agent
+                    l.token_id, l.agent, r.logs
              FROM leases l JOIN jobs j ON j.job_id = l.job_id
              LEFT JOIN results r ON r.lease_id = l.lease_id
              WHERE l.lease_id = $1",
@@ -98,6 +99,7 @@ pub(crate) async fn record(
                 signal: row.get(9),
                 output: row.get(10),
                 output_ref: row.get(11),
+                logs: row.get(14),
             }),
     })
 }

@@ -10,6 +10,8 @@
 //!   the expiry); from then on its heartbeats and results are refused;
 //! - a result is recorded exactly once per attempt; an identical report again is answered as
 //!   the first was;
+//! - an agent registering again under its name takes it over: the previous registration's
+//!   leases end at once and its claims are refused ([`takeover`]);
 //! - a lease given back before its attempt started ([`release`]) queues its job again at once,
 //!   for the same attempt; from then on it is refused like an expired one.
 
@@ -22,6 +24,7 @@ pub mod report;
 pub mod runs;
 pub mod schema;
 pub mod stats;
+pub mod takeover;
 
 pub use error::QueueError;
 

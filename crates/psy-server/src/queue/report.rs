@@ -37,9 +37,9 @@ fn record_sql() -> String {
         "
 WITH input AS (
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bool[], $4::text[], $5::bigint[],
-                         $6::int[], $7::int[], $8::text[], $9::text[])
+                         $6::int[], $7::int[], $8::text[], $9::text[], $12::jsonb[])
         AS i(lease_id, fencing_token, retry, status, duration_ms, exit_code, signal, output,
-             output_ref)),
+             output_ref, logs)),
 moved AS (
     UPDATE jobs j SET state = CASE WHEN i.retry AND j.attempt < j.max_attempts
                                    THEN 'queued' ELSE 'done' END,
@@ -55,9 +55,9 @@ ended AS (
     FROM moved m WHERE l.lease_id = m.lease_id),
 recorded AS (
     INSERT INTO results (job_id, attempt, lease_id, fencing_token, agent, status, duration_ms,
-                         exit_code, signal, output, output_ref)
+                         exit_code, signal, output, output_ref, logs)
     SELECT m.job_id, m.attempt, m.lease_id, m.fencing_token, m.agent, i.status, i.duration_ms,
-           i.exit_code, i.signal, i.output, i.output_ref
+           i.exit_code, i.signal, i.output, i.output_ref, i.logs
     FROM moved m JOIN input i ON i.lease_id = m.lease_id)
 SELECT m.lease_id, m.job_id, m.run_id, m.attempt, m.retry,
        EXISTS (SELECT 1 FROM jobs q WHERE q.run_id = m.run_id AND q.state = 'queued')
@@ -80,8 +80,19 @@ impl AsRecorded for ResultReport {
             signal: self.signal,
             output: self.output.clone(),
             output_ref: self.output_ref.clone(),
+            logs: logs_json(&self.logs),
         }
     }
+}
+
+/// The longest log name a result may give.
+const MAX_LOG_NAME: usize = 255;
+/// The most logs one result may name (a scenario's nodes each have two).
+const MAX_LOGS: usize = 1024;
+
+/// A result's logs as stored: a JSON object, or `NULL` for none.
+fn logs_json(logs: &std::collections::BTreeMap<String, String>) -> Option<serde_json::Value> {
+    (!logs.is_empty()).then(|| serde_json::Value::from_iter(logs.clone()))
 }
 
 /// Checks a report before it touches the database.
@@ -89,6 +100,24 @@ pub(crate) fn validate(lease_id: i64, report: &ResultReport) -> Result<(), Queue
     if report.duration_ms < 0 {
         return Err(QueueError::Invalid(format!(
             "result of lease {lease_id}: duration_ms must not be negative"
+        )));
+    }
+    for (name, digest) in &report.logs {
+        let plain = !name.is_empty()
+            && name.len() <= MAX_LOG_NAME
+            && !name.contains(['/', '\0'])
+            && !name.starts_with('.');
+        if !plain || !psy_snapshot::is_digest(digest) {
+            return Err(QueueError::Invalid(format!(
+                "result of lease {lease_id}: log {name:?} -> {digest:?}: a log is a plain name \
+                 (at most {MAX_LOG_NAME} bytes, no '/') and a sha256:... digest"
+            )));
+        }
+    }
+    if report.logs.len() > MAX_LOGS {
+        return Err(QueueError::Invalid(format!(
+            "result of lease {lease_id}: at most {MAX_LOGS} logs, got {}",
+            report.logs.len()
         )));
     }
     // PostgreSQL's text cannot hold NUL: refused (a client's mistake), not a 503 to retry.
@@ -186,6 +215,8 @@ pub async fn record_batch(
             .iter()
             .map(|i| i.report.output_ref.as_deref())
             .collect();
+        let logs: Vec<Option<serde_json::Value>> =
+            sent.iter().map(|i| logs_json(&i.report.logs)).collect();
         let rows = client
             .query(
                 &statement,
@@ -201,6 +232,7 @@ pub async fn record_batch(
                     &refs,
                     &holder.token_id,
                     &holder.agent,
+                    &logs,
                 ],
             )
             .await

@@ -6,7 +6,8 @@ use crate::Database;
 use std::collections::HashSet;
 
 pub use psy_fleet::wire::{
-    Cancelled, JobCounts, JobRequest, JobResult, JobView, RunDetail, RunSummary, Submission,
+    Cancelled, JobCounts, JobRequest, JobResult, JobView, RunChanges, RunDetail, RunSummary,
+    Submission,
 };
 
 /// How many runs `GET /api/runs` lists, newest first.
@@ -177,53 +178,121 @@ pub async fn show(db: &Database, run_id: i64) -> Result<RunDetail, QueueError> {
     let op = format!("reading run {run_id}");
     let err = |e| db.query_error(&op, e);
     let client = db.client().await?;
-    let run = client
-        .query_opt(&summary_sql("WHERE run_id = $1"), &[&run_id])
+    let run = summary(&client, db, run_id).await?;
+    let rows = client.query(&jobs_sql(""), &[&run_id]).await.map_err(err)?;
+    Ok(RunDetail {
+        run,
+        jobs: rows.iter().map(job_from_row).collect(),
+    })
+}
+
+/// Run `run_id` and its jobs changed since `after` (a cursor of a previous answer; every job
+/// without one).
+///
+/// The cursor is the oldest transaction still running when the answer's snapshot was taken
+/// (`pg_snapshot_xmin`): every change by an older transaction was visible then, so it was in
+/// that answer or an earlier one, while a change by a transaction still running (invisible
+/// then) has an id at or above it and comes in a later answer. Jobs record the transaction
+/// of their last change (`jobs.changed`, schema version 8). A job may come twice; none is
+/// missed, whatever order concurrent transactions commit in (which a counter or timestamp
+/// taken at the change would not give).
+pub async fn changes(
+    db: &Database,
+    run_id: i64,
+    after: Option<&str>,
+) -> Result<RunChanges, QueueError> {
+    let after = after
+        .map(|cursor| {
+            cursor.parse::<u64>().map_err(|_| {
+                QueueError::Invalid(format!("cursor {cursor:?}: a cursor is a number"))
+            })
+        })
+        .transpose()?
+        .map(|c| c.to_string());
+    let op = format!("reading the changes of run {run_id}");
+    let err = |e| db.query_error(&op, e);
+    let mut client = db.client().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(err)?;
+    // The first statement takes the transaction's snapshot; the rest read through it.
+    let cursor: String = tx
+        .query_one("SELECT pg_snapshot_xmin(pg_current_snapshot())::text", &[])
         .await
         .map_err(err)?
-        .ok_or_else(|| QueueError::NotFound(format!("no run {run_id}")))?;
-    let rows = client
+        .get(0);
+    let run = summary(&tx, db, run_id).await?;
+    let rows = tx
         .query(
-            &format!(
-                "SELECT j.job_id, j.test_id, j.state, j.attempt, j.max_attempts,
-                        r.attempt, r.status, r.duration_ms, r.exit_code, r.signal, r.output,
-                        r.output_ref, r.agent, r.fencing_token, {}
-                 FROM jobs j LEFT JOIN LATERAL (
-                     SELECT * FROM results r WHERE r.job_id = j.job_id
-                     ORDER BY r.attempt DESC LIMIT 1) r ON true
-                 WHERE j.run_id = $1 ORDER BY j.job_id",
-                ts("r.recorded_at")
-            ),
-            &[&run_id],
+            &jobs_sql("AND ($2::text IS NULL OR j.changed >= $2::text::xid8)"),
+            &[&run_id, &after],
         )
         .await
         .map_err(err)?;
-    let jobs = rows
-        .iter()
-        .map(|row| JobView {
-            job_id: row.get(0),
-            test_id: row.get(1),
-            state: row.get(2),
-            attempt: row.get(3),
-            max_attempts: row.get(4),
-            result: row.get::<_, Option<i32>>(5).map(|attempt| JobResult {
-                attempt,
-                status: row.get(6),
-                duration_ms: row.get(7),
-                exit_code: row.get(8),
-                signal: row.get(9),
-                output: row.get(10),
-                output_ref: row.get(11),
-                agent: row.get(12),
-                fencing_token: row.get(13),
-                recorded_at: row.get(14),
-            }),
-        })
-        .collect();
-    Ok(RunDetail {
-        run: summary_from_row(&run),
-        jobs,
+    tx.commit().await.map_err(err)?;
+    Ok(RunChanges {
+        run,
+        jobs: rows.iter().map(job_from_row).collect(),
+        cursor,
     })
+}
+
+/// Run `run_id`'s summary.
+async fn summary(
+    client: &impl deadpool_postgres::GenericClient,
+    db: &Database,
+    run_id: i64,
+) -> Result<RunSummary, QueueError> {
+    let row = client
+        .query_opt(&summary_sql("WHERE run_id = $1"), &[&run_id])
+        .await
+        .map_err(|e| db.query_error(&format!("reading run {run_id}"), e))?
+        .ok_or_else(|| QueueError::NotFound(format!("no run {run_id}")))?;
+    Ok(summary_from_row(&row))
+}
+
+/// A run's jobs (`$1`) with their latest results, those `filter` keeps.
+fn jobs_sql(filter: &str) -> String {
+    format!(
+        "SELECT j.job_id, j.test_id, j.state, j.attempt, j.max_attempts,
+                r.attempt, r.status, r.duration_ms, r.exit_code, r.signal, r.output,
+                r.output_ref, r.agent, r.fencing_token, {}, r.logs
+         FROM jobs j LEFT JOIN LATERAL (
+             SELECT * FROM results r WHERE r.job_id = j.job_id
+             ORDER BY r.attempt DESC LIMIT 1) r ON true
+         WHERE j.run_id = $1 {filter} ORDER BY j.job_id",
+        ts("r.recorded_at")
+    )
+}
+
+fn job_from_row(row: &tokio_postgres::Row) -> JobView {
+    JobView {
+        job_id: row.get(0),
+        test_id: row.get(1),
+        state: row.get(2),
+        attempt: row.get(3),
+        max_attempts: row.get(4),
+        result: row.get::<_, Option<i32>>(5).map(|attempt| JobResult {
+            attempt,
+            status: row.get(6),
+            duration_ms: row.get(7),
+            exit_code: row.get(8),
+            signal: row.get(9),
+            output: row.get(10),
+            output_ref: row.get(11),
+            logs: row
+                .get::<_, Option<serde_json::Value>>(15)
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default(),
+            agent: row.get(12),
+            fencing_token: row.get(13),
+            recorded_at: row.get(14),
+        }),
+    }
 }
 
 /// Cancels run `run_id`: its queued and leased jobs are cancelled, the leases held on them end

@@ -1,4 +1,4 @@
-//! Server schema versions 2 and 4: the fleet's work queue (runs, their jobs, leases, results),
+//! Server schema versions 2, 4, 5 and 6: the fleet's work queue (runs, their jobs, leases, results),
 //! and leases bound to the token that claimed them.
 //!
 //! Every fact the queue needs lives in these tables, so any number of servers can share them.
@@ -100,4 +100,37 @@ pub const V5: &str = r#"
 ALTER TABLE leases DROP CONSTRAINT leases_outcome_check;
 ALTER TABLE leases ADD CONSTRAINT leases_outcome_check
     CHECK (outcome IN ('reported', 'expired', 'cancelled', 'released'));
+"#;
+
+/// Version 7: a result names its attempt's logs (`results.logs`: `{"out": "sha256:...",
+/// "err": ..., "scenario.jsonl": ..., "node.NAME.out": ...}`), uploaded by the agent as blobs
+/// before it reports; `NULL` when it sent none.
+pub const V7: &str = r#"
+ALTER TABLE results ADD COLUMN logs JSONB;
+"#;
+
+/// Version 8: every change of a job records the transaction that made it (`jobs.changed`,
+/// set by a trigger on every update, whichever statement makes it), so that a client
+/// following a run (`psy submit --wait`) asks only for the jobs changed since its last look
+/// (`GET /api/runs/{id}/changes?after=CURSOR`, [`runs::changes`](super::runs::changes)).
+/// Needs PostgreSQL 13 (`xid8`).
+pub const V8: &str = r#"
+ALTER TABLE jobs ADD COLUMN changed xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE INDEX jobs_changed ON jobs (run_id, changed);
+CREATE FUNCTION jobs_mark_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.changed := pg_current_xact_id();
+    RETURN NEW;
+END $$;
+CREATE TRIGGER jobs_changed BEFORE UPDATE ON jobs
+    FOR EACH ROW EXECUTE FUNCTION jobs_mark_changed();
+"#;
+
+/// Version 6: every registration of an agent gets a number from a sequence
+/// (`agents.registration`). Registering again under a name takes it over: the leases still
+/// held under that name are ended (`expired`) and their jobs queued again at once, and claims
+/// naming the previous registration are refused ([`agents`](crate::api::agents)).
+pub const V6: &str = r#"
+CREATE SEQUENCE agent_registrations;
+ALTER TABLE agents ADD COLUMN registration BIGINT NOT NULL DEFAULT nextval('agent_registrations');
 "#;

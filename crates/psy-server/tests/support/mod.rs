@@ -6,6 +6,17 @@ use psy_server::{serve, Database};
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
+/// How a test server starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Migrated first, then served.
+    Migrated,
+    /// Served on a schema left as it is.
+    Unmigrated,
+    /// Served at once, migrated beside (`psy server`).
+    Migrating,
+}
+
 /// A running server; dropping it shuts it down gracefully and waits.
 pub(crate) struct TestServer {
     pub(crate) addr: SocketAddr,
@@ -16,11 +27,28 @@ pub(crate) struct TestServer {
 impl TestServer {
     /// Migrates `db` (when `migrate`), binds and serves.
     pub(crate) fn start(db: Database, migrate: bool) -> TestServer {
+        TestServer::start_with(
+            db,
+            if migrate {
+                Start::Migrated
+            } else {
+                Start::Unmigrated
+            },
+        )
+    }
+
+    /// Binds and serves at once, migrating beside as `psy server` does: 503 until migrated.
+    #[allow(dead_code)] // used by some test binaries only
+    pub(crate) fn start_migrating(db: Database) -> TestServer {
+        TestServer::start_with(db, Start::Migrating)
+    }
+
+    fn start_with(db: Database, start: Start) -> TestServer {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             psy_server::testkit::block_on(async move {
-                if migrate {
+                if start == Start::Migrated {
                     serve::prepare(&db)
                         .await
                         .expect("migrating the test schema");
@@ -29,10 +57,15 @@ impl TestServer {
                 addr_tx
                     .send(serve::local_addr(&listener).expect("bound address"))
                     .expect("the test is waiting");
-                serve::serve(db, serve::Options::default(), listener, async {
+                let stop = async {
                     let _ = stopped.await;
-                })
-                .await
+                };
+                let options = serve::Options::default();
+                if start == Start::Migrating {
+                    serve::serve_migrating(db, options, listener, stop).await
+                } else {
+                    serve::serve(db, options, listener, stop).await
+                }
                 .expect("serving");
             })
         });

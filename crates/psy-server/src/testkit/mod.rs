@@ -5,6 +5,8 @@
 //! Without a reachable database the tests skip with a printed reason, except under CI (`CI`
 //! set), where they fail: a CI that silently tests nothing must not pass.
 
+pub mod cluster;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -90,7 +92,21 @@ impl Drop for TestSchema {
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
+    /// The status line and headers, as received.
+    pub head: String,
     pub body: String,
+}
+
+impl Answer {
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then_some(value.trim())
+        })
+    }
 }
 
 /// Sends one HTTP/1.1 request to `addr` and reads the whole answer.
@@ -129,6 +145,7 @@ pub fn http(
         .unwrap_or_else(|| panic!("{context}: no status in {head:?}"));
     Answer {
         status,
+        head: head.to_string(),
         body: body.to_string(),
     }
 }
