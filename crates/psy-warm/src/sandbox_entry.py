@@ -28,6 +28,9 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc = None
 
+# Seccomp programs built once per distinct program, in the parent: children only install them.
+_programs = {}
+
 
 def _c():
     global _libc
@@ -72,6 +75,12 @@ def prepare_join(entry):
     """In the forking process, before the fork: a pidfd of the held init. Loads libc here, in
     the parent, so no child pays for it."""
     _c()
+    if entry.get("seccomp"):
+        key = tuple(tuple(ins) for ins in entry["seccomp"])
+        if key not in _programs:
+            filters = (_SockFilter * len(key))(*[_SockFilter(*ins) for ins in key])
+            _programs[key] = (_SockFprog(len(key), filters), filters)
+        entry["seccomp"] = _programs[key][0]
     return os.pidfd_open(int(entry["init_pid"]))
 
 
@@ -169,9 +178,7 @@ def _fork_and_mirror():
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 70)
 
 
-def _install_filter(instructions):
-    filters = (_SockFilter * len(instructions))(*[_SockFilter(*ins) for ins in instructions])
-    prog = _SockFprog(len(instructions), filters)
+def _install_filter(prog):
     _check(_c().prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0), "installing the seccomp filter")
 
 
