@@ -143,6 +143,7 @@ fn container_probe<'a>(
             image,
             join_netns: None,
             hosts_file: None,
+            clock_offset: None,
         };
         sandbox.set_confinement(confinement)?;
         let t = Instant::now();

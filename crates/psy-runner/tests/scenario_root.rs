@@ -52,6 +52,7 @@ fn scenario(driver: &str, nodes: Vec<NodeSpec>) -> TestSpec {
         adapter: None,
         labels: BTreeMap::new(),
         nodes,
+        warm: None,
     }
 }
 
@@ -317,4 +318,100 @@ fn only_the_driver_may_send_faults() {
     assert!(reply.message.contains("only the driver"), "{reply:?}");
     assert_eq!(outcome.exit.code, Some(0));
     assert!(!timeline.contains("killed target"), "{timeline}");
+}
+
+/// The node's clocks (`CLOCK_MONOTONIC`, `CLOCK_BOOTTIME` as `/proc/uptime` shows it, and
+/// `CLOCK_REALTIME`), served on port 7000 as three numbers.
+const CLOCK_SERVER: &str = r#"
+import socket, time
+s = socket.create_server(("", 7000))
+while True:
+    c, _ = s.accept()
+    uptime = open("/proc/uptime").read().split()[0]
+    c.sendall(("%f %s %f" % (time.monotonic(), uptime, time.time())).encode())
+    c.close()
+"#;
+
+/// Prints `LABEL` and how far the node's three clocks are from the driver's, in seconds.
+const CLOCK_CLIENT: &str = r#"
+import socket, sys, time
+mono, boot, real = map(float, socket.create_connection(("clk", 7000)).makefile().read().split())
+print(sys.argv[1], round(mono - time.monotonic()), round(boot - time.clock_gettime(time.CLOCK_BOOTTIME)), round(real - time.time()))
+"#;
+
+#[test]
+fn a_clock_fault_shifts_the_nodes_monotonic_and_boottime_until_the_next() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    if let Err(why) = psy_sandbox::timens::supported() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let mut clk = node(
+        "clk",
+        r#"exec python3 -c "$PROG""#,
+        Some(ReadyProbe::Tcp(7000)),
+    );
+    clk.env.insert("PROG".into(), CLOCK_SERVER.into());
+    let query = |label: &str| format!("python3 /tmp/client.py {label}");
+    let driver = [
+        format!("cat > /tmp/client.py <<'EOF'\n{CLOCK_CLIENT}\nEOF\ntrue"),
+        query("before"),
+        fault(r#"{"fault":"clock","node":"clk","offset_millis":30000}"#),
+        query("ahead"),
+        fault(r#"{"fault":"kill","node":"clk"}"#),
+        fault(r#"{"fault":"start","node":"clk"}"#),
+        query("kept"),
+        fault(r#"{"fault":"clock","node":"clk","offset_millis":-30000}"#),
+        query("behind"),
+        fault(r#"{"fault":"clock","node":"clk","offset_millis":0}"#),
+        query("cleared"),
+    ]
+    .join(" && ");
+    let (outcome, stdout, timeline, _) = run(&scenario(&driver, vec![clk]));
+    assert_eq!(outcome.error, None);
+    assert_eq!(outcome.exit.code, Some(0), "{stdout}");
+    // Seconds between the node's clocks and the driver's: (monotonic, boottime, realtime).
+    let shift = |label: &str| -> (i64, i64, i64) {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{label} ")))
+            .unwrap_or_else(|| panic!("no {label} line in {stdout}"));
+        let n: Vec<i64> = line
+            .split(' ')
+            .skip(1)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        (n[0], n[1], n[2])
+    };
+    // Nearer to the expected offset than to any other: the clocks moved by about 30 s.
+    let near = |got: i64, want: i64| (got - want).abs() < 15;
+    for (label, want) in [
+        ("before", 0),
+        ("ahead", 30),
+        ("kept", 30),
+        ("behind", -30),
+        ("cleared", 0),
+    ] {
+        let (mono, boot, real) = shift(label);
+        assert!(near(mono, want), "{label}: monotonic {mono}, want {want}");
+        assert!(near(boot, want), "{label}: boottime {boot}, want {want}");
+        assert!(near(real, 0), "{label}: realtime moved by {real}");
+    }
+    let replies: Vec<FaultReply> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(replies.iter().all(|r| r.ok), "{replies:?}");
+    assert!(
+        replies[0].message.contains("clocks at +30s")
+            && replies[0].message.contains("CLOCK_REALTIME is the host's"),
+        "{replies:?}"
+    );
+    assert!(
+        timeline.contains("clocks at +30s") && timeline.contains("clocks at -30s"),
+        "{timeline}"
+    );
 }

@@ -53,6 +53,7 @@ fn main() {
             image: None,
             join_netns: None,
             hosts_file: None,
+            clock_offset: None,
         };
         let t0 = Instant::now();
         let mut ct = sandbox.spawn(spec, &limits).unwrap();

@@ -199,6 +199,17 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         }
     }
     check!(status, SetupStep::Chdir, libc::chdir(p.cwd.as_ptr()));
+    if let Some(offsets) = &p.timens_offsets {
+        // The namespace's offsets are frozen when its first process enters it: set them now,
+        // before the test does (at its clone, or at its exec when it shares our memory).
+        let step = SetupStep::TimeNamespace;
+        check!(status, step, libc::unshare(crate::timens::CLONE_NEWTIME));
+        check!(
+            status,
+            step,
+            write_file(c"/proc/self/timens_offsets", offsets)
+        );
+    }
 
     // vfork-style: the test shares our memory until it execs, so nothing is copied.
     let stack = p.test_stack.as_ptr() as usize + p.test_stack.len();

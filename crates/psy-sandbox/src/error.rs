@@ -73,6 +73,7 @@ setup_steps! {
     MountWritable => "mounting a writable directory",
     MountReadOnly => "mounting a read-only directory",
     DropCapabilities => "dropping capabilities",
+    TimeNamespace => "entering a time namespace with the clock offset",
 }
 
 /// Why a container could not be started or supervised.

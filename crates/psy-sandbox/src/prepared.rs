@@ -76,6 +76,9 @@ pub(crate) struct Prepared {
     pub(crate) writable: Vec<(CString, BindTarget)>,
     /// `readonly` directories: `(host path, where it is mounted)`.
     pub(crate) readonly: Vec<(CString, BindTarget)>,
+    /// The text for `/proc/self/timens_offsets` (`timens`): the test starts in a time namespace
+    /// of its own with these clock offsets.
+    pub(crate) timens_offsets: Option<Vec<u8>>,
 }
 
 /// The project directory, cloned from `source` and shown at `target` (when `/tmp` hides it).
@@ -425,6 +428,7 @@ impl Prepared {
             writable,
             readonly,
             hardened,
+            timens_offsets: spec.clock_offset.map(|o| o.offsets_text().into_bytes()),
         };
         let mut owned = cgroup_procs;
         owned.extend([stdout, stderr, stdin, status_tx]);

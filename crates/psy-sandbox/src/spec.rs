@@ -90,6 +90,10 @@ pub struct ContainerSpec {
     /// root this file is bound read-only over `/etc/hosts`; in an image its content is the
     /// writable layer's `etc/hosts`.
     pub hosts_file: Option<PathBuf>,
+    /// `Some`: the test starts in a time namespace of its own, its `CLOCK_MONOTONIC` and
+    /// `CLOCK_BOOTTIME` shifted by this offset (`CLOCK_REALTIME` stays the host's). Needs
+    /// [`crate::timens::supported`].
+    pub clock_offset: Option<crate::timens::ClockOffset>,
 }
 
 /// How many `writable` directories one container may have.

@@ -270,6 +270,7 @@ impl ContainerExecutor {
             image: self.image_root(req.test, image.as_ref(), req.key)?,
             join_netns: None,
             hosts_file: None,
+            clock_offset: None,
         };
         Ok((spec, limits))
     }

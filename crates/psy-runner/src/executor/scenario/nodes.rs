@@ -4,6 +4,7 @@
 use crate::executor::{AttemptRequest, ContainerExecutor};
 use psy_model::{LogStream, NodeSpec, RunId, TestId, TestSpec};
 use psy_sandbox::cgroup::CgroupLimits;
+use psy_sandbox::timens::ClockOffset;
 use psy_sandbox::{Container, ContainerSpec};
 use std::fs::{File, OpenOptions};
 use std::net::Ipv4Addr;
@@ -32,6 +33,9 @@ pub(super) struct Node {
     pub(super) stderr: PathBuf,
     /// The running container's writable image layer, removed when it ends.
     pub(super) layer: Option<PathBuf>,
+    /// Its clocks' offset in milliseconds (`psy fault clock`), kept across its restarts until
+    /// the next `clock` fault; 0: the host's clocks.
+    pub(super) clock_offset_millis: i64,
 }
 
 impl Node {
@@ -71,6 +75,7 @@ impl Node {
             address,
             container: None,
             layer: None,
+            clock_offset_millis: 0,
             starts: 0,
             as_test,
             scratch,
@@ -151,6 +156,9 @@ pub(super) fn container(
     );
     spec.hostname = node.spec.name.clone();
     spec.hosts_file = Some(shared.hosts_file.to_path_buf());
+    if !probe && node.clock_offset_millis != 0 {
+        spec.clock_offset = Some(ClockOffset::from_millis(node.clock_offset_millis));
+    }
     Ok((spec, limits))
 }
 

@@ -303,12 +303,12 @@ impl Live {
             node.container = Some(container);
             node.layer = layer;
             node.starts += 1;
-            timeline.record(
-                "node-started",
-                Some(&node.spec.name),
-                true,
-                format!("{} at {}", node.spec.command.join(" "), node.address),
-            );
+            let mut detail = format!("{} at {}", node.spec.command.join(" "), node.address);
+            if node.clock_offset_millis != 0 {
+                let offset = super::faults::describe_offset(node.clock_offset_millis);
+                detail.push_str(&format!(", clocks at {offset}"));
+            }
+            timeline.record("node-started", Some(&node.spec.name), true, detail);
         }
         for &i in which {
             self.wait_ready(shared, i, timeline)?;
