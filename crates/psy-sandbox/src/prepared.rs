@@ -327,6 +327,13 @@ impl Prepared {
             .iter()
             .map(|(_, path)| target("volume path", path))
             .collect::<Result<Vec<_>, _>>()?;
+        // Mount points the host's root lacks (outside the trees the container mounts fresh).
+        let lacking = crate::rootfs::synthetic::needs(
+            spec.volumes
+                .iter()
+                .map(|(_, path)| path.as_path())
+                .filter(|path| !fresh_trees.iter().any(|t| path.starts_with(t))),
+        )?;
         let binds = |what: &'static str, paths: &[PathBuf]| {
             if paths.len() > crate::spec::MAX_WRITABLE {
                 return Err(SandboxError::TooManyWritable {
@@ -367,7 +374,7 @@ impl Prepared {
                 let rootless = h.confinement == Confinement::NestedUserns;
                 let in_userns = h.confinement != Confinement::DockerCaps;
                 let masks: Vec<PathBuf> = h.masks.iter().map(|m| moved(m)).collect();
-                let root = RootPlan::new(
+                let mut root = RootPlan::new(
                     h.view,
                     &masks,
                     rootless,
@@ -376,6 +383,19 @@ impl Prepared {
                     image,
                     template.is_some(),
                 )?;
+                if let Some(path) = lacking.first().filter(|_| rootless) {
+                    return Err(SandboxError::VolumePath {
+                        path: path.to_path_buf(),
+                        reason:
+                            "the host has no such directory, and without root psy cannot \
+                                 make a root with it; create it, use a path under /tmp, or an image"
+                                .into(),
+                    });
+                }
+                if !lacking.is_empty() {
+                    let owner = host_root.unwrap_or(0);
+                    root.synthetic = Some(crate::rootfs::synthetic::plan(&lacking, owner)?);
+                }
                 userns_fd = h.userns.map(|(fd, _)| fd);
                 Some(Hardened {
                     root,
@@ -388,7 +408,18 @@ impl Prepared {
                     user: image.and_then(|i| i.user),
                 })
             }
-            None => None,
+            None => {
+                if let Some(path) = lacking.first() {
+                    return Err(SandboxError::VolumePath {
+                        path: path.to_path_buf(),
+                        reason: "the host has no such directory, and a privileged test sees the \
+                                 host's root in place, read-only; create it or use a path under \
+                                 /tmp"
+                            .into(),
+                    });
+                }
+                None
+            }
         };
         let stdout = OwnedFd::from(spec.stdout);
         let stderr = OwnedFd::from(spec.stderr);

@@ -52,7 +52,8 @@ pub struct ContainerSpec {
     /// (writing past it fails with ENOSPC); `None` binds the host directory as it is.
     pub scratch_bytes: Option<u64>,
     /// Formatted images (see [`crate::format_image`]) to mount at paths inside the container:
-    /// `(image, path)`; a path under `/tmp` is created, any other must exist.
+    /// `(image, path)`; a path the host lacks is created inside the container (under `/tmp`,
+    /// in an image, or on a root of the container's own: `rootfs/synthetic.rs`).
     pub volumes: Vec<(PathBuf, PathBuf)>,
     /// Directory kept visible read-only at the same path even if it lies under `/tmp`.
     pub project_dir: PathBuf,

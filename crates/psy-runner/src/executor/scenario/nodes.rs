@@ -161,25 +161,3 @@ pub(super) fn container(
     }
     Ok((spec, limits))
 }
-
-/// The checks a node's volumes need before its first start: on the host's root a mount point
-/// psy cannot create (outside `/tmp`) must exist.
-pub(super) fn check_volumes(node: &NodeSpec, test: &TestId) -> Result<(), String> {
-    if node.sandbox.image.is_some() {
-        return Ok(()); // psy makes every mount point in an image's writable layer
-    }
-    for volume in &node.volumes {
-        if !volume.path.starts_with("/tmp") && !volume.path.is_dir() {
-            return Err(format!(
-                "volume {:?} of node {} of {test} ({}): {} does not exist on the host's root, \
-                 and psy can create a mount point there only under /tmp; use a path under /tmp, \
-                 an existing directory, or an image (any path works in one)",
-                volume.name,
-                node.name,
-                node.origin,
-                volume.path.display()
-            ));
-        }
-    }
-    Ok(())
-}

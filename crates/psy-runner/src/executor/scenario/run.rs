@@ -99,11 +99,6 @@ impl Scenario {
             true,
             format!("links shaped by {}", net.backend()),
         );
-        for spec in &self.test.nodes {
-            if let Err(e) = nodes::check_volumes(spec, &self.test.id) {
-                return failed(e);
-            }
-        }
         // The driver is member 0, node i is member i + 1: a namespace each, attached at once.
         let mut namespaces = Vec::with_capacity(self.test.nodes.len() + 1);
         for _ in 0..=self.test.nodes.len() {
