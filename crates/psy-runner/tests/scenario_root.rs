@@ -320,24 +320,11 @@ fn only_the_driver_may_send_faults() {
     assert!(!timeline.contains("killed target"), "{timeline}");
 }
 
-/// The node's clocks (`CLOCK_MONOTONIC`, `CLOCK_BOOTTIME` as `/proc/uptime` shows it, and
-/// `CLOCK_REALTIME`), served on port 7000 as three numbers.
-const CLOCK_SERVER: &str = r#"
-import socket, time
-s = socket.create_server(("", 7000))
-while True:
-    c, _ = s.accept()
-    uptime = open("/proc/uptime").read().split()[0]
-    c.sendall(("%f %s %f" % (time.monotonic(), uptime, time.time())).encode())
-    c.close()
-"#;
+/// A node's clocks on port 7000 (see the file).
+const CLOCK_SERVER: &str = include_str!("clock/server.py");
 
-/// Prints `LABEL` and how far the node's three clocks are from the driver's, in seconds.
-const CLOCK_CLIENT: &str = r#"
-import socket, sys, time
-mono, boot, real = map(float, socket.create_connection(("clk", 7000)).makefile().read().split())
-print(sys.argv[1], round(mono - time.monotonic()), round(boot - time.clock_gettime(time.CLOCK_BOOTTIME)), round(real - time.time()))
-"#;
+/// Prints its argument and how far node clk's clocks are from the caller's (see the file).
+const CLOCK_QUERY: &str = include_str!("clock/query.py");
 
 #[test]
 fn a_clock_fault_shifts_the_nodes_monotonic_and_boottime_until_the_next() {
@@ -357,7 +344,7 @@ fn a_clock_fault_shifts_the_nodes_monotonic_and_boottime_until_the_next() {
     clk.env.insert("PROG".into(), CLOCK_SERVER.into());
     let query = |label: &str| format!("python3 /tmp/client.py {label}");
     let driver = [
-        format!("cat > /tmp/client.py <<'EOF'\n{CLOCK_CLIENT}\nEOF\ntrue"),
+        format!("cat > /tmp/client.py <<'EOF'\n{CLOCK_QUERY}\nEOF\ntrue"),
         query("before"),
         fault(r#"{"fault":"clock","node":"clk","offset_millis":30000}"#),
         query("ahead"),

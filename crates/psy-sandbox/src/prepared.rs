@@ -384,13 +384,7 @@ impl Prepared {
                     template.is_some(),
                 )?;
                 if let Some(path) = lacking.first().filter(|_| rootless) {
-                    return Err(SandboxError::VolumePath {
-                        path: path.to_path_buf(),
-                        reason:
-                            "the host has no such directory, and without root psy cannot \
-                                 make a root with it; create it, use a path under /tmp, or an image"
-                                .into(),
-                    });
+                    return Err(crate::rootfs::synthetic::refused(path, false));
                 }
                 if !lacking.is_empty() {
                     let owner = host_root.unwrap_or(0);
@@ -408,18 +402,10 @@ impl Prepared {
                     user: image.and_then(|i| i.user),
                 })
             }
-            None => {
-                if let Some(path) = lacking.first() {
-                    return Err(SandboxError::VolumePath {
-                        path: path.to_path_buf(),
-                        reason: "the host has no such directory, and a privileged test sees the \
-                                 host's root in place, read-only; create it or use a path under \
-                                 /tmp"
-                            .into(),
-                    });
-                }
-                None
-            }
+            None => match lacking.first() {
+                Some(path) => return Err(crate::rootfs::synthetic::refused(path, true)),
+                None => None,
+            },
         };
         let stdout = OwnedFd::from(spec.stdout);
         let stderr = OwnedFd::from(spec.stderr);

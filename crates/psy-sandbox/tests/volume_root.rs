@@ -73,7 +73,7 @@ fn a_volume_where_the_host_has_no_directory_keeps_its_data_and_leaves_the_host_a
 }
 
 #[test]
-fn a_path_through_a_file_or_link_is_refused_naming_it() {
+fn paths_no_root_can_have_are_refused_naming_them() {
     require_root!();
     let f = Fixture::new();
     let image = f.project().join("v.img");
@@ -93,4 +93,19 @@ fn a_path_through_a_file_or_link_is_refused_naming_it() {
         "{err}"
     );
     assert!(Path::new(&file).is_file());
+
+    // A privileged test sees the host's root in place: no root of its own, a clear refusal.
+    let missing = absent("privileged").join("data");
+    let (mut spec, _) = f.spec("true");
+    spec.volumes = vec![(f.project().join("v.img"), missing.clone())];
+    spec.privileged = true;
+    let err = f
+        .sandbox
+        .spawn(spec, &support::limits())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("volume path {}", missing.display())) && err.contains("privileged"),
+        "{err}"
+    );
 }

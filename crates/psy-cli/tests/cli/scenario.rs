@@ -172,24 +172,11 @@ fn host_address() -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A node's clocks as three numbers on port 7000: `CLOCK_MONOTONIC`, `CLOCK_BOOTTIME` (as
-/// `/proc/uptime` shows it) and `CLOCK_REALTIME`.
-const CLOCK_SERVER: &str = r#"
-import socket, time
-s = socket.create_server(("", 7000))
-while True:
-    c, _ = s.accept()
-    uptime = open("/proc/uptime").read().split()[0]
-    c.sendall(("%f %s %f" % (time.monotonic(), uptime, time.time())).encode())
-    c.close()
-"#;
+/// A node's clocks on port 7000 (see the file).
+const CLOCK_SERVER: &str = include_str!("../../../psy-runner/tests/clock/server.py");
 
-/// Prints its argument and how many seconds the node's clocks are from the driver's.
-const CLOCK_QUERY: &str = r#"
-import socket, sys, time
-mono, boot, real = map(float, socket.create_connection(("clk", 7000)).makefile().read().split())
-print(sys.argv[1], round(mono - time.monotonic()), round(boot - time.clock_gettime(time.CLOCK_BOOTTIME)), round(real - time.time()))
-"#;
+/// Prints its argument and how far node clk's clocks are from the caller's (see the file).
+const CLOCK_QUERY: &str = include_str!("../../../psy-runner/tests/clock/query.py");
 
 /// `psy fault clock` restarts the node with its monotonic clocks shifted, and its volume, at a
 /// path the host does not have, keeps what each life wrote; nothing appears on the host.

@@ -113,6 +113,26 @@ pub(crate) fn needs<'a>(
     Ok(out)
 }
 
+/// Why a container that cannot have a synthetic root (`privileged`: it sees the host's root in
+/// place; else rootless: its init cannot clone the host's locked mounts one by one) refuses a
+/// volume at `path`, which the host lacks.
+pub(crate) fn refused(path: &Path, privileged: bool) -> SandboxError {
+    let why = match privileged {
+        true => {
+            "a privileged test sees the host's root in place, read-only; create it or use a \
+                 path under /tmp"
+        }
+        false => {
+            "without root psy cannot make a root with it; create it, use a path under /tmp, \
+                  or an image"
+        }
+    };
+    SandboxError::VolumePath {
+        path: path.to_path_buf(),
+        reason: format!("the host has no such directory, and {why}"),
+    }
+}
+
 /// The synthetic root that gives every one of `paths` (from [`needs`]) a mount point; its
 /// tmpfs is owned by `owner` (the slot's root, a host uid; 0 for none).
 pub(crate) fn plan(paths: &[&Path], owner: u32) -> Result<SyntheticRoot, SandboxError> {
