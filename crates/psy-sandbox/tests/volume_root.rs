@@ -78,34 +78,25 @@ fn paths_no_root_can_have_are_refused_naming_them() {
     let f = Fixture::new();
     let image = f.project().join("v.img");
     psy_sandbox::format_image(&image, 16 << 20).unwrap();
+    // Why a container with a volume at `path` cannot start.
+    let refusal = |path: &Path, privileged: bool| {
+        let (mut spec, _) = f.spec("true");
+        spec.volumes = vec![(image.clone(), path.to_path_buf())];
+        spec.privileged = privileged;
+        let err = f.sandbox.spawn(spec, &support::limits()).unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains(&format!("volume path {}", path.display())),
+            "{err}"
+        );
+        err
+    };
     let file = f.project().join("plain");
     std::fs::write(&file, "").unwrap();
-    let (mut spec, _) = f.spec("true");
-    spec.volumes = vec![(image, file.join("data"))];
-    let err = f
-        .sandbox
-        .spawn(spec, &support::limits())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains(&format!("volume path {}", file.join("data").display()))
-            && err.contains("not a directory"),
-        "{err}"
-    );
-    assert!(Path::new(&file).is_file());
-
-    // A privileged test sees the host's root in place: no root of its own, a clear refusal.
-    let missing = absent("privileged").join("data");
-    let (mut spec, _) = f.spec("true");
-    spec.volumes = vec![(f.project().join("v.img"), missing.clone())];
-    spec.privileged = true;
-    let err = f
-        .sandbox
-        .spawn(spec, &support::limits())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains(&format!("volume path {}", missing.display())) && err.contains("privileged"),
-        "{err}"
-    );
+    let err = refusal(&file.join("data"), false);
+    assert!(err.contains("not a directory"), "{err}");
+    assert!(file.is_file());
+    // A privileged test sees the host's root in place: no root of its own.
+    let err = refusal(&absent("privileged").join("data"), true);
+    assert!(err.contains("privileged"), "{err}");
 }
