@@ -14,14 +14,17 @@
 //! the masks of psy's state land on the clones afterwards. All of it lives in the init's mount
 //! namespace, owned by the host's user namespace, so the test can undo none of it.
 //!
+//! The tree the init stood in (its copy of the slot's template) is put below the new root's
+//! `/tmp`, covered by the container's own `/tmp`, rather than unmounted (see `build`).
+//!
 //! Only containers that need it pay for it (a directory listing and a clone per host entry of
-//! each ancestor, about a millisecond); every other container starts as before. Rootless and
+//! each ancestor); every other container starts as before. Rootless and
 //! privileged containers are refused such a path ([`needs`] names it).
 //!
 //! `plan` runs in psy (it may allocate); [`build`] runs in the init after `clone3`: raw
 //! syscalls only, no allocation.
 
-use super::build::{check_or_fail, fail, pivot, CLONE_TREE};
+use super::build::{check_or_fail, fail, CLONE_TREE};
 use crate::error::{SandboxError, SetupStep};
 use crate::prepared::cstring;
 use crate::sys::{self, MountAttr};
@@ -248,7 +251,13 @@ pub(crate) unsafe fn build(s: &SyntheticRoot, root: &CStr, at: &CStr, enter: boo
     libc::close(new);
     libc::close(old);
     if enter {
-        pivot(at, status);
+        // The copied template root goes below the new root's `/tmp`, which the container's own
+        // `/tmp` covers next: unmounting it here would wait for an RCU grace period (tens of
+        // milliseconds on a busy host), and the namespace's end frees it anyway. The test cannot
+        // unmount what covers it (the namespace belongs to the host's user namespace).
+        check_or_fail(status, step, libc::chdir(at.as_ptr()));
+        check_or_fail(status, step, sys::pivot_root(c".", c"tmp"));
+        check_or_fail(status, step, libc::chdir(c"/".as_ptr()));
     } else {
         let tree = check_or_fail(
             status,
