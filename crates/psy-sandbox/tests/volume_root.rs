@@ -48,9 +48,12 @@ fn a_volume_where_the_host_has_no_directory_keeps_its_data_and_leaves_the_host_a
         out
     };
     let out = run(&format!(
+        // (`! cmd` would not stop `set -e`: each refused write exits with its own code instead.)
         "set -e; echo first > {data}/file; echo cached > {nested}/file; \
-         ! touch /psy-new 2>/dev/null; ! touch {top}/x 2>/dev/null; ! mkdir /usr/psy-new 2>/dev/null; \
-         ! touch /etc/psy-new 2>/dev/null; test -x /bin/sh && test -r /etc/passwd && test -d /usr/bin; \
+         touch /psy-new 2>/dev/null && exit 11; touch {top}/x 2>/dev/null && exit 12; \
+         mkdir /usr/psy-new 2>/dev/null && exit 13; touch /etc/psy-new 2>/dev/null && exit 14; \
+         umount -l /tmp 2>/dev/null && exit 15; umount -l {data} 2>/dev/null && exit 16; \
+         test -x /bin/sh && test -r /etc/passwd && test -d /usr/bin; test ! -e /tmp/usr; \
          test -z \"$(ls -A $PROJECT/.psyduck)\"; test -f $PROJECT/data.img; \
          echo tmp > /tmp/ok && test -w $PSY_SCRATCH; grep -c ' {data} ' /proc/self/mountinfo",
         data = data.display(),
