@@ -125,9 +125,10 @@ fn run_beside(
         events: libc::POLLIN,
         revents: 0,
     };
+    // A guard against a hang, long enough for an emulated machine (scripts/test-v2).
     // SAFETY: one pollfd on the stack.
-    let n = unsafe { libc::poll(&mut fds, 1, 120_000) };
-    assert_eq!(n, 1, "the scenario did not end within 2 minutes");
+    let n = unsafe { libc::poll(&mut fds, 1, 900_000) };
+    assert_eq!(n, 1, "the scenario did not end within 15 minutes");
     let outcome = running.finish();
     executor.close();
     let side = side.join().unwrap();
@@ -323,8 +324,9 @@ fn only_the_driver_may_send_faults() {
 /// A node's clocks on port 7000 (see the file).
 const CLOCK_SERVER: &str = include_str!("clock/server.py");
 
-/// Prints its argument and how far node clk's clocks are from the caller's (see the file).
+/// The driver's clock queries and faults (see the files).
 const CLOCK_QUERY: &str = include_str!("clock/query.py");
+const CLOCK_DRIVER: &str = include_str!("clock/driver.py");
 
 #[test]
 fn a_clock_fault_shifts_the_nodes_monotonic_and_boottime_until_the_next() {
@@ -342,21 +344,13 @@ fn a_clock_fault_shifts_the_nodes_monotonic_and_boottime_until_the_next() {
         Some(ReadyProbe::Tcp(7000)),
     );
     clk.env.insert("PROG".into(), CLOCK_SERVER.into());
-    let query = |label: &str| format!("python3 /tmp/client.py {label}");
-    let driver = [
-        format!("cat > /tmp/client.py <<'EOF'\n{CLOCK_QUERY}\nEOF\ntrue"),
-        query("before"),
-        fault(r#"{"fault":"clock","node":"clk","offset_millis":30000}"#),
-        query("ahead"),
-        fault(r#"{"fault":"kill","node":"clk"}"#),
-        fault(r#"{"fault":"start","node":"clk"}"#),
-        query("kept"),
-        fault(r#"{"fault":"clock","node":"clk","offset_millis":-30000}"#),
-        query("behind"),
-        fault(r#"{"fault":"clock","node":"clk","offset_millis":0}"#),
-        query("cleared"),
-    ]
-    .join(" && ");
+    // Python starts slowly on an emulated machine (scripts/test-v2): time enough for it.
+    clk.ready_timeout = Duration::from_secs(300);
+    let driver = format!(
+        "cat > /tmp/query.py <<'EOF'\n{CLOCK_QUERY}\nEOF\n\
+         cat > /tmp/driver.py <<'EOF'\n{CLOCK_DRIVER}\nEOF\n\
+         cd /tmp && exec python3 driver.py"
+    );
     let (outcome, stdout, timeline, _) = run(&scenario(&driver, vec![clk]));
     assert_eq!(outcome.error, None);
     assert_eq!(outcome.exit.code, Some(0), "{stdout}");
