@@ -6,8 +6,9 @@
 //! (to `/proc/self/timens_offsets` of the process that unshared it) before any process has
 //! entered it, so an offset is given at a container's start: its init unshares
 //! `CLONE_NEWTIME`, writes the text made here, and the test enters the namespace when it is
-//! cloned or at its `execve` (Linux 6.0 and later move a process that shares its parent's memory
-//! there at exec). A running container's clocks cannot be moved.
+//! cloned. It is then cloned with a copy of the init's memory, not sharing it as usual: older
+//! kernels (Debian's 6.1) refuse a child that shares its parent's memory in another time
+//! namespace. A running container's clocks cannot be moved.
 
 use std::path::Path;
 use std::time::Duration;
