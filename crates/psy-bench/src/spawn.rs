@@ -144,6 +144,7 @@ fn container_probe<'a>(
             join_netns: None,
             hosts_file: None,
             hold: false,
+            clock_offset: None,
         };
         sandbox.set_confinement(confinement)?;
         let t = Instant::now();

@@ -115,11 +115,13 @@ pub(crate) enum FaultCommand {
     DiskFull(VolumeArgs),
     /// Release the space `disk-full` took.
     DiskFree(VolumeArgs),
-    /// Shift the node's clock: --offset 30s, --offset=-30s.
+    /// Restart the node with its CLOCK_MONOTONIC and CLOCK_BOOTTIME shifted (a time namespace;
+    /// wall time, CLOCK_REALTIME, is never shifted): --offset 30s, --offset=-30s, --offset 0.
     Clock {
         #[command(flatten)]
         node: NodeArg,
-        /// How far, e.g. 30s, -1m (a negative offset sets the clock back).
+        /// How far, e.g. 30s, -1m (a negative offset sets the clocks back; 0 gives the host's
+        /// again). Kept across the node's later restarts.
         #[arg(long, allow_hyphen_values = true, value_parser = crate::commands::fault::offset_millis)]
         offset: i64,
     },

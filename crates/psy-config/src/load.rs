@@ -121,7 +121,7 @@ impl Checker<'_> {
             None => self.dir.to_path_buf(),
         };
         let settings = raw.settings(self.dir, self.src)?;
-        let volumes = self.volumes(&raw.volume, VolumeRoot::ReadOnly)?;
+        let volumes = self.volumes(&raw.volume)?;
         let nodes = self.nodes(&raw.node, must_exist)?;
         Ok(TestDef {
             name: raw.name.into_inner(),
@@ -140,11 +140,10 @@ impl Checker<'_> {
     pub(crate) fn volumes(
         &self,
         raw: &[Spanned<RawVolume>],
-        root: VolumeRoot,
     ) -> Result<Vec<psy_model::VolumeSpec>, ConfigError> {
         let volumes = raw
             .iter()
-            .map(|v| self.volume(v, root))
+            .map(|v| self.volume(v))
             .collect::<Result<Vec<_>, _>>()?;
         for (i, v) in volumes.iter().enumerate() {
             if volumes[..i].iter().any(|earlier| earlier.name == v.name) {
@@ -157,13 +156,9 @@ impl Checker<'_> {
         Ok(volumes)
     }
 
-    /// A volume's mount point must be absolute and, in a test's read-only container, creatable:
-    /// under the private `/tmp`, or a directory that already exists.
-    fn volume(
-        &self,
-        raw: &Spanned<RawVolume>,
-        root: VolumeRoot,
-    ) -> Result<psy_model::VolumeSpec, ConfigError> {
+    /// A volume's mount point must be absolute and not one of the container's own trees; it
+    /// need not exist on the host (psy makes it inside the container).
+    fn volume(&self, raw: &Spanned<RawVolume>) -> Result<psy_model::VolumeSpec, ConfigError> {
         let v = raw.get_ref();
         let path = PathBuf::from(&v.path);
         let bad = |problem: &str| self.src.error(Some(raw.span()), problem);
@@ -191,21 +186,13 @@ impl Checker<'_> {
                 v.path
             )));
         }
-        // psy mounts these itself: a node's volume there would hide them (a test's `/` passes
-        // the existing-directory rule below but is no better).
+        // psy mounts these itself: a volume there would hide them.
         if let Some(own) = ["/", "/proc", "/sys", "/dev"]
             .into_iter()
             .find(|own| path == Path::new(own) || (*own != "/" && path.starts_with(own)))
         {
             return Err(bad(&format!(
                 "volume path {:?}: {own} belongs to the container itself (psy mounts it); mount the volume elsewhere",
-                v.path
-            )));
-        }
-        let under_tmp = path.starts_with("/tmp") && path != Path::new("/tmp");
-        if root == VolumeRoot::ReadOnly && !under_tmp && !path.is_dir() {
-            return Err(bad(&format!(
-                "volume path {:?} must be under /tmp or an existing directory (the container's root is read-only)",
                 v.path
             )));
         }
@@ -511,14 +498,6 @@ impl Checker<'_> {
         }
         Ok(path)
     }
-}
-
-/// Where a volume is mounted: a test's container root is read-only, so its mount point must
-/// exist or lie under `/tmp`; psy creates a node's mount points itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum VolumeRoot {
-    ReadOnly,
-    Created,
 }
 
 pub(crate) fn strings(values: &[ProcessString]) -> Vec<String> {

@@ -3,7 +3,7 @@
 //! expanded (`[defaults]`, then the test, then the variant, then the node's own keys).
 
 use crate::error::ConfigError;
-use crate::load::{strings, Checker, VolumeRoot};
+use crate::load::{strings, Checker};
 use crate::manifest::{NodeDef, Settings};
 use crate::raw::{RawNode, RawReady};
 use psy_model::scenario::{DEFAULT_READY_TIMEOUT, MAX_NODE_NAME_LEN};
@@ -70,7 +70,7 @@ impl Checker<'_> {
             cwd,
             env: node.env.0.clone(),
             settings: node.settings(self.dir, self.src)?,
-            volumes: self.volumes(&node.volume, VolumeRoot::Created)?,
+            volumes: self.volumes(&node.volume)?,
             ready: node.ready.as_ref().map(|r| self.ready(r)).transpose()?,
             ready_timeout: node.ready_timeout.map_or(DEFAULT_READY_TIMEOUT, |t| t.0),
             exit_fails_test: node.exit_fails_test,

@@ -161,6 +161,6 @@ pub const RESULT_FILE: &str = "{psy-result-file}";
 pub struct VolumeSpec {
     pub name: String,
     pub size_bytes: u64,
-    /// Where it appears inside the container (absolute; under `/tmp`, or an existing directory).
+    /// Where it appears inside the container (absolute; it need not exist on the host).
     pub path: PathBuf,
 }

@@ -27,7 +27,7 @@ fn node(name: &str, command: &str, ready: Option<ReadyProbe>) -> NodeSpec {
         volumes: Vec::new(),
         sandbox: Default::default(),
         ready,
-        ready_timeout: Duration::from_secs(20),
+        ready_timeout: Duration::from_secs(60),
         exit_fails_test: false,
         origin: "scenario_root.rs".into(),
     }
@@ -125,9 +125,10 @@ fn run_beside(
         events: libc::POLLIN,
         revents: 0,
     };
+    // A guard against a hang, long enough for an emulated machine (scripts/test-v2).
     // SAFETY: one pollfd on the stack.
-    let n = unsafe { libc::poll(&mut fds, 1, 120_000) };
-    assert_eq!(n, 1, "the scenario did not end within 2 minutes");
+    let n = unsafe { libc::poll(&mut fds, 1, 900_000) };
+    assert_eq!(n, 1, "the scenario did not end within 15 minutes");
     let outcome = running.finish();
     executor.close();
     let side = side.join().unwrap();
@@ -318,4 +319,80 @@ fn only_the_driver_may_send_faults() {
     assert!(reply.message.contains("only the driver"), "{reply:?}");
     assert_eq!(outcome.exit.code, Some(0));
     assert!(!timeline.contains("killed target"), "{timeline}");
+}
+
+/// A node's clocks on port 7000 (see the file).
+const CLOCK_SERVER: &str = include_str!("clock/server.py");
+
+/// The driver's clock queries and faults (see the files).
+const CLOCK_QUERY: &str = include_str!("clock/query.py");
+const CLOCK_DRIVER: &str = include_str!("clock/driver.py");
+
+#[test]
+fn a_clock_fault_shifts_the_nodes_monotonic_and_boottime_until_the_next() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    if let Err(why) = psy_sandbox::timens::supported() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let mut clk = node(
+        "clk",
+        r#"exec python3 -c "$PROG""#,
+        Some(ReadyProbe::Tcp(7000)),
+    );
+    clk.env.insert("PROG".into(), CLOCK_SERVER.into());
+    // Python starts slowly on an emulated machine (scripts/test-v2): time enough for it.
+    clk.ready_timeout = Duration::from_secs(300);
+    let driver = format!(
+        "cat > /tmp/query.py <<'EOF'\n{CLOCK_QUERY}\nEOF\n\
+         cat > /tmp/driver.py <<'EOF'\n{CLOCK_DRIVER}\nEOF\n\
+         cd /tmp && exec python3 driver.py"
+    );
+    let (outcome, stdout, timeline, _) = run(&scenario(&driver, vec![clk]));
+    assert_eq!(outcome.error, None);
+    assert_eq!(outcome.exit.code, Some(0), "{stdout}");
+    // Seconds between the node's clocks and the driver's: (monotonic, boottime, realtime).
+    let shift = |label: &str| -> (i64, i64, i64) {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{label} ")))
+            .unwrap_or_else(|| panic!("no {label} line in {stdout}"));
+        let n: Vec<i64> = line
+            .split(' ')
+            .skip(1)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        (n[0], n[1], n[2])
+    };
+    // Nearer to the expected offset than to any other: the clocks moved by about 30 s.
+    let near = |got: i64, want: i64| (got - want).abs() < 15;
+    for (label, want) in [
+        ("before", 0),
+        ("ahead", 30),
+        ("kept", 30),
+        ("behind", -30),
+        ("cleared", 0),
+    ] {
+        let (mono, boot, real) = shift(label);
+        assert!(near(mono, want), "{label}: monotonic {mono}, want {want}");
+        assert!(near(boot, want), "{label}: boottime {boot}, want {want}");
+        assert!(near(real, 0), "{label}: realtime moved by {real}");
+    }
+    let replies: Vec<FaultReply> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(replies.iter().all(|r| r.ok), "{replies:?}");
+    assert!(
+        replies[0].message.contains("clocks at +30s")
+            && replies[0].message.contains("CLOCK_REALTIME is the host's"),
+        "{replies:?}"
+    );
+    assert!(
+        timeline.contains("clocks at +30s") && timeline.contains("clocks at -30s"),
+        "{timeline}"
+    );
 }

@@ -54,6 +54,7 @@ fn main() {
             join_netns: None,
             hosts_file: None,
             hold: false,
+            clock_offset: None,
         };
         let t0 = Instant::now();
         let mut ct = sandbox.spawn(spec, &limits).unwrap();

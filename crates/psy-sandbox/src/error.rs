@@ -73,6 +73,8 @@ setup_steps! {
     MountWritable => "mounting a writable directory",
     MountReadOnly => "mounting a read-only directory",
     DropCapabilities => "dropping capabilities",
+    TimeNamespace => "entering a time namespace with the clock offset",
+    SyntheticRoot => "making a root of its own with a volume's mount point the host lacks",
 }
 
 /// Why a container could not be started or supervised.
@@ -104,6 +106,8 @@ pub enum SandboxError {
     Image { reason: String },
     #[error("{count} volumes: at most {max} per test")]
     TooManyVolumes { count: usize, max: usize },
+    #[error("volume path {}: {reason}", path.display())]
+    VolumePath { path: PathBuf, reason: String },
     #[error("not possible on this host: {what}")]
     Unsupported { what: &'static str },
     #[error("a disk size limit needs root (a loop device); run psy as root or remove `disk`")]

@@ -27,6 +27,7 @@ mod seccomp;
 mod shared_init;
 mod spec;
 mod sys;
+pub mod timens;
 mod userns;
 pub mod zygote;
 

@@ -78,6 +78,9 @@ pub(crate) struct Prepared {
     pub(crate) readonly: Vec<(CString, BindTarget)>,
     /// [`crate::ContainerSpec::hold`]: the init starts no test and waits to be killed.
     pub(crate) hold: bool,
+    /// The text for `/proc/self/timens_offsets` (`timens`): the test starts in a time namespace
+    /// of its own with these clock offsets.
+    pub(crate) timens_offsets: Option<Vec<u8>>,
 }
 
 /// The project directory, cloned from `source` and shown at `target` (when `/tmp` hides it).
@@ -326,6 +329,13 @@ impl Prepared {
             .iter()
             .map(|(_, path)| target("volume path", path))
             .collect::<Result<Vec<_>, _>>()?;
+        // Mount points the host's root lacks (outside the trees the container mounts fresh).
+        let lacking = crate::rootfs::synthetic::needs(
+            spec.volumes
+                .iter()
+                .map(|(_, path)| path.as_path())
+                .filter(|path| !fresh_trees.iter().any(|t| path.starts_with(t))),
+        )?;
         let binds = |what: &'static str, paths: &[PathBuf]| {
             if paths.len() > crate::spec::MAX_WRITABLE {
                 return Err(SandboxError::TooManyWritable {
@@ -366,7 +376,7 @@ impl Prepared {
                 let rootless = h.confinement == Confinement::NestedUserns;
                 let in_userns = h.confinement != Confinement::DockerCaps;
                 let masks: Vec<PathBuf> = h.masks.iter().map(|m| moved(m)).collect();
-                let root = RootPlan::new(
+                let mut root = RootPlan::new(
                     h.view,
                     &masks,
                     rootless,
@@ -375,6 +385,13 @@ impl Prepared {
                     image,
                     template.is_some(),
                 )?;
+                if let Some(path) = lacking.first().filter(|_| rootless) {
+                    return Err(crate::rootfs::synthetic::refused(path, false));
+                }
+                if !lacking.is_empty() {
+                    let owner = host_root.unwrap_or(0);
+                    root.synthetic = Some(crate::rootfs::synthetic::plan(&lacking, owner)?);
+                }
                 userns_fd = h.userns.map(|(fd, _)| fd);
                 Some(Hardened {
                     root,
@@ -387,7 +404,10 @@ impl Prepared {
                     user: image.and_then(|i| i.user),
                 })
             }
-            None => None,
+            None => match lacking.first() {
+                Some(path) => return Err(crate::rootfs::synthetic::refused(path, true)),
+                None => None,
+            },
         };
         let stdout = OwnedFd::from(spec.stdout);
         let stderr = OwnedFd::from(spec.stderr);
@@ -428,6 +448,7 @@ impl Prepared {
             readonly,
             hold: spec.hold,
             hardened,
+            timens_offsets: spec.clock_offset.map(|o| o.offsets_text().into_bytes()),
         };
         let mut owned = cgroup_procs;
         owned.extend([stdout, stderr, stdin, status_tx]);

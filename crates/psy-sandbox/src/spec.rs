@@ -52,7 +52,8 @@ pub struct ContainerSpec {
     /// (writing past it fails with ENOSPC); `None` binds the host directory as it is.
     pub scratch_bytes: Option<u64>,
     /// Formatted images (see [`crate::format_image`]) to mount at paths inside the container:
-    /// `(image, path)`; a path under `/tmp` is created, any other must exist.
+    /// `(image, path)`; a path the host lacks is created inside the container (under `/tmp`,
+    /// in an image, or on a root of the container's own: `rootfs/synthetic.rs`).
     pub volumes: Vec<(PathBuf, PathBuf)>,
     /// Directory kept visible read-only at the same path even if it lies under `/tmp`.
     pub project_dir: PathBuf,
@@ -95,6 +96,10 @@ pub struct ContainerSpec {
     /// and waits, reaping orphans, until it is killed. `argv` is not run (it names the test
     /// in errors only).
     pub hold: bool,
+    /// `Some`: the test starts in a time namespace of its own, its `CLOCK_MONOTONIC` and
+    /// `CLOCK_BOOTTIME` shifted by this offset (`CLOCK_REALTIME` stays the host's). Needs
+    /// [`crate::timens::supported`].
+    pub clock_offset: Option<crate::timens::ClockOffset>,
 }
 
 /// How many `writable` directories one container may have.

@@ -63,6 +63,7 @@ struct WireLaunch {
     hosts_file: Option<PathBuf>,
     #[serde(default)]
     hold: bool,
+    clock_offset: Option<crate::timens::ClockOffset>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -151,6 +152,7 @@ impl Session<'_> {
             image: launch.spec.image.clone(),
             hosts_file: launch.spec.hosts_file.clone(),
             hold: launch.spec.hold,
+            clock_offset: launch.spec.clock_offset,
         };
         let body = serde_json::to_vec(&wire).expect("a launch serialises");
         let mut fds = vec![
@@ -271,6 +273,7 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
             join_netns: None, // arrives as `netns`
             hosts_file: wire.hosts_file,
             hold: wire.hold,
+            clock_offset: wire.clock_offset,
         },
         cgroup_procs: wire.cgroup_procs,
         status_tx,

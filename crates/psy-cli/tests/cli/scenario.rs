@@ -171,3 +171,73 @@ fn host_address() -> Option<String> {
         .find(|a| a.contains('.') && !a.starts_with("127."))
         .map(str::to_owned)
 }
+
+/// A node's clocks on port 7000 (see the file).
+const CLOCK_SERVER: &str = include_str!("../../../psy-runner/tests/clock/server.py");
+
+/// Prints its argument and how far node clk's clocks are from the caller's (see the file).
+const CLOCK_QUERY: &str = include_str!("../../../psy-runner/tests/clock/query.py");
+
+/// `psy fault clock` restarts the node with its monotonic clocks shifted, and its volume, at a
+/// path the host does not have, keeps what each life wrote; nothing appears on the host.
+#[test]
+fn a_clock_fault_restarts_a_node_whose_volume_path_the_host_lacks() {
+    if !root() {
+        return;
+    }
+    let top = format!("/psy-cli-vol-{}", std::process::id());
+    assert!(!std::path::Path::new(&top).exists());
+    let p = Project::new(&format!(
+        r#"
+[[test]]
+name = "clock"
+command = ["sh", "-c", """set -e
+python3 query.py before
+psy fault clock clk --offset 30s
+python3 query.py ahead
+psy fault clock clk --offset -30s
+python3 query.py behind
+"""]
+timeout = "60s"
+
+[[test.node]]
+name = "clk"
+command = ["sh", "-c", "echo life >> {top}/data/lives && cat {top}/data/lives && exec python3 clock.py"]
+memory = "128MiB"
+ready = {{ tcp = 7000 }}
+[[test.node.volume]]
+name = "data"
+size = "16MiB"
+path = "{top}/data"
+"#
+    ));
+    p.file("clock.py", CLOCK_SERVER)
+        .file("query.py", CLOCK_QUERY);
+    let (out, events) = p.run_json(&[]);
+    out.code(0);
+    let stdout = events.attempts("clock")[0]["stdout_path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let driver = std::fs::read_to_string(stdout).unwrap();
+    for line in ["before 0 0 0", "ahead 30 30 0", "behind -30 -30 0"] {
+        assert!(driver.contains(line), "{line}:\n{driver}");
+    }
+    let node = p.psy(&["log", "clock", "--node", "clk", "--stdout"]);
+    node.code(0);
+    assert!(
+        node.stdout.contains("life\nlife\nlife\n"),
+        "the third life read the first two's: {}",
+        node.stdout
+    );
+    let timeline = p.psy(&["log", "clock", "--timeline"]);
+    assert!(
+        timeline.stdout.contains("clocks at +30s"),
+        "{}",
+        timeline.stdout
+    );
+    assert!(
+        !std::path::Path::new(&top).exists(),
+        "{top} made on the host"
+    );
+}

@@ -283,6 +283,24 @@ fn numbers_out_of_bounds_name_the_key_and_the_bound() {
         e.contains("test[0].volume[0].size: size 4KiB is too small (the minimum is 1MiB)"),
         "{e}"
     );
+    // A mount point the host lacks is made inside the container; psy's own trees are refused.
+    let at = |path: &str| {
+        format!("{test}[[test.volume]]\nname = \"v\"\nsize = \"1GiB\"\npath = \"{path}\"\n")
+    };
+    let config = parse(&at("/psy-config-test-absent/data")).unwrap();
+    assert_eq!(
+        config.tests[0].volumes[0].path,
+        std::path::Path::new("/psy-config-test-absent/data")
+    );
+    for (path, problem) in [
+        ("data", "must be absolute"),
+        ("/proc/x", "/proc belongs to the container itself"),
+        ("/sys", "/sys belongs to the container itself"),
+        ("/dev/data", "/dev belongs to the container itself"),
+    ] {
+        let e = error(&at(path));
+        assert!(e.contains(problem), "{path}: {e}");
+    }
     // The bounds themselves are fine.
     parse(&format!(
         "{test}retries = 100\npids = 4194304\nmemory = \"1MiB\"\ntimeout = \"30d\"\n"

@@ -283,6 +283,7 @@ impl ContainerExecutor {
             join_netns: None,
             hosts_file: None,
             hold: false,
+            clock_offset: None,
         };
         Ok((spec, limits))
     }

@@ -355,6 +355,9 @@ pub(crate) unsafe fn build_and_enter(
         }
         None => mount_host_view(plan, userns, status),
     }
+    if let Some(synthetic) = &plan.synthetic {
+        super::synthetic::build(synthetic, &plan.own.root, &plan.own.tmp, false, status);
+    }
     mount_attempt_trees(p, plan, &trees, status);
     make_dev(&plan.own, plan.rootless, status);
     mount_own_trees(p, plan, status);
@@ -375,6 +378,9 @@ pub(crate) unsafe fn enter_template(
     // While the host's mounts are still in sight (the template shows none of its /dev/loop*).
     let trees = make_trees(p, userns, owner, status);
     copy_template(template, status);
+    if let Some(synthetic) = &plan.synthetic {
+        super::synthetic::build(synthetic, &plan.own.root, &plan.own.tmp, true, status);
+    }
     mount_attempt_trees(p, plan, &trees, status);
     mount_own_trees(p, plan, status);
 }

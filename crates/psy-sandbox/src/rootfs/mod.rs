@@ -13,6 +13,7 @@ pub(crate) mod build;
 pub(crate) mod image;
 pub(crate) mod image_build;
 pub(crate) mod plan;
+pub(crate) mod synthetic;
 pub(crate) mod template;
 
 pub(crate) use plan::{HostView, RootPlan};

@@ -243,6 +243,9 @@ pub(crate) struct RootPlan {
     /// host's `/proc`, `/sys`, `/dev` come along under the container's own; they stay locked
     /// beneath them, since the test runs in a nested user namespace.
     pub(crate) rootless: bool,
+    /// `Some`: a volume's mount point is missing on the host: the root is rebuilt on a tmpfs
+    /// of the container's own (`synthetic.rs`). Set by `Prepared`, which knows the volumes.
+    pub(crate) synthetic: Option<super::synthetic::SyntheticRoot>,
 }
 
 impl RootPlan {
@@ -285,6 +288,7 @@ impl RootPlan {
             masks: staged_all("masked directory", masks)?,
             image: image.map(|i| ImagePlan::new(i, in_template)).transpose()?,
             rootless,
+            synthetic: None,
         })
     }
 }

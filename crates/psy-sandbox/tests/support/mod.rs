@@ -98,6 +98,7 @@ impl Fixture {
             join_netns: None,
             hosts_file: None,
             hold: false,
+            clock_offset: None,
         };
         (spec, out)
     }

@@ -10,6 +10,7 @@ use super::nodes::Shared;
 use super::run::{Live, DEFAULT_GRACE};
 use super::timeline::Timeline;
 use psy_model::{FaultReply, FaultRequest};
+use psy_sandbox::timens::ClockOffset;
 use psy_sandbox::Container;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, RawFd};
@@ -185,11 +186,7 @@ impl Live {
             }
             FaultRequest::Restart { node, grace } => {
                 let i = index(node)?;
-                let status = match self.nodes[i].container.is_some() {
-                    true => self.stop_node(i, grace.unwrap_or(DEFAULT_GRACE))?,
-                    false => "it was not running".into(),
-                };
-                self.start_nodes(shared, &[i], timeline)?;
+                let status = self.restart(shared, i, *grace, timeline)?;
                 Ok(format!("restarted {node} (stopped: {status}), ready"))
             }
             FaultRequest::Pause { node } | FaultRequest::Resume { node } => {
@@ -249,10 +246,49 @@ impl Live {
                 let full = matches!(request, FaultRequest::DiskFull { .. });
                 self.disk(i, path.as_deref(), full)
             }
-            FaultRequest::Clock { node, .. } => Err(format!(
-                "clock offsets are not supported yet: {node} does not run in a time namespace"
-            )),
+            FaultRequest::Clock {
+                node,
+                offset_millis,
+            } => {
+                let i = index(node)?;
+                // A time namespace's offsets are fixed before its first process enters it: the
+                // node starts again in a new one (`psy_sandbox::timens`).
+                psy_sandbox::timens::supported()?;
+                ClockOffset::from_millis(*offset_millis).check()?;
+                let before =
+                    std::mem::replace(&mut self.nodes[i].clock_offset_millis, *offset_millis);
+                let status = self.restart(shared, i, None, timeline).inspect_err(|_| {
+                    self.nodes[i].clock_offset_millis = before;
+                })?;
+                Ok(match offset_millis {
+                    0 => format!(
+                        "restarted {node} (stopped: {status}) with the host's clocks, ready"
+                    ),
+                    _ => format!(
+                        "restarted {node} (stopped: {status}) with its clocks at {}, ready: \
+                         CLOCK_MONOTONIC and CLOCK_BOOTTIME moved, CLOCK_REALTIME is the host's",
+                        describe_offset(*offset_millis)
+                    ),
+                })
+            }
         }
+    }
+
+    /// Stops node `i` if it runs (SIGTERM, SIGKILL after `grace`), starts it again and waits
+    /// until it is ready; how it stopped.
+    fn restart(
+        &mut self,
+        shared: &Shared<'_>,
+        i: usize,
+        grace: Option<Duration>,
+        timeline: &mut Timeline,
+    ) -> Result<String, String> {
+        let status = match self.nodes[i].container.is_some() {
+            true => self.stop_node(i, grace.unwrap_or(DEFAULT_GRACE))?,
+            false => "it was not running".into(),
+        };
+        self.start_nodes(shared, &[i], timeline)?;
+        Ok(status)
     }
 
     /// Node `i`'s container, taken out of it; an error when it is not running.
@@ -319,6 +355,16 @@ impl Live {
             volume.name
         ))
     }
+}
+
+/// `+30s`, `-1.5s`, `the host's` (0): a node's clock offset for a person.
+pub(super) fn describe_offset(millis: i64) -> String {
+    if millis == 0 {
+        return "the host's".into();
+    }
+    let sign = if millis < 0 { '-' } else { '+' };
+    let magnitude = Duration::from_millis(millis.unsigned_abs());
+    format!("{sign}{magnitude:?}")
 }
 
 /// Allocates every free block of the filesystem holding `file` to it; returns the bytes taken.

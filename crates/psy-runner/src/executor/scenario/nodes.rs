@@ -4,6 +4,7 @@
 use crate::executor::{AttemptRequest, ContainerExecutor};
 use psy_model::{LogStream, NodeSpec, RunId, TestId, TestSpec};
 use psy_sandbox::cgroup::CgroupLimits;
+use psy_sandbox::timens::ClockOffset;
 use psy_sandbox::{Container, ContainerSpec};
 use std::fs::{File, OpenOptions};
 use std::net::Ipv4Addr;
@@ -32,6 +33,9 @@ pub(super) struct Node {
     pub(super) stderr: PathBuf,
     /// The running container's writable image layer, removed when it ends.
     pub(super) layer: Option<PathBuf>,
+    /// Its clocks' offset in milliseconds (`psy fault clock`), kept across its restarts until
+    /// the next `clock` fault; 0: the host's clocks.
+    pub(super) clock_offset_millis: i64,
 }
 
 impl Node {
@@ -71,6 +75,7 @@ impl Node {
             address,
             container: None,
             layer: None,
+            clock_offset_millis: 0,
             starts: 0,
             as_test,
             scratch,
@@ -151,27 +156,8 @@ pub(super) fn container(
     );
     spec.hostname = node.spec.name.clone();
     spec.hosts_file = Some(shared.hosts_file.to_path_buf());
+    if !probe && node.clock_offset_millis != 0 {
+        spec.clock_offset = Some(ClockOffset::from_millis(node.clock_offset_millis));
+    }
     Ok((spec, limits))
-}
-
-/// The checks a node's volumes need before its first start: on the host's root a mount point
-/// psy cannot create (outside `/tmp`) must exist.
-pub(super) fn check_volumes(node: &NodeSpec, test: &TestId) -> Result<(), String> {
-    if node.sandbox.image.is_some() {
-        return Ok(()); // psy makes every mount point in an image's writable layer
-    }
-    for volume in &node.volumes {
-        if !volume.path.starts_with("/tmp") && !volume.path.is_dir() {
-            return Err(format!(
-                "volume {:?} of node {} of {test} ({}): {} does not exist on the host's root, \
-                 and psy can create a mount point there only under /tmp; use a path under /tmp, \
-                 an existing directory, or an image (any path works in one)",
-                volume.name,
-                node.name,
-                node.origin,
-                volume.path.display()
-            ));
-        }
-    }
-    Ok(())
 }

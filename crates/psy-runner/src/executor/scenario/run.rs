@@ -99,11 +99,6 @@ impl Scenario {
             true,
             format!("links shaped by {}", net.backend()),
         );
-        for spec in &self.test.nodes {
-            if let Err(e) = nodes::check_volumes(spec, &self.test.id) {
-                return failed(e);
-            }
-        }
         // The driver is member 0, node i is member i + 1: a namespace each, attached at once.
         let mut namespaces = Vec::with_capacity(self.test.nodes.len() + 1);
         for _ in 0..=self.test.nodes.len() {
@@ -303,12 +298,12 @@ impl Live {
             node.container = Some(container);
             node.layer = layer;
             node.starts += 1;
-            timeline.record(
-                "node-started",
-                Some(&node.spec.name),
-                true,
-                format!("{} at {}", node.spec.command.join(" "), node.address),
-            );
+            let mut detail = format!("{} at {}", node.spec.command.join(" "), node.address);
+            if node.clock_offset_millis != 0 {
+                let offset = super::faults::describe_offset(node.clock_offset_millis);
+                detail.push_str(&format!(", clocks at {offset}"));
+            }
+            timeline.record("node-started", Some(&node.spec.name), true, detail);
         }
         for &i in which {
             self.wait_ready(shared, i, timeline)?;
