@@ -143,6 +143,7 @@ fn container_probe<'a>(
             image,
             join_netns: None,
             hosts_file: None,
+            hold: false,
         };
         sandbox.set_confinement(confinement)?;
         let t = Instant::now();

@@ -287,3 +287,90 @@ command = ["sh", "-c", "test $(cat /etc/flavour) = image && test $(id -u) = 0 &&
         "image\n"
     );
 }
+
+/// `warm = true` as an ordinary user: the warm child joins the container's user namespace
+/// itself and forks once more into its PID namespace (see `JoinEntry`), and still gets a
+/// private `/tmp`, its own PID namespace and a read-only project. Needs pytest for the system's
+/// Python (`python3-pytest`, which scripts/test installs).
+#[test]
+fn unprivileged_warm_tests_are_isolated() {
+    let Some(uid) = user() else { return };
+    let python = "/usr/bin/python3";
+    let has_pytest = Command::new(python)
+        .args(["-c", "import pytest"])
+        .uid(uid)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_pytest {
+        eprintln!("skipped: {python} has no pytest (install python3-pytest)");
+        return;
+    }
+    let dir = project_dir();
+    std::fs::create_dir_all(dir.path().join("tests")).unwrap();
+    std::fs::write(
+        dir.path().join("psyduck.toml"),
+        format!(
+            "[[discover]]\npytest = {{ args = [\"tests\"], warm = true, python = \"{python}\" }}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tests/test_rootless.py"),
+        r#"
+import os, time
+
+def _same_tmp(mine):
+    with open("/tmp/shared", "w") as f:
+        f.write(mine)
+    time.sleep(0.3)
+    with open("/tmp/shared") as f:
+        assert f.read() == mine
+
+def test_a():
+    _same_tmp("a")
+
+def test_b():
+    _same_tmp("b")
+
+def test_isolated():
+    pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    assert os.getpid() < 10 and len(pids) < 6, (os.getpid(), pids)
+    try:
+        open("written", "w")
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the project is writable")
+
+def test_fails():
+    assert False, "the control"
+"#,
+    )
+    .unwrap();
+    chown_tree(dir.path(), uid);
+    let out = Command::new("runuser")
+        .args([
+            "-u",
+            USER,
+            "--",
+            env!("CARGO_BIN_EXE_psy"),
+            "run",
+            "--color",
+            "never",
+            "-m",
+        ])
+        .arg(dir.path().join("psyduck.toml"))
+        .env("NO_COLOR", "1")
+        .env("PSY_LOG", "psy_runner=debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("passed         3"), "{stderr}");
+    assert!(stderr.contains("failed         1"), "{stderr}");
+    assert!(
+        stderr.contains("forks from the warm interpreter"),
+        "the tests did not start warm:\n{stderr}"
+    );
+    assert!(!dir.path().join("written").exists());
+}

@@ -53,6 +53,7 @@ fn main() {
             image: None,
             join_netns: None,
             hosts_file: None,
+            hold: false,
         };
         let t0 = Instant::now();
         let mut ct = sandbox.spawn(spec, &limits).unwrap();

@@ -19,6 +19,8 @@ pub(crate) const MSG_TEST_EXITED: i32 = 2;
 /// of the init, which the kernel sums over reaped children): `[kind, low 32 bits, high 32]`.
 pub(crate) const MSG_IO_READ: i32 = 3;
 pub(crate) const MSG_IO_WRITE: i32 = 4;
+/// A held container is set up and waits for the process that joins it (`ContainerSpec::hold`).
+pub(crate) const MSG_HELD: i32 = 5;
 pub(crate) const MSG_LEN: usize = 12;
 
 /// `CAP_NET_ADMIN` from `<linux/capability.h>` (not exported by the libc crate).
@@ -199,6 +201,9 @@ pub(crate) unsafe fn container_init(p: &Prepared) -> ! {
         }
     }
     check!(status, SetupStep::Chdir, libc::chdir(p.cwd.as_ptr()));
+    if p.hold {
+        hold(status);
+    }
 
     // vfork-style: the test shares our memory until it execs, so nothing is copied.
     let stack = p.test_stack.as_ptr() as usize + p.test_stack.len();
@@ -544,6 +549,27 @@ fn field(text: &[u8], key: &[u8]) -> Option<u64> {
         value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
     Some(value)
+}
+
+/// A held container's init (`ContainerSpec::hold`): the namespaces are ready for a process
+/// that joins them (`JoinEntry`); wait for psy's kill, reaping whatever is orphaned to us
+/// meanwhile (a zombie still counts against the test's `pids` limit). `SIGCHLD` is blocked
+/// and waited for: a blocked signal is queued even where its default is to ignore it.
+unsafe fn hold(status: RawFd) -> ! {
+    let mut chld: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut chld);
+    libc::sigaddset(&mut chld, libc::SIGCHLD);
+    libc::sigprocmask(libc::SIG_BLOCK, &chld, std::ptr::null_mut());
+    report(status, MSG_HELD, 0, 0);
+    // Nothing else is reported (psy reads the joined test's exit from whoever forked it), and
+    // nothing inherited stays open.
+    libc::syscall(libc::SYS_close_range, 0, libc::c_uint::MAX, 0);
+    loop {
+        let mut wstatus = 0;
+        while libc::waitpid(-1, &mut wstatus, libc::WNOHANG | libc::__WALL) > 0 {}
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::sigwaitinfo(&chld, &mut info);
+    }
 }
 
 unsafe fn reap_until_test_exits(status: RawFd, test_pid: libc::pid_t) -> ! {

@@ -52,7 +52,7 @@ impl Confinement {
 /// Docker's default capabilities (moby `oci/caps/defaults.go`) without `CAP_MKNOD`:
 /// CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE,
 /// NET_RAW, SYS_CHROOT, AUDIT_WRITE, SETFCAP.
-const DOCKER_CAPS: u64 = 1 << 0
+pub(crate) const DOCKER_CAPS: u64 = 1 << 0
     | 1 << 1
     | 1 << 3
     | 1 << 4

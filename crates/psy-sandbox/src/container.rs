@@ -1,7 +1,9 @@
 //! A running container as seen from psy: its pidfd, status pipe and cgroup, and how it ends.
 
 use crate::cgroup::{Cgroup, CgroupStats};
-use crate::child::{MSG_IO_READ, MSG_IO_WRITE, MSG_LEN, MSG_SETUP_ERROR, MSG_TEST_EXITED};
+use crate::child::{
+    MSG_HELD, MSG_IO_READ, MSG_IO_WRITE, MSG_LEN, MSG_SETUP_ERROR, MSG_TEST_EXITED,
+};
 use crate::error::{SandboxError, SetupStep};
 use crate::sys;
 use psy_model::ExitInfo;
@@ -47,6 +49,8 @@ pub struct Container {
     pub(crate) _netns: Option<crate::netns_pool::NetnsLease>,
     /// The user namespace slot: free for the next container once this one is dropped (reaped).
     pub(crate) _slot: Option<crate::userns::SlotLease>,
+    /// A held container's entry (`ContainerSpec::hold`).
+    pub(crate) entry: Option<crate::JoinEntry>,
 }
 
 impl Container {
@@ -90,6 +94,48 @@ impl Container {
                 return Err(err);
             }
         }
+    }
+
+    /// A held container (`ContainerSpec::hold`): waits until its init has set everything up
+    /// and returns how a forked process joins it. An error when the set-up failed (the init
+    /// exited; [`Container::finish`] then tells nothing more), when `timeout` passed, or when
+    /// the container is not held.
+    pub fn wait_held(&mut self, timeout: Duration) -> Result<&crate::JoinEntry, SandboxError> {
+        let Some(entry) = &self.entry else {
+            return Err(SandboxError::NotHeld);
+        };
+        let mut pfd = libc::pollfd {
+            fd: self.status_rx.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let ready = loop {
+            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if r >= 0 || sys::errno() != libc::EINTR {
+                break r > 0;
+            }
+        };
+        if !ready {
+            return Err(SandboxError::HoldTimeout { timeout });
+        }
+        let mut msg = [0u8; MSG_LEN];
+        // SAFETY: reading one message into a local buffer; messages are written whole.
+        let n = unsafe { libc::read(self.status_rx.as_raw_fd(), msg.as_mut_ptr().cast(), MSG_LEN) };
+        let field = |i: usize| i32::from_ne_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
+        if n == MSG_LEN as isize && field(0) == MSG_HELD {
+            return Ok(entry);
+        }
+        if n == MSG_LEN as isize && field(0) == MSG_SETUP_ERROR {
+            if let Some(step) = SetupStep::from_code(field(4)) {
+                return Err(SandboxError::Setup {
+                    step,
+                    errno: field(8),
+                });
+            }
+        }
+        Err(SandboxError::HoldFailed)
     }
 
     /// Records that the caller observed the exit (e.g. through an async wait on [`Self::pidfd`]).

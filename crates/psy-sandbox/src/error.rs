@@ -116,6 +116,12 @@ pub enum SandboxError {
     Zygote { message: String },
     #[error("container set-up failed while {}: {}{}", step.describe(), io::Error::from_raw_os_error(*errno), hint(*step, *errno))]
     Setup { step: SetupStep, errno: i32 },
+    #[error("the container is not held (`ContainerSpec::hold`): nothing can join it")]
+    NotHeld,
+    #[error("the held container was not set up within {timeout:?}")]
+    HoldTimeout { timeout: std::time::Duration },
+    #[error("the held container's init ended before it was set up")]
+    HoldFailed,
 }
 
 /// What to do about a set-up error a user can fix.

@@ -14,6 +14,7 @@ mod child;
 mod confine;
 mod container;
 mod disk;
+mod entry;
 mod error;
 mod fdpass;
 mod guarantees;
@@ -32,6 +33,7 @@ pub mod zygote;
 pub use confine::Confinement;
 pub use container::{Container, Outcome};
 pub use disk::format_image;
+pub use entry::JoinEntry;
 pub use error::{SandboxError, SetupStep};
 pub use guarantees::{Asked, Guarantee, HostGuarantees, Unenforced};
 pub use prepared::DEFAULT_IMAGE_PATH;
@@ -66,6 +68,8 @@ struct Parts {
     volumes: Vec<disk::Attached>,
     netns: Option<netns_pool::NetnsLease>,
     slot: Option<userns::SlotLease>,
+    /// How a forked process joins it (held containers).
+    entry: Option<JoinEntry>,
 }
 
 /// Starts containers for one run of psy.
@@ -294,6 +298,10 @@ impl Sandbox {
                         _volumes: parts.volumes,
                         _netns: parts.netns,
                         _slot: parts.slot,
+                        entry: parts.entry.map(|entry| JoinEntry {
+                            init_pid: pid as u32,
+                            ..entry
+                        }),
                     }),
                     Err(e) => {
                         if let Some(cg) = parts.cgroup {
@@ -447,6 +455,21 @@ impl Sandbox {
             )),
             None => None,
         };
+        let entry = spec.hold.then(|| {
+            JoinEntry::new(entry::EntryInput {
+                confinement,
+                unprivileged: self.unprivileged.is_some(),
+                cgroup_procs: cgroup
+                    .as_ref()
+                    .map(|cg| cg.procs_files())
+                    .unwrap_or_default(),
+                cgroup2: self.view.as_ref().is_some_and(|v| v.cgroup2),
+                slot_userns: slot.as_ref().map(|s| s.userns()),
+                allow: spec.allow,
+                user: spec.image.as_ref().and_then(|i| i.user),
+                cwd: &spec.cwd,
+            })
+        });
         let launch = Launch {
             confinement,
             view: self.view.clone(),
@@ -486,6 +509,7 @@ impl Sandbox {
                 volumes,
                 netns,
                 slot,
+                entry,
             },
         ))
     }

@@ -76,6 +76,8 @@ pub(crate) struct Prepared {
     pub(crate) writable: Vec<(CString, BindTarget)>,
     /// `readonly` directories: `(host path, where it is mounted)`.
     pub(crate) readonly: Vec<(CString, BindTarget)>,
+    /// [`crate::ContainerSpec::hold`]: the init starts no test and waits to be killed.
+    pub(crate) hold: bool,
 }
 
 /// The project directory, cloned from `source` and shown at `target` (when `/tmp` hides it).
@@ -424,6 +426,7 @@ impl Prepared {
                 .collect(),
             writable,
             readonly,
+            hold: spec.hold,
             hardened,
         };
         let mut owned = cgroup_procs;

@@ -90,6 +90,11 @@ pub struct ContainerSpec {
     /// root this file is bound read-only over `/etc/hosts`; in an image its content is the
     /// writable layer's `etc/hosts`.
     pub hosts_file: Option<PathBuf>,
+    /// The init starts no test: it sets the container up, then holds its namespaces for a
+    /// process psy did not start (a warm fork) that joins them through [`crate::JoinEntry`],
+    /// and waits, reaping orphans, until it is killed. `argv` is not run (it names the test
+    /// in errors only).
+    pub hold: bool,
 }
 
 /// How many `writable` directories one container may have.

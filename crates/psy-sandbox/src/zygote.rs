@@ -61,6 +61,8 @@ struct WireLaunch {
     image: Option<crate::spec::ImageRoot>,
     #[serde(default)]
     hosts_file: Option<PathBuf>,
+    #[serde(default)]
+    hold: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -148,6 +150,7 @@ impl Session<'_> {
             readonly: launch.spec.readonly.clone(),
             image: launch.spec.image.clone(),
             hosts_file: launch.spec.hosts_file.clone(),
+            hold: launch.spec.hold,
         };
         let body = serde_json::to_vec(&wire).expect("a launch serialises");
         let mut fds = vec![
@@ -267,6 +270,7 @@ fn handle(body: &[u8], fds: Vec<OwnedFd>) -> Result<(libc::pid_t, OwnedFd), Sand
             image: wire.image,
             join_netns: None, // arrives as `netns`
             hosts_file: wire.hosts_file,
+            hold: wire.hold,
         },
         cgroup_procs: wire.cgroup_procs,
         status_tx,

@@ -24,4 +24,9 @@ pub use parent::WarmParent;
 pub use protocol::{Entry, RunRequest};
 
 /// The worker's source, run as `python -c WORKER_SOURCE <pytest args...>`.
-pub const WORKER_SOURCE: &str = include_str!("warm_worker.py");
+/// The sandbox entry (`sandbox_entry.py`) comes first: the worker calls its functions.
+pub const WORKER_SOURCE: &str = concat!(
+    include_str!("sandbox_entry.py"),
+    "\n",
+    include_str!("warm_worker.py")
+);

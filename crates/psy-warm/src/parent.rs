@@ -53,7 +53,34 @@ impl WarmParent {
         env: &[(String, String)],
         timeout: Option<Duration>,
     ) -> Result<WarmParent, WarmError> {
-        let mut process = Command::new(python)
+        Self::spawn(python, args, cwd, env, timeout, true)
+    }
+
+    /// [`WarmParent::start_within`] with exactly `env` (nothing of psy's own environment): the
+    /// interpreter whose memory sandboxed tests inherit.
+    pub fn start_exactly(
+        python: &str,
+        args: &[String],
+        cwd: &Path,
+        env: &[(String, String)],
+        timeout: Option<Duration>,
+    ) -> Result<WarmParent, WarmError> {
+        Self::spawn(python, args, cwd, env, timeout, false)
+    }
+
+    fn spawn(
+        python: &str,
+        args: &[String],
+        cwd: &Path,
+        env: &[(String, String)],
+        timeout: Option<Duration>,
+        inherit_env: bool,
+    ) -> Result<WarmParent, WarmError> {
+        let mut command = Command::new(python);
+        if !inherit_env {
+            command.env_clear();
+        }
+        let mut process = command
             .arg("-c")
             .arg(crate::WORKER_SOURCE)
             .args(FIXED_ARGS)
@@ -133,6 +160,11 @@ impl WarmParent {
             exits: HashMap::new(),
             stderr,
         })
+    }
+
+    /// Whether the worker process is still there (it may have died: a crash, a kill).
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.process.try_wait(), Ok(None))
     }
 
     /// The worker's pid.

@@ -26,13 +26,16 @@ pub struct RunRequest {
 }
 
 /// The sandbox entry the child performs before anything of the test runs (`enter_sandbox` in
-/// the worker). Only `none` exists today; the real entry is described in `docs/warm-starts.md`.
+/// the worker).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Entry {
-    /// Run where the worker runs: no isolation at all.
+    /// Run where the worker runs: no isolation at all (the worker's own tests).
     #[default]
     None,
+    /// Become the test of a container psy holds (`psy_sandbox::JoinEntry`); the environment is
+    /// then exactly the request's.
+    Join(psy_sandbox::JoinEntry),
 }
 
 /// What the worker reports once it has collected.

@@ -35,17 +35,19 @@ CHILD_BROKEN = 70
 INTERRUPTED = 2
 
 
-def enter_sandbox(entry):
+def enter_sandbox(entry, pidfd, keep):
     """The sandbox entry hook: called in the forked child before anything of the test runs.
 
     `entry` is the request's `entry` object. `{"kind": "none"}` (or no entry) runs the test where
-    the worker runs: no isolation. The real entry (to come: docs/warm-starts.md, "Sandbox entry")
-    joins a prepared container's namespaces and cgroup here and may fork once more; only the
-    process that returns from this function runs the test.
+    the worker runs: no isolation. `{"kind": "join", ...}` joins the container psy holds for the
+    test (`join` in the sandbox entry above; it may fork once more): only the process that
+    returns from this function runs the test. Descriptors in `keep` stay open.
     """
-    kind = (entry or {}).get("kind", "none")
-    if kind != "none":
-        raise RuntimeError(f"unknown sandbox entry kind {kind!r} (this worker knows only 'none')")
+    kind = entry_kind(entry)
+    if kind == "join":
+        join(entry, pidfd, keep)
+    elif kind != "none":
+        raise RuntimeError(f"unknown sandbox entry kind {kind!r} (this worker knows 'none' and 'join')")
 
 
 def write_all(fd, data):
@@ -198,17 +200,33 @@ class WarmPlugin:
                 os.close(fd)
             send(self.proto_out, {"refused": nodeid, "reason": f"cannot open its files: {error!r}"})
             return
+        entry = request.get("entry")
+        pidfd = None
+        if entry_kind(entry) == "join":
+            try:
+                pidfd = prepare_join(entry)
+            except (KeyError, ValueError, OSError) as error:
+                for fd in fds:
+                    os.close(fd)
+                send(self.proto_out, {"refused": nodeid, "reason": f"cannot reach its container: {error!r}"})
+                return
         threads = thread_names()
         sys.stdout.flush()
         sys.stderr.flush()
         # Python 3.12 warns about forking a threaded process; the child reports threads itself.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+            try:
+                pid = os.fork() if pidfd is None else fork_into(entry, pidfd, os.fork)
+            except OSError as error:
+                for fd in fds + ([pidfd] if pidfd is not None else []):
+                    os.close(fd)
+                send(self.proto_out, {"refused": nodeid, "reason": f"cannot fork into its container: {error!r}"})
+                return
         if pid == 0:
             code = CHILD_BROKEN
             try:
-                code = self.child(item, request, fds, threads)
+                code = self.child(item, request, fds, threads, pidfd)
             except (KeyboardInterrupt, pytest.exit.Exception) as stop:
                 # As plain pytest ends on `pytest.exit()` or an interrupt (status 2 by default).
                 code = getattr(stop, "returncode", None)
@@ -222,6 +240,8 @@ class WarmPlugin:
                 os._exit(code)
         for fd in fds:
             os.close(fd)
+        if pidfd is not None:
+            os.close(pidfd)
         pidfd = os.pidfd_open(pid)
         self.children[pid] = Child(pid, pidfd, nodeid)
         self.selector.register(pidfd, selectors.EVENT_READ, pid)
@@ -261,7 +281,7 @@ class WarmPlugin:
             self.reap(pid)
         self.selector.close()
 
-    def child(self, item, request, fds, threads):
+    def child(self, item, request, fds, threads, init_pidfd):
         """The forked child: enter, redirect, run one item, write the result. Never returns to serve."""
         os.close(self.proto_in)
         os.close(self.proto_out)
@@ -270,7 +290,7 @@ class WarmPlugin:
         self.selector.close()
         stdout, stderr, result = fds
         try:
-            enter_sandbox(request.get("entry"))
+            enter_sandbox(request.get("entry"), init_pidfd, fds)
         except BaseException:
             # Into the test's stderr log: the worker's stderr is no place for one test's failure.
             write_all(stderr, traceback.format_exc().encode(errors="replace"))
@@ -284,6 +304,9 @@ class WarmPlugin:
             env["PSY_TEST_ID"] = str(request["test_id"])
         if request.get("attempt") is not None:
             env["PSY_ATTEMPT"] = str(request["attempt"])
+        if entry_kind(request.get("entry")) == "join":
+            # A sandboxed test gets exactly its environment, as a cold container's test does.
+            os.environ.clear()
         os.environ.update(env)
         for sig, handler in self.handlers.items():
             if handler is not None and signal.getsignal(sig) is not handler:

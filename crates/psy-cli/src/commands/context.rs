@@ -26,10 +26,20 @@ pub(crate) fn selected_tests(
     args: &SelectArgs,
     verbosity: Verbosity,
 ) -> anyhow::Result<(Manifest, Vec<TestSpec>)> {
+    selected_tests_warm(args, verbosity, None)
+}
+
+/// [`selected_tests`], leaving the warm workers a `warm = true` discovery started in
+/// `warm_parents` (a run forks its tests from them: the suite is collected once).
+pub(crate) fn selected_tests_warm(
+    args: &SelectArgs,
+    verbosity: Verbosity,
+    warm_parents: Option<Arc<psy_config::WarmParents>>,
+) -> anyhow::Result<(Manifest, Vec<TestSpec>)> {
     let manifest = load_manifest(&args.manifest)?;
     let options = psy_config::DiscoverOptions {
         run_ignored: args.run_ignored.into(),
-        ..Default::default()
+        warm_parents,
     };
     let view = Arc::new(ShowDiscovery(DiscoveryView::stderr(verbosity)));
     let tests = manifest

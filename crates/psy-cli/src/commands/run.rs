@@ -1,6 +1,6 @@
 //! `psy run`: run the selected tests, report them, exit 0/1/2.
 
-use super::context::selected_tests;
+use super::context::selected_tests_warm;
 use crate::cli::{Color, RunArgs};
 use crate::exit::{usage, DISK_FULL, INTERRUPTED, TESTS_FAILED};
 use anyhow::Context;
@@ -12,9 +12,12 @@ use psy_report::{
 use psy_runner::engine::{Engine, LocalRun, PrepareError};
 use psy_scheduler::Limits;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCode> {
-    let (manifest, tests) = selected_tests(&args.select, verbosity)?;
+    let warm_parents = Arc::new(psy_config::WarmParents::default());
+    let (manifest, tests) =
+        selected_tests_warm(&args.select, verbosity, Some(Arc::clone(&warm_parents)))?;
     let Some(tests) = super::run_control::narrow(&args.control, args.flaky_fail, &manifest, tests)?
     else {
         return Ok(ExitCode::SUCCESS);
@@ -56,6 +59,7 @@ pub(crate) fn run(args: RunArgs, verbosity: Verbosity) -> anyhow::Result<ExitCod
             require_guarantees: args.require_guarantees,
             keep_volumes: args.keep_volumes,
             command_line: std::env::args().collect::<Vec<_>>().join(" "),
+            warm_parents: Some(warm_parents),
         },
         &layers,
     )

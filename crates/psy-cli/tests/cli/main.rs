@@ -25,6 +25,7 @@ mod network;
 mod nextest_fidelity;
 mod output;
 mod pytest_verdicts;
+mod pytest_warm;
 mod queries;
 mod run_control;
 mod scenario;

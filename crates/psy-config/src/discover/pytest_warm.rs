@@ -34,12 +34,14 @@ pub(super) fn collect(
     if let Some(o) = &observer {
         o.started(&entry.origin, shown.trim_end());
     }
-    let env: Vec<(String, String)> = entry
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
+    // Tests inherit the worker's memory, its environment block included: it gets what a
+    // test's environment is built from (psy's own without `PSY_*`, then the entry's), never
+    // psy's own variables.
+    let env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| !k.starts_with("PSY_"))
+        .chain(entry.env.iter().map(|(k, v)| (k.clone(), v.clone())))
         .collect();
-    let started = WarmParent::start_within(
+    let started = WarmParent::start_exactly(
         &options.python,
         &options.args,
         dir,

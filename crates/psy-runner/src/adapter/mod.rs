@@ -74,6 +74,18 @@ pub(crate) fn verdict(
 ) -> Option<Verdict> {
     match test.adapter? {
         Adapter::Nextest => libtest::verdict(code, stdout, test),
+        Adapter::Pytest if test.warm.is_some() => {
+            // Started warm: the child's own result; started cold: pytest's JUnit XML.
+            let warm = crate::executor::warm_result_file(scratch);
+            if !warm.exists() {
+                return pytest::verdict(code, &result_file(scratch));
+            }
+            let verdict = psy_warm::verdict(psy_warm::ChildExit::Code(code), &warm);
+            Some(Verdict {
+                status: verdict.status,
+                message: verdict.message,
+            })
+        }
         Adapter::Pytest => pytest::verdict(code, &result_file(scratch)),
     }
 }

@@ -53,6 +53,9 @@ pub struct LocalRun {
     pub keep_volumes: bool,
     /// Recorded with the run.
     pub command_line: String,
+    /// Warm pytest workers discovery started (`warm = true`): their tests fork from them
+    /// instead of collecting again.
+    pub warm_parents: Option<Arc<psy_config::WarmParents>>,
 }
 
 /// A run ready to start: the project locked (until this is dropped), the store open and
@@ -147,6 +150,9 @@ impl Engine {
         let at_once = (host.capacity.cpu_millis / min_cpu).max(1) as usize;
         executor.expect_networks(&run.tests, at_once);
         executor.set_images(images);
+        if let Some(parents) = &run.warm_parents {
+            executor.take_warm_parents(Arc::clone(parents));
+        }
 
         let logs = Arc::new(LocalLogs::new(state.clone()));
         let settings = RunSettings {

@@ -29,6 +29,8 @@ pub struct ContainerExecutor {
     /// Each attempt's volumes are removed when it ends instead of with the run (an agent: the
     /// next attempt of a test runs wherever the server sends it).
     volumes_per_attempt: bool,
+    /// The run's warm pytest interpreters (`warm = true`).
+    warm: Arc<Mutex<super::warm::WarmPool>>,
 }
 
 impl ContainerExecutor {
@@ -46,6 +48,7 @@ impl ContainerExecutor {
             images: Arc::new(Mutex::new(Images::new())),
             masked: Vec::new(),
             volumes_per_attempt: false,
+            warm: Arc::default(),
         }
     }
 
@@ -158,6 +161,15 @@ impl ContainerExecutor {
 
 impl ContainerExecutor {
     /// The sandbox the containers start in.
+    /// Warm workers discovery started: tests fork from them before any is started anew.
+    pub fn take_warm_parents(&mut self, parents: Arc<psy_config::WarmParents>) {
+        self.warm_pool().hand_over(parents);
+    }
+
+    pub(super) fn warm_pool(&self) -> std::sync::MutexGuard<'_, super::warm::WarmPool> {
+        lock(&self.warm)
+    }
+
     pub(super) fn sandbox(&self) -> &Sandbox {
         &self.sandbox
     }
@@ -270,6 +282,7 @@ impl ContainerExecutor {
             image: self.image_root(req.test, image.as_ref(), req.key)?,
             join_netns: None,
             hosts_file: None,
+            hold: false,
         };
         Ok((spec, limits))
     }
@@ -336,6 +349,19 @@ impl Executor for ContainerExecutor {
                 results.push(Some(super::scenario::start(self.clone(), request)));
                 continue;
             }
+            let request = match super::warm::cold_reason(&request) {
+                Some(reason) => {
+                    self.warm_pool().warn_once(reason);
+                    request
+                }
+                None => match super::warm::parent_for(self, &request) {
+                    Some(parent) => {
+                        results.push(Some(super::warm::start(self, request, parent)));
+                        continue;
+                    }
+                    None => request,
+                },
+            };
             let image = request
                 .test
                 .sandbox
@@ -387,6 +413,7 @@ impl Executor for ContainerExecutor {
     }
 
     fn close(&mut self) {
+        self.warm_pool().close();
         self.sandbox.close();
         remove_writable_layer(Some(self.writable_layers()));
         if self.keep_volumes {

@@ -4,8 +4,10 @@
 
 mod container;
 mod scenario;
+mod warm;
 
 pub use container::ContainerExecutor;
+pub(crate) use warm::result_file as warm_result_file;
 
 use psy_model::{ExitInfo, RunId, TestId, TestSpec};
 use std::fs::File;

@@ -97,6 +97,7 @@ impl Fixture {
             image: None,
             join_netns: None,
             hosts_file: None,
+            hold: false,
         };
         (spec, out)
     }
