@@ -201,14 +201,21 @@ warm worker alone (psy-warm, no run loop, no sandbox entry; once, after the roun
     Ok(())
 }
 
-/// What a psy test costs beyond pytest's own work: (psy wall - plain wall) / tests, and the
-/// mean attempt as the store recorded it (container or fork start to reaped).
+/// What a psy test costs beyond pytest's own work: (psy wall - plain wall) / pytest items
+/// (the cold series' tests, one per node id, also for `per = "file"`), and the mean attempt
+/// as the store recorded it (container or fork start to reaped).
 fn per_test(psy: &[(PsyMode, Series, Vec<PsyRun>)], plain: f64) {
-    println!("\nper test (medians over rounds):");
+    let items = psy
+        .iter()
+        .find(|(mode, _, _)| *mode == PsyMode::Cold)
+        .and_then(|(_, _, runs)| runs.last())
+        .map_or(0, |r| r.tests.len());
+    if items == 0 {
+        return;
+    }
+    println!("\nper pytest item (medians over rounds):");
     for (mode, series, runs) in psy {
-        let Some(tests) = runs.last().map(|r| r.tests.len()).filter(|&n| n > 0) else {
-            continue;
-        };
+        let tests = items;
         let attempt_ms = median(
             &runs
                 .iter()
