@@ -78,6 +78,9 @@ pub(crate) struct ImagePlan {
     pub(crate) overlay_options: CString,
     /// Mount points of the container's own trees inside the stage, made where the image has none.
     pub(crate) mountpoints: Vec<CString>,
+    /// A ready overlay from the pool (`overlay_pool.rs`), a detached mount the init attaches
+    /// at `root` instead of making one (then it clones no layer); -1 for none.
+    pub(crate) overlay: std::os::fd::RawFd,
 }
 
 impl ImagePlan {
@@ -97,17 +100,7 @@ impl ImagePlan {
                 ),
             });
         }
-        let layers = image
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(i, dir)| {
-                Ok((
-                    cstring("image layer", dir)?,
-                    cstring("image layer", format!("{at}/{i}"))?,
-                ))
-            })
-            .collect::<Result<Vec<_>, SandboxError>>()?;
+        let layers = layer_mounts(&image.layers, at)?;
         let lower: Vec<String> = (0..image.layers.len())
             .rev()
             .map(|i| format!("{at}/{i}"))
@@ -164,8 +157,26 @@ impl ImagePlan {
                 .iter()
                 .map(|p| cstring("mount point", format!("{root}{p}")))
                 .collect::<Result<_, _>>()?,
+            overlay: -1,
         })
     }
+}
+
+/// `(layer directory, its mount point)` of each of `layers`, bottom first: `<at>/<index>`.
+pub(crate) fn layer_mounts(
+    layers: &[std::path::PathBuf],
+    at: &str,
+) -> Result<Vec<(CString, CString)>, SandboxError> {
+    layers
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            Ok((
+                cstring("image layer", dir)?,
+                cstring("image layer", format!("{at}/{i}"))?,
+            ))
+        })
+        .collect()
 }
 
 /// A path as overlayfs' options take it: absolute, without the separators `,` and `:`.
