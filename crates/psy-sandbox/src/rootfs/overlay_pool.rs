@@ -37,10 +37,12 @@ struct Key {
     parent: PathBuf,
 }
 
-/// One pool: its worker's socket (`None` once it failed or is gone) and its layers' directory.
+/// One pool: its worker (pid and socket; `None` once it failed or is gone) and its layers'
+/// directory.
 struct Pool {
     key: Key,
     sock: Option<OwnedFd>,
+    worker: libc::pid_t,
     dir: PathBuf,
 }
 
@@ -85,6 +87,7 @@ pub(crate) fn take(image: &ImageRoot, userns: Option<(RawFd, u32)>) -> Option<Ta
     let at = match pools.iter().position(|p| p.key == key) {
         Some(at) => at,
         None => {
+            reap_gone(&mut pools);
             let index = pools.len();
             pools.push(start(key, image, userns, index));
             index
@@ -172,29 +175,47 @@ pub(crate) fn release(taken: Taken, init: Option<RawFd>) {
     }
 }
 
+/// Reaps the workers that have exited (a worker leaves when its run's writable directories
+/// are removed), so that a long-lived launcher collects no zombies.
+fn reap_gone(pools: &mut [Pool]) {
+    for pool in pools.iter_mut().filter(|p| p.worker > 0) {
+        // SAFETY: reaping our own child without waiting.
+        let r = unsafe { libc::waitpid(pool.worker, std::ptr::null_mut(), libc::WNOHANG) };
+        if r != 0 {
+            pool.worker = 0;
+            pool.sock = None;
+        }
+    }
+}
+
 /// Starts the worker of a new pool; a pool without one when it cannot be started here.
 fn start(key: Key, image: &ImageRoot, userns: Option<(RawFd, u32)>, index: usize) -> Pool {
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
     let dir = key.parent.join(format!(".overlay-pool-{me}-{index}"));
-    let sock = match spawn_worker(image, &dir, userns) {
-        Ok(sock) => Some(sock),
+    let (sock, worker) = match spawn_worker(image, &dir, userns) {
+        Ok((sock, worker)) => (Some(sock), worker),
         Err(reason) => {
             tracing::warn!(
                 "image overlays are made at each start (slower): no overlay pool in {}: {reason}",
                 dir.display()
             );
-            None
+            (None, 0)
         }
     };
-    Pool { key, sock, dir }
+    Pool {
+        key,
+        sock,
+        worker,
+        dir,
+    }
 }
 
 fn spawn_worker(
     image: &ImageRoot,
     dir: &Path,
     userns: Option<(RawFd, u32)>,
-) -> Result<OwnedFd, String> {
+) -> Result<(OwnedFd, libc::pid_t), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating it: {e}"))?;
     // Where the worker covers a directory with its layers' tmpfs: not over the pool.
     let mut covered = image.clone();
@@ -225,7 +246,7 @@ fn spawn_worker(
             std::io::Error::last_os_error()
         ));
     }
-    Ok(ours)
+    Ok((ours, pid))
 }
 
 #[cfg(test)]

@@ -240,6 +240,15 @@ unsafe fn make_overlay(plan: &WorkerPlan, id: u32) -> Result<OwnedFd, Failed> {
     Ok(OwnedFd::from_raw_fd(mnt))
 }
 
+/// How often an idle worker looks whether its pool's directory is still there (ms).
+const CHECK_MS: libc::c_int = 1000;
+
+/// Whether the directory `dir` was removed.
+unsafe fn removed(dir: &OwnedFd) -> bool {
+    let mut st: libc::stat = std::mem::zeroed();
+    libc::fstat(dir.as_raw_fd(), &mut st) == 0 && st.st_nlink == 0
+}
+
 /// Overlays sent and not yet released, and the pidfds of the inits using them.
 struct Given {
     id: u32,
@@ -252,9 +261,22 @@ struct Given {
 /// Keeps [`READY`] overlays sent ahead; closes each once its init has exited (or it was not
 /// used). Returns when the launcher is gone.
 unsafe fn serve(plan: &WorkerPlan, sock: &OwnedFd) -> Result<(), Failed> {
+    let pool = check(
+        "opening the pool's directory",
+        libc::open(
+            plan.pool.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+        .into(),
+    )? as RawFd;
+    let pool = OwnedFd::from_raw_fd(pool);
     let mut given: Vec<Given> = Vec::new();
     let mut next = 0u32;
     loop {
+        if removed(&pool) {
+            // The run is over (its writable directories were removed): so is the pool.
+            return Ok(());
+        }
         while given.iter().filter(|g| g.init.is_none()).count() < READY {
             let overlay = make_overlay(plan, next)?;
             if fdpass::send(sock, &next.to_ne_bytes(), &[overlay.as_raw_fd()]).is_err() {
@@ -279,11 +301,15 @@ unsafe fn serve(plan: &WorkerPlan, sock: &OwnedFd) -> Result<(), Failed> {
                 revents: 0,
             })
             .collect();
-        if libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, -1) < 0 {
+        let woken = libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, CHECK_MS);
+        if woken < 0 {
             if sys::errno() == libc::EINTR {
                 continue;
             }
             return Err(("poll", sys::errno()));
+        }
+        if woken == 0 {
+            continue;
         }
         // Inits that have exited: their overlays go (the tear-down happens here).
         let exited: Vec<RawFd> = polled[1..]
