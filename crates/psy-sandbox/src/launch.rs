@@ -122,8 +122,8 @@ pub(crate) fn start_init(
         uid_map: CString::new(format!("0 {uid} 1")).expect("no NUL in a number"),
         gid_map: CString::new(format!("0 {gid} 1")).expect("no NUL in a number"),
     });
-    // A ready overlay for an image root built in the image template (before `write_etc`:
-    // taking one moves its writable layer to the attempt's).
+    // A ready overlay for an image root built in the image template (its `/etc` files are
+    // then written through it: its writable layer is the pool's).
     let pooled = match (&launch.spec.image, &launch.view, launch.confinement) {
         (Some(image), Some(_), Confinement::SlotUserns | Confinement::DockerCaps)
             if template::image_template().is_some() =>
@@ -147,12 +147,11 @@ pub(crate) fn start_init(
             )?;
         }
         let owner = launch.userns.as_ref().map(|(_, id)| *id);
-        rootfs::image::write_etc(
-            image,
-            &launch.spec.hostname,
-            launch.spec.hosts_file.as_deref(),
-            owner,
-        )
+        let (hostname, hosts) = (&launch.spec.hostname, launch.spec.hosts_file.as_deref());
+        match &pooled {
+            Some(taken) => rootfs::image::write_etc_in(taken.fd(), hostname, hosts, owner),
+            None => rootfs::image::write_etc(image, hostname, hosts, owner),
+        }
         .map_err(|e| SandboxError::Image {
             reason: format!("writing {}/etc: {e}", image.upper_dir.display()),
         })?;

@@ -223,40 +223,46 @@ fn an_image_root_cannot_be_left() {
 }
 
 /// Containers of one image in a row: after the first, their overlays come ready-made from the
-/// pool (`overlay_pool.rs`); each still gets a writable layer of its own, empty at its start,
-/// at the attempt's `upper_dir`, and owns its root directory.
+/// pool (`overlay_pool.rs`: writable layers `<n>/upper` on the pool worker's tmpfs); each still
+/// gets a writable layer of its own, empty at its start, owns its root directory and its
+/// `/etc` files, and leaves the image's layers as they were.
 #[test]
 fn pooled_overlays_give_each_attempt_an_empty_writable_layer_of_its_own() {
     require_root!();
     let Some((f, _images, layers)) = image_fixture() else {
         return;
     };
+    // As in many images: written through the overlay, the attempt's file replaces it.
+    symlink("../run/stub-resolv.conf", layers[0].join("etc/resolv.conf")).unwrap();
     let mut pooled = 0;
     for n in 10..22 {
         let script = format!(
             "test -e /mine && echo stale-layer; echo {n} > /mine && echo written; \
-             grep -q overlay-pool /proc/self/mountinfo && echo pooled; \
-             stat -c 'root-owner=%u' /; cat /etc/hostname"
+             grep -q 'upperdir=[^,]*/rw/[0-9]*/upper' /proc/self/mountinfo && echo pooled; \
+             stat -c 'root-owner=%u' /; stat -c 'hostname-owner=%u' /etc/hostname; \
+             cat /etc/hostname; echo changed > /etc/motd; \
+             test -f /etc/resolv.conf -a ! -L /etc/resolv.conf && echo resolv-file"
         );
         let (mut spec, out) = f.spec(&script);
         spec.image = Some(image_root(&f, layers.clone(), n));
-        let upper = spec.image.as_ref().unwrap().upper_dir.clone();
         let mut c = f.sandbox.spawn(spec, &support::limits()).unwrap();
         c.wait_timeout(None).unwrap();
         let o = c.finish();
         let out = std::fs::read_to_string(out).unwrap();
         assert_eq!(o.exit.code, Some(0), "{out} {:?}", o.setup_error);
         assert!(!out.contains("stale-layer"), "attempt {n}: {out}");
-        for expected in ["written", "root-owner=0", "psy-test-host"] {
+        for expected in [
+            "written",
+            "root-owner=0",
+            "hostname-owner=0",
+            "psy-test-host",
+            "resolv-file",
+        ] {
             assert!(
                 out.contains(expected),
                 "attempt {n}: {expected:?} not in\n{out}"
             );
         }
-        assert_eq!(
-            std::fs::read_to_string(upper.join("mine")).unwrap(),
-            format!("{n}\n")
-        );
         pooled += usize::from(out.contains("pooled"));
         // The pool's worker makes the next ones meanwhile.
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -265,4 +271,9 @@ fn pooled_overlays_give_each_attempt_an_empty_writable_layer_of_its_own() {
         pooled >= 10,
         "only {pooled} of 12 attempts had a pooled overlay"
     );
+    assert_eq!(
+        std::fs::read_to_string(layers[1].join("etc/motd")).unwrap(),
+        "top\n"
+    );
+    assert!(!layers[0].join("mine").exists() && !layers[1].join("mine").exists());
 }

@@ -4,19 +4,19 @@
 //! when the init exited about 0.9 ms more (an expedited RCU grace period in `ovl_free_fs`),
 //! which psy waited for before it saw the exit. Now, for a container in the image template
 //! (root, a user namespace slot), a worker process per image and slot (`overlay_worker.rs`)
-//! keeps overlays ready as detached mounts, each over a fresh writable layer. A start takes
-//! one: the layer's `upper` and `work` directories are renamed over the attempt's own (so the
-//! attempt's writable layer is where the caller said, and removed as before), and the init
+//! keeps overlays ready as detached mounts, each over a fresh writable layer on a tmpfs of the
+//! worker's. A start takes one, writes the attempt's `/etc` files through it, and the init
 //! attaches the mount (`move_mount`) instead of making it. After the start the init's pidfd
 //! goes to the worker, which closes its own reference to the overlay once the init has
-//! exited: the tear-down happens there, off the start and the exit.
+//! exited: the tear-down happens there, off the start and the exit, and so does the removal
+//! of the writable layer. The attempt's `upper_dir` and `work_dir` stay empty.
 //!
 //! Every attempt still has a private, empty writable layer: a layer is made for one overlay,
-//! and an overlay is given to one container. Ready layers live in `.overlay-pool-*` beside
-//! the attempts' writable directories (removed with them; `psy gc` removes those of a dead psy);
-//! the overlays themselves are detached mounts, held by the worker and the launcher, and
-//! vanish with them (the worker dies with its launcher: `PR_SET_PDEATHSIG`). When no overlay
-//! is ready, or the pool cannot be used here, the init builds its overlay itself, as before.
+//! and an overlay is given to one container. Nothing of the pool is on a disk: the layers are
+//! on the worker's tmpfs, the overlays detached mounts held by the worker and the launcher;
+//! all vanish with the worker, which dies with its launcher (`PR_SET_PDEATHSIG`) and leaves
+//! when the run's writable directories are removed. When no overlay is ready, or the pool
+//! cannot be used here, the init builds its overlay itself, as before.
 
 use super::image::{layer_mounts, layers_at};
 use super::overlay_worker::{self, WorkerPlan, ERROR_ID};
@@ -37,13 +37,11 @@ struct Key {
     parent: PathBuf,
 }
 
-/// One pool: its worker (pid and socket; `None` once it failed or is gone) and its layers'
-/// directory.
+/// One pool: its worker (pid and socket; `None` once it failed or is gone).
 struct Pool {
     key: Key,
     sock: Option<OwnedFd>,
     worker: libc::pid_t,
-    dir: PathBuf,
 }
 
 static POOLS: Mutex<Vec<Pool>> = Mutex::new(Vec::new());
@@ -73,9 +71,8 @@ fn parent_of_attempts(image: &ImageRoot) -> Option<&Path> {
         .filter(|p| *p != Path::new("/") && !p.as_os_str().is_empty())
 }
 
-/// A ready overlay of `image` for the slot `userns` (descriptor, host id of its root), its
-/// writable layer now at the attempt's `upper_dir` and `work_dir`; `None` when none is ready
-/// (the init then makes its overlay itself).
+/// A ready overlay of `image` for the slot `userns` (descriptor, host id of its root); `None`
+/// when none is ready (the init then makes its overlay itself).
 pub(crate) fn take(image: &ImageRoot, userns: Option<(RawFd, u32)>) -> Option<Taken> {
     let key = Key {
         layers: image.layers.clone(),
@@ -101,8 +98,8 @@ pub(crate) fn take(image: &ImageRoot, userns: Option<(RawFd, u32)>) -> Option<Ta
         Ok(None) => return None,
         Err(reason) => {
             tracing::warn!(
-                "image overlays are made at each start (slower): the overlay pool in {}: {reason}",
-                pool.dir.display()
+                "image overlays are made at each start (slower): the overlay pool for {}: {reason}",
+                pool.key.parent.display()
             );
             pool.sock = None;
             return None;
@@ -113,23 +110,7 @@ pub(crate) fn take(image: &ImageRoot, userns: Option<(RawFd, u32)>) -> Option<Ta
         return None;
     };
     let id = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let taken = Taken { fd, id, pool: at };
-    let layer = pool.dir.join(id.to_string());
-    let moved = std::fs::rename(layer.join("upper"), &image.upper_dir)
-        .and_then(|()| std::fs::rename(layer.join("work"), &image.work_dir))
-        .and_then(|()| std::fs::remove_dir(&layer));
-    if let Err(e) = moved {
-        tracing::warn!(
-            "image overlays are made at each start (slower): moving the pooled writable layer \
-             {} to {}: {e}",
-            layer.display(),
-            image.upper_dir.display()
-        );
-        pool.sock = None;
-        return None;
-    }
-    drop(pools);
-    Some(taken)
+    Some(Taken { fd, id, pool: at })
 }
 
 /// One ready overlay from the worker, if one is waiting; an error when the worker failed or
@@ -190,42 +171,32 @@ fn reap_gone(pools: &mut [Pool]) {
 
 /// Starts the worker of a new pool; a pool without one when it cannot be started here.
 fn start(key: Key, image: &ImageRoot, userns: Option<(RawFd, u32)>, index: usize) -> Pool {
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
-    let dir = key.parent.join(format!(".overlay-pool-{me}-{index}"));
-    let (sock, worker) = match spawn_worker(image, &dir, userns) {
+    let (sock, worker) = match spawn_worker(image, &key.parent, userns) {
         Ok((sock, worker)) => (Some(sock), worker),
         Err(reason) => {
             tracing::warn!(
-                "image overlays are made at each start (slower): no overlay pool in {}: {reason}",
-                dir.display()
+                "image overlays are made at each start (slower): no overlay pool {index} for {}: \
+                 {reason}",
+                key.parent.display()
             );
             (None, 0)
         }
     };
-    Pool {
-        key,
-        sock,
-        worker,
-        dir,
-    }
+    Pool { key, sock, worker }
 }
 
 fn spawn_worker(
     image: &ImageRoot,
-    dir: &Path,
+    parent: &Path,
     userns: Option<(RawFd, u32)>,
 ) -> Result<(OwnedFd, libc::pid_t), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating it: {e}"))?;
-    // Where the worker covers a directory with its layers' tmpfs: not over the pool.
-    let mut covered = image.clone();
-    covered.upper_dir = dir.join("upper");
-    covered.work_dir = dir.join("work");
-    let at = layers_at(&covered).map_err(|e| e.to_string())?;
+    // Where the worker covers a directory with its tmpfs: over none of the layers.
+    let at = layers_at(image).map_err(|e| e.to_string())?;
     let plan = WorkerPlan {
         layers: layer_mounts(&image.layers, at).map_err(|e| e.to_string())?,
         layers_at: cstring("image layers", at).map_err(|e| e.to_string())?,
-        pool: cstring("overlay pool", dir).map_err(|e| e.to_string())?,
+        rw: cstring("overlay pool", format!("{at}/rw")).map_err(|e| e.to_string())?,
+        parent: cstring("overlay pool", parent).map_err(|e| e.to_string())?,
         user_xattrs: image.user_xattrs,
         userns,
     };

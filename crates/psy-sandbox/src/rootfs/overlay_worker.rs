@@ -4,13 +4,16 @@
 //!
 //! overlayfs only takes layers attached in the mount namespace of whoever creates it, so the
 //! worker attaches the image's layers once (read-only, `nodev`, id-mapped over the slot's user
-//! namespace where the filesystem allows, as an init would) on a small tmpfs of its own, then
-//! per overlay makes a fresh writable layer (`<pool>/<id>/upper`, given to the slot's root, and
-//! `<pool>/<id>/work`) and the overlay (`fsopen` + `fsconfig` + `fsmount`, `volatile`), and
-//! sends its descriptor to the launcher. The worker keeps its own descriptor of each overlay it
-//! sent: the container's exit then only drops its own reference, and the overlay's tear-down
-//! (an RCU grace period in `ovl_free_fs`) happens here, when the worker closes it after the
-//! init's pidfd says it has exited.
+//! namespace where the filesystem allows, as an init would) on a small tmpfs of its own, and
+//! mounts a tmpfs for the writable layers beside them. Per overlay it makes a fresh writable
+//! layer (`<rw>/<id>/upper`, given to the slot's root, and `<rw>/<id>/work`) and the overlay
+//! (`fsopen` + `fsconfig` + `fsmount`, `volatile`), and sends its descriptor to the launcher.
+//! The worker keeps its own descriptor of each overlay it sent: the container's exit then only
+//! drops its own reference, and the overlay's tear-down (an RCU grace period in `ovl_free_fs`)
+//! happens here, when the worker closes it after the init's pidfd says it has exited; then it
+//! removes the layer. The writable layers being on a tmpfs, nothing of them reaches a disk
+//! (no journal on the start path), their pages are charged to the memory cgroup of the test
+//! that writes them, and they vanish with the worker.
 //!
 //! Wire format (`SOCK_SEQPACKET`): worker → launcher `[id: u32]` with the overlay's descriptor,
 //! or `[u32::MAX][errno: i32][what failed]` before it exits; launcher → worker `[id: u32]` with
@@ -21,6 +24,7 @@ use crate::fdpass;
 use crate::sys;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 
 /// Overlays the worker keeps ready (sent and not yet taken).
 pub(super) const READY: usize = 2;
@@ -32,8 +36,11 @@ pub(super) struct WorkerPlan {
     /// `(layer directory, its mount point under `layers_at`)`, bottom first.
     pub(super) layers: Vec<(CString, CString)>,
     pub(super) layers_at: CString,
-    /// Where the writable layers are made (exists, not below `layers_at`).
-    pub(super) pool: CString,
+    /// Where the writable layers' tmpfs is mounted (`<layers_at>/rw`).
+    pub(super) rw: CString,
+    /// The directory of the run's attempts' writable directories: when it is removed (the run
+    /// is over), the worker leaves.
+    pub(super) parent: CString,
     pub(super) user_xattrs: bool,
     /// The slot's user namespace (the layers are id-mapped over it) and its root's host id.
     pub(super) userns: Option<(RawFd, u32)>,
@@ -150,6 +157,22 @@ unsafe fn setup(plan: &WorkerPlan) -> Result<(), Failed> {
             sys::move_mount_to(fd.as_raw_fd(), target).into(),
         )?;
     }
+    check(
+        "the writable layers' mount point",
+        libc::mkdir(plan.rw.as_ptr(), 0o700).into(),
+    )?;
+    // As the attempt's writable directory was: `nosuid`, `nodev`.
+    check(
+        "the writable layers' tmpfs",
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            plan.rw.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            c"mode=700".as_ptr().cast(),
+        )
+        .into(),
+    )?;
     Ok(())
 }
 
@@ -174,7 +197,7 @@ impl Layer {
 
 /// Makes one overlay over a fresh writable layer `id`; returns its detached mount.
 unsafe fn make_overlay(plan: &WorkerPlan, id: u32) -> Result<OwnedFd, Failed> {
-    let layer = Layer::new(&plan.pool, id);
+    let layer = Layer::new(&plan.rw, id);
     for dir in [&layer.dir, &layer.upper, &layer.work] {
         check(
             "a writable layer's directory",
@@ -240,6 +263,20 @@ unsafe fn make_overlay(plan: &WorkerPlan, id: u32) -> Result<OwnedFd, Failed> {
     Ok(OwnedFd::from_raw_fd(mnt))
 }
 
+/// Closes the overlays `done` selects (the last reference: the tear-down happens here) and
+/// removes their writable layers.
+fn release(plan: &WorkerPlan, given: &mut Vec<Given>, done: impl Fn(&Given) -> bool) {
+    let (gone, kept): (Vec<Given>, Vec<Given>) = given.drain(..).partition(done);
+    *given = kept;
+    for g in gone {
+        let id = g.id;
+        drop(g);
+        let layer = Layer::new(&plan.rw, id);
+        let dir = std::path::Path::new(std::ffi::OsStr::from_bytes(layer.dir.as_bytes()));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// How often an idle worker looks whether its pool's directory is still there (ms).
 const CHECK_MS: libc::c_int = 1000;
 
@@ -261,19 +298,19 @@ struct Given {
 /// Keeps [`READY`] overlays sent ahead; closes each once its init has exited (or it was not
 /// used). Returns when the launcher is gone.
 unsafe fn serve(plan: &WorkerPlan, sock: &OwnedFd) -> Result<(), Failed> {
-    let pool = check(
-        "opening the pool's directory",
+    let parent = check(
+        "opening the attempts' directory",
         libc::open(
-            plan.pool.as_ptr(),
+            plan.parent.as_ptr(),
             libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
         .into(),
     )? as RawFd;
-    let pool = OwnedFd::from_raw_fd(pool);
+    let parent = OwnedFd::from_raw_fd(parent);
     let mut given: Vec<Given> = Vec::new();
     let mut next = 0u32;
     loop {
-        if removed(&pool) {
+        if removed(&parent) {
             // The run is over (its writable directories were removed): so is the pool.
             return Ok(());
         }
@@ -317,8 +354,8 @@ unsafe fn serve(plan: &WorkerPlan, sock: &OwnedFd) -> Result<(), Failed> {
             .filter(|p| p.revents != 0)
             .map(|p| p.fd)
             .collect();
-        given.retain(|g| {
-            !g.init
+        release(plan, &mut given, |g| {
+            g.init
                 .as_ref()
                 .is_some_and(|i| exited.contains(&i.as_raw_fd()))
         });
@@ -337,9 +374,7 @@ unsafe fn serve(plan: &WorkerPlan, sock: &OwnedFd) -> Result<(), Failed> {
         };
         match fds.pop() {
             Some(init) => given[at].init = Some(init),
-            None => {
-                given.swap_remove(at);
-            }
+            None => release(plan, &mut given, |g| g.id == id),
         }
     }
 }
