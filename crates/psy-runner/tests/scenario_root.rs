@@ -52,6 +52,7 @@ fn scenario(driver: &str, nodes: Vec<NodeSpec>) -> TestSpec {
         adapter: None,
         labels: BTreeMap::new(),
         nodes,
+        warm: None,
     }
 }
 
