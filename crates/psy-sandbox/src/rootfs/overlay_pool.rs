@@ -74,6 +74,9 @@ fn parent_of_attempts(image: &ImageRoot) -> Option<&Path> {
 /// A ready overlay of `image` for the slot `userns` (descriptor, host id of its root); `None`
 /// when none is ready (the init then makes its overlay itself).
 pub(crate) fn take(image: &ImageRoot, userns: Option<(RawFd, u32)>) -> Option<Taken> {
+    if !enabled() {
+        return None;
+    }
     let key = Key {
         layers: image.layers.clone(),
         user_xattrs: image.user_xattrs,
@@ -111,6 +114,13 @@ pub(crate) fn take(image: &ImageRoot, userns: Option<(RawFd, u32)>) -> Option<Ta
     };
     let id = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
     Some(Taken { fd, id, pool: at })
+}
+
+/// Whether the pool is used: `PSY_OVERLAY_POOL=0` in psy's environment turns it off (each
+/// init then makes its overlay, as before the pool: for comparisons and as a way out).
+fn enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var_os("PSY_OVERLAY_POOL").is_none_or(|v| v != "0"))
 }
 
 /// One ready overlay from the worker, if one is waiting; an error when the worker failed or
