@@ -53,7 +53,7 @@ mod tests {
         std::fs::create_dir_all(closed.join("incompat/volatile")).unwrap();
         std::fs::write(layer.join("work/file"), "x").unwrap();
         for d in [closed.join("incompat"), closed.clone()] {
-            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0)).unwrap();
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o000)).unwrap();
         }
         // (As root the first removal succeeds already: the opening is checked on its own.)
         open_dirs(&layer);
@@ -61,7 +61,7 @@ mod tests {
             let mode = std::fs::metadata(&d).unwrap().permissions().mode();
             assert_eq!(mode & 0o700, 0o700, "{}", d.display());
         }
-        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o000)).unwrap();
         remove_tree(&layer).unwrap();
         assert!(!layer.exists());
         assert_eq!(
