@@ -277,3 +277,38 @@ fn pooled_overlays_give_each_attempt_an_empty_writable_layer_of_its_own() {
     );
     assert!(!layers[0].join("mine").exists() && !layers[1].join("mine").exists());
 }
+
+/// A start that fails after taking a ready overlay (here: its hosts file is missing) hands it
+/// back: the pool goes on making overlays for the next starts.
+#[test]
+fn failed_starts_give_their_pooled_overlays_back() {
+    require_root!();
+    let Some((f, _images, layers)) = image_fixture() else {
+        return;
+    };
+    let check = "grep -q 'upperdir=[^,]*/rw/[0-9]*/upper' /proc/self/mountinfo && echo pooled";
+    let run = |n: usize, hosts: Option<PathBuf>| {
+        let (mut spec, out) = f.spec(check);
+        spec.image = Some(image_root(&f, layers.clone(), n));
+        spec.hosts_file = hosts;
+        let started = f.sandbox.spawn(spec, &support::limits());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut c = started.ok()?;
+        c.wait_timeout(None).unwrap();
+        c.finish();
+        Some(std::fs::read_to_string(out).unwrap())
+    };
+    // The first start makes the pool (and its own overlay).
+    assert!(run(30, None).is_some());
+    for n in 31..36 {
+        let missing = f.project().join("no-such-hosts-file");
+        assert!(run(n, Some(missing)).is_none(), "attempt {n} started");
+    }
+    let outs: Vec<String> = (36..40).filter_map(|n| run(n, None)).collect();
+    assert_eq!(outs.len(), 4);
+    let pooled = outs.iter().filter(|o| o.contains("pooled")).count();
+    assert!(
+        pooled >= 3,
+        "only {pooled} of 4 starts after the failed ones were pooled"
+    );
+}

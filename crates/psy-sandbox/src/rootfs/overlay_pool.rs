@@ -46,18 +46,35 @@ struct Pool {
 
 static POOLS: Mutex<Vec<Pool>> = Mutex::new(Vec::new());
 
-/// A ready overlay taken for one start: give [`Taken::fd`] to the init, then [`release`] it.
+/// A ready overlay taken for one start: give [`Taken::fd`] to the init, then [`release`] it
+/// with the init's pidfd. Dropped unreleased (the start failed before), it goes back to its
+/// worker without one, which closes it at once and makes another.
 #[derive(Debug)]
 pub(crate) struct Taken {
     fd: OwnedFd,
     id: u32,
     pool: usize,
+    /// The init's pidfd, set by [`release`].
+    init: Option<RawFd>,
 }
 
 impl Taken {
     /// The detached overlay mount the init attaches as its root.
     pub(crate) fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(sock) = pools.get(self.pool).and_then(|p| p.sock.as_ref()) else {
+            return;
+        };
+        let fds: Vec<RawFd> = self.init.into_iter().collect();
+        if let Err(e) = fdpass::send(sock, &self.id.to_ne_bytes(), &fds) {
+            tracing::warn!("handing overlay {} back to its pool's worker: {e}", self.id);
+        }
     }
 }
 
@@ -87,10 +104,12 @@ pub(crate) fn take(image: &ImageRoot, userns: Option<(RawFd, u32)>) -> Option<Ta
     let at = match pools.iter().position(|p| p.key == key) {
         Some(at) => at,
         None => {
+            // The first start of an image and slot makes its own overlay, always (not only
+            // when the new worker is slower than this start).
             reap_gone(&mut pools);
             let index = pools.len();
             pools.push(start(key, image, userns, index));
-            index
+            return None;
         }
     };
     let pool = &mut pools[at];
@@ -113,7 +132,12 @@ pub(crate) fn take(image: &ImageRoot, userns: Option<(RawFd, u32)>) -> Option<Ta
         return None;
     };
     let id = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    Some(Taken { fd, id, pool: at })
+    Some(Taken {
+        fd,
+        id,
+        pool: at,
+        init: None,
+    })
 }
 
 /// Whether the pool is used: `PSY_OVERLAY_POOL=0` in psy's environment turns it off (each
@@ -152,18 +176,8 @@ fn recv_ready(sock: &OwnedFd, buf: &mut [u8]) -> Result<Option<(usize, Vec<Owned
 
 /// Hands the taken overlay back to its worker: with the init's pidfd when the init started
 /// (the overlay is closed after it has exited), without when it did not (closed now).
-pub(crate) fn release(taken: Taken, init: Option<RawFd>) {
-    let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(sock) = pools.get(taken.pool).and_then(|p| p.sock.as_ref()) else {
-        return;
-    };
-    let fds: Vec<RawFd> = init.into_iter().collect();
-    if let Err(e) = fdpass::send(sock, &taken.id.to_ne_bytes(), &fds) {
-        tracing::warn!(
-            "handing overlay {} back to its pool's worker: {e}",
-            taken.id
-        );
-    }
+pub(crate) fn release(mut taken: Taken, init: Option<RawFd>) {
+    taken.init = init;
 }
 
 /// Reaps the workers that have exited (a worker leaves when its run's writable directories
