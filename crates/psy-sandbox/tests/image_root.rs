@@ -240,7 +240,7 @@ fn pooled_overlays_give_each_attempt_an_empty_writable_layer_of_its_own() {
             "test -e /mine && echo stale-layer; echo {n} > /mine && echo written; \
              grep -q 'upperdir=[^,]*/rw/[0-9]*/upper' /proc/self/mountinfo && echo pooled; \
              stat -c 'root-owner=%u' /; stat -c 'hostname-owner=%u' /etc/hostname; \
-             cat /etc/hostname; echo changed > /etc/motd; \
+             cat /etc/hostname; cat /etc/motd /added; echo changed > /etc/motd; \
              test -f /etc/resolv.conf -a ! -L /etc/resolv.conf && echo resolv-file"
         );
         let (mut spec, out) = f.spec(&script);
@@ -257,6 +257,7 @@ fn pooled_overlays_give_each_attempt_an_empty_writable_layer_of_its_own() {
             "hostname-owner=0",
             "psy-test-host",
             "resolv-file",
+            "top\nfrom the top layer\n",
         ] {
             assert!(
                 out.contains(expected),

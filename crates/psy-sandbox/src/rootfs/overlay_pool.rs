@@ -219,6 +219,15 @@ fn spawn_worker(
     let plan = WorkerPlan {
         layers: layer_mounts(&image.layers, at).map_err(|e| e.to_string())?,
         layers_at: cstring("image layers", at).map_err(|e| e.to_string())?,
+        lowerdir: cstring(
+            "image layers",
+            (0..image.layers.len())
+                .rev()
+                .map(|i| format!("{at}/{i}"))
+                .collect::<Vec<_>>()
+                .join(":"),
+        )
+        .map_err(|e| e.to_string())?,
         rw: cstring("overlay pool", format!("{at}/rw")).map_err(|e| e.to_string())?,
         parent: cstring("overlay pool", parent).map_err(|e| e.to_string())?,
         user_xattrs: image.user_xattrs,

@@ -36,6 +36,8 @@ pub(super) struct WorkerPlan {
     /// `(layer directory, its mount point under `layers_at`)`, bottom first.
     pub(super) layers: Vec<(CString, CString)>,
     pub(super) layers_at: CString,
+    /// overlayfs' `lowerdir`: the layers' mount points, top first, `:`-separated.
+    pub(super) lowerdir: CString,
     /// Where the writable layers' tmpfs is mounted (`<layers_at>/rw`).
     pub(super) rw: CString,
     /// The directory of the run's attempts' writable directories: when it is removed (the run
@@ -225,12 +227,12 @@ unsafe fn make_overlay(plan: &WorkerPlan, id: u32) -> Result<OwnedFd, Failed> {
         };
         libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, key, value, 0)
     };
-    for (_, at) in plan.layers.iter().rev() {
-        check(
-            "overlay lowerdir+",
-            set(FSCONFIG_SET_STRING, c"lowerdir+", Some(at)),
-        )?;
-    }
+    // One `lowerdir` (top first), not `lowerdir+` per layer: that came with Linux 6.8, and
+    // before 6.5 overlayfs takes `fsconfig` strings as legacy mount options.
+    check(
+        "overlay lowerdir",
+        set(FSCONFIG_SET_STRING, c"lowerdir", Some(&plan.lowerdir)),
+    )?;
     check(
         "overlay upperdir",
         set(FSCONFIG_SET_STRING, c"upperdir", Some(&layer.upper)),
