@@ -325,6 +325,10 @@ pub fn run(args: SpawnArgs) -> anyhow::Result<ExitCode> {
             ms(image) - ms(ours),
             ms(image) / ms(fork_exec)
         );
+        println!(
+            "image container median / hardened container median = {:.2}x (target <= 1.3x)",
+            ms(image) / ms(ours)
+        );
     }
     if let Some(net) = find("psy container + own eth0") {
         println!(

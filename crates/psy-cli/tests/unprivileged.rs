@@ -286,6 +286,14 @@ command = ["sh", "-c", "test $(cat /etc/flavour) = image && test $(id -u) = 0 &&
         std::fs::read_to_string(dir.path().join("rootfs/etc/flavour")).unwrap(),
         "image\n"
     );
+    // The writable layer is gone, overlayfs' mode-000 work directories too (the user owns them
+    // but could not list them).
+    assert!(!stderr.contains("removing"), "{stderr}");
+    let volumes = dir.path().join(".psyduck/volumes");
+    let left: Vec<_> = std::fs::read_dir(&volumes)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in {}: {left:?}", volumes.display());
 }
 
 /// `warm = true` as an ordinary user: the warm child joins the container's user namespace

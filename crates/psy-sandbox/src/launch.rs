@@ -122,6 +122,17 @@ pub(crate) fn start_init(
         uid_map: CString::new(format!("0 {uid} 1")).expect("no NUL in a number"),
         gid_map: CString::new(format!("0 {gid} 1")).expect("no NUL in a number"),
     });
+    // A ready overlay for an image root built in the image template (its `/etc` files are
+    // then written through it: its writable layer is the pool's).
+    let pooled = match (&launch.spec.image, &launch.view, launch.confinement) {
+        (Some(image), Some(_), Confinement::SlotUserns | Confinement::DockerCaps)
+            if template::image_template().is_some() =>
+        {
+            let userns = launch.userns.as_ref().map(|(fd, id)| (fd.as_raw_fd(), *id));
+            rootfs::overlay_pool::take(image, userns)
+        }
+        _ => None,
+    };
     if let Some(image) = &launch.spec.image {
         // The image's user owns its scratch area (as the files of the id-mapped scratch mount
         // show it: on-disk ids are container ids).
@@ -136,12 +147,11 @@ pub(crate) fn start_init(
             )?;
         }
         let owner = launch.userns.as_ref().map(|(_, id)| *id);
-        rootfs::image::write_etc(
-            image,
-            &launch.spec.hostname,
-            launch.spec.hosts_file.as_deref(),
-            owner,
-        )
+        let (hostname, hosts) = (&launch.spec.hostname, launch.spec.hosts_file.as_deref());
+        match &pooled {
+            Some(taken) => rootfs::image::write_etc_in(taken.fd(), hostname, hosts, owner),
+            None => rootfs::image::write_etc(image, hostname, hosts, owner),
+        }
         .map_err(|e| SandboxError::Image {
             reason: format!("writing {}/etc: {e}", image.upper_dir.display()),
         })?;
@@ -189,6 +199,11 @@ pub(crate) fn start_init(
     // Boxed: with a shared address space the init reads it at this address until it exits.
     let mut prepared = Box::new(prepared);
     prepared.psy_pidfd = psy_pidfd();
+    if let (Some(taken), Some(h)) = (&pooled, prepared.hardened.as_mut()) {
+        if let Some(image) = h.root.image.as_mut() {
+            image.overlay = taken.fd();
+        }
+    }
     for ((device, _), (slot, _)) in volume_devices.iter().zip(prepared.volumes.iter_mut()) {
         *slot = prepared::cstring("volume", device)?;
     }
@@ -208,6 +223,9 @@ pub(crate) fn start_init(
         crate::shared_init::start(prepared, flags)
     };
     drop(owned); // our copies of the status pipe's write end, stdio and cgroup files
+    if let Some(taken) = pooled {
+        rootfs::overlay_pool::release(taken, started.as_ref().ok().map(|(_, fd)| fd.as_raw_fd()));
+    }
     started
 }
 

@@ -221,3 +221,95 @@ fn an_image_root_cannot_be_left() {
         assert!(!out.contains(escaped), "{escaped:?} in\n{out}");
     }
 }
+
+/// Containers of one image in a row: after the first, their overlays come ready-made from the
+/// pool (`overlay_pool.rs`: writable layers `<n>/upper` on the pool worker's tmpfs); each still
+/// gets a writable layer of its own, empty at its start, owns its root directory and its
+/// `/etc` files, and leaves the image's layers as they were.
+#[test]
+fn pooled_overlays_give_each_attempt_an_empty_writable_layer_of_its_own() {
+    require_root!();
+    let Some((f, _images, layers)) = image_fixture() else {
+        return;
+    };
+    // As in many images: written through the overlay, the attempt's file replaces it.
+    symlink("../run/stub-resolv.conf", layers[0].join("etc/resolv.conf")).unwrap();
+    let mut pooled = 0;
+    for n in 10..22 {
+        let script = format!(
+            "test -e /mine && echo stale-layer; echo {n} > /mine && echo written; \
+             grep -q 'upperdir=[^,]*/rw/[0-9]*/upper' /proc/self/mountinfo && echo pooled; \
+             stat -c 'root-owner=%u' /; stat -c 'hostname-owner=%u' /etc/hostname; \
+             cat /etc/hostname; cat /etc/motd /added; echo changed > /etc/motd; \
+             test -f /etc/resolv.conf -a ! -L /etc/resolv.conf && echo resolv-file"
+        );
+        let (mut spec, out) = f.spec(&script);
+        spec.image = Some(image_root(&f, layers.clone(), n));
+        let mut c = f.sandbox.spawn(spec, &support::limits()).unwrap();
+        c.wait_timeout(None).unwrap();
+        let o = c.finish();
+        let out = std::fs::read_to_string(out).unwrap();
+        assert_eq!(o.exit.code, Some(0), "{out} {:?}", o.setup_error);
+        assert!(!out.contains("stale-layer"), "attempt {n}: {out}");
+        for expected in [
+            "written",
+            "root-owner=0",
+            "hostname-owner=0",
+            "psy-test-host",
+            "resolv-file",
+            "top\nfrom the top layer\n",
+        ] {
+            assert!(
+                out.contains(expected),
+                "attempt {n}: {expected:?} not in\n{out}"
+            );
+        }
+        pooled += usize::from(out.contains("pooled"));
+        // The pool's worker makes the next ones meanwhile.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        pooled >= 10,
+        "only {pooled} of 12 attempts had a pooled overlay"
+    );
+    assert_eq!(
+        std::fs::read_to_string(layers[1].join("etc/motd")).unwrap(),
+        "top\n"
+    );
+    assert!(!layers[0].join("mine").exists() && !layers[1].join("mine").exists());
+}
+
+/// A start that fails after taking a ready overlay (here: its hosts file is missing) hands it
+/// back: the pool goes on making overlays for the next starts.
+#[test]
+fn failed_starts_give_their_pooled_overlays_back() {
+    require_root!();
+    let Some((f, _images, layers)) = image_fixture() else {
+        return;
+    };
+    let check = "grep -q 'upperdir=[^,]*/rw/[0-9]*/upper' /proc/self/mountinfo && echo pooled";
+    let run = |n: usize, hosts: Option<PathBuf>| {
+        let (mut spec, out) = f.spec(check);
+        spec.image = Some(image_root(&f, layers.clone(), n));
+        spec.hosts_file = hosts;
+        let started = f.sandbox.spawn(spec, &support::limits());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut c = started.ok()?;
+        c.wait_timeout(None).unwrap();
+        c.finish();
+        Some(std::fs::read_to_string(out).unwrap())
+    };
+    // The first start makes the pool (and its own overlay).
+    assert!(run(30, None).is_some());
+    for n in 31..36 {
+        let missing = f.project().join("no-such-hosts-file");
+        assert!(run(n, Some(missing)).is_none(), "attempt {n} started");
+    }
+    let outs: Vec<String> = (36..40).filter_map(|n| run(n, None)).collect();
+    assert_eq!(outs.len(), 4);
+    let pooled = outs.iter().filter(|o| o.contains("pooled")).count();
+    assert!(
+        pooled >= 3,
+        "only {pooled} of 4 starts after the failed ones were pooled"
+    );
+}

@@ -32,7 +32,7 @@ pub fn collect(state: &StateDir, store: &mut dyn Store) -> Result<GcReport, GcEr
                     .and_then(|n| n.split('-').next())
                     .and_then(|p| p.parse::<u32>().ok());
                 if owner.is_some_and(|pid| !psy_sandbox::process_alive(pid)) {
-                    if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                    if let Err(e) = psy_sandbox::remove_tree(&entry.path()) {
                         tracing::warn!(
                             "removing stale scratch directory {}: {e}",
                             entry.path().display()

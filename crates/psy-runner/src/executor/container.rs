@@ -428,7 +428,7 @@ impl Executor for ContainerExecutor {
                     Err(e) => tracing::warn!("keeping volumes in {}: {e}", kept.display()),
                 }
             }
-        } else if let Err(e) = std::fs::remove_dir_all(&self.volumes_dir) {
+        } else if let Err(e) = psy_sandbox::remove_tree(&self.volumes_dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!("removing volumes {}: {e}", self.volumes_dir.display());
             }
@@ -464,7 +464,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn remove_writable_layer(dir: Option<PathBuf>) {
     let Some(dir) = dir else { return };
-    if let Err(e) = std::fs::remove_dir_all(&dir) {
+    // overlayfs' work directory holds mode-000 directories: psy without root must open them.
+    if let Err(e) = psy_sandbox::remove_tree(&dir) {
         if e.kind() != std::io::ErrorKind::NotFound {
             tracing::warn!("removing the writable image layer {}: {e}", dir.display());
         }

@@ -23,8 +23,10 @@
 use crate::error::SandboxError;
 use crate::prepared::cstring;
 use crate::spec::{ImageRoot, MAX_LAYERS};
+use crate::sys;
 use std::ffi::CString;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// Where the init may mount the tmpfs holding the layers' mount points (and the merged root,
@@ -78,6 +80,9 @@ pub(crate) struct ImagePlan {
     pub(crate) overlay_options: CString,
     /// Mount points of the container's own trees inside the stage, made where the image has none.
     pub(crate) mountpoints: Vec<CString>,
+    /// A ready overlay from the pool (`overlay_pool.rs`), a detached mount the init attaches
+    /// at `root` instead of making one (then it clones no layer); -1 for none.
+    pub(crate) overlay: RawFd,
 }
 
 impl ImagePlan {
@@ -97,17 +102,7 @@ impl ImagePlan {
                 ),
             });
         }
-        let layers = image
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(i, dir)| {
-                Ok((
-                    cstring("image layer", dir)?,
-                    cstring("image layer", format!("{at}/{i}"))?,
-                ))
-            })
-            .collect::<Result<Vec<_>, SandboxError>>()?;
+        let layers = layer_mounts(&image.layers, at)?;
         let lower: Vec<String> = (0..image.layers.len())
             .rev()
             .map(|i| format!("{at}/{i}"))
@@ -164,8 +159,26 @@ impl ImagePlan {
                 .iter()
                 .map(|p| cstring("mount point", format!("{root}{p}")))
                 .collect::<Result<_, _>>()?,
+            overlay: -1,
         })
     }
+}
+
+/// `(layer directory, its mount point)` of each of `layers`, bottom first: `<at>/<index>`.
+pub(crate) fn layer_mounts(
+    layers: &[std::path::PathBuf],
+    at: &str,
+) -> Result<Vec<(CString, CString)>, SandboxError> {
+    layers
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            Ok((
+                cstring("image layer", dir)?,
+                cstring("image layer", format!("{at}/{i}"))?,
+            ))
+        })
+        .collect()
 }
 
 /// A path as overlayfs' options take it: absolute, without the separators `,` and `:`.
@@ -182,6 +195,24 @@ fn overlay_path(path: &Path) -> Result<String, SandboxError> {
     Ok(s.to_owned())
 }
 
+/// The attempt's `etc/hostname`, `etc/hosts` and `etc/resolv.conf`, by name. `hosts`: a
+/// complete hosts file to use (a scenario's node names).
+fn etc_files(hostname: &str, hosts: Option<&Path>) -> io::Result<[(&'static str, Vec<u8>); 3]> {
+    let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    let hosts = match hosts {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?,
+        None => format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+        ),
+    };
+    Ok([
+        ("hostname", format!("{hostname}\n").into_bytes()),
+        ("hosts", hosts.into_bytes()),
+        ("resolv.conf", resolv),
+    ])
+}
+
 /// Writes the attempt's `etc/hostname`, `etc/hosts` and `etc/resolv.conf` into its writable
 /// layer (they hide the image's own), owned by `owner` (the slot root's host id) when given,
 /// as `etc/` itself and the layer's top directory, so that container root owns what it wrote
@@ -194,29 +225,68 @@ pub(crate) fn write_etc(
 ) -> io::Result<()> {
     let etc = image.upper_dir.join("etc");
     std::fs::create_dir_all(&etc)?;
-    let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-    let hosts = match hosts {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?,
-        None => format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-        ),
-    };
-    let name = format!("{hostname}\n");
-    let files: [(&str, &[u8]); 3] = [
-        ("hostname", name.as_bytes()),
-        ("hosts", hosts.as_bytes()),
-        ("resolv.conf", &resolv),
-    ];
-    for (name, content) in files {
+    let files = etc_files(hostname, hosts)?;
+    for (name, content) in &files {
         std::fs::write(etc.join(name), content)?;
     }
     if let Some(id) = owner {
         let chown = |p: &Path| std::os::unix::fs::lchown(p, Some(id), Some(id));
         chown(&image.upper_dir)?;
         chown(&etc)?;
-        for (name, _) in files {
+        for (name, _) in &files {
             chown(&etc.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Like [`write_etc`], through a ready overlay (`root`: its detached mount, whose writable
+/// layer is not at the attempt's `upper_dir` but on the pool's tmpfs, and whose top directory
+/// the pool gave to `owner` already). A file the image has as a symlink is replaced.
+pub(crate) fn write_etc_in(
+    root: RawFd,
+    hostname: &str,
+    hosts: Option<&Path>,
+    owner: Option<u32>,
+) -> io::Result<()> {
+    let files = etc_files(hostname, hosts)?;
+    let last = |r: libc::c_int| match r {
+        r if r < 0 => Err(io::Error::last_os_error()),
+        r => Ok(r),
+    };
+    let (uid, gid) = owner.map_or((u32::MAX, u32::MAX), |id| (id, id));
+    // SAFETY: plain *at syscalls on descriptors we own, with C string literals; every
+    // descriptor opened here is closed by its OwnedFd.
+    unsafe {
+        if libc::mkdirat(root, c"etc".as_ptr(), 0o755) < 0 && sys::errno() != libc::EEXIST {
+            return Err(io::Error::last_os_error());
+        }
+        let etc = OwnedFd::from_raw_fd(last(libc::openat(
+            root,
+            c"etc".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        ))?);
+        last(libc::fchown(etc.as_raw_fd(), uid, gid))?;
+        for (name, content) in &files {
+            let name = CString::new(*name).expect("no NUL in a file name");
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW;
+            let open = || {
+                libc::openat(
+                    etc.as_raw_fd(),
+                    name.as_ptr(),
+                    flags | libc::O_CLOEXEC,
+                    0o644,
+                )
+            };
+            let mut fd = open();
+            if fd < 0 && sys::errno() == libc::ELOOP {
+                // The image's is a symlink: ours hides it.
+                last(libc::unlinkat(etc.as_raw_fd(), name.as_ptr(), 0))?;
+                fd = open();
+            }
+            let file = std::fs::File::from(OwnedFd::from_raw_fd(last(fd)?));
+            io::Write::write_all(&mut &file, content)?;
+            last(libc::fchown(file.as_raw_fd(), uid, gid))?;
         }
     }
     Ok(())

@@ -60,6 +60,24 @@ pub(super) unsafe fn mount_image_root(image: &ImagePlan, trees: &ImageTrees, sta
             c"size=64k,mode=700",
         ),
     );
+    if image.overlay >= 0 {
+        // Made ahead by the pool: attached, not made.
+        check_or_fail(status, step, libc::mkdir(image.root.as_ptr(), 0o755));
+        check_or_fail(status, step, sys::move_mount_to(image.overlay, &image.root));
+        libc::close(image.overlay);
+    } else {
+        mount_layers_and_overlay(image, trees, status);
+    }
+    for dir in &image.mountpoints {
+        if libc::mkdir(dir.as_ptr(), 0o755) < 0 && !crate::child::is_dir(dir) {
+            fail(status, SetupStep::MkdirMountpoint);
+        }
+    }
+}
+
+/// The layers' clones at their mount points, and overlayfs over them at the stage.
+unsafe fn mount_layers_and_overlay(image: &ImagePlan, trees: &ImageTrees, status: RawFd) {
+    let step = SetupStep::ImageRoot;
     for ((_, target), fd) in image.layers.iter().zip(trees.layers) {
         check_or_fail(status, step, libc::mkdir(target.as_ptr(), 0o700));
         check_or_fail(status, step, sys::move_mount_to(fd, target));
@@ -82,11 +100,6 @@ pub(super) unsafe fn mount_image_root(image: &ImagePlan, trees: &ImageTrees, sta
             &image.overlay_options,
         ),
     );
-    for dir in &image.mountpoints {
-        if libc::mkdir(dir.as_ptr(), 0o755) < 0 && !crate::child::is_dir(dir) {
-            fail(status, SetupStep::MkdirMountpoint);
-        }
-    }
 }
 
 /// Builds an image's root in a copy of the image template (`template.rs`) and enters it: the
@@ -104,7 +117,14 @@ pub(crate) unsafe fn enter_image_template(
     };
     // While the host's mounts are still in sight.
     let trees = make_trees(p, userns, owner, status);
-    let image_trees = clone_image(image, userns, status);
+    let image_trees = match image.overlay {
+        // A ready overlay from the pool holds its layers already.
+        fd if fd >= 0 => ImageTrees {
+            layers: [-1; crate::spec::MAX_LAYERS],
+            writable: -1,
+        },
+        _ => clone_image(image, userns, status),
+    };
     copy_template(template, status);
     mount_image_root(image, &image_trees, status);
     mount_attempt_trees(p, plan, &trees, status);

@@ -12,6 +12,8 @@
 pub(crate) mod build;
 pub(crate) mod image;
 pub(crate) mod image_build;
+pub(crate) mod overlay_pool;
+mod overlay_worker;
 pub(crate) mod plan;
 pub(crate) mod synthetic;
 pub(crate) mod template;
