@@ -18,31 +18,7 @@ fn each_test_as_pytest_reports_it() {
     let project = copy("pytest-verdicts");
     let (out, events) = project.run_json(&["--junit", "junit.xml"]);
     out.code(1);
-    let expected = [
-        ("tests/test_all_skipped.py::test_one", "skipped"),
-        ("tests/test_all_skipped.py::test_two", "skipped"),
-        ("tests/test_verdicts.py::test_error_in_fixture", "fail"),
-        ("tests/test_verdicts.py::test_fails", "fail"),
-        ("tests/test_verdicts.py::test_passes", "pass"),
-        ("tests/test_verdicts.py::test_skipped_by_mark", "skipped"),
-        ("tests/test_verdicts.py::test_skipped_inside", "skipped"),
-        ("tests/test_verdicts.py::test_xfail", "pass"),
-        ("tests/test_verdicts.py::test_xpass", "pass"),
-        ("tests/test_verdicts.py::test_xpass_strict", "fail"),
-    ];
-    let got: Vec<(String, String)> = events
-        .test_ids()
-        .into_iter()
-        .map(|id| {
-            let status = events.status(&id).to_string();
-            (id, status)
-        })
-        .collect();
-    let want: Vec<(String, String)> = expected
-        .iter()
-        .map(|(id, s)| (id.to_string(), s.to_string()))
-        .collect();
-    assert_eq!(got, want, "{out}");
+    assert_fixture_verdicts(&out, &events);
     let skipped = events.attempts("tests/test_verdicts.py::test_skipped_by_mark");
     assert_eq!(skipped[0]["message"], "skipped: not on this machine");
     assert_eq!(events.summary()["skipped"], 4);
@@ -105,4 +81,36 @@ fn nothing_selected_is_an_error_not_a_failure() {
             .is_some_and(|m| m.contains("pytest ran no test (exit status 5")),
         "{attempt}"
     );
+}
+
+/// The `pytest-verdicts` fixture's tests came back as pytest reports them (cold or warm).
+pub(crate) fn assert_fixture_verdicts(
+    out: &impl std::fmt::Display,
+    events: &crate::support::Events,
+) {
+    let expected = [
+        ("tests/test_all_skipped.py::test_one", "skipped"),
+        ("tests/test_all_skipped.py::test_two", "skipped"),
+        ("tests/test_verdicts.py::test_error_in_fixture", "fail"),
+        ("tests/test_verdicts.py::test_fails", "fail"),
+        ("tests/test_verdicts.py::test_passes", "pass"),
+        ("tests/test_verdicts.py::test_skipped_by_mark", "skipped"),
+        ("tests/test_verdicts.py::test_skipped_inside", "skipped"),
+        ("tests/test_verdicts.py::test_xfail", "pass"),
+        ("tests/test_verdicts.py::test_xpass", "pass"),
+        ("tests/test_verdicts.py::test_xpass_strict", "fail"),
+    ];
+    let got: Vec<(String, String)> = events
+        .test_ids()
+        .into_iter()
+        .map(|id| {
+            let status = events.status(&id).to_string();
+            (id, status)
+        })
+        .collect();
+    let want: Vec<(String, String)> = expected
+        .iter()
+        .map(|(id, s)| (id.to_string(), s.to_string()))
+        .collect();
+    assert_eq!(got, want, "{out}");
 }

@@ -26,31 +26,7 @@ fn warm_gives_the_verdicts_cold_attempts_give() {
     project.file("psyduck.toml", "[[discover]]\npytest = { warm = true }\n");
     let (out, events) = project.run_json(&[]);
     out.code(1);
-    let expected = [
-        ("tests/test_all_skipped.py::test_one", "skipped"),
-        ("tests/test_all_skipped.py::test_two", "skipped"),
-        ("tests/test_verdicts.py::test_error_in_fixture", "fail"),
-        ("tests/test_verdicts.py::test_fails", "fail"),
-        ("tests/test_verdicts.py::test_passes", "pass"),
-        ("tests/test_verdicts.py::test_skipped_by_mark", "skipped"),
-        ("tests/test_verdicts.py::test_skipped_inside", "skipped"),
-        ("tests/test_verdicts.py::test_xfail", "pass"),
-        ("tests/test_verdicts.py::test_xpass", "pass"),
-        ("tests/test_verdicts.py::test_xpass_strict", "fail"),
-    ];
-    let got: Vec<(String, String)> = events
-        .test_ids()
-        .into_iter()
-        .map(|id| {
-            let status = events.status(&id).to_string();
-            (id, status)
-        })
-        .collect();
-    let want: Vec<(String, String)> = expected
-        .iter()
-        .map(|(id, s)| (id.to_string(), s.to_string()))
-        .collect();
-    assert_eq!(got, want, "{out}");
+    crate::pytest_verdicts::assert_fixture_verdicts(&out, &events);
     let skipped = events.attempts("tests/test_verdicts.py::test_skipped_by_mark");
     assert_eq!(skipped[0]["message"], "skipped: not on this machine");
     // Started warm (the warm child's log: a header per failing phase), not as `python -m pytest`.
