@@ -345,6 +345,25 @@ path = "/tmp/vol"
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(kept[0].to_string_lossy().starts_with("kept-"), "{kept:?}");
 
+    // A path the host lacks is made inside the container only; one the kernel owns is refused.
+    let missing = format!("/no-such-dir-for-psy-{}", std::process::id());
+    let elsewhere = Project::new(&format!(
+        r#"
+[[test]]
+name = "t"
+command = ["sh", "-c", "echo here > {missing}/file && cat {missing}/file"]
+[[test.volume]]
+name = "data"
+size = "16MiB"
+path = "{missing}"
+"#
+    ));
+    let out = elsewhere.psy(&["run"]);
+    out.code(0);
+    assert!(
+        !std::path::Path::new(&missing).exists(),
+        "{missing} made on the host"
+    );
     let bad = Project::new(
         r#"
 [[test]]
@@ -353,13 +372,13 @@ command = ["true"]
 [[test.volume]]
 name = "data"
 size = "16MiB"
-path = "/no-such-dir-for-psy"
+path = "/proc/psy-volume"
 "#,
     );
     let out = bad.psy(&["run"]);
     out.code(2);
     assert!(
-        out.stderr.contains("psyduck.toml:5") && out.stderr.contains("/no-such-dir-for-psy"),
+        out.stderr.contains("psyduck.toml:5") && out.stderr.contains("/proc/psy-volume"),
         "{out}"
     );
 }
