@@ -18,6 +18,7 @@ mod entry;
 mod error;
 mod fdpass;
 mod guarantees;
+mod init_wait;
 mod launch;
 pub mod net;
 mod netns_pool;
